@@ -1,0 +1,1 @@
+"""The shared backbone and the comparison harness: models, rollout engines, the trainer, evaluation, leaderboards."""
