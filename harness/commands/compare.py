@@ -1,0 +1,45 @@
+"""`rlvr-zoo compare`: train several objectives under identical conditions and write leaderboards and curves."""
+from __future__ import annotations
+
+import sys
+
+NAME = "compare"
+HELP = "head-to-head comparison of objectives: same model, seed, prompts and budget; leaderboard and curves"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--preset", required=True, metavar="NAME_OR_FILE",
+                        help="a preset name (see `rlvr-zoo list`) or a path to a preset YAML file")
+    parser.add_argument("--algos", action="append", default=None, metavar="A1,A2",
+                        help="comma-separated algorithms, variants as name:field=value,field=value "
+                             "(default: the preset's algos)")
+    parser.add_argument("--seeds", default=None, metavar="S1,S2", help="comma-separated seeds (default: preset's)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="output directory (default results/<preset>)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a TrainConfig field (steps=3), or eval.FIELD / train_eval.FIELD / "
+                             "compare.FIELD (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from harness import compare, leaderboard
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds else None
+    except ValueError:
+        print(f"rlvr-zoo compare: --seeds {args.seeds!r}: expected comma-separated integers such as 0,1",
+              file=sys.stderr)
+        return 2
+    try:
+        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=args.sets)
+        compare._check_existing(plan)
+    except ValueError as exc:
+        print(f"rlvr-zoo compare: {exc}", file=sys.stderr)
+        return 2
+    print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
+          f"{plan.seeds} -> {plan.out}")
+    rows = compare.run(plan, progress=not args.no_progress)
+    print()
+    print(leaderboard.render(rows, "md"))
+    print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png")
+    return 0

@@ -1,0 +1,55 @@
+"""`rlvr-zoo list`: what is available (algorithms with their recipes, estimators, benchmarks, presets, ...)."""
+from __future__ import annotations
+
+import json
+
+NAME = "list"
+HELP = "list algorithms (with recipe defaults), advantage estimators, benchmarks, presets, templates, rewards"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def collect() -> dict:
+    import algorithms
+    import benchmarks
+    import rewards
+    from harness import presets
+
+    return {
+        "algorithms": {name: algorithms.describe(name) for name in algorithms.names()},
+        "advantage_estimators": list(algorithms.advantages.names()),
+        "benchmarks": list(benchmarks.names()),
+        "presets": presets.describe_all(),
+        "templates": list(benchmarks.template_names()),
+        "rewards": list(rewards.reward_names()),
+    }
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def run(args) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print("algorithms (recipe defaults; override with name:field=value in --algos):")
+    for name, fields in info["algorithms"].items():
+        desc = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items() if k not in ("name", "doc", "description"))
+        doc = fields.get("doc") or fields.get("description")
+        print(f"  {name}" + (f"  - {doc}" if doc else ""))
+        print(f"      {desc}")
+    print("advantage estimators: " + ", ".join(info["advantage_estimators"]))
+    print("benchmarks: " + ", ".join(info["benchmarks"]))
+    print("presets (rlvr-zoo compare --preset NAME; files in harness/presets/):")
+    for p in info["presets"]:
+        print(f"  {p['name']}: {p['description']}  [algos {','.join(p['algos'])}; model {p['model']}; "
+              f"task {p['task']}; steps {p['steps']}]")
+    print("templates: " + ", ".join(info["templates"]))
+    print("rewards: " + ", ".join(info["rewards"]))
+    return 0

@@ -1,0 +1,346 @@
+"""Head-to-head comparison: train several objectives under identical conditions and score them on held-out sets.
+
+Every run of a comparison uses the same initial model, the same seed (per seed of the list), the same task, prompts
+and budget (all `TrainConfig` fields except `algo` and `algo_overrides`); only the objective differs. The base model
+is evaluated once, every trained model on the same held-out sets with the same sampling seed.
+
+Output layout of `--out OUT`:
+
+    OUT/config.yaml                        the resolved settings (preset, algos, seeds, train, eval, train_eval)
+    OUT/base/eval/summary.json             scores of the initial model (+ <bench>.responses.jsonl)
+    OUT/runs/<algo>/seed-<s>/              the trainer's out_dir: metrics.jsonl, run.json, checkpoints/, final/
+    OUT/runs/<algo>/seed-<s>/eval/         final held-out evaluation of the trained model (summary + responses)
+    OUT/runs/<algo>/seed-<s>/DONE          written atomically when the run is trained and evaluated
+    OUT/leaderboard.{md,csv,json,tex,html} OUT/curves.png
+
+Resuming: running the same command again skips runs with a DONE marker and resumes an unfinished run from its last
+checkpoint; adding algorithms or seeds to a finished comparison trains only the new runs. Changing any other setting
+for an existing OUT is an error (use a new --out).
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm.auto import tqdm
+
+from harness import presets as presets_mod
+from harness.evaluate import (SUMMARY_FILE, EvalConfig, check_benches, evaluate, make_train_callback, read_json,
+                              write_atomic, write_json)
+from harness.leaderboard import DONE_FILE
+
+CONFIG_FILE = "config.yaml"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# parsing
+
+
+@dataclass
+class AlgoSpec:
+    """One row of a comparison: a registered objective, optionally with hyperparameter overrides (a variant)."""
+    label: str                      # as written by the user, e.g. "ce-gppo:beta1=0.75,beta2=1"
+    algo: str                       # registry name, e.g. "ce-gppo"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """Directory name: the label with characters other than letters, digits, '.', '-', '=' replaced by '_'."""
+        return re.sub(r"[^A-Za-z0-9.=\-]+", "_", self.label).strip("_")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_algo_spec(text: str) -> AlgoSpec:
+    """`name` or `name:field=value,field=value` -> AlgoSpec (values parsed as YAML scalars)."""
+    text = text.strip()
+    name, _, rest = text.partition(":")
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"algorithm variant {text!r}: expected name:field=value[,field=value...], "
+                             f"got {item!r}")
+        overrides[key.strip()] = _parse_value(value.strip())
+    label = name.strip() if not overrides else f"{name.strip()}:" + ",".join(f"{k}={v}" for k, v in overrides.items())
+    return AlgoSpec(label=label, algo=name.strip(), overrides=overrides)
+
+
+def split_algos(items: list[str] | str) -> list[str]:
+    """Split `ppo,grpo,ce-gppo:beta1=0.75,beta2=1` into specs: a `field=value` piece without ':' continues the
+    variant before it. Several items (repeated --algos or a preset list) are concatenated."""
+    if isinstance(items, str):
+        items = [items]
+    specs: list[str] = []
+    for item in items:
+        for piece in filter(None, (p.strip() for p in re.split(r"[;,]", item))):
+            if "=" in piece and ":" not in piece and specs and ":" in specs[-1]:
+                specs[-1] += "," + piece
+            else:
+                specs.append(piece)
+    return specs
+
+
+def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    """--set field=value (a TrainConfig field) / eval.field=value / train_eval.field=value / compare.field=value."""
+    out: dict[str, dict[str, Any]] = {"train": {}, "eval": {}, "train_eval": {}, "compare": {}}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set {item!r}: expected field=value (a TrainConfig field) or eval.field=value, "
+                             f"train_eval.field=value, compare.field=value")
+        section, dot, name = key.strip().partition(".")
+        if not dot:
+            section, name = "train", section
+        if section not in out:
+            raise ValueError(f"--set {item!r}: unknown section {section!r}; use field=value for training fields or "
+                             f"one of eval., train_eval., compare.")
+        out[section][name] = _parse_value(value.strip())
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the plan
+
+
+@dataclass
+class Plan:
+    """Everything a comparison will do, checked before any model is loaded."""
+    preset: presets_mod.Preset
+    algos: list[AlgoSpec]
+    seeds: list[int]
+    train: dict[str, Any]
+    eval: EvalConfig
+    train_eval: EvalConfig
+    out: Path
+    options: dict[str, Any]
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset.name, "preset_file": str(self.preset.path),
+                "algos": [a.label for a in self.algos], "seeds": list(self.seeds), "train": dict(self.train),
+                "eval": dataclasses.asdict(self.eval), "train_eval": dataclasses.asdict(self.train_eval),
+                "compare": dict(self.options)}
+
+    def run_dir(self, spec: AlgoSpec, seed: int) -> Path:
+        return self.out / "runs" / spec.slug / f"seed-{seed}"
+
+
+def train_config_fields() -> list[str]:
+    from harness.trainer import TrainConfig
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def check_algos(specs: list[AlgoSpec]) -> None:
+    """Unknown names and fields are errors that list the valid ones (algorithms.get does the field check)."""
+    import algorithms
+
+    valid = algorithms.names()
+    for spec in specs:
+        if spec.algo not in valid:
+            raise ValueError(f"unknown algorithm {spec.algo!r}; valid algorithms: {', '.join(valid)} "
+                             f"(a plugin registering more can be loaded with --plugin FILE)")
+        algorithms.get(spec.algo, **spec.overrides)
+
+
+def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: list[int] | None = None,
+              out: str | Path | None = None, sets: list[str] = ()) -> Plan:
+    """Resolve the preset, the command-line choices and --set overrides into a checked Plan."""
+    p = presets_mod.load(preset)
+    changes = parse_sets(list(sets))
+    specs = [parse_algo_spec(s) for s in split_algos(algos if algos else p.algos)]
+    if not specs:
+        raise ValueError(f"no algorithm given: pass --algos (e.g. ppo,grpo) or set `algos:` in the preset {p.path}")
+    labels = [s.label for s in specs]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ValueError(f"algorithm {dupes[0]!r} is listed twice; give each algorithm or variant once")
+    check_algos(specs)
+    seeds = list(seeds) if seeds else list(p.seeds)
+    train = dict(p.train)
+    train.update(changes["train"])
+    valid = train_config_fields()
+    unknown = sorted(set(train) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown training field(s) {', '.join(unknown)}; valid TrainConfig fields: "
+                         f"{', '.join(valid)}")
+    per_run = sorted(set(train) & set(presets_mod.PER_RUN_TRAIN_FIELDS))
+    if per_run:
+        raise ValueError(f"{per_run[0]} is set per run by compare; use --algos / --seeds / --out instead")
+    eval_dict = dict(p.eval)
+    eval_dict.update(changes["eval"])
+    task = train.get("task") or _train_default("task")
+    eval_dict.setdefault("benches", [task])
+    if isinstance(eval_dict["benches"], str):
+        eval_dict["benches"] = [b.strip() for b in eval_dict["benches"].split(",") if b.strip()]
+    params = dict(eval_dict.get("bench_params") or {})
+    if task in eval_dict["benches"] and task not in params and train.get("task_params"):
+        params[task] = dict(train["task_params"])
+    eval_dict["bench_params"] = params
+    eval_cfg = EvalConfig.from_dict(eval_dict)
+    check_benches(eval_cfg.benches)
+    te = dict(p.train_eval)
+    te.update(changes["train_eval"])
+    train_eval_cfg = eval_cfg.replace(**te)
+    options = dict(p.compare)
+    unknown = sorted(set(changes["compare"]) - set(presets_mod.COMPARE_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown compare option(s) {', '.join(unknown)}; valid: "
+                         f"{', '.join(presets_mod.COMPARE_OPTIONS)}")
+    options.update(changes["compare"])
+    out = Path(out) if out else Path("results") / p.name
+    return Plan(preset=p, algos=specs, seeds=seeds, train=train, eval=eval_cfg, train_eval=train_eval_cfg, out=out,
+                options=options)
+
+
+def _train_default(name: str) -> Any:
+    from harness.trainer import TrainConfig
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _check_existing(plan: Plan) -> list[str]:
+    """Refuse an OUT that holds a comparison with other settings; return the algos recorded there (kept in
+    config.yaml so that the leaderboard lists earlier rows too)."""
+    path = plan.out / CONFIG_FILE
+    if not path.is_file():
+        return []
+    old = yaml.safe_load(path.read_text()) or {}
+    new = plan.config_dict()
+    for section in ("train", "eval", "train_eval"):
+        if _normal(old.get(section)) != _normal(new[section]):
+            keys = sorted(set(old.get(section) or {}) | set(new[section]))
+            diff = [k for k in keys if _normal((old.get(section) or {}).get(k)) != _normal(new[section].get(k))]
+            raise ValueError(f"{plan.out} already holds a comparison with different {section} settings "
+                             f"({', '.join(f'{k}: {(old.get(section) or {}).get(k)!r} -> {new[section].get(k)!r}' for k in diff)}); "
+                             f"use another --out, or the same preset and --set options to resume it")
+    return [str(a) for a in old.get("algos", [])]
+
+
+def _normal(obj: Any) -> Any:
+    return yaml.safe_load(yaml.safe_dump(obj, sort_keys=True)) if obj is not None else {}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# running
+
+
+def _load_engine(model_spec: str, train: dict[str, Any]):
+    from harness.models import load_policy
+    from harness.rollout import make_engine
+
+    model, tokenizer = load_policy(model_spec, dtype=train.get("dtype") or _train_default("dtype") or "float32")
+    engine = make_engine(train.get("engine") or _train_default("engine") or "hf", model, tokenizer)
+    return model, tokenizer, engine
+
+
+def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_dir: Path, label: str,
+                   progress: bool = True) -> dict[str, Any]:
+    """Load a model (spec or path), build the comparison's engine for it and evaluate; files go to out_dir."""
+    model, tokenizer, engine = _load_engine(model_spec, train)
+    try:
+        return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
+                        extra={"model": str(model_spec)})
+    finally:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+        del model, engine
+        gc.collect()
+
+
+def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool) -> dict[str, Any]:
+    from harness.trainer import TrainConfig, train
+
+    run_dir = plan.run_dir(spec, seed)
+    eval_dir = run_dir / "eval"
+    if eval_dir.exists():  # from an interrupted attempt: the final evaluation is redone for the final model
+        shutil.rmtree(eval_dir)
+    cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
+                      out_dir=str(run_dir))
+    resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+    callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
+    start = time.time()
+    result = train(cfg, resume=resume, callbacks=[callback], progress=progress)
+    if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
+        evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
+                       progress=progress)
+    summary = read_json(eval_dir / SUMMARY_FILE)
+    summary["model"] = str(result.final_model_dir)
+    summary["label"] = spec.label
+    write_json(eval_dir / SUMMARY_FILE, summary)
+    info = {"label": spec.label, "algo": spec.algo, "overrides": spec.overrides, "seed": seed,
+            "train_wall_time_s": getattr(result, "wall_time_s", None),
+            "wall_time_s": time.time() - start, "resumed": resume,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if info["train_wall_time_s"] is not None and resume:
+        info["wall_time_s"] = max(info["wall_time_s"], float(info["train_wall_time_s"]))
+    write_json(run_dir / DONE_FILE, info)
+    if not plan.options.get("keep_checkpoints", False) and (run_dir / "checkpoints").is_dir():
+        shutil.rmtree(run_dir / "checkpoints")
+    if not plan.options.get("keep_final", True) and Path(result.final_model_dir).is_dir():
+        shutil.rmtree(result.final_model_dir)
+    del result
+    gc.collect()
+    return info
+
+
+def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
+    """Execute a plan (skipping finished runs), then write the leaderboards and curves. Returns the leaderboard
+    rows."""
+    from harness import curves, leaderboard
+
+    previous = _check_existing(plan)
+    labels = previous + [a.label for a in plan.algos if a.label not in previous]
+    config = plan.config_dict()
+    config["algos"] = labels
+    plan.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(plan.out / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+    jobs = [(spec, seed) for spec in plan.algos for seed in plan.seeds]
+    base_dir = plan.out / "base" / "eval"
+    bar = tqdm(total=len(jobs) + 1, desc="compare", unit="run", disable=not progress, position=0,
+               dynamic_ncols=True)
+    try:
+        bar.set_postfix_str("base model")
+        if (base_dir / SUMMARY_FILE).is_file():
+            echo(f"[compare] base model: already evaluated ({base_dir / SUMMARY_FILE})")
+        else:
+            evaluate_model(plan.train.get("model") or _train_default("model"), plan.train, plan.eval, base_dir,
+                           label="base", progress=progress)
+        bar.update(1)
+        for spec, seed in jobs:
+            run_dir = plan.run_dir(spec, seed)
+            bar.set_postfix_str(f"{spec.label} seed {seed}")
+            if (run_dir / DONE_FILE).is_file():
+                echo(f"[compare] {spec.label} seed {seed}: finished earlier, skipped ({run_dir / DONE_FILE})")
+            else:
+                _train_one(plan, spec, seed, progress)
+            bar.update(1)
+    finally:
+        bar.close()
+    rows = leaderboard.collect(plan.out)
+    leaderboard.write_all(rows, plan.out)
+    runs: dict[str, list[Path]] = {}
+    for done in sorted(plan.out.glob(f"runs/*/*/{DONE_FILE}")):
+        runs.setdefault(read_json(done)["label"], []).append(done.parent / "metrics.jsonl")
+    ordered = {label: runs[label] for label in labels if label in runs}
+    ordered.update({k: v for k, v in runs.items() if k not in ordered})
+    curves.plot(ordered, plan.out / "curves.png", title=f"{plan.preset.name}: {plan.train.get('model', '')} on "
+                f"{plan.train.get('task', '')}")
+    return rows

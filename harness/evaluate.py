@@ -1,0 +1,316 @@
+"""Held-out evaluation: sample k responses per problem, check each with the sympy verifier, score the benchmark.
+
+Per benchmark it reports
+  avg@k   mean correctness over all k responses of all problems (the headline score),
+  pass@k  the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged over problems (for every k' = 1, 2, 4, ... <= k),
+  maj@k   correctness of the majority-vote answer per problem,
+  ci95    a bootstrap 95% interval of avg@k over problems (problems resampled with replacement),
+and counts the benchmark rows whose gold answer cannot be parsed (they are excluded from the scores and reported,
+never dropped silently). Every response is written with its extracted answer and verdict as JSON lines for audit.
+
+The same function serves `rlvr-zoo eval`, `rlvr-zoo compare` (base model and trained models) and the trainer (as a
+callback made by `make_train_callback`, using the trainer's own rollout engine).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one held-out evaluation."""
+    benches: list[str] = field(default_factory=lambda: ["gsm8k", "math500"])
+    """benchmark names (see `benchmarks.names()`)"""
+    k: int = 4
+    """responses sampled per problem"""
+    temperature: float = 0.6
+    """sampling temperature (0.6 with top-p 0.95 is the common setting of DeepSeek-R1 style evaluations)"""
+    top_p: float = 0.95
+    """nucleus sampling threshold"""
+    max_new_tokens: int = 1024
+    """generation budget per response; a response cut at this length is still checked"""
+    limit: int | None = None
+    """evaluate only the first `limit` problems of each benchmark (None: all)"""
+    template: str = "boxed"
+    """prompt template (see `benchmarks.template_names()`)"""
+    split: str = "test"
+    """dataset split"""
+    seed: int = 0
+    """sampling seed (the same for every model, so that models are compared on the same random stream)"""
+    data_dir: str | None = None
+    """local benchmark files (layout of ../shared/data); None: RLVR_ZOO_DATA_DIR or the Hugging Face Hub"""
+    bench_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """extra loader parameters per benchmark, e.g. {"arith": {"level": 1}} for procedural tasks"""
+    batch_size: int = 32
+    """prompts per call to the rollout engine"""
+    bootstrap_samples: int = 1000
+    """bootstrap resamples for the 95% interval"""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalConfig":
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown evaluation setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+        data = dict(data)
+        if isinstance(data.get("benches"), str):
+            data["benches"] = [b.strip() for b in data["benches"].split(",") if b.strip()]
+        cfg = cls(**data)
+        cfg.check()
+        return cfg
+
+    def replace(self, **changes: Any) -> "EvalConfig":
+        merged = asdict(self)
+        merged.update(changes)
+        return EvalConfig.from_dict(merged)
+
+    def check(self) -> None:
+        if not self.benches:
+            raise ValueError("no benchmark given; pass at least one of " + ", ".join(_bench_names()))
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1 (responses per problem), got {self.k}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 or None (all problems), got {self.limit}")
+
+
+def _bench_names() -> list[str]:
+    import benchmarks
+    return list(benchmarks.names())
+
+
+def check_benches(benches: Iterable[str]) -> None:
+    """Raise ValueError naming an unknown benchmark and listing the valid ones."""
+    valid = _bench_names()
+    for b in benches:
+        if b not in valid:
+            raise ValueError(f"unknown benchmark {b!r}; valid benchmarks: {', '.join(valid)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# files
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# scoring
+
+
+def _pass_ks(k: int) -> list[int]:
+    ks, j = [], 1
+    while j < k:
+        ks.append(j)
+        j *= 2
+    ks.append(k)
+    return ks
+
+
+def gold_is_parsable(answer: Any) -> bool:
+    """A gold answer is usable when it is a non-empty string after stripping (numbers are accepted as text)."""
+    if answer is None:
+        return False
+    if isinstance(answer, float) and math.isnan(answer):
+        return False
+    return bool(str(answer).strip())
+
+
+def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k: int,
+                   bootstrap_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Scores of one benchmark from per-problem verdicts (`correct[i][j]`) and extracted answers.
+
+    Returns avg@k, pass@k' for k' in 1, 2, 4, ..., k (unbiased estimator), maj@k, the bootstrap 95% interval of
+    avg@k and the per-problem fraction correct (kept so that runs over several seeds can be pooled later).
+    """
+    from harness import stats
+
+    n_problems = len(correct)
+    per_problem = [sum(c) / len(c) for c in correct] if n_problems else []
+    out: dict[str, Any] = {"problems": n_problems, "k": k}
+    if not n_problems:
+        out.update({f"avg@{k}": None, f"maj@{k}": None, "ci95": [None, None], "per_problem": [],
+                    "pass@": {}})
+        return out
+    out[f"avg@{k}"] = sum(per_problem) / n_problems
+    out["pass@"] = {str(kk): sum(stats.pass_at_k(len(c), sum(c), kk) for c in correct) / n_problems
+                    for kk in _pass_ks(k)}
+    out[f"pass@{k}"] = out["pass@"][str(k)]
+    out[f"maj@{k}"] = stats.maj_at_k(answers, correct, k=k)
+    ci = stats.bootstrap_ci(per_problem, n_boot=bootstrap_samples, seed=seed)
+    out["ci95"] = [ci.low, ci.high]
+    out["per_problem"] = per_problem
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the evaluation itself
+
+
+def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = None, *, progress: bool = True,
+             label: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate whatever `engine` generates (a `harness.rollout` engine) on `cfg.benches`.
+
+    Writes, when `out_dir` is given, `<bench>.responses.jsonl` (every response, its extracted answer and verdict)
+    and `summary.json` (all scores, the config and the wall time), both atomically. Returns the summary dict:
+    {"config": {...}, "benches": {bench: scores}, "wall_time_s": float, ...}.
+    """
+    import benchmarks
+    from harness.rollout import Sampling
+    from rewards import verify_batch_detailed
+
+    cfg.check()
+    check_benches(cfg.benches)
+    start = time.time()
+    summary: dict[str, Any] = {"label": label, "config": asdict(cfg), "benches": {}}
+    if extra:
+        summary.update(extra)
+    for bench in cfg.benches:
+        params = dict(cfg.bench_params.get(bench, {}))
+        rows, report = benchmarks.load_with_report(bench, split=cfg.split, data_dir=cfg.data_dir, limit=cfg.limit,
+                                                   **params)
+        usable = [r for r in rows if gold_is_parsable(r.get("answer"))]
+        # rows the loader could not read a gold answer (or problem) from, and any left with an empty gold here
+        skipped = [str(i) for i in report.bad_gold_ids] + [str(i) for i in report.bad_problem_ids] + \
+            [str(r.get("id")) for r in rows if not gold_is_parsable(r.get("answer"))]
+        if skipped and progress:
+            tqdm.write(f"[eval] {bench}: {len(skipped)} row(s) without a parsable gold answer or problem are left "
+                       f"out of the scores: {', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
+        prompts = [benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template) for r in usable]
+        sampling = Sampling(n=cfg.k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                            top_p=cfg.top_p, seed=cfg.seed)
+        rollouts = []
+        chunks = range(0, len(prompts), cfg.batch_size)
+        bar = tqdm(total=len(prompts) * cfg.k, desc=f"eval {label + ' ' if label else ''}{bench}", unit="resp",
+                   disable=not progress, leave=False, dynamic_ncols=True)
+        for lo in chunks:
+            got = engine.generate(prompts[lo:lo + cfg.batch_size], sampling)
+            expected = len(prompts[lo:lo + cfg.batch_size]) * cfg.k
+            if len(got) != expected:
+                raise RuntimeError(f"rollout engine returned {len(got)} responses for {expected} requested "
+                                   f"({cfg.k} per prompt); the engine contract is len(prompts) * n, grouped by prompt")
+            rollouts.extend(got)
+            bar.update(len(got))
+        bar.close()
+        golds = [str(r["answer"]) for r in usable for _ in range(cfg.k)]
+        texts = [ro.text for ro in rollouts]
+        verdicts = verify_batch_detailed(golds, texts) if texts else []
+        correct = [[bool(v.correct) for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
+        answers = [[v.extracted for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
+        scores = score_problems(correct, answers, cfg.k, bootstrap_samples=cfg.bootstrap_samples, seed=cfg.seed)
+        scores["rows"] = len(rows) + len(report.bad_gold_ids) + len(report.bad_problem_ids)
+        scores["source"] = report.source
+        scores["gold_unparsable"] = len(skipped)
+        scores["gold_unparsable_ids"] = skipped[:50]
+        scores["truncated_frac"] = (sum(ro.finish_reason == "length" for ro in rollouts) / len(rollouts)
+                                    if rollouts else 0.0)
+        scores["response_tokens_mean"] = (sum(len(ro.response_ids) for ro in rollouts) / len(rollouts)
+                                          if rollouts else 0.0)
+        reasons: dict[str, int] = {}
+        for v in verdicts:
+            reasons[v.reason] = reasons.get(v.reason, 0) + 1
+        scores["verdict_reasons"] = reasons
+        summary["benches"][bench] = scores
+        if out_dir is not None:
+            lines = []
+            for i, row in enumerate(usable):
+                for j in range(cfg.k):
+                    ro, v = rollouts[i * cfg.k + j], verdicts[i * cfg.k + j]
+                    lines.append(json.dumps({
+                        "id": str(row.get("id")), "sample": j, "problem": row["problem"], "gold": str(row["answer"]),
+                        "response": ro.text, "extracted": v.extracted, "correct": bool(v.correct),
+                        "reason": v.reason, "finish_reason": ro.finish_reason,
+                        "response_tokens": len(ro.response_ids)}, ensure_ascii=False))
+            for rid in skipped:
+                lines.append(json.dumps({"id": rid, "skipped": "gold answer cannot be parsed"}))
+            write_atomic(Path(out_dir) / f"{bench}.responses.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+    summary["wall_time_s"] = time.time() - start
+    if out_dir is not None:
+        write_json(Path(out_dir) / SUMMARY_FILE, summary)
+    return summary
+
+
+def headline(summary: dict[str, Any]) -> dict[str, float | None]:
+    """{bench: avg@k} of an evaluation summary."""
+    return {b: s.get(f"avg@{s['k']}") for b, s in summary["benches"].items()}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A small plain-text table of an evaluation summary (one line per benchmark)."""
+    from tabulate import tabulate
+
+    rows = []
+    for bench, s in summary["benches"].items():
+        k = s["k"]
+        avg = s.get(f"avg@{k}")
+        lo, hi = s.get("ci95") or [None, None]
+        pct = (lambda x: "-" if x is None else f"{100 * x:.1f}")
+        rows.append([bench, s["problems"], pct(avg), f"[{pct(lo)}, {pct(hi)}]", pct(s.get(f"pass@{k}")),
+                     pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
+    k = next(iter(summary["benches"].values()))["k"] if summary["benches"] else "k"
+    return tabulate(rows, headers=["bench", "problems", f"avg@{k} %", "95% CI", f"pass@{k} %", f"maj@{k} %",
+                                   "gold unparsable", "truncated"], tablefmt="github")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# trainer callback
+
+
+def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = None,
+                        final_dir: str | Path | None = None, progress: bool = False):
+    """A trainer callback `cb(step, trainer) -> dict` measuring held-out accuracy with the trainer's engine.
+
+    Every call evaluates `curve_cfg` and returns {"eval/<bench>/avg@<k>": ..., "eval/accuracy": mean over benches},
+    which the trainer merges into that step's metrics record. At the last step (`step == trainer.cfg.steps`), when
+    `final_cfg` and `final_dir` are given, it also runs the final evaluation and writes its files into `final_dir`
+    (so the trained model is evaluated without reloading it or starting another engine).
+    """
+    def callback(step: int, trainer) -> dict[str, float]:
+        summary = evaluate(trainer.engine, trainer.tokenizer, curve_cfg, None, progress=progress, label=f"step {step}")
+        out: dict[str, float] = {}
+        values = []
+        for bench, s in summary["benches"].items():
+            v = s.get(f"avg@{s['k']}")
+            if v is not None:
+                out[f"eval/{bench}/avg@{s['k']}"] = v
+                values.append(v)
+        if values:
+            out["eval/accuracy"] = sum(values) / len(values)
+        if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
+            evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
+                     label=f"final {getattr(trainer.cfg, 'algo', '')}", extra={"step": step})
+        return out
+
+    return callback
