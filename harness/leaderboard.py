@@ -250,12 +250,12 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         return buf.getvalue()
     headers, body = table(rows)
     if fmt == "md":
-        return tabulate(body, headers=headers, tablefmt="github") + "\n"
+        return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
     if fmt == "html":
-        return tabulate(body, headers=headers, tablefmt="html") + "\n"
+        return tabulate(body, headers=headers, tablefmt="html", disable_numparse=True) + "\n"
     headers = [_latex_escape(h) for h in headers]
     body = [[_latex_escape(c) for c in row] for row in body]
-    return tabulate(body, headers=headers, tablefmt="latex_raw", colalign=["left"] + ["right"] * (len(headers) - 1)) \
+    return tabulate(body, headers=headers, tablefmt="latex_raw", disable_numparse=True, colalign=["left"] + ["right"] * (len(headers) - 1)) \
         + "\n"
 
 
