@@ -1,0 +1,208 @@
+"""Advantage estimators, in their own registry: rewards in, per-token advantages [B, T] out.
+
+    compute(name, *, mask, scores=None, group_ids=None, token_rewards=None, values=None, **params)
+        -> (advantages [B, T], returns [B, T] or None)
+
+mask [B, T] marks response tokens; scores [B] is one outcome reward per response; group_ids [B] says which
+prompt each response answers (responses to the same prompt share an id); token_rewards [B, T] are per-token rewards
+(see `token_level_rewards`); values [B, T] are a critic's values. Advantages are 0 on padding.
+
+Outcome estimators (one advantage per response, copied to all its tokens), with group g of size G:
+
+    grpo         A_i = (R_i - mean_g R) / (std_g R + eps)            Shao et al. 2024 (DeepSeekMath), std unbiased
+    dr-grpo      A_i = R_i - mean_g R                                 Liu et al. 2025 ("Understanding R1-Zero...")
+    rloo         A_i = R_i - mean_{j in g, j != i} R_j                Ahmadian et al. 2024 ("Back to Basics")
+                     = G/(G-1) * (R_i - mean_g R)
+
+A group of one response, or a group whose rewards are all equal, gets A = 0 (no NaN).
+
+Token-level estimators:
+
+    reinforce++  G_t = sum_{k>=t} gamma^(k-t) r_k, then whitened over the batch's tokens   Hu 2025 (REINFORCE++)
+    gae          delta_t = r_t + gamma V_{t+1} - V_t,  A_t = delta_t + gamma lam A_{t+1}    Schulman et al. 2016
+                 returns_t = A_t + V_t; A whitened over the batch's tokens when whiten=True (PPO practice)
+
+Time steps are the response tokens in order; padding between them is skipped, and the value after the last
+response token is 0.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import Tensor
+
+_ESTIMATORS: dict = {}
+
+
+def register_estimator(name: str):
+    """Decorator: add an advantage estimator function to the registry under `name`."""
+    def decorator(fn):
+        _ESTIMATORS[name] = fn
+        return fn
+    return decorator
+
+
+def names() -> list[str]:
+    return sorted(_ESTIMATORS)
+
+
+def _params_of(fn) -> list[str]:
+    inputs = {"mask", "scores", "group_ids", "token_rewards", "values"}
+    return [p for p in inspect.signature(fn).parameters if p not in inputs]
+
+
+def accepted_params(name: str) -> list[str]:
+    """The hyperparameters (beyond the input tensors) that estimator `name` accepts."""
+    return _params_of(_get(name))
+
+
+def _get(name: str):
+    if name not in _ESTIMATORS:
+        raise ValueError(f"unknown advantage estimator {name!r}; valid estimators: {', '.join(names())}")
+    return _ESTIMATORS[name]
+
+
+def compute(name: str, *, mask: Tensor, scores: Tensor | None = None, group_ids: Tensor | None = None,
+            token_rewards: Tensor | None = None, values: Tensor | None = None, **params):
+    """Run estimator `name`; unknown params raise ValueError listing the accepted ones."""
+    fn = _get(name)
+    accepted = _params_of(fn)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"advantage estimator {name!r} got unknown parameter(s) {unknown}; "
+                         f"it accepts: {', '.join(accepted) or '(none)'}")
+    return fn(mask=mask.bool(), scores=scores, group_ids=group_ids, token_rewards=token_rewards, values=values,
+              **params)
+
+
+# ----------------------------------------------------------------------------------------------------- helpers
+
+def _outcome_scores(name, mask, scores, token_rewards) -> Tensor:
+    if scores is None and token_rewards is None:
+        raise ValueError(f"advantage estimator {name!r} needs scores [B] (one reward per response) "
+                         f"or token_rewards [B, T]")
+    if scores is None:
+        scores = torch.where(mask, token_rewards, torch.zeros_like(token_rewards)).sum(-1)
+    if scores.dim() != 1 or scores.shape[0] != mask.shape[0]:
+        raise ValueError(f"scores must have shape [B] = [{mask.shape[0]}], got {tuple(scores.shape)}")
+    return scores.to(torch.float32) if not scores.is_floating_point() else scores
+
+
+def _group_stats(name, scores: Tensor, group_ids: Tensor | None):
+    """Per-response group mean, unbiased std (0 for a group of one) and group size."""
+    if group_ids is None:
+        raise ValueError(f"advantage estimator {name!r} needs group_ids [B]: which prompt each response answers")
+    group_ids = torch.as_tensor(group_ids, device=scores.device)
+    if group_ids.shape != scores.shape:
+        raise ValueError(f"group_ids must have shape {tuple(scores.shape)} like scores, got {tuple(group_ids.shape)}")
+    _, inverse = torch.unique(group_ids, return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if inverse.numel() else 0
+    size = torch.zeros(n_groups, dtype=scores.dtype, device=scores.device).index_add_(0, inverse,
+                                                                                       torch.ones_like(scores))
+    total = torch.zeros_like(size).index_add_(0, inverse, scores)
+    mean = (total / size)[inverse]
+    sq = torch.zeros_like(size).index_add_(0, inverse, (scores - mean).square())
+    var = torch.where(size > 1, sq / (size - 1).clamp(min=1), torch.zeros_like(size))
+    return mean, var.sqrt()[inverse], size[inverse]
+
+
+def _broadcast(per_response: Tensor, mask: Tensor) -> Tensor:
+    return torch.where(mask, per_response[:, None], 0.0)
+
+
+def _whiten(x: Tensor, mask: Tensor, eps: float) -> Tensor:
+    n = mask.sum().clamp(min=1)
+    mean = torch.where(mask, x, 0.0).sum() / n
+    var = torch.where(mask, (x - mean).square(), 0.0).sum() / (n - 1).clamp(min=1)
+    return torch.where(mask, (x - mean) / (var.sqrt() + eps), 0.0)
+
+
+def _discounted_sum(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """G_t = r_t + gamma * G_next over response tokens, right to left, skipping padding."""
+    out = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        running = torch.where(mask[:, t], rewards[:, t] + gamma * running, running)
+        out[:, t] = torch.where(mask[:, t], running, 0.0)
+    return out
+
+
+def token_level_rewards(scores: Tensor, mask: Tensor, kl: Tensor | None = None, kl_coef: float = 0.0) -> Tensor:
+    """Per-token rewards [B, T]: the sequence score on the last response token, minus kl_coef * kl on every token.
+
+    This is PPO's KL-in-reward (Ziegler et al. 2019; Ouyang et al. 2022): r_t = score * 1[t = last] - beta * KL_t,
+    with KL_t a per-token estimate (`algorithms.kl(old_logp, ref_logp, "k1")`). Rows without response tokens get 0.
+    """
+    mask = mask.bool()
+    if scores.shape != mask.shape[:1]:
+        raise ValueError(f"scores must have shape [B] = [{mask.shape[0]}], got {tuple(scores.shape)}")
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = torch.where(mask, positions, -1).max(dim=-1).values
+    dtype = scores.dtype if scores.is_floating_point() else torch.float32
+    rewards = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    rows = torch.nonzero(last >= 0).squeeze(-1)
+    rewards[rows, last[rows]] = scores[rows].to(dtype)
+    if kl is not None and kl_coef != 0.0:
+        rewards = rewards - kl_coef * torch.where(mask, kl.to(dtype), 0.0)
+    return rewards
+
+
+# ------------------------------------------------------------------------------------------------ estimators
+
+@register_estimator("grpo")
+def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
+    """A_i = (R_i - mean_g) / (std_g + eps)."""
+    scores = _outcome_scores("grpo", mask, scores, token_rewards)
+    mean, std, _ = _group_stats("grpo", scores, group_ids)
+    return _broadcast((scores - mean) / (std + eps), mask), None
+
+
+@register_estimator("dr-grpo")
+def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
+    """A_i = R_i - mean_g (no division by the std: Dr. GRPO removes that bias)."""
+    scores = _outcome_scores("dr-grpo", mask, scores, token_rewards)
+    mean, _, _ = _group_stats("dr-grpo", scores, group_ids)
+    return _broadcast(scores - mean, mask), None
+
+
+@register_estimator("rloo")
+def rloo(*, mask, scores, group_ids, token_rewards, values):
+    """A_i = R_i - mean of the other responses of the group = G/(G-1) (R_i - mean_g); 0 for a group of one."""
+    scores = _outcome_scores("rloo", mask, scores, token_rewards)
+    mean, _, size = _group_stats("rloo", scores, group_ids)
+    scale = torch.where(size > 1, size / (size - 1).clamp(min=1), torch.zeros_like(size))
+    return _broadcast(scale * (scores - mean), mask), None
+
+
+@register_estimator("reinforce++")
+def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, eps: float = 1e-8):
+    """Discounted returns of the per-token rewards, whitened over all response tokens of the batch."""
+    if token_rewards is None:
+        token_rewards = token_level_rewards(_outcome_scores("reinforce++", mask, scores, None), mask)
+    returns = _discounted_sum(token_rewards, mask, gamma)
+    return _whiten(returns, mask, eps), returns
+
+
+@register_estimator("gae")
+def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, lam: float = 0.95,
+        whiten: bool = True, eps: float = 1e-8):
+    """Generalised advantage estimation from a critic's values and per-token rewards."""
+    if values is None:
+        raise ValueError("advantage estimator 'gae' needs values [B, T] from a critic (needs_critic=True)")
+    if token_rewards is None:
+        token_rewards = token_level_rewards(_outcome_scores("gae", mask, scores, None), mask)
+    values = values.detach().to(token_rewards.dtype)
+    advantages = torch.zeros_like(token_rewards)
+    next_value = torch.zeros_like(token_rewards[:, 0])
+    running = torch.zeros_like(next_value)
+    for t in range(token_rewards.shape[1] - 1, -1, -1):
+        m = mask[:, t]
+        delta = token_rewards[:, t] + gamma * next_value - values[:, t]
+        running = torch.where(m, delta + gamma * lam * running, running)
+        next_value = torch.where(m, values[:, t], next_value)
+        advantages[:, t] = torch.where(m, running, 0.0)
+    returns = torch.where(mask, advantages + values, 0.0)
+    if whiten:
+        advantages = _whiten(advantages, mask, eps)
+    return advantages, returns

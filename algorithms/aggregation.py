@@ -1,0 +1,85 @@
+"""Loss aggregation: how a [B, T] matrix of per-token losses becomes one scalar.
+
+The four modes differ only in the weight each token gets (n_i = response tokens of sequence i, N = sum_i n_i,
+S = number of sequences with at least one response token, L = a fixed length):
+
+    token-mean                 sum_{i,t} l_it / N                  every token weighs the same (DAPO)
+    seq-mean-token-mean        sum_i (sum_t l_it / n_i) / S        every sequence weighs the same (GRPO)
+    seq-mean-token-sum         sum_i (sum_t l_it) / S              long sequences weigh more
+    seq-mean-token-sum-norm    sum_i (sum_t l_it / L) / S          Dr. GRPO: a constant L instead of n_i
+
+N and S are counts over the *whole* mini-batch. When a mini-batch is split into micro-batches (gradient
+accumulation) or data-parallel ranks, pass the global counts as `global_tokens` / `global_seqs`: every piece is then
+divided by the same denominators and the SUM of the pieces' losses (and gradients) equals the loss of the single big
+batch exactly. With DDP, which averages gradients over ranks, multiply each rank's loss by the world size (or
+all-reduce with a sum). The per-sequence quantities (n_i) are local to a sequence, so a sequence must not be split.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+
+
+def count_tokens_and_seqs(mask: Tensor) -> tuple[int, int]:
+    """(N, S) of a mask: response tokens, and sequences with at least one response token.
+
+    The trainer sums these over the micro-batches (and ranks) of a mini-batch and passes the sums to `aggregate`.
+    """
+    mask = mask.bool()
+    return int(mask.sum()), int(mask.any(dim=-1).sum())
+
+
+def _denominator(count, default: Tensor) -> Tensor:
+    value = default if count is None else torch.as_tensor(count, dtype=default.dtype, device=default.device)
+    return value.clamp(min=1)  # an empty batch gives 0, never 0/0
+
+
+def _token_mean(loss, mask, tokens, seqs, norm_length):
+    return (loss * mask).sum() / _denominator(tokens, mask.sum())
+
+
+def _seq_mean_token_mean(loss, mask, tokens, seqs, norm_length):
+    per_seq = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
+
+
+def _seq_mean_token_sum(loss, mask, tokens, seqs, norm_length):
+    per_seq = (loss * mask).sum(-1)
+    return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
+
+
+def _seq_mean_token_sum_norm(loss, mask, tokens, seqs, norm_length):
+    length = loss.shape[-1] if norm_length is None else norm_length
+    per_seq = (loss * mask).sum(-1) / float(length)
+    return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
+
+
+_MODES = {
+    "token-mean": _token_mean,
+    "seq-mean-token-mean": _seq_mean_token_mean,
+    "seq-mean-token-sum": _seq_mean_token_sum,
+    "seq-mean-token-sum-norm": _seq_mean_token_sum_norm,
+}
+assert tuple(_MODES) == AGG_MODES
+
+
+def aggregate(loss_mat: Tensor, mask: Tensor, mode: str, global_tokens=None, global_seqs=None,
+              norm_length: int | None = None) -> Tensor:
+    """Aggregate per-token losses [B, T] over response tokens (mask == 1) into a scalar.
+
+    mode: one of AGG_MODES. global_tokens / global_seqs: N and S of the whole mini-batch (ints or tensors);
+    None uses this batch's own counts. norm_length: L of seq-mean-token-sum-norm (Dr. GRPO's constant, e.g. the
+    generation budget); None uses T = loss_mat.shape[-1], which only matches across micro-batches padded alike.
+    Positions where mask == 0 contribute nothing, whatever loss_mat holds there (NaN included).
+    """
+    if mode not in _MODES:
+        raise ValueError(f"unknown loss aggregation mode {mode!r}; valid modes: {', '.join(AGG_MODES)}")
+    if loss_mat.shape != mask.shape:
+        raise ValueError(f"loss matrix shape {tuple(loss_mat.shape)} differs from mask shape {tuple(mask.shape)}")
+    if norm_length is not None and norm_length <= 0:
+        raise ValueError(f"norm_length must be a positive number of tokens, got {norm_length}")
+    keep = mask.bool()
+    loss_mat = torch.where(keep, loss_mat, torch.zeros((), dtype=loss_mat.dtype, device=loss_mat.device))
+    return _MODES[mode](loss_mat, keep.to(loss_mat.dtype), global_tokens, global_seqs, norm_length)

@@ -1,0 +1,287 @@
+"""`Algorithm`: the base dataclass of every objective. Its fields are the hyperparameters and the recipe.
+
+An objective subclasses `Algorithm`, overrides the defaults its paper sets, and implements one method:
+
+    policy_loss(self, x: PolicyInputs) -> Tensor [B, T]      the per-token loss (to be minimised)
+
+Everything around it is shared and lives here: input checks (shapes, NaN/inf), masking of padding, the ratio,
+aggregation, the KL loss to the reference policy, the entropy bonus, the value loss (objectives with a critic) and
+the diagnostics every objective reports.
+
+Ratio and padding. r = exp(clamp(logp - old_logp, -20, 20)): the clamp keeps loss and gradient finite for any
+log-ratio (a token with |log r| > 20 gets a zero gradient through r; gradient-preserving terms use
+r / sg(r) = exp(log r - sg(log r)), which is exactly 1 with derivative 1 at any log-ratio and needs no clamp).
+Positions where mask == 0 are replaced (with `torch.where`, not a product) before any arithmetic, so whatever
+they hold, NaN included, changes neither the loss nor the gradient.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from algorithms import advantages as advantage_estimators
+from algorithms.aggregation import AGG_MODES, aggregate
+from algorithms.kl import KL_ESTIMATORS, kl
+from algorithms.regions import region_masks
+
+LOG_RATIO_CLAMP = 20.0
+"""|log r| is clamped to this before exp (exp(20) ~ 4.9e8): finite loss and gradient for any log-ratio."""
+
+
+def hp(default, doc: str):
+    """A documented hyperparameter field: `lr: float = hp(1e-6, "learning rate (paper X)")`."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What `policy_loss` receives; every tensor is [B, T] and holds 0 (log-ratio 0, ratio 1) on padding."""
+    logp: Tensor          # log pi(y_t) under the current policy, with grad
+    old_logp: Tensor      # log pi_old(y_t), the behaviour policy that sampled the tokens
+    log_ratio: Tensor     # logp - old_logp, NOT clamped (use it for r / sg(r) = exp(log_ratio - sg(log_ratio)))
+    ratio: Tensor         # exp(clamp(log_ratio, -20, 20))
+    advantages: Tensor
+    mask: Tensor          # bool, True on response tokens
+
+    @property
+    def num_tokens(self) -> Tensor:
+        return self.mask.sum()
+
+
+def _check_tensors(mask: Tensor, **tensors) -> None:
+    """Same shape as mask, and finite wherever mask == 1; else a ValueError that names the tensor."""
+    keep = mask.bool()
+    for name, value in tensors.items():
+        if value is None:
+            continue
+        if not isinstance(value, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of shape {tuple(mask.shape)}, got {type(value).__name__}")
+        if value.shape != mask.shape:
+            raise ValueError(f"{name} has shape {tuple(value.shape)} but mask has {tuple(mask.shape)}; every "
+                             f"per-token tensor must be [B, T] like mask")
+        bad = keep & ~torch.isfinite(value.detach())
+        if bool(bad.any()):
+            b, t = (int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(f"{name} has {int(bad.sum())} NaN/inf value(s) on response tokens (mask == 1), first at "
+                             f"[{b}, {t}] = {float(value[b, t])}; every value where mask == 1 must be finite")
+
+
+def _fill(value: Tensor | None, keep: Tensor, fill: float = 0.0) -> Tensor | None:
+    if value is None:
+        return None
+    return torch.where(keep, value, torch.full((), fill, dtype=value.dtype, device=value.device))
+
+
+@dataclass
+class Algorithm:
+    """Base of every objective. Subclasses override defaults with their paper's values and implement policy_loss."""
+
+    name: ClassVar[str] = ""
+    # True when the token selection looks at the whole batch (covariance objectives): then splitting a mini-batch
+    # into micro-batches changes which tokens are selected, and the micro-batch identity does not hold.
+    batch_dependent: ClassVar[bool] = False
+
+    # --- clipping (Schulman et al. 2017, PPO) -------------------------------------------------------------------
+    clip_ratio_low: float = hp(0.2, "eps_low: ratios below 1 - eps_low are clipped (PPO, Schulman et al. 2017)")
+    clip_ratio_high: float = hp(0.2, "eps_high: ratios above 1 + eps_high are clipped (PPO; DAPO raises it)")
+    # --- advantages ---------------------------------------------------------------------------------------------
+    advantage_estimator: str = hp("grpo", "key in algorithms.advantages: gae | grpo | dr-grpo | rloo | reinforce++")
+    adv_eps: float = hp(1e-6, "eps in (R - mean) / (std + eps) of the grpo estimator (DeepSeekMath)")
+    gamma: float = hp(1.0, "discount of the gae and reinforce++ estimators (1.0: no discount within a response)")
+    lam: float = hp(0.95, "GAE lambda (Schulman et al. 2016); used only by the gae estimator")
+    # --- aggregation --------------------------------------------------------------------------------------------
+    loss_agg_mode: str = hp("token-mean", "token-mean | seq-mean-token-mean | seq-mean-token-sum | "
+                                          "seq-mean-token-sum-norm (see algorithms.aggregation)")
+    loss_norm_length: int | None = hp(None, "L of seq-mean-token-sum-norm (Dr. GRPO: the generation budget); "
+                                            "None uses the padded length T of each batch")
+    # --- KL to the reference policy -----------------------------------------------------------------------------
+    kl_coef: float = hp(0.0, "beta of the KL penalty to the reference policy; 0 means no reference model is needed")
+    kl_estimator: str = hp("k3", "per-token KL estimator: k1 | k2 | k3 | abs (Schulman 2020)")
+    kl_in_reward: bool = hp(False, "True: KL is a per-token reward penalty (PPO, Ouyang et al. 2022); "
+                                   "False: a loss term kl_coef * aggregate(KL) (GRPO)")
+    # --- entropy ------------------------------------------------------------------------------------------------
+    entropy_coef: float = hp(0.0, "coefficient of the entropy bonus (loss -= coef * aggregate(entropy))")
+    # --- recipe the trainer reads -------------------------------------------------------------------------------
+    needs_critic: bool = hp(False, "True: train a value model and pass values to the gae estimator (PPO)")
+    dynamic_sampling: bool = hp(False, "drop groups whose rewards are all equal and sample again until the batch "
+                                       "is full (DAPO, Yu et al. 2025)")
+    overlong_shaping: bool = hp(False, "soft overlong punishment of responses longer than "
+                                       "overlong_max_len - overlong_cache_len (DAPO)")
+    overlong_max_len: int = hp(20480, "L_max of DAPO's soft overlong punishment, in tokens (DAPO: 16384 + 4096)")
+    overlong_cache_len: int = hp(4096, "L_cache of DAPO's soft overlong punishment: the penalty ramps linearly "
+                                       "from 0 to -overlong_penalty over the last L_cache tokens")
+    overlong_penalty: float = hp(1.0, "penalty at and beyond L_max (DAPO: 1.0)")
+    reward_correct: float = hp(1.0, "reward of a verified-correct response")
+    reward_incorrect: float = hp(0.0, "reward of an incorrect response (0 in DeepSeekMath; -1 in DAPO and CE-GPPO)")
+
+    # ---------------------------------------------------------------------------------------------- validation
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError on a value outside its domain; subclasses extend it (call super().validate())."""
+        if self.advantage_estimator not in advantage_estimators.names():
+            raise ValueError(f"{self._label()}: unknown advantage_estimator {self.advantage_estimator!r}; valid "
+                             f"estimators: {', '.join(advantage_estimators.names())}")
+        if self.loss_agg_mode not in AGG_MODES:
+            raise ValueError(f"{self._label()}: unknown loss_agg_mode {self.loss_agg_mode!r}; valid modes: "
+                             f"{', '.join(AGG_MODES)}")
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"{self._label()}: unknown kl_estimator {self.kl_estimator!r}; valid estimators: "
+                             f"{', '.join(KL_ESTIMATORS)}")
+        for name in ("clip_ratio_low", "clip_ratio_high", "kl_coef", "entropy_coef", "adv_eps", "overlong_penalty"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{self._label()}: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"{self._label()}: gamma and lam must lie in [0, 1], got gamma={self.gamma}, "
+                             f"lam={self.lam}")
+        if self.loss_norm_length is not None and self.loss_norm_length <= 0:
+            raise ValueError(f"{self._label()}: loss_norm_length must be a positive number of tokens or None, "
+                             f"got {self.loss_norm_length}")
+        if not 0 <= self.overlong_cache_len <= self.overlong_max_len:
+            raise ValueError(f"{self._label()}: need 0 <= overlong_cache_len <= overlong_max_len, got "
+                             f"{self.overlong_cache_len} and {self.overlong_max_len}")
+
+    def _label(self) -> str:
+        return f"algorithm {self.name or type(self).__name__!r}"
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether a frozen reference policy (ref_logp) is needed: kl_coef > 0."""
+        return self.kl_coef > 0
+
+    # ------------------------------------------------------------------------------------------ the objective
+
+    def policy_loss(self, x: PolicyInputs) -> Tensor:
+        """Per-token loss [B, T] to minimise (values on padding are ignored). Subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement policy_loss(self, x: PolicyInputs) -> "
+                                  f"Tensor [B, T] (the per-token loss to minimise)")
+
+    def region_ratio(self, x: PolicyInputs) -> Tensor:
+        """The ratio the objective clips on, for the region diagnostics (GSPO: the sequence ratio)."""
+        return x.ratio
+
+    # ------------------------------------------------------------------------------------------ the loss
+
+    def loss(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+             ref_logp: Tensor | None = None, values: Tensor | None = None, old_values: Tensor | None = None,
+             returns: Tensor | None = None, entropy: Tensor | None = None,
+             global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:
+        """Scalar loss and float metrics.
+
+        logp [B, T] (with grad), old_logp, advantages, mask [B, T]. ref_logp: needed when kl_coef > 0 and
+        kl_in_reward is False. entropy [B, T]: reported, and needed (with grad) when entropy_coef > 0.
+        values, old_values, returns: only for algorithms with a critic; when given, vf_coef * value_loss is added
+        (use that when the critic shares the optimiser step; otherwise call value_loss() yourself, not both).
+        global_tokens / global_seqs: the mini-batch's counts, for micro-batches (see algorithms.aggregation).
+        """
+        _check_tensors(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp, values=values,
+                       old_values=old_values, returns=returns, entropy=entropy)
+        keep = mask.bool()
+        logp_in = _fill(logp, keep)
+        old_in = _fill(old_logp.detach(), keep)
+        log_ratio = logp_in - old_in
+        x = PolicyInputs(logp=logp_in, old_logp=old_in, log_ratio=log_ratio,
+                         ratio=torch.exp(log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)),
+                         advantages=_fill(advantages.detach(), keep), mask=keep)
+
+        def agg(per_token: Tensor) -> Tensor:
+            return aggregate(per_token, keep, self.loss_agg_mode, global_tokens=global_tokens,
+                             global_seqs=global_seqs, norm_length=self.loss_norm_length)
+
+        policy = agg(self.policy_loss(x))
+        zero = policy.new_zeros(())
+
+        kl_loss, kl_ref = zero, None
+        if ref_logp is not None:
+            kl_ref = kl(x.logp, _fill(ref_logp.detach(), keep), self.kl_estimator)
+        if self.kl_coef > 0 and not self.kl_in_reward:
+            if kl_ref is None:
+                raise ValueError(f"{self._label()} has kl_coef={self.kl_coef} with a KL loss term, so loss() needs "
+                                 f"ref_logp [B, T] from the reference policy (or set kl_coef=0)")
+            kl_loss = self.kl_coef * agg(kl_ref)
+
+        entropy_loss = zero
+        if entropy is not None:
+            entropy = _fill(entropy, keep)
+        if self.entropy_coef > 0:
+            if entropy is None:
+                raise ValueError(f"{self._label()} has entropy_coef={self.entropy_coef}, so loss() needs entropy "
+                                 f"[B, T] (with grad), e.g. algorithms.entropy_from_logits(logits)")
+            entropy_loss = -self.entropy_coef * agg(entropy)
+
+        value_loss, value_metrics = zero, {}
+        if values is not None or old_values is not None or returns is not None:
+            value_loss, value_metrics = self.value_loss(values=values, old_values=old_values, returns=returns,
+                                                        mask=mask, global_tokens=global_tokens,
+                                                        global_seqs=global_seqs)
+
+        total = policy + kl_loss + entropy_loss + value_loss
+        metrics = self._metrics(x, policy=policy, kl_loss=kl_loss, entropy_loss=entropy_loss, total=total,
+                                kl_ref=kl_ref, entropy=entropy)
+        metrics.update(value_metrics)
+        return total, metrics
+
+    def value_loss(self, *, values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,
+                   global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:
+        """The critic's loss; only algorithms with needs_critic=True have one (see `ppo`)."""
+        raise ValueError(f"{self._label()} has no critic (needs_critic=False), so it has no value loss; pass no "
+                         f"values/old_values/returns, or use an algorithm with a critic such as 'ppo'")
+
+    # ------------------------------------------------------------------------------------------ advantages
+
+    def advantage_params(self) -> dict:
+        """This algorithm's hyperparameters for its advantage estimator (only the ones the estimator accepts)."""
+        available = {"eps": self.adv_eps, "gamma": self.gamma, "lam": self.lam}
+        return {k: v for k, v in available.items()
+                if k in advantage_estimators.accepted_params(self.advantage_estimator)}
+
+    def compute_advantages(self, *, mask: Tensor, scores: Tensor | None = None, group_ids: Tensor | None = None,
+                           values: Tensor | None = None, old_logp: Tensor | None = None,
+                           ref_logp: Tensor | None = None, token_rewards: Tensor | None = None):
+        """(advantages [B, T], returns [B, T] | None) with this algorithm's estimator and parameters.
+
+        With kl_in_reward and kl_coef > 0, per-token rewards are score-at-the-last-token minus
+        kl_coef * KL(old_logp, ref_logp) (needs old_logp and ref_logp).
+        """
+        if self.kl_in_reward and self.kl_coef > 0 and token_rewards is None:
+            if old_logp is None or ref_logp is None or scores is None:
+                raise ValueError(f"{self._label()} puts the KL into the reward (kl_in_reward=True, kl_coef="
+                                 f"{self.kl_coef}): compute_advantages needs scores, old_logp and ref_logp")
+            token_kl = kl(old_logp.detach(), ref_logp.detach(), self.kl_estimator)
+            token_rewards = advantage_estimators.token_level_rewards(scores, mask, token_kl, self.kl_coef)
+        return advantage_estimators.compute(self.advantage_estimator, mask=mask, scores=scores, group_ids=group_ids,
+                                            token_rewards=token_rewards, values=values, **self.advantage_params())
+
+    # ------------------------------------------------------------------------------------------ diagnostics
+
+    def _metrics(self, x: PolicyInputs, *, policy, kl_loss, entropy_loss, total, kl_ref, entropy) -> dict[str, float]:
+        with torch.no_grad():
+            n = x.mask.sum().clamp(min=1).to(x.ratio.dtype)
+            regions = region_masks(self.region_ratio(x), x.advantages, x.mask, self.clip_ratio_low,
+                                   self.clip_ratio_high)
+            values = {f"clipfrac/{name}": regions[name].sum() / n
+                      for name in ("low_neg", "high_pos", "low_pos", "high_neg")}
+            values["ratio/mean"] = torch.where(x.mask, x.ratio, 0.0).sum() / n
+            # k3 estimate of KL(old || new) from tokens sampled by old: rho - 1 - log rho, rho = new / old
+            log_rho = x.log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+            values["kl/old"] = torch.where(x.mask, torch.exp(log_rho) - 1.0 - log_rho, 0.0).sum() / n
+            if kl_ref is not None:
+                values["kl/ref"] = torch.where(x.mask, kl_ref, 0.0).sum() / n
+            if entropy is not None:
+                values["entropy"] = torch.where(x.mask, entropy, 0.0).sum() / n
+            values.update({"loss/policy": policy, "loss/kl": kl_loss, "loss/entropy": entropy_loss,
+                           "loss/total": total})
+            floats = torch.stack([v.detach().to(torch.float64).reshape(()) for v in values.values()]).tolist()
+        return dict(zip(values, floats))
+
+    # ------------------------------------------------------------------------------------------ misc
+
+    def to_dict(self) -> dict:
+        """Field name -> value (for run.json)."""
+        return {"name": self.name, **dataclasses.asdict(self)}

@@ -1,0 +1,50 @@
+"""CE-GPPO: gradient-preserving clipping with separate weights for the two clipped regions.
+
+Su et al. 2025, "CE-GPPO: Controlling Entropy via Gradient-Preserving Clipping Policy Optimization"
+(arXiv 2509.20712). Per token, with lo = 1 - eps_low, hi = 1 + eps_high:
+
+    r < lo and A < 0  (low_neg):   surrogate = beta1 * lo / sg(r) * r * A   value beta1*lo*A, grad beta1*lo*A dlogp
+    r > hi and A > 0  (high_pos):  surrogate = beta2 * hi / sg(r) * r * A   value beta2*hi*A, grad beta2*hi*A dlogp
+    otherwise:                     surrogate = r * A                                         grad r*A dlogp
+    loss = -token-mean(surrogate); A < 0 tokens are also dual-clipped at -c*A (c = 10, the authors' code).
+
+PPO gives these clipped tokens no gradient at all (beta1 = beta2 = 0 reproduces PPO's gradient exactly);
+GPPO (Klear-Reasoner) is beta1 = beta2 = 1. Larger beta1 (pushing down the probability of already unlikely bad
+tokens) speeds up entropy collapse (exploitation); larger beta2 (pushing up unlikely good tokens) slows it
+(exploration). Paper defaults: eps = 0.2 both sides, (beta1, beta2) = (0.5, 1) for 1.5B and (0.75, 1) for 7B
+models, rewards +1/-1, no KL, no entropy bonus. One sentence of the paper's section 3.2 swaps beta1 and beta2;
+its equations, experiments and the authors' code use the mapping above, and so does this file.
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+from algorithms.base import Algorithm, PolicyInputs, hp
+from algorithms.registry import register
+from algorithms.surrogates import gradient_preserving_surrogate
+
+
+@register("ce-gppo")
+class CEGPPO(Algorithm):
+    """CE-GPPO (Su et al. 2025): gradient-preserving clipping, beta1 on low_neg and beta2 on high_pos tokens."""
+
+    beta1: float = hp(0.5, "weight of the gradient of r < 1-eps_low, A < 0 tokens (paper: 0.5 for 1.5B, 0.75 "
+                           "for 7B); larger beta1 speeds up entropy collapse")
+    beta2: float = hp(1.0, "weight of the gradient of r > 1+eps_high, A > 0 tokens (paper: 1.0); larger beta2 "
+                           "slows entropy collapse")
+    dual_clip_c: float | None = hp(10.0, "dual clip on A<0 tokens: loss capped at -c*A (the authors' code: 10); "
+                                         "None turns it off")
+    advantage_estimator: str = hp("grpo", "group-normalised outcome advantages")
+    loss_agg_mode: str = hp("token-mean", "loss = -token-mean(surrogate) (CE-GPPO)")
+    reward_incorrect: float = hp(-1.0, "CE-GPPO's reward: +1 correct, -1 incorrect")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.beta1 < 0 or self.beta2 < 0:
+            raise ValueError(f"{self._label()}: beta1 and beta2 must be >= 0, got {self.beta1} and {self.beta2}")
+        if self.dual_clip_c is not None and self.dual_clip_c <= 1.0:
+            raise ValueError(f"{self._label()}: dual_clip_c must be > 1 (or None), got {self.dual_clip_c}")
+
+    def policy_loss(self, x: PolicyInputs) -> Tensor:
+        return gradient_preserving_surrogate(x.log_ratio, x.ratio, x.advantages, self.clip_ratio_low,
+                                             self.clip_ratio_high, self.beta1, self.beta2, self.dual_clip_c)

@@ -1,0 +1,138 @@
+"""The objective registry: objectives are chosen by name only.
+
+    @algorithms.register("my-objective")          # a class decorator; makes the class a dataclass if it is not one
+    class MyObjective(algorithms.Algorithm): ...
+
+    algorithms.names()                            # sorted names
+    algorithms.get("ce-gppo", beta1=0.75)         # an instance with the paper defaults, overridden
+    algorithms.describe("ce-gppo")                # field -> {"default", "doc", "type"}
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from types import NoneType, UnionType
+
+from algorithms.base import Algorithm
+
+_REGISTRY: dict[str, type[Algorithm]] = {}
+
+
+def register(name: str, *, override: bool = False):
+    """Class decorator registering an Algorithm subclass under `name`.
+
+    Registering a name that a different class already holds is a ValueError unless override=True. Registering the
+    same class again (same module and qualified name, e.g. a module imported twice) replaces it silently.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"an objective name must be a non-empty string, got {name!r}")
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+            raise ValueError(f"@algorithms.register({name!r}) decorates a subclass of algorithms.Algorithm, "
+                             f"got {cls!r}")
+        if "__dataclass_fields__" not in cls.__dict__:
+            cls = dataclasses.dataclass(cls)
+        previous = _REGISTRY.get(name)
+        same = previous is not None and (previous.__module__, previous.__qualname__) == (cls.__module__,
+                                                                                         cls.__qualname__)
+        if previous is not None and not same and not override:
+            raise ValueError(f"objective name {name!r} is already registered by {previous.__module__}."
+                             f"{previous.__qualname__}; choose another name or pass override=True")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+    return decorator
+
+
+def names() -> list[str]:
+    """Sorted names of the registered objectives."""
+    return sorted(_REGISTRY)
+
+
+def get_class(name: str) -> type[Algorithm]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown objective {name!r}; registered objectives: {', '.join(names())} "
+                         f"(a user objective must be imported first, e.g. rlvr-zoo --plugin my_objective.py)")
+    return _REGISTRY[name]
+
+
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+
+def _allowed(tp) -> tuple:
+    """The runtime types a field annotation allows (None included for optionals); () when unknown."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, UnionType):
+        return tuple(t for arg in typing.get_args(tp) for t in _allowed(arg))
+    if tp is NoneType or tp is None:
+        return (NoneType,)
+    if tp in (bool, int, float, str):
+        return (tp,)
+    return ()
+
+
+def _coerce(label: str, field_name: str, tp, value):
+    """Check (and gently convert: int -> float, numeric strings, 'true'/'false') an override against its type."""
+    allowed = _allowed(tp)
+    if not allowed or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
+        return value
+    if value is None and NoneType in allowed:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if bool in allowed and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if NoneType in allowed and text.lower() in ("none", "null"):
+            return None
+        for kind in (int, float):
+            if kind in allowed:
+                try:
+                    return kind(text)
+                except ValueError:
+                    pass
+    elif not isinstance(value, bool):
+        if float in allowed and isinstance(value, int):
+            return float(value)
+        if int in allowed and isinstance(value, float) and value.is_integer():
+            return int(value)
+    names_ = " | ".join("None" if t is NoneType else t.__name__ for t in allowed)
+    raise ValueError(f"{label}: field {field_name!r} must be {names_}, got {value!r}")
+
+
+def get(name: str, **overrides) -> Algorithm:
+    """An instance of objective `name` with its paper defaults and the given overrides.
+
+    Unknown names and unknown fields raise ValueError listing the valid ones; values are type-checked and
+    validated (e.g. an unknown loss_agg_mode or a negative clip range is a ValueError).
+    """
+    cls = get_class(name)
+    fields = _fields(cls)
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"objective {name!r} has no field(s) {', '.join(map(repr, unknown))}; its fields: "
+                         f"{', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    values = {k: _coerce(f"objective {name!r}", k, hints.get(k), v) for k, v in overrides.items()}
+    return cls(**values)
+
+
+def describe(name: str) -> dict[str, dict]:
+    """Field -> {"default": value, "doc": its documentation, "type": its annotation} (for `rlvr-zoo list`)."""
+    cls = get_class(name)
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for field_name, f in _fields(cls).items():
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        tp = hints.get(field_name)
+        out[field_name] = {"default": default, "doc": f.metadata.get("doc", ""),
+                           "type": getattr(tp, "__name__", str(tp))}
+    return out
+
+
+def summary(name: str) -> str:
+    """First line of the objective's docstring."""
+    doc = (get_class(name).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
