@@ -1,0 +1,160 @@
+"""The transformers rollout engine: our own batched sampling loop over the model's KV cache.
+
+Why not ``model.generate``: with ``output_scores`` it returns the *processed* scores (after temperature/top-p
+warping, with -inf outside the nucleus), and its stopping/padding bookkeeping hides what we need. The loop here is
+short and exact:
+
+1. the prompts (each repeated n times, grouped by prompt) are split into chunks of ``batch_size`` rows;
+2. each chunk is left-padded, with position ids counting only real tokens, so padding changes nothing;
+3. one prefill forward (logits of the last position only), then one forward per new token through the KV cache;
+4. at each step: ``log_softmax(logits / T)`` gives the returned log-prob; the token is drawn from it (after top-p
+   truncation when top_p < 1) with a seeded ``torch.Generator``; greedy takes the argmax;
+5. a row stops after its first end-of-sequence token (kept in ``response_ids``); finished rows are dropped from
+   the batch and its KV cache so the remaining rows run faster. The chunk ends when every row has stopped or
+   ``max_new_tokens`` is reached.
+
+The engine shares the trainer's model object: ``sync_weights(model)`` only rebinds it (no copy), so rollouts always
+use the current weights. ``dtype="bfloat16"`` runs the forwards under CPU bf16 autocast (parameters stay fp32).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from . import Rollout, Sampling, encode_prompts, eos_token_ids
+
+
+class HFEngine:
+    """Rollouts with a transformers causal LM.
+
+    model: a transformers causal LM (or a PEFT model around one); used in eval mode under ``torch.no_grad``; its
+        training mode is restored afterwards.
+    tokenizer: its tokenizer (for encoding string prompts, decoding responses and the eos/pad ids).
+    dtype: ``"float32"`` (exact) or ``"bfloat16"`` (forwards under bf16 autocast; faster on CPUs with bf16 support).
+    batch_size: rows (prompt x sample) per forward batch; bounds memory (KV cache ~ rows x length).
+    stop_token_ids: end-of-sequence ids; default: the tokenizer's eos plus the generation config's eos.
+    progress: show a tqdm bar over chunks.
+    """
+
+    def __init__(self, model, tokenizer, *, dtype: str = "float32", batch_size: int = 64,
+                 stop_token_ids: Sequence[int] | None = None, progress: bool = False):
+        from ..models import parse_dtype
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.autocast_dtype = parse_dtype(dtype)
+        if self.autocast_dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"HFEngine dtype must be float32, bfloat16 or float16, got {dtype!r}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.stop_token_ids = list(stop_token_ids) if stop_token_ids is not None else eos_token_ids(tokenizer, model)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_token_ids[0]
+        self.pad_token_id = int(pad)
+        self.progress = progress
+
+    def sync_weights(self, model) -> None:
+        """Use ``model`` (the trainer's current policy) for the next rollouts. No copy: the engine shares it."""
+        self.model = model
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[str] | Sequence[Sequence[int]], sampling: Sampling) -> list[Rollout]:
+        """``len(prompts) * sampling.n`` rollouts, grouped by prompt (all n responses of prompt 0 first)."""
+        prompt_ids = encode_prompts(self.tokenizer, prompts)
+        rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(sampling.n)]
+        generator = None
+        if sampling.seed is not None:
+            generator = torch.Generator(device="cpu").manual_seed(int(sampling.seed))
+        device = next(self.model.parameters()).device
+        chunks = [rows[s:s + self.batch_size] for s in range(0, len(rows), self.batch_size)]
+        if self.progress:
+            from tqdm.auto import tqdm
+            chunks = tqdm(chunks, desc="rollout", unit="chunk", leave=False)
+        was_training = self.model.training
+        self.model.eval()
+        out: list[Rollout] = []
+        try:
+            for chunk in chunks:
+                out.extend(self._generate_chunk(chunk, sampling, generator, device))
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _autocast(self, device):
+        enabled = self.autocast_dtype != torch.float32
+        return torch.autocast(device_type=device.type, dtype=self.autocast_dtype, enabled=enabled)
+
+    def _next_token(self, logits: torch.Tensor, sampling: Sampling, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token [B], logprob [B]) from last-position logits [B, V] (float32)."""
+        if sampling.greedy:
+            logp = torch.log_softmax(logits, dim=-1)
+            tok = logits.argmax(dim=-1)
+            return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+        logp = torch.log_softmax(logits / sampling.temperature, dim=-1)
+        probs = logp.exp()
+        if sampling.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            # keep the smallest prefix whose mass reaches top_p (a token is kept if the mass before it is < top_p)
+            keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < sampling.top_p
+            keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+            probs = probs * keep
+        # on CPU, torch.multinomial with a generator is deterministic for a given seed
+        tok = torch.multinomial(probs.to(probs.device), 1, generator=generator).squeeze(-1)
+        return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+
+    @torch.no_grad()
+    def _generate_chunk(self, chunk, sampling: Sampling, generator, device) -> list[Rollout]:
+        model = self.model
+        B = len(chunk)
+        L = max(len(ids) for _, ids in chunk)
+        input_ids = torch.full((B, L), self.pad_token_id, dtype=torch.long)
+        attn = torch.zeros((B, L), dtype=torch.long)
+        for r, (_, ids) in enumerate(chunk):
+            input_ids[r, L - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attn[r, L - len(ids):] = 1
+        pos = (attn.cumsum(-1) - 1).clamp_min(0)
+        input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
+        stop = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
+
+        tokens = [[] for _ in range(B)]
+        logprobs = [[] for _ in range(B)]
+        reasons = ["length"] * B
+        alive = torch.arange(B, device=device)  # original row index of each row still in the batch
+
+        with self._autocast(device):
+            out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        next_pos = pos[:, -1] + 1
+        for step in range(sampling.max_new_tokens):
+            logits = out.logits[:, -1, :].float()
+            tok, lp = self._next_token(logits, sampling, generator)
+            tok_l, lp_l, alive_l = tok.tolist(), lp.tolist(), alive.tolist()
+            for j, row in enumerate(alive_l):
+                tokens[row].append(tok_l[j])
+                logprobs[row].append(lp_l[j])
+            finished = torch.isin(tok, stop)
+            for j in finished.nonzero().flatten().tolist():
+                reasons[alive_l[j]] = "stop"
+            if step == sampling.max_new_tokens - 1:
+                break
+            keep = ~finished
+            if not keep.any():
+                break
+            if not keep.all():  # drop finished rows from the batch and the KV cache
+                idx = keep.nonzero().flatten()
+                alive, tok, next_pos, attn = alive[idx], tok[idx], next_pos[idx], attn[idx]
+                cache.batch_select_indices(idx)
+            attn = torch.cat([attn, attn.new_ones((attn.shape[0], 1))], dim=1)
+            with self._autocast(device):
+                out = model(input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
+                            past_key_values=cache, use_cache=True)
+            next_pos = next_pos + 1
+
+        result = []
+        for r, (pi, ids) in enumerate(chunk):
+            text = self.tokenizer.decode(tokens[r], skip_special_tokens=True)
+            result.append(Rollout(prompt_index=pi, prompt_ids=list(ids), response_ids=tokens[r], text=text,
+                                  logprobs=logprobs[r], finish_reason=reasons[r]))
+        return result
