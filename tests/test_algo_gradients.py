@@ -1,0 +1,284 @@
+"""Acceptance of issue 2: every objective's autograd gradient w.r.t. logp equals the per-token weight its paper
+gives, and the identities between objectives hold.
+
+The analytic weights below are written out token by token from the papers' formulas (see docs/algorithms.md),
+independently of the implementation: dL/dlogp_bt = c_bt * w_bt, where w_bt = d loss_bt / d logp_bt is the paper's
+per-token weight and c_bt the aggregation weight of the token.
+"""
+import math
+
+import pytest
+import torch
+
+import algorithms
+
+F64 = torch.float64  # every tensor here is float64 (set explicitly: no global default dtype changes)
+
+B, T = 10, 9
+
+
+# ------------------------------------------------------------------------------------------- inputs and helpers
+
+def make_batch(seed: int, lr_range: float = 3.0, b: int = B, t: int = T):
+    """Random float64 inputs whose log-ratios span [-lr_range, lr_range], with ragged lengths and both signs of A."""
+    g = torch.Generator().manual_seed(seed)
+    logp = -torch.rand(b, t, generator=g, dtype=F64) * 4.0 - 0.05
+    log_ratio = (torch.rand(b, t, generator=g, dtype=F64) * 2 - 1) * lr_range
+    old_logp = logp - log_ratio
+    adv = torch.randn(b, t, generator=g, dtype=F64)
+    lengths = torch.randint(1, t + 1, (b,), generator=g)
+    lengths[0] = t
+    mask = (torch.arange(t)[None, :] < lengths[:, None]).to(torch.float64)
+    ref_logp = logp + 0.3 * torch.randn(b, t, generator=g, dtype=F64)
+    return logp, old_logp, adv, mask, ref_logp
+
+
+def autograd_grad(algo, logp, old_logp, adv, mask, **kw):
+    assert logp.dtype == old_logp.dtype == adv.dtype == mask.dtype == F64
+    logp = logp.clone().requires_grad_(True)
+    loss, metrics = algo.loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, **kw)
+    (grad,) = torch.autograd.grad(loss, logp)
+    return loss.detach(), grad, metrics
+
+
+def agg_weights(mode: str, mask: torch.Tensor, norm_length=None) -> torch.Tensor:
+    """c_bt of each aggregation mode, token by token."""
+    c = torch.zeros_like(mask)
+    n_tokens = mask.sum().item()
+    n_seqs = sum(1 for i in range(mask.shape[0]) if mask[i].sum() > 0)
+    for i in range(mask.shape[0]):
+        n_i = mask[i].sum().item()
+        for t in range(mask.shape[1]):
+            if mask[i, t] == 0:
+                continue
+            c[i, t] = {"token-mean": 1.0 / n_tokens,
+                       "seq-mean-token-mean": 1.0 / (n_seqs * n_i),
+                       "seq-mean-token-sum": 1.0 / n_seqs,
+                       "seq-mean-token-sum-norm": 1.0 / (n_seqs * (norm_length or mask.shape[1]))}[mode]
+    return c
+
+
+def tokens(mask):
+    return [(i, t) for i in range(mask.shape[0]) for t in range(mask.shape[1]) if mask[i, t] > 0]
+
+
+# --------------------------------------------------------------------- per-token weights from the papers
+
+def w_ppo_clip(r, a, lo, hi, dual_c=None):
+    """PPO: -r*A unless clipped (r<lo & A<0, r>hi & A>0) or dual-clipped (A<0 & r>c)."""
+    if (r < lo and a < 0) or (r > hi and a > 0):
+        return 0.0
+    if dual_c is not None and a < 0 and r > dual_c:
+        return 0.0
+    return -r * a
+
+
+def w_ce_gppo(r, a, lo, hi, beta1, beta2, dual_c=None):
+    """CE-GPPO: -beta1*lo*A on low_neg, -beta2*hi*A on high_pos, -r*A elsewhere (0 above the dual clip)."""
+    if r < lo and a < 0:
+        return -beta1 * lo * a
+    if r > hi and a > 0:
+        return -beta2 * hi * a
+    if dual_c is not None and a < 0 and r > dual_c:
+        return 0.0
+    return -r * a
+
+
+def covariance(logp, adv, mask):
+    toks = tokens(mask)
+    mean_lp = sum(logp[i, t].item() for i, t in toks) / len(toks)
+    mean_a = sum(adv[i, t].item() for i, t in toks) / len(toks)
+    return {(i, t): (logp[i, t].item() - mean_lp) * (adv[i, t].item() - mean_a) for i, t in toks}
+
+
+def analytic(name, algo, logp, old_logp, adv, mask):
+    """dLoss/dlogp [B, T] from the paper's per-token weight and the aggregation weight."""
+    lo, hi = 1 - algo.clip_ratio_low, 1 + algo.clip_ratio_high
+    c = agg_weights(algo.loss_agg_mode, mask, algo.loss_norm_length)
+    w = torch.zeros_like(mask)
+    ratio = {(i, t): math.exp(logp[i, t].item() - old_logp[i, t].item()) for i, t in tokens(mask)}
+    a = {(i, t): adv[i, t].item() for i, t in tokens(mask)}
+    if name == "gspo":
+        for i in range(mask.shape[0]):
+            toks = [(j, t) for j, t in tokens(mask) if j == i]
+            s = math.exp(sum(math.log(ratio[k]) for k in toks) / len(toks))
+            for k in toks:  # the sequence is clipped (or not) as a whole
+                w[k] = 0.0 if (s < lo and a[k] < 0) or (s > hi and a[k] > 0) else -s * a[k]
+        return c * w
+    if name in ("clip-cov", "kl-cov"):
+        cov = covariance(logp, adv, mask)
+        if name == "clip-cov":
+            cands = [k for k, v in cov.items() if algo.clip_cov_lb < v < algo.clip_cov_ub]
+            k_sel = math.ceil(algo.clip_cov_ratio * len(cov))
+        else:
+            cands = list(cov)
+            k_sel = math.ceil(algo.kl_cov_ratio * len(cov))
+        selected = set(sorted(cands, key=lambda k: -cov[k])[:k_sel])
+        assert selected, "the test inputs must select some tokens"
+        for k in tokens(mask):
+            if name == "clip-cov":
+                w[k] = 0.0 if k in selected else w_ppo_clip(ratio[k], a[k], lo, hi)
+            else:
+                lr = math.log(ratio[k])
+                w[k] = -ratio[k] * a[k] + (algo.kl_cov_coef * math.copysign(1.0, lr) if k in selected else 0.0)
+        return c * w
+    for k in tokens(mask):
+        r = ratio[k]
+        w[k] = {
+            "ppo": lambda: w_ppo_clip(r, a[k], lo, hi, algo.dual_clip_c),
+            "grpo": lambda: w_ppo_clip(r, a[k], lo, hi),
+            "dapo": lambda: w_ppo_clip(r, a[k], lo, hi),
+            "dr-grpo": lambda: w_ppo_clip(r, a[k], lo, hi),
+            "gppo": lambda: w_ce_gppo(r, a[k], lo, hi, 1.0, 1.0, algo.dual_clip_c),
+            "ce-gppo": lambda: w_ce_gppo(r, a[k], lo, hi, algo.beta1, algo.beta2, algo.dual_clip_c),
+            "cispo": lambda: -min(max(r, lo), hi) * a[k],       # sg(clip(r)) * A * dlogp
+        }[name]()
+    return c * w
+
+
+# test-only overrides: populate every region (cispo's default has no lower bound; covariance objectives need a
+# selection ratio large enough to select tokens out of ~60); GRPO's KL is tested separately
+OVERRIDES = {
+    "grpo": {"kl_coef": 0.0},
+    "cispo": {"clip_ratio_low": 0.2},
+    "clip-cov": {"clip_cov_ratio": 0.1, "clip_cov_lb": 0.2, "clip_cov_ub": 5.0},
+    "kl-cov": {"kl_cov_ratio": 0.1},
+    "dr-grpo": {"loss_norm_length": 16},
+}
+
+
+def gspo_batch(seed: int):
+    """Sequences whose geometric-mean ratios land in every region of GSPO's tiny clip range."""
+    g = torch.Generator().manual_seed(seed)
+    offsets = torch.tensor([-0.3, 0.3, -0.3, 0.3, 1e-4, -1e-4, 0.2, -0.2, 5e-5, 0.0], dtype=F64)
+    signs = torch.tensor([-1.0, 1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0], dtype=F64)
+    logp, _, _, mask, ref = make_batch(seed)
+    noise = torch.randn(B, T, generator=g, dtype=F64) * 0.5 * mask
+    noise = (noise - (noise.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True))) * mask
+    old_logp = logp - (offsets[:, None] + noise)
+    adv = signs[:, None] * (0.5 + torch.rand(B, T, generator=g, dtype=F64))
+    return logp, old_logp, adv, mask, ref
+
+
+# ---------------------------------------------------------------------------------------------- the tests
+
+def test_every_builtin_objective_has_an_analytic_gradient_test():
+    covered = {"ppo", "grpo", "dapo", "dr-grpo", "gppo", "ce-gppo", "gspo", "cispo", "clip-cov", "kl-cov"}
+    assert set(algorithms.BUILTIN) == covered
+
+
+@pytest.mark.parametrize("name", algorithms.BUILTIN)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_autograd_gradient_equals_the_papers_per_token_weight(name, seed):
+    algo = algorithms.get(name, **OVERRIDES.get(name, {}))
+    logp, old_logp, adv, mask, _ = gspo_batch(seed) if name == "gspo" else make_batch(seed)
+    _, grad, metrics = autograd_grad(algo, logp, old_logp, adv, mask)
+    for region in ("low_neg", "high_pos", "low_pos", "high_neg"):
+        assert metrics[f"clipfrac/{region}"] > 0, f"{name}: inputs must populate region {region}"
+    expected = analytic(name, algo, logp, old_logp, adv, mask)
+    assert expected.abs().max() > 0
+    torch.testing.assert_close(grad, expected, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", algorithms.AGG_MODES)
+def test_gradient_under_every_aggregation_mode(mode):
+    algo = algorithms.get("ce-gppo", loss_agg_mode=mode, beta1=0.3, beta2=0.7)
+    logp, old_logp, adv, mask, _ = make_batch(5)
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    torch.testing.assert_close(grad, analytic("ce-gppo", algo, logp, old_logp, adv, mask), rtol=1e-6, atol=1e-12)
+
+
+def test_ppo_dual_clip_zeroes_the_gradient_of_negative_tokens_above_c():
+    algo = algorithms.get("ppo")
+    logp = torch.zeros(1, 3, dtype=F64)
+    old_logp = -torch.log(torch.tensor([[2.0, 3.5, 5.0]], dtype=F64))      # r = 2, 3.5, 5
+    adv = -torch.ones(1, 3, dtype=F64)
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, torch.ones(1, 3, dtype=F64))
+    torch.testing.assert_close(grad, torch.tensor([[2.0 / 3, 0.0, 0.0]], dtype=F64))
+
+
+def test_ce_gppo_forward_value_on_clipped_tokens_is_beta_times_bound_times_advantage():
+    algo = algorithms.get("ce-gppo", beta1=0.5, beta2=0.8, dual_clip_c=None)
+    for r, a, value in [(0.5, -2.0, -0.5 * 0.8 * -2.0), (1.5, 3.0, -0.8 * 1.2 * 3.0)]:
+        loss, _ = algo.loss(logp=torch.tensor([[math.log(r)]], dtype=F64), old_logp=torch.zeros(1, 1, dtype=F64),
+                            advantages=torch.tensor([[a]], dtype=F64), mask=torch.ones(1, 1, dtype=F64))
+        assert loss.item() == pytest.approx(value, rel=1e-12)
+
+
+def test_grpo_kl_loss_gradient_is_k3_derivative():
+    """GRPO's k3 term: d/dlogp [beta (exp(ref - logp) - 1 + logp - ref)] = beta (1 - exp(ref - logp))."""
+    algo = algorithms.get("grpo", loss_agg_mode="token-mean")
+    logp, old_logp, adv, mask, ref = make_batch(3)
+    _, grad, metrics = autograd_grad(algo, logp, old_logp, adv, mask, ref_logp=ref)
+    no_kl = algorithms.get("grpo", loss_agg_mode="token-mean", kl_coef=0.0)
+    _, grad0, _ = autograd_grad(no_kl, logp, old_logp, adv, mask)
+    expected_kl = mask * algo.kl_coef * (1 - torch.exp(ref - logp)) / mask.sum()
+    torch.testing.assert_close(grad - grad0, expected_kl, rtol=1e-6, atol=1e-12)
+    assert metrics["kl/ref"] > 0 and metrics["loss/kl"] > 0
+
+
+def test_entropy_bonus_gradient():
+    algo = algorithms.get("dapo", entropy_coef=0.01)
+    logp, old_logp, adv, mask, _ = make_batch(4)
+    entropy = torch.rand(B, T, dtype=F64).requires_grad_(True)
+    loss, metrics = algo.loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, entropy=entropy)
+    (g,) = torch.autograd.grad(loss, entropy)
+    torch.testing.assert_close(g, -0.01 * mask / mask.sum())
+    assert metrics["entropy"] == pytest.approx((entropy * mask).sum().item() / mask.sum().item())
+
+
+# ---------------------------------------------------------------------------------------------- identities
+
+def test_ce_gppo_with_zero_betas_has_exactly_ppos_clipped_gradient():
+    for seed in range(3):
+        logp, old_logp, adv, mask, _ = make_batch(seed)
+        _, g_ce, _ = autograd_grad(algorithms.get("ce-gppo", beta1=0.0, beta2=0.0, dual_clip_c=None),
+                                   logp, old_logp, adv, mask)
+        _, g_ppo, _ = autograd_grad(algorithms.get("ppo", dual_clip_c=None), logp, old_logp, adv, mask)
+        assert torch.equal(g_ce, g_ppo)
+
+
+def test_ce_gppo_with_unit_betas_equals_gppo():
+    for seed in range(3):
+        logp, old_logp, adv, mask, _ = make_batch(seed)
+        l_ce, g_ce, m_ce = autograd_grad(algorithms.get("ce-gppo", beta1=1.0, beta2=1.0), logp, old_logp, adv, mask)
+        l_gp, g_gp, m_gp = autograd_grad(algorithms.get("gppo"), logp, old_logp, adv, mask)
+        assert torch.equal(l_ce, l_gp) and torch.equal(g_ce, g_gp) and m_ce == m_gp
+
+
+def test_dapo_with_symmetric_clip_equals_grpo_surrogate_under_token_mean():
+    for seed in range(3):
+        logp, old_logp, adv, mask, _ = make_batch(seed)
+        l_d, g_d, _ = autograd_grad(algorithms.get("dapo", clip_ratio_high=0.2), logp, old_logp, adv, mask)
+        l_g, g_g, _ = autograd_grad(algorithms.get("grpo", loss_agg_mode="token-mean", kl_coef=0.0),
+                                    logp, old_logp, adv, mask)
+        assert torch.equal(l_d, l_g) and torch.equal(g_d, g_g)
+
+
+def test_gspo_on_one_token_sequences_equals_the_token_level_ratio_objective():
+    g = torch.Generator().manual_seed(0)
+    logp = -torch.rand(40, 1, generator=g, dtype=F64) * 3
+    old_logp = logp - (torch.rand(40, 1, generator=g, dtype=F64) * 2 - 1) * 1e-3   # around GSPO's clip range
+    adv = torch.randn(40, 1, generator=g, dtype=F64)
+    mask = torch.ones(40, 1, dtype=F64)
+    gspo = algorithms.get("gspo")
+    token_level = algorithms.get("grpo", kl_coef=0.0, clip_ratio_low=gspo.clip_ratio_low,
+                                 clip_ratio_high=gspo.clip_ratio_high, loss_agg_mode=gspo.loss_agg_mode)
+    l_s, g_s, m_s = autograd_grad(gspo, logp, old_logp, adv, mask)
+    l_t, g_t, m_t = autograd_grad(token_level, logp, old_logp, adv, mask)
+    assert all(m_s[f"clipfrac/{r}"] > 0 for r in ("low_neg", "high_pos", "low_pos", "high_neg"))
+    torch.testing.assert_close(l_s, l_t, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(g_s, g_t, rtol=1e-12, atol=1e-15)
+    assert m_s == pytest.approx(m_t)
+
+
+@pytest.mark.parametrize("which,region", [("beta1", "low_neg"), ("beta2", "high_pos")])
+def test_each_beta_changes_only_its_own_region(which, region):
+    logp, old_logp, adv, mask, _ = make_batch(7)
+    base = {"beta1": 0.5, "beta2": 1.0}
+    _, g0, _ = autograd_grad(algorithms.get("ce-gppo", **base), logp, old_logp, adv, mask)
+    _, g1, _ = autograd_grad(algorithms.get("ce-gppo", **{**base, which: 0.2}), logp, old_logp, adv, mask)
+    regions = algorithms.region_masks(torch.exp(logp - old_logp), adv, mask, 0.2, 0.2)
+    changed = g0 != g1
+    assert regions[region].any()
+    assert torch.equal(changed, regions[region])
