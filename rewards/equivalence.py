@@ -1,0 +1,350 @@
+"""Equivalence of a gold answer and a predicted answer (both strings), on sympy.
+
+Runs inside a checker worker process (``rewards.pool``) because symbolic simplification has no time bound of its
+own; it never evaluates text (parsing is ``rewards.parse``).
+
+Rules, in order (``Options`` holds the switches):
+
+* Normalised strings equal -> equal (after ``rewards.parse.normalize``).
+* Text answers (words such as ``\\text{Evelyn}`` or ``even``) compare as lower-case strings.
+* Numbers: exact rationals compare exactly (``1/2004!`` and ``1/2006!`` differ, although both are 0.0 as floats).
+  Irrational constants compare at 60 significant digits with a relative tolerance of 1e-40.
+  A *predicted* decimal (``0.333``) equals an exact gold (``1/3``) when it is the gold correctly rounded to the
+  decimal places shown and shows at least ``min_sig_digits`` (3) significant digits. A *gold* decimal must be
+  matched exactly (value equality, ``0.50`` = ``1/2``). Integers written as floats (``27.0``) are exact.
+* Expressions with symbols: ``expand(g - p) == 0``, otherwise agreement at ``numeric_points`` random points
+  (relative tolerance 1e-8), falling back to ``simplify(g - p) == 0`` when no point evaluates to a finite real.
+* Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
+  ``2x - y + 1 = 0``); a different right side is a different equation. Inequalities: same direction after moving
+  everything to one side, up to a positive factor.
+* Containers: ``(a, b)`` and ``[a, b)`` are ordered and their brackets must agree (open and closed intervals
+  differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered multisets; matrices elementwise.
+  A bare list and a set with the same elements are equal.
+
+Deliberate asymmetries (the gold is trusted, the prediction is not):
+
+* ``x = 5`` predicted for gold ``5`` is accepted when the left side is a single symbol (a label); gold ``x = 5``
+  accepts a bare ``5`` only when its own left side is a single symbol. A predicted chain ``x = 2 + 3 = 5`` needs
+  every part after the label to equal the gold.
+* A prediction with several values (``1, 2``; ``\\pm 2021``; ``1 or 2``) never equals a single gold value.
+* The decimal tolerance applies to predicted decimals only (see above).
+* Percent: by default the % sign is dropped on both sides (``10\\%`` = ``10``). With ``percent_fraction=True`` a
+  gold percent also accepts the fraction (``10\\%`` = ``0.1``) and a gold fraction accepts a percent.
+* Predicted answers that fail to parse are wrong; a gold answer that fails to parse falls back to string
+  comparison after normalisation.
+"""
+from __future__ import annotations
+
+import random
+import sympy
+
+from rewards.options import DEFAULT_OPTIONS, Options
+from rewards.parse import LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize, parse_answer
+
+__all__ = ["Options", "answers_equal", "compare"]
+
+
+
+
+class _Ctx:
+    def __init__(self, gold: Parsed, pred: Parsed, opts: Options):
+        self.gold = gold
+        self.pred = pred
+        self.opts = opts
+        self.rng = random.Random(opts.seed)
+
+
+_PREC = 60
+
+
+def _is_scalar(v) -> bool:
+    return isinstance(v, sympy.Basic)
+
+
+def _as_number(x):
+    """A finite complex number at high precision for a symbol-free expression, or None."""
+    try:
+        v = sympy.N(x, _PREC)
+    except Exception:  # noqa: BLE001 - sympy raises many kinds of errors on odd inputs
+        return None
+    if v.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return None
+    if not v.is_number:
+        return None
+    return v
+
+
+def _close(a, b, rel) -> bool:
+    d = abs(a - b)
+    scale = max(abs(a), abs(b))
+    if scale == 0:
+        return True
+    return bool(d <= rel * scale)
+
+
+def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
+    if g == p:
+        return True
+    if g.is_infinite or p.is_infinite or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
+        return bool(g == p)
+    if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational) and not pred_decimal:
+        return False
+    gv = _as_number(g)
+    pv = _as_number(p)
+    if gv is None or pv is None:
+        return False
+    gre, gim = gv.as_real_imag()
+    pre, pim = pv.as_real_imag()
+    if _close(gre, pre, sympy.Float("1e-40")) and _close(gim, pim, sympy.Float("1e-40")):
+        # exact-looking agreement at 60 digits
+        if abs(gre - pre) == 0 or not (isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational)):
+            return True
+    if pred_decimal and abs(gim) == 0 and abs(pim) == 0:
+        places = ctx.pred.decimals[-1] if ctx.pred.decimals else 0
+        sig = ctx.pred.sig_digits[-1] if ctx.pred.sig_digits else 0
+        if sig >= ctx.opts.min_sig_digits or places >= ctx.opts.min_sig_digits:
+            half_ulp = sympy.Rational(1, 2 * 10 ** places)
+            return bool(abs(gre - pre) <= half_ulp * (1 + sympy.Float("1e-12")))
+    return False
+
+
+def _random_point(symbols, rng: random.Random, kind: int):
+    out = {}
+    for s in symbols:
+        if kind == 0:
+            out[s] = sympy.Rational(rng.randint(11, 97), rng.randint(7, 31))  # positive, avoids branch cuts
+        else:
+            out[s] = sympy.Rational(rng.randint(-97, 97), rng.randint(7, 31))
+    return out
+
+
+def _expr_equal(g, p, ctx: _Ctx, pred_decimal: bool = False) -> bool:
+    if g == p:
+        return True
+    syms = g.free_symbols | p.free_symbols
+    if not syms:
+        return _numbers_equal(g, p, ctx, pred_decimal)
+    if g.free_symbols != p.free_symbols:
+        # different variables can still agree if one cancels (x - x + y); check numerically below
+        pass
+    diff = g - p
+    try:
+        if not pred_decimal and sympy.expand(diff) == 0:
+            return True
+    except Exception:  # noqa: BLE001
+        pass
+    rel = 1e-3 if pred_decimal else ctx.opts.rel_tol_expr
+    syms = sorted(syms, key=lambda s: s.name)
+    valid = 0
+    for attempt in range(ctx.opts.numeric_points * 4):
+        pt = _random_point(syms, ctx.rng, attempt % 2)
+        try:
+            gv = _as_number(g.xreplace(pt))
+            pv = _as_number(p.xreplace(pt))
+        except Exception:  # noqa: BLE001
+            continue
+        if gv is None or pv is None:
+            continue
+        if not _close(complex(gv), complex(pv), rel):
+            return False
+        valid += 1
+        if valid >= ctx.opts.numeric_points:
+            return True
+    if valid > 0:
+        return True
+    try:
+        return bool(sympy.simplify(diff) == 0)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
+    """a == c*b for a non-zero constant c (positive when ``positive``)."""
+    if a == 0 or b == 0:
+        return a == b
+    syms = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    ratio = None
+    valid = 0
+    for attempt in range(ctx.opts.numeric_points * 4):
+        pt = _random_point(syms, ctx.rng, attempt % 2)
+        av = _as_number(a.xreplace(pt))
+        bv = _as_number(b.xreplace(pt))
+        if av is None or bv is None or abs(bv) < 1e-30:
+            continue
+        r = complex(av / bv)
+        if ratio is None:
+            ratio = r
+        elif not _close(ratio, r, 1e-8):
+            return False
+        valid += 1
+        if valid >= ctx.opts.numeric_points:
+            break
+    if ratio is None or abs(ratio) == 0:
+        return False
+    if positive and (abs(ratio.imag) > 1e-12 or ratio.real <= 0):
+        return False
+    return True
+
+
+def _is_label(x) -> bool:
+    return isinstance(x, sympy.Symbol) or (isinstance(x, sympy.Function) and all(
+        isinstance(a, sympy.Symbol) for a in x.args))
+
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
+
+
+def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
+    """Structural comparison of gold value g and predicted value p."""
+    pred_decimal = bool(ctx.pred.decimals)
+    # --- relations
+    if isinstance(g, Rel) or isinstance(p, Rel):
+        return _relations_equal(g, p, ctx)
+    # --- matrices
+    if isinstance(g, MatrixNode) or isinstance(p, MatrixNode):
+        if isinstance(g, MatrixNode) and isinstance(p, Seq) and p.kind in ("paren", "bracket"):
+            # a column vector written as a tuple
+            if all(len(r) == 1 for r in g.rows) and len(g.rows) == len(p.items):
+                return all(_values_equal(r[0], q, ctx) for r, q in zip(g.rows, p.items))
+            return False
+        if not (isinstance(g, MatrixNode) and isinstance(p, MatrixNode)):
+            return False
+        if len(g.rows) != len(p.rows) or any(len(a) != len(b) for a, b in zip(g.rows, p.rows)):
+            return False
+        return all(_values_equal(a, b, ctx) for ra, rb in zip(g.rows, p.rows) for a, b in zip(ra, rb))
+    # --- sequences
+    if isinstance(g, Seq) or isinstance(p, Seq):
+        if not (isinstance(g, Seq) and isinstance(p, Seq)):
+            return False
+        unordered = {"set", "list", "pm", "union"}
+        if g.kind in unordered and p.kind in unordered:
+            if g.kind == "union" or p.kind == "union":
+                if g.kind != p.kind:
+                    return False
+            return _multiset_equal(g.items, p.items, ctx)
+        if g.kind in unordered or p.kind in unordered:
+            # a bare list against a tuple: same order, e.g. gold "(1, 2)" and prediction "1, 2"
+            if {g.kind, p.kind} <= {"list", "paren"} and len(g.items) == len(p.items):
+                return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
+            return False
+        if (g.left, g.right) != (p.left, p.right) or len(g.items) != len(p.items):
+            return False
+        return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
+    # --- scalars
+    return _expr_equal(g, p, ctx, pred_decimal)
+
+
+def _multiset_equal(gs, ps, ctx: _Ctx) -> bool:
+    if len(gs) != len(ps):
+        return False
+    used = [False] * len(ps)
+    for g in gs:
+        for j, p in enumerate(ps):
+            if not used[j] and _values_equal(g, p, ctx):
+                used[j] = True
+                break
+        else:
+            return False
+    return True
+
+
+def _relations_equal(g, p, ctx: _Ctx) -> bool:
+    if isinstance(g, Rel) and isinstance(p, Rel):
+        if len(g.ops) == 1 and len(p.ops) == 1:
+            gl, gr = g.parts
+            pl, pr = p.parts
+            if not all(_is_scalar(x) for x in (gl, gr, pl, pr)):
+                # x = (1, 2) style: labels with container values
+                if g.ops == p.ops == ("=",) and _is_label(gl) and gl == pl:
+                    return _values_equal(gr, pr, ctx)
+                return False
+            gop, pop = g.ops[0], p.ops[0]
+            if gop == "=" and pop == "=":
+                if _is_label(gl) and _is_label(pl):
+                    return gl == pl and _values_equal(gr, pr, ctx)
+                return _proportional(gl - gr, pl - pr, ctx)
+            if gop == "!=" or pop == "!=":
+                return gop == pop and _proportional(gl - gr, pl - pr, ctx)
+            # inequalities: bring to "expr op 0" with op in (<, <=)
+            ge, gop2 = (gl - gr, gop) if gop in ("<", "<=") else (gr - gl, _FLIP[gop])
+            pe, pop2 = (pl - pr, pop) if pop in ("<", "<=") else (pr - pl, _FLIP[pop])
+            return gop2 == pop2 and _proportional(ge, pe, ctx, positive=True)
+        # chains such as 1 < x < 3 compare part by part
+        if g.ops == p.ops and len(g.parts) == len(p.parts):
+            return all(_values_equal(a, b, ctx) for a, b in zip(g.parts, p.parts))
+        if len(p.ops) > 1 and all(o == "=" for o in p.ops) and len(g.ops) == 1 and _is_label(p.parts[0]):
+            return all(_relations_equal(g, Rel(("=",), (p.parts[0], part)), ctx) for part in p.parts[1:])
+        return False
+    if isinstance(p, Rel):
+        # prediction "x = 5" (or "x = 2 + 3 = 5") for a gold value: the left side must be a label
+        if all(o == "=" for o in p.ops) and _is_label(p.parts[0]) and not isinstance(g, Rel):
+            return all(_values_equal(g, part, ctx) for part in p.parts[1:])
+        return False
+    # gold is a relation, prediction is not: accept the bare right side when the gold's left side is a label
+    if len(g.ops) == 1 and g.ops[0] == "=" and _is_label(g.parts[0]):
+        return _values_equal(g.parts[1], p, ctx)
+    return False
+
+
+def _scale(v, factor):
+    if isinstance(v, Seq):
+        return Seq(v.kind, tuple(_scale(x, factor) for x in v.items), v.left, v.right)
+    if isinstance(v, sympy.Basic):
+        return v * factor
+    return v
+
+
+def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limits = LIMITS) -> tuple[bool, str]:
+    """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError."""
+    if _safe_norm(gold) == _safe_norm(pred):
+        return True, "string_match"
+    try:
+        pg = parse_answer(gold, limits)
+    except TooLarge as e:
+        pg = None
+        gold_err = f"gold_too_large: {e}"
+    except ParseError as e:
+        pg = None
+        gold_err = f"gold_unparsable: {e}"
+    try:
+        pp = parse_answer(pred, limits)
+    except TooLarge as e:
+        return False, f"too_large: {e}"
+    except ParseError as e:
+        if pg is None:
+            # neither parses as math: compare normalised strings
+            try:
+                same = normalize(gold).replace(" ", "").lower() == normalize(pred).replace(" ", "").lower()
+            except ParseError:
+                same = False
+            return same, "string_match" if same else f"unparsable: {e}"
+        return False, f"unparsable: {e}"
+    if pg is None:
+        same = pp.text.replace(" ", "").lower() == _safe_norm(gold).replace(" ", "").lower()
+        return same, "string_match" if same else gold_err
+    if pg.text == pp.text:
+        return True, "string_match"
+    if pg.is_text or pp.is_text:
+        same = pg.is_text and pp.is_text and pg.value == pp.value
+        return same, "text_match" if same else "text_mismatch"
+    ctx = _Ctx(pg, pp, opts)
+    if _values_equal(pg.value, pp.value, ctx, top=True):
+        return True, "equivalent"
+    if opts.percent_fraction and (pg.percent or pp.percent):
+        factor = sympy.Rational(1, 100) if pp.percent else sympy.Integer(100)
+        if pp.percent and pg.percent:
+            return False, "not_equivalent"
+        if _values_equal(pg.value, _scale(pp.value, factor), ctx, top=True):
+            return True, "equivalent_percent"
+    return False, "not_equivalent"
+
+
+def _safe_norm(s: str) -> str:
+    try:
+        return normalize(s)
+    except ParseError:
+        return s
+
+
+def answers_equal(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS) -> bool:
+    return compare(gold, pred, opts)[0]

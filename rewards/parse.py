@@ -1,0 +1,927 @@
+"""Safe parsing of LaTeX and plain-text math answers into sympy objects.
+
+THE RULE (issue 8): text written by the model never reaches ``eval``. This module never calls ``sympify``,
+``parse_expr``, ``parse_latex``, ``eval``, ``exec`` or ``lambdify`` on answer text. Instead:
+
+1. ``normalize`` rewrites the answer with plain string operations (no evaluation).
+2. ``tokenize`` splits it into tokens from a fixed whitelist: numbers, single letters, a fixed set of LaTeX commands
+   and function names, and operator characters. Anything else (quotes, dots after names, underscores
+   followed by dunder names, backticks, unknown commands, control characters...) is a ``ParseError``.
+3. A small recursive-descent parser builds the answer tree by calling sympy *constructors* directly
+   (``Integer``, ``Rational``, ``Symbol``, ``Add``, ``Mul``, ``Pow``, ``sin``...). Symbol names come only from
+   whitelisted letters, Greek-letter commands and subscripts, and a sympy ``Symbol`` name is never evaluated.
+
+Size limits, checked *before* sympy evaluates anything (see ``Limits``): answer length, token count, nesting
+depth, digits per number, and an estimate of the size of every numeric power, factorial and binomial
+(``9^{9^{9^9}}`` is refused with ``TooLarge`` instead of being computed). Numbers that grow through products are
+checked after each operation. The worker process that runs this adds address-space and CPU-time limits on top
+(``rewards.pool``).
+
+Containers are kept as small tuples (``Seq``) instead of sympy sets so that comparisons can be exact about
+brackets: ``(1, 2)`` (a point or an open interval), ``[1, 2)``, ``\\{1, 2\\}``, a bare list ``1, 2``, ``a \\pm b``
+and matrices are distinct kinds (see ``rewards.equivalence``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import sympy
+from sympy import Integer, Rational, Symbol
+
+__all__ = ["normalize", "tokenize", "parse_answer", "Parsed", "Seq", "Rel", "MatrixNode", "ParseError",
+           "TooLarge", "Limits", "LIMITS"]
+
+
+class ParseError(ValueError):
+    """The answer is not math this parser accepts (reason in the message)."""
+
+
+class TooLarge(ParseError):
+    """The answer would need a number or nesting beyond the size limits."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chars: int = 2000        # normalised answer length
+    max_tokens: int = 1000
+    max_depth: int = 60          # bracket / operator nesting
+    max_digits: int = 400        # digits in one number literal
+    max_result_digits: int = 20000   # decimal digits of any exact number built while parsing
+    max_factorial: int = 5000    # n! with n above this is refused (5000! has 16326 digits)
+    max_items: int = 200         # items in one list / set / matrix
+
+
+LIMITS = Limits()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# answer trees
+
+@dataclass(frozen=True)
+class Seq:
+    """A bracketed or bare sequence. kind: 'list' (bare commas/"and"), 'paren' '(..)', 'bracket' '[..]',
+    'interval' (mixed brackets such as [a, b)), 'set' (\\{..\\}), 'pm' (the values of an expression with ±),
+    'union' (A \\cup B)."""
+    kind: str
+    items: tuple
+    left: str = ""
+    right: str = ""
+
+
+@dataclass(frozen=True)
+class Rel:
+    """A chain of relations: parts[0] ops[0] parts[1] ops[1] ... ; ops in '=', '<', '>', '<=', '>=', '!='."""
+    ops: tuple
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class MatrixNode:
+    rows: tuple  # tuple of tuples of sympy expressions
+
+
+@dataclass
+class Parsed:
+    """A parsed answer: ``value`` (sympy Expr, Seq, Rel or MatrixNode), the normalised text and flags."""
+    value: object
+    text: str
+    percent: bool = False
+    decimals: list = field(default_factory=list)  # decimal places of every decimal literal, in order
+    sig_digits: list = field(default_factory=list)
+    is_text: bool = False  # the answer is words, compared as a normalised string
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# normalisation (string level; never evaluates anything)
+
+_UNIT_WORDS = {
+    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters", "kilometer",
+    "kilometers", "inch", "inches", "in", "ft", "foot", "feet", "yard", "yards", "mile", "miles", "mph", "kg", "g",
+    "gram", "grams", "lb", "lbs", "pound", "pounds", "ounce", "ounces", "oz", "second", "seconds", "sec", "s",
+    "minute", "minutes", "min", "hour", "hours", "hr", "hrs", "h", "day", "days", "week", "weeks", "month", "months",
+    "year", "years", "dollar", "dollars", "cent", "cents", "unit", "units", "square", "sq", "cubic", "degree",
+    "degrees", "deg", "radian", "radians", "rad", "percent", "liter", "liters", "litre", "litres", "l", "ml",
+    "gallon", "gallons", "people", "students", "apples", "times", "points", "ways", "items", "eggs", "pages",
+    "books", "boxes", "marbles", "balls", "cookies", "cars", "coins", "games", "steps", "numbers", "integers",
+    "digits", "bags", "tickets", "candies", "cups", "pieces", "feet", "kmh", "hz", "j", "n", "w", "k", "ev", "pa",
+}
+
+_SIMPLE_REPLACEMENTS = [
+    ("\\left", ""), ("\\right", ""), ("\\bigl", ""), ("\\bigr", ""), ("\\Bigl", ""), ("\\Bigr", ""),
+    ("\\big", ""), ("\\Big", ""), ("\\displaystyle", ""), ("\\textstyle", ""),
+    ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"), ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
+    ("\\!", ""), ("\\,", " "), ("\\;", " "), ("\\:", " "), ("\\qquad", " "), ("\\quad", " "),
+    ("~", " "), ("\\$", ""), ("$", ""), ("\\(", ""), ("\\)", ""), ("\\[", ""), ("\\]", ""),
+    ("{,}", ""), ("\\{,\\}", ""),
+    ("^{\\circ}", ""), ("^\\circ", ""), ("^{\\circ }", ""), ("\\circ", ""), ("°", ""), ("\\degree", ""),
+    ("\\%", "%"), ("−", "-"), ("–", "-"), ("×", "\\times "), ("÷", "\\div "), ("·", "\\cdot "),
+    ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("±", "\\pm "), ("∓", "\\mp "), ("π", "\\pi "),
+    ("∞", "\\infty "), ("√", "\\sqrt "), ("∪", "\\cup "), ("∅", "\\emptyset "),
+    ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\lbrace", "\\{"), ("\\rbrace", "\\}"),
+    ("\\lbrack", "["), ("\\rbrack", "]"), ("\\langle", "("), ("\\rangle", ")"),
+    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"),
+]
+
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf)\s*\{([^{}]{0,200})\}")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
+_LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
+
+
+def _strip_text_commands(s: str) -> str:
+    for _ in range(20):
+        new = _TEXT_CMD.sub(lambda m: " " + m.group(1) + " ", s)
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def normalize(answer: str, limits: Limits = LIMITS) -> str:
+    """String-level normalisation of an answer (both gold and prediction).
+
+    Removes ``$``, ``\\left``/``\\right``, spacing commands and ``\\!``; maps ``\\dfrac``/``\\tfrac`` to ``\\frac``;
+    unwraps ``\\text{}``/``\\mathrm{}``; drops degree signs, a trailing unit word (``12 cm``, ``5\\text{ dollars}``),
+    thousands separators (``1,000,000`` and ``1{,}000``), trailing punctuation and an "answer is" label.
+    """
+    if not isinstance(answer, str):
+        raise ParseError("answer is not a string")
+    s = answer
+    if len(s) > 4 * limits.max_chars:
+        raise TooLarge(f"answer has {len(s)} characters (limit {4 * limits.max_chars})")
+    s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    for a, b in _SIMPLE_REPLACEMENTS:
+        if a in s:
+            s = s.replace(a, b)
+    s = re.sub(r"(?<!\\)\\ ", " ", s)  # "\ " (a space) but not the row separator "\\\\" before a space
+    s = _strip_text_commands(s)
+    s = s.strip()
+    s = _LABEL.sub("", s)
+    # trailing punctuation and sentence ends
+    s = s.rstrip(" .;:")
+    s = s.strip()
+    # unit words at the end: "12 cm", "5 dollars", "30 square units"
+    for _ in range(4):
+        m = _TRAILING_WORDS.match(s)
+        if not m:
+            break
+        words = [w for w in re.split(r"[\s\^\d\.]+", m.group(2)) if w]
+        if words and all(w.lower() in _UNIT_WORDS for w in words):
+            s = m.group(1).strip()
+        else:
+            break
+    # "x = 1,000" style thousands separators only when the whole answer is one such number
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    s = re.sub(r"\s+", " ", s).strip()
+    if len(s) > limits.max_chars:
+        raise TooLarge(f"normalised answer has {len(s)} characters (limit {limits.max_chars})")
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# tokenizer: a fixed whitelist
+
+_FUNCS = {
+    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sec": sympy.sec, "csc": sympy.csc, "cot": sympy.cot,
+    "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan, "asin": sympy.asin, "acos": sympy.acos,
+    "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "exp": sympy.exp,
+    "ln": sympy.log, "log": sympy.log, "lg": None, "sqrt": sympy.sqrt, "abs": sympy.Abs,
+    "floor": sympy.floor, "ceil": sympy.ceiling, "gcd": None, "lcm": None, "det": None,
+}
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
+    "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
+}
+_COMMANDS = {
+    "frac", "sqrt", "pi", "infty", "infinity", "cdot", "times", "div", "pm", "mp", "le", "leq", "leqslant", "ge",
+    "geq", "geqslant", "ne", "neq", "lt", "gt", "binom", "cup", "cap", "emptyset", "begin", "end", "in",
+    "rightarrow", "Rightarrow", "implies", "approx", "ldots", "cdots", "dots", "prime", "land", "lor", "wedge",
+    "vee", "e", "mathbb", "R", "not", "lfloor", "rfloor", "lceil", "rceil", "neg", "over",
+} | set(_FUNCS) | _GREEK
+_WORD_SEPARATORS = {"and", "or"}
+
+_TOKEN_RE = re.compile(
+    r"(?P<ws>\s+)"
+    r"|(?P<num>\d+(?:\.\d+)?|\.\d+)"
+    r"|(?P<cmd>\\[A-Za-z]+)"
+    r"|(?P<esc>\\[{}|%\\])"
+    r"|(?P<word>[A-Za-z]+)"
+    r"|(?P<op>\*\*|<=|>=|!=|=>|->|[-+*/^()\[\]{},;=<>!|&_%'])"
+)
+
+
+@dataclass
+class Tok:
+    kind: str   # num, cmd, word, op, letter
+    text: str
+
+
+def tokenize(s: str, limits: Limits = LIMITS) -> list[Tok]:
+    """Split a normalised answer into whitelisted tokens, or raise ParseError naming the first bad character."""
+    toks: list[Tok] = []
+    pos = 0
+    n = len(s)
+    while pos < n:
+        m = _TOKEN_RE.match(s, pos)
+        if m is None:
+            raise ParseError(f"character {s[pos]!r} at position {pos} is not allowed in a math answer")
+        pos = m.end()
+        kind = m.lastgroup
+        text = m.group(kind)
+        if kind == "ws":
+            continue
+        if kind == "num":
+            if len(text) > limits.max_digits:
+                raise TooLarge(f"a number literal has {len(text)} digits (limit {limits.max_digits})")
+            toks.append(Tok("num", text))
+        elif kind == "cmd":
+            name = text[1:]
+            if name not in _COMMANDS:
+                raise ParseError(f"LaTeX command {text} is not supported in answers")
+            toks.append(Tok("cmd", name))
+        elif kind == "esc":
+            toks.append(Tok("op", {"\\{": "\\{", "\\}": "\\}", "\\|": "|", "\\%": "%", "\\\\": "\\\\"}[text]))
+        elif kind == "word":
+            low = text.lower()
+            if text in _FUNCS or low in ("sqrt", "ln", "log", "sin", "cos", "tan", "exp"):
+                toks.append(Tok("cmd", low if low in _FUNCS else text))
+            elif low in _WORD_SEPARATORS:
+                toks.append(Tok("op", ","))
+            elif low in ("pi",):
+                toks.append(Tok("cmd", "pi"))
+            elif low in ("infinity", "inf", "oo"):
+                toks.append(Tok("cmd", "infty"))
+            else:
+                toks.extend(Tok("letter", ch) for ch in text)
+        else:
+            if text == "**":
+                text = "^"
+            toks.append(Tok("op", text))
+        if len(toks) > limits.max_tokens:
+            raise TooLarge(f"answer has more than {limits.max_tokens} tokens")
+    return toks
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# bounded numeric construction
+
+def _digits_of(x) -> float:
+    """Approximate decimal digits of an exact rational (0 for non-rationals)."""
+    if isinstance(x, sympy.Rational):
+        return max(abs(int(x.p)).bit_length(), abs(int(x.q)).bit_length()) * 0.30103
+    return 0.0
+
+
+class _Builder:
+    def __init__(self, limits: Limits):
+        self.limits = limits
+
+    def check(self, x):
+        if isinstance(x, sympy.Rational) and _digits_of(x) > self.limits.max_result_digits:
+            raise TooLarge(f"a number in the answer has more than {self.limits.max_result_digits} digits")
+        return x
+
+    def pow(self, base, exp):
+        if isinstance(base, (Seq, Rel, MatrixNode)) or isinstance(exp, (Seq, Rel, MatrixNode)):
+            raise ParseError("a power of a list, relation or matrix is not a scalar answer")
+        if exp.is_Number and base.is_Number:
+            if isinstance(exp, sympy.Integer):
+                e = abs(int(exp))
+                if isinstance(base, sympy.Rational):
+                    size = _digits_of(base) * e
+                    if size > self.limits.max_result_digits and base not in (0, 1, -1):
+                        raise TooLarge(f"power with exponent {e} would have about {size:.3g} digits")
+                elif isinstance(base, sympy.Float) and e > 10 ** 6:
+                    raise TooLarge("float power with a huge exponent")
+            elif isinstance(exp, sympy.Rational):
+                if _digits_of(exp) > 50 or _digits_of(base) * abs(float(exp)) > self.limits.max_result_digits:
+                    raise TooLarge("rational power too large")
+            elif isinstance(exp, sympy.Float) and abs(float(exp)) > 10 ** 6:
+                raise TooLarge("float exponent too large")
+        elif exp.is_Number and isinstance(exp, sympy.Rational) and _digits_of(exp) > 7:
+            # symbolic base with an enormous exponent: keep it, but refuse absurd sizes that expand() would blow up
+            raise TooLarge("exponent of a symbolic power has more than 7 digits")
+        elif exp.is_Number is False and base.is_Number and not exp.free_symbols:
+            # exponent is an unevaluated numeric expression (e.g. 10^(10^10) kept symbolic): bound its value
+            try:
+                v = abs(float(sympy.N(exp, 15)))
+            except (TypeError, ValueError):
+                v = math.inf
+            if v > 1e7:
+                raise TooLarge("exponent too large")
+        return self.check(sympy.Pow(base, exp))
+
+    def factorial(self, x):
+        if isinstance(x, (Seq, Rel, MatrixNode)):
+            raise ParseError("factorial of a non-scalar")
+        if x.is_Integer:
+            if int(x) > self.limits.max_factorial:
+                raise TooLarge(f"{int(x)}! is beyond the factorial limit {self.limits.max_factorial}")
+            if int(x) < 0:
+                raise ParseError("factorial of a negative integer")
+            return sympy.factorial(x)
+        if x.is_Number:
+            raise ParseError("factorial of a non-integer number")
+        return sympy.factorial(x, evaluate=False)
+
+    def binom(self, n, k):
+        for v in (n, k):
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                raise ParseError("binomial of a non-scalar")
+        if n.is_Integer and abs(int(n)) > self.limits.max_factorial:
+            raise TooLarge("binomial coefficient too large")
+        return self.check(sympy.binomial(n, k))
+
+    def mul(self, a, b):
+        return self.check(sympy.Mul(a, b))
+
+    def add(self, a, b):
+        return self.check(sympy.Add(a, b))
+
+    def div(self, a, b):
+        if b == 0:
+            return sympy.zoo if a != 0 else sympy.nan
+        return self.check(sympy.Mul(a, sympy.Pow(b, -1)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# recursive-descent parser
+
+_REL_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=", "le": "<=", "leq": "<=",
+            "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "ne": "!=", "neq": "!=", "lt": "<",
+            "gt": ">", "approx": "="}
+_CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo}
+
+
+class _Parser:
+    def __init__(self, toks: list[Tok], limits: Limits, parsed: Parsed):
+        self.toks = toks
+        self.i = 0
+        self.limits = limits
+        self.b = _Builder(limits)
+        self.depth = 0
+        self.out = parsed
+        self.abs_depth = 0
+
+    # -- token helpers
+    def peek(self, k: int = 0) -> Tok | None:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else None
+
+    def at(self, kind: str, text: str | None = None, k: int = 0) -> bool:
+        t = self.peek(k)
+        return t is not None and t.kind == kind and (text is None or t.text == text)
+
+    def at_op(self, *texts: str) -> bool:
+        t = self.peek()
+        return t is not None and t.kind == "op" and t.text in texts
+
+    def at_cmd(self, *names: str) -> bool:
+        t = self.peek()
+        return t is not None and t.kind == "cmd" and t.text in names
+
+    def next(self) -> Tok:
+        t = self.peek()
+        if t is None:
+            raise ParseError("unexpected end of answer")
+        self.i += 1
+        return t
+
+    def expect_op(self, text: str):
+        t = self.next()
+        if t.kind != "op" or t.text != text:
+            raise ParseError(f"expected {text!r} but found {t.text!r}")
+
+    def enter(self):
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            raise TooLarge(f"answer nests deeper than {self.limits.max_depth} levels")
+
+    def leave(self):
+        self.depth -= 1
+
+    # -- grammar
+    def parse(self):
+        if not self.toks:
+            raise ParseError("empty answer")
+        value = self.list_(closers=())
+        if self.peek() is not None:
+            raise ParseError(f"unexpected {self.peek().text!r} after the answer")
+        return value
+
+    def list_(self, closers: tuple):
+        """items separated by ',' or ';' until a closer (not consumed). Returns a single item or Seq('list')."""
+        self.enter()
+        items = [self.relation()]
+        while self.at_op(",", ";"):
+            self.next()
+            if self.peek() is None or (self.peek().kind == "op" and self.peek().text in closers):
+                break  # trailing comma
+            if self.at_cmd("ldots", "cdots", "dots"):
+                raise ParseError("an answer with '...' is not a finite list")
+            items.append(self.relation())
+            if len(items) > self.limits.max_items:
+                raise TooLarge(f"more than {self.limits.max_items} items in a list")
+        self.leave()
+        if len(items) == 1:
+            return items[0]
+        return Seq("list", tuple(items))
+
+    def relation(self):
+        self.enter()
+        parts = [self.union()]
+        ops = []
+        while True:
+            t = self.peek()
+            if t is None:
+                break
+            if t.kind == "op" and t.text in ("=", "<", ">", "<=", ">=", "!="):
+                op = _REL_OPS[t.text]
+            elif t.kind == "cmd" and t.text in _REL_OPS:
+                op = _REL_OPS[t.text]
+            elif t.kind == "cmd" and t.text == "in":
+                # "x \in (1, 2)": the membership is the answer's right-hand side
+                self.next()
+                parts = [self.union()]
+                ops = []
+                continue
+            else:
+                break
+            self.next()
+            ops.append(op)
+            parts.append(self.union())
+        self.leave()
+        if not ops:
+            return parts[0]
+        return Rel(tuple(ops), tuple(parts))
+
+    def union(self):
+        left = self.additive()
+        if not self.at_cmd("cup"):
+            return left
+        items = [left]
+        while self.at_cmd("cup"):
+            self.next()
+            items.append(self.additive())
+        return Seq("union", tuple(items))
+
+    def additive(self):
+        self.enter()
+        # terms: list of (sign, value) where sign in {+1, -1, 'pm', 'mp'}
+        terms = []
+        sign = +1
+        if self.at_op("+"):
+            self.next()
+        elif self.at_op("-"):
+            self.next()
+            sign = -1
+        elif self.at_cmd("pm", "mp"):
+            sign = self.next().text
+        terms.append((sign, self.term()))
+        while True:
+            if self.at_op("+"):
+                self.next()
+                terms.append((+1, self.term()))
+            elif self.at_op("-"):
+                self.next()
+                terms.append((-1, self.term()))
+            elif self.at_cmd("pm", "mp"):
+                terms.append((self.next().text, self.term()))
+            else:
+                break
+        self.leave()
+        if len(terms) == 1 and terms[0][0] == 1:
+            return terms[0][1]
+        for _, v in terms:
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                if len(terms) == 1 and terms[0][0] == -1 and isinstance(v, MatrixNode):
+                    return MatrixNode(tuple(tuple(self.b.mul(-1, x) for x in row) for row in v.rows))
+                raise ParseError("arithmetic on a list, interval, relation or matrix")
+        n_pm = sum(1 for s, _ in terms if s in ("pm", "mp"))
+        if n_pm > 4:
+            raise TooLarge("more than four ± signs")
+        # expand every choice of the ± signs
+        results = []
+        for mask in range(2 ** n_pm):
+            total = Integer(0)
+            k = 0
+            for s, v in terms:
+                if s in ("pm", "mp"):
+                    plus = not (mask >> k) & 1
+                    k += 1
+                    s = 1 if (plus == (s == "pm")) else -1
+                total = self.b.add(total, v if s == 1 else self.b.mul(-1, v))
+            results.append(total)
+        if n_pm == 0:
+            return results[0]
+        return Seq("pm", tuple(results))
+
+    def starts_atom(self) -> bool:
+        t = self.peek()
+        if t is None:
+            return False
+        if t.kind in ("num", "letter"):
+            return True
+        if t.kind == "cmd":
+            return t.text in ("frac", "sqrt", "pi", "infty", "infinity", "binom", "e", "begin", "lfloor", "lceil") \
+                or t.text in _FUNCS or t.text in _GREEK
+        if t.kind == "op":
+            if t.text == "|":
+                return self.abs_depth == 0
+            return t.text in ("(", "[", "{", "\\{")
+        return False
+
+    def term(self):
+        self.enter()
+        value = self.unary()
+        while True:
+            if self.at_op("*") or self.at_cmd("cdot", "times"):
+                self.next()
+                value = self._mul(value, self.unary())
+            elif self.at_op("/") or self.at_cmd("div", "over"):
+                self.next()
+                other = self.unary()
+                if isinstance(value, (Seq, Rel, MatrixNode)) or isinstance(other, (Seq, Rel, MatrixNode)):
+                    raise ParseError("division of a list, relation or matrix")
+                value = self.b.div(value, other)
+            elif self.starts_atom():
+                value = self._mul(value, self.power())
+            else:
+                break
+        self.leave()
+        return value
+
+    def _mul(self, a, b):
+        if isinstance(a, MatrixNode) or isinstance(b, MatrixNode):
+            if isinstance(a, MatrixNode) and isinstance(b, MatrixNode):
+                raise ParseError("product of two matrices in an answer")
+            m, s = (a, b) if isinstance(a, MatrixNode) else (b, a)
+            if isinstance(s, (Seq, Rel)):
+                raise ParseError("product of a matrix and a list")
+            return MatrixNode(tuple(tuple(self.b.mul(s, x) for x in row) for row in m.rows))
+        if isinstance(a, (Seq, Rel)) or isinstance(b, (Seq, Rel)):
+            raise ParseError("product of a list, interval or relation")
+        return self.b.mul(a, b)
+
+    def unary(self):
+        if self.at_op("-"):
+            self.next()
+            self.enter()
+            v = self.unary()
+            self.leave()
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                raise ParseError("minus sign before a list")
+            return self.b.mul(-1, v)
+        if self.at_op("+"):
+            self.next()
+            return self.unary()
+        return self.power()
+
+    def power(self):
+        self.enter()
+        base = self.postfix()
+        if self.at_op("^"):
+            self.next()
+            if self.at_op("-"):
+                self.next()
+                exp = self.b.mul(-1, self.exponent())
+            else:
+                exp = self.exponent()
+            base = self.b.pow(base, exp)
+            base = self.postfix_ops(base)
+        self.leave()
+        return base
+
+    def exponent(self):
+        if self.at_op("{"):
+            return self.group()
+        return self.power()
+
+    def postfix(self):
+        return self.postfix_ops(self.atom())
+
+    def postfix_ops(self, v):
+        while True:
+            if self.at_op("!"):
+                self.next()
+                v = self.b.factorial(v)
+            elif self.at_op("%"):
+                self.next()
+                self.out.percent = True
+            elif self.at_op("'") or self.at_cmd("prime"):
+                raise ParseError("primes (derivatives, minutes) are not supported")
+            else:
+                return v
+
+    def group(self):
+        """{ ... } as grouping."""
+        self.expect_op("{")
+        self.enter()
+        if self.at_op("}"):
+            raise ParseError("empty braces")
+        v = self.list_(closers=("}",))
+        self.expect_op("}")
+        self.leave()
+        return v
+
+    def arg(self):
+        """A LaTeX macro argument: {group} or a single token (\\frac12 takes '1' then '2')."""
+        t = self.peek()
+        if t is None:
+            raise ParseError("missing argument")
+        if t.kind == "op" and t.text == "{":
+            return self.group()
+        if t.kind == "num" and len(t.text) > 1 and "." not in t.text:
+            self.toks[self.i] = Tok("num", t.text[1:])
+            return Integer(int(t.text[0]))
+        return self.atom()
+
+    def atom(self):
+        self.enter()
+        try:
+            return self._atom()
+        finally:
+            self.leave()
+
+    def _number(self, text: str):
+        if "." in text:
+            whole, frac = text.split(".")
+            self.out.decimals.append(len(frac))
+            digits = (whole + frac).lstrip("0")
+            self.out.sig_digits.append(len(digits) if digits else 1)
+            return self.b.check(Rational(int(whole or "0") * 10 ** len(frac) + int(frac), 10 ** len(frac)))
+        return Integer(int(text))
+
+    def _atom(self):
+        t = self.next()
+        if t.kind == "num":
+            v = self._number(t.text)
+            # mixed number 3\frac{1}{2}
+            if v.is_Integer and self.at_cmd("frac"):
+                save = self.i
+                self.next()
+                try:
+                    a = self.arg()
+                    b = self.arg()
+                except ParseError:
+                    self.i = save
+                    return v
+                if isinstance(a, sympy.Integer) and isinstance(b, sympy.Integer) and b != 0 and 0 < a < b:
+                    return v + Rational(a, b)
+                self.i = save
+            if self.at_op("_"):
+                # a number with a base subscript, 52_8: kept as an opaque symbol (compared by its spelling)
+                self.next()
+                sub = self._subscript_text()
+                return Symbol(f"{t.text}_{sub}")
+            return v
+        if t.kind == "letter":
+            name = t.text
+            if self.at_op("_"):
+                self.next()
+                name = f"{name}_{self._subscript_text()}"
+                return Symbol(name)
+            if name == "e":
+                return sympy.E
+            if name == "i":
+                return sympy.I
+            return Symbol(name)
+        if t.kind == "cmd":
+            name = t.text
+            if name in _CONSTANTS:
+                return _CONSTANTS[name]
+            if name == "e":
+                return sympy.E
+            if name in _GREEK:
+                if self.at_op("_"):
+                    self.next()
+                    return Symbol(f"{name}_{self._subscript_text()}")
+                return Symbol(name)
+            if name == "frac":
+                a = self.arg()
+                b = self.arg()
+                for v in (a, b):
+                    if isinstance(v, (Seq, Rel, MatrixNode)):
+                        raise ParseError("\\frac of a list")
+                return self.b.div(a, b)
+            if name == "binom":
+                return self.b.binom(self.arg(), self.arg())
+            if name == "sqrt":
+                index = None
+                if self.at_op("["):
+                    self.next()
+                    index = self.additive()
+                    self.expect_op("]")
+                x = self.arg() if (self.at_op("{") or self.peek() is None or self.peek().kind != "op") \
+                    else self.atom()
+                if isinstance(x, (Seq, Rel, MatrixNode)):
+                    raise ParseError("square root of a list")
+                if index is None:
+                    return self.b.pow(x, Rational(1, 2))
+                if isinstance(index, (Seq, Rel, MatrixNode)) or index == 0:
+                    raise ParseError("bad root index")
+                return self.b.pow(x, self.b.div(Integer(1), index))
+            if name in ("lfloor", "lceil"):
+                v = self.additive()
+                closer = "rfloor" if name == "lfloor" else "rceil"
+                if not self.at_cmd(closer):
+                    raise ParseError(f"missing \\{closer}")
+                self.next()
+                return (sympy.floor if name == "lfloor" else sympy.ceiling)(v)
+            if name == "begin":
+                return self._matrix()
+            if name == "emptyset":
+                return Seq("set", ())
+            if name in _FUNCS:
+                return self._function(name)
+            raise ParseError(f"\\{name} cannot start an expression")
+        if t.kind == "op":
+            if t.text == "(" or t.text == "[":
+                return self._bracketed(t.text)
+            if t.text == "{":
+                self.i -= 1
+                return self.group()
+            if t.text == "\\{":
+                if self.at_op("\\}"):
+                    self.next()
+                    return Seq("set", ())
+                v = self.list_(closers=("\\}",))
+                self.expect_op("\\}")
+                items = v.items if isinstance(v, Seq) and v.kind == "list" else (v,)
+                return Seq("set", tuple(items))
+            if t.text == "|":
+                self.abs_depth += 1
+                v = self.additive()
+                self.abs_depth -= 1
+                self.expect_op("|")
+                if isinstance(v, (Seq, Rel, MatrixNode)):
+                    raise ParseError("absolute value of a list")
+                return sympy.Abs(v)
+        raise ParseError(f"unexpected {t.text!r}")
+
+    def _subscript_text(self) -> str:
+        """The spelling of a subscript: a single token or {letters/digits}."""
+        if self.at_op("{"):
+            self.next()
+            parts = []
+            while not self.at_op("}"):
+                t = self.next()
+                if t.kind not in ("num", "letter", "cmd") and t.text not in ("+", "-", ","):
+                    raise ParseError("unsupported subscript")
+                parts.append(t.text)
+                if len(parts) > 20:
+                    raise TooLarge("subscript too long")
+            self.next()
+            return "".join(parts)
+        t = self.next()
+        if t.kind not in ("num", "letter", "cmd"):
+            raise ParseError("unsupported subscript")
+        return t.text
+
+    def _bracketed(self, opener: str):
+        if self.at_op(")") and opener == "(":
+            raise ParseError("empty parentheses")
+        abs_save = self.abs_depth
+        self.abs_depth = 0
+        v = self.list_(closers=(")", "]"))
+        self.abs_depth = abs_save
+        t = self.next()
+        if t.kind != "op" or t.text not in (")", "]"):
+            raise ParseError(f"expected a closing bracket but found {t.text!r}")
+        closer = t.text
+        if isinstance(v, Seq) and v.kind == "list":
+            items = v.items
+        elif opener == "(" and closer == ")":
+            return v  # plain grouping
+        elif opener == "[" and closer == "]":
+            return v  # grouping with square brackets
+        else:
+            items = (v,)
+        if opener == "(" and closer == ")":
+            kind = "paren"
+        elif opener == "[" and closer == "]":
+            kind = "bracket"
+        else:
+            kind = "interval"
+        return Seq(kind, tuple(items), opener, closer)
+
+    def _function(self, name: str):
+        fn = _FUNCS[name]
+        power = None
+        base = None
+        if name == "log" and self.at_op("_"):
+            self.next()
+            base = self.arg()
+        if self.at_op("^"):
+            self.next()
+            power = self.exponent()
+        if self.at_op("("):
+            self.next()
+            abs_save = self.abs_depth
+            self.abs_depth = 0
+            x = self.list_(closers=(")",))
+            self.abs_depth = abs_save
+            self.expect_op(")")
+        elif self.at_op("{"):
+            x = self.group()
+        else:
+            # \sin 2x means sin(2x): a product of atoms without explicit operators
+            x = self.power()
+            while self.starts_atom() and not self.at_cmd(*_FUNCS):
+                x = self._mul(x, self.power())
+        if isinstance(x, Seq) and name in ("gcd", "lcm"):
+            args = x.items
+        else:
+            args = (x,)
+        for a in args:
+            if isinstance(a, (Seq, Rel, MatrixNode)):
+                raise ParseError(f"{name} of a list")
+        if name in ("gcd", "lcm"):
+            if len(args) < 2:
+                raise ParseError(f"{name} needs two arguments")
+            v = args[0]
+            for a in args[1:]:
+                v = (sympy.gcd if name == "gcd" else sympy.lcm)(v, a)
+        elif name == "lg":
+            v = sympy.log(args[0], 10)
+        elif name == "det":
+            raise ParseError("det is not supported")
+        elif name == "log" and base is not None:
+            if isinstance(base, (Seq, Rel, MatrixNode)):
+                raise ParseError("log base is a list")
+            v = sympy.log(args[0], base)
+        else:
+            v = fn(args[0])
+        if power is not None:
+            v = self.b.pow(v, power)
+        return v
+
+    def _matrix(self):
+        self.expect_op("{")
+        env = ""
+        while not self.at_op("}"):
+            env += self.next().text
+        self.next()
+        if env not in ("pmatrix", "bmatrix", "matrix", "vmatrix", "array", "smallmatrix", "Bmatrix"):
+            raise ParseError(f"environment {env!r} is not supported")
+        if env == "array" and self.at_op("{"):  # column spec {cc}
+            while not self.at_op("}"):
+                self.next()
+            self.next()
+        rows = [[]]
+        while True:
+            if self.at_cmd("end"):
+                self.next()
+                self.expect_op("{")
+                while not self.at_op("}"):
+                    self.next()
+                self.next()
+                break
+            cell = self.additive()
+            if isinstance(cell, (Seq, Rel, MatrixNode)):
+                raise ParseError("matrix entry is not a scalar")
+            rows[-1].append(cell)
+            if self.at_op("&"):
+                self.next()
+            elif self.at_op("\\\\"):
+                self.next()
+                if self.at_cmd("end"):
+                    continue
+                rows.append([])
+            elif not self.at_cmd("end"):
+                raise ParseError("unexpected token in a matrix")
+            if sum(len(r) for r in rows) > self.limits.max_items:
+                raise TooLarge("matrix too large")
+        if not rows[-1]:
+            rows.pop()
+        width = {len(r) for r in rows}
+        if len(width) != 1:
+            raise ParseError("matrix rows have different lengths")
+        return MatrixNode(tuple(tuple(r) for r in rows))
+
+
+_WORDS_ONLY = re.compile(r"^[A-Za-z][A-Za-z\s\-']*$")
+
+
+def parse_answer(answer: str, limits: Limits = LIMITS) -> Parsed:
+    """Normalise, tokenize and parse one answer (see the module docstring). Raises ParseError / TooLarge."""
+    text = normalize(answer, limits)
+    if not text:
+        raise ParseError("empty answer")
+    parsed = Parsed(value=None, text=text)
+    # words (names, "even", "Monday", multiple-choice letters) are compared as text, not as products of symbols
+    words = text.replace("(", "").replace(")", "").strip()
+    if _WORDS_ONLY.match(words) and (len(words.replace(" ", "")) > 1 and words.lower() not in _FUNCS):
+        low = words.lower()
+        if not any(w in _WORD_SEPARATORS for w in low.split()) and not re.fullmatch(r"[a-z]\s*", low):
+            parsed.is_text = True
+            parsed.value = re.sub(r"\s+", " ", low).strip()
+            return parsed
+    toks = tokenize(text, limits)
+    parsed.value = _Parser(toks, limits, parsed).parse()
+    return parsed

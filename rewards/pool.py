@@ -1,0 +1,455 @@
+"""A pool of checker worker processes with hard limits, safe to use from any thread.
+
+Why processes: sympy's simplification has no time bound and can use unbounded memory, and ``signal.alarm`` works
+only in the main thread. Each check runs in a worker process that the parent kills when its deadline passes.
+
+* Start method: ``forkserver`` on Linux (``spawn`` elsewhere). Never ``fork``: forking a process that holds torch or
+  tokenizer threads can deadlock. The fork server preloads ``rewards.equivalence`` (sympy), so a replacement worker
+  starts in a few milliseconds; the first start of the fork server costs about one sympy import (measured in
+  docs/rewards.md).
+* Limits inside each worker: address space (``RLIMIT_AS``, default 2 GiB, ``RLVR_ZOO_CHECKER_MEMORY_MB``), CPU time
+  (``RLIMIT_CPU`` re-armed before each task to the task's budget plus 2 s), messages of at most 64 KiB both ways
+  encoded as JSON (never pickle), no bytecode writing, and an audit hook that refuses process creation, sockets,
+  ``ctypes`` and opening files for writing (defence in depth: the parser never evaluates text anyway).
+* The parent enforces the wall-clock deadline of every task, kills a worker that overruns (SIGKILL) and replaces it;
+  a worker that dies (killed from outside, out of memory, CPU limit) is replaced too. The affected check returns
+  False with the reason ``timeout`` or ``worker_died``; nothing raises into the caller.
+* Thread safety: a call checks workers out of the idle list under a lock and returns them afterwards, so concurrent
+  calls from several threads each use their own workers (extra ones are started on demand and stopped when returned
+  beyond the pool size).
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import wait as mp_wait
+
+__all__ = ["CheckerPool", "get_pool", "shutdown_pool", "pool_stats"]
+
+MAX_MESSAGE = 64 * 1024
+DEFAULT_MEMORY_MB = int(os.environ.get("RLVR_ZOO_CHECKER_MEMORY_MB", "2048"))
+
+
+def _default_workers() -> int:
+    env = os.environ.get("RLVR_ZOO_CHECKER_WORKERS")
+    if env:
+        return max(1, int(env))
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# worker side
+
+_BLOCKED_PREFIXES = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+                     "subprocess.", "socket.", "ctypes.", "os.remove", "os.unlink", "os.rename", "os.rmdir",
+                     "os.mkdir", "os.chmod", "os.kill", "shutil.", "pty.", "webbrowser.", "urllib.", "http.",
+                     "ftplib.", "smtplib.", "os.truncate", "os.symlink", "os.link")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def _audit_hook(event: str, args) -> None:
+    if event == "open":
+        mode = args[1] if len(args) > 1 else None
+        flags = args[2] if len(args) > 2 else 0
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & _WRITE_FLAGS)
+        if writing:
+            raise PermissionError(f"checker worker may not open files for writing ({args[0]!r})")
+        return
+    if event.startswith(_BLOCKED_PREFIXES):
+        raise PermissionError(f"checker worker may not perform {event}")
+
+
+def _set_limits(memory_mb: int) -> None:
+    try:
+        import resource
+        if memory_mb > 0:
+            limit = memory_mb * 1024 * 1024
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        pass
+
+
+def _arm_cpu(budget_s: float) -> None:
+    try:
+        import resource
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        used_s = used.ru_utime + used.ru_stime
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        new = int(used_s + budget_s) + 2
+        if hard != resource.RLIM_INFINITY:
+            new = min(new, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (new, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover
+        pass
+
+
+def _worker_main(conn, memory_mb: int) -> None:  # pragma: no cover - runs in the child process
+    sys.dont_write_bytecode = True
+    sys.setrecursionlimit(20000)
+    from rewards.worker_task import run_task  # imports sympy (already loaded in the fork server)
+    _set_limits(memory_mb)
+    sys.addaudithook(_audit_hook)
+    while True:
+        try:
+            raw = conn.recv_bytes(MAX_MESSAGE)
+        except (EOFError, OSError):
+            return
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            return
+        if msg.get("op") == "stop":
+            return
+        _arm_cpu(float(msg.get("timeout", 5.0)))
+        try:
+            out = run_task(msg)
+        except MemoryError:
+            out = {"correct": False, "reason": "memory_limit"}
+        except RecursionError:
+            out = {"correct": False, "reason": "too_deep"}
+        except PermissionError as e:
+            out = {"correct": False, "reason": f"blocked: {e}"[:300]}
+        except Exception as e:  # noqa: BLE001 - every failure becomes a counted reason, never a crash
+            out = {"correct": False, "reason": f"error: {type(e).__name__}: {e}"[:300]}
+        out["id"] = msg.get("id")
+        data = json.dumps(out).encode()
+        if len(data) > MAX_MESSAGE:
+            data = json.dumps({"id": msg.get("id"), "correct": False, "reason": "output_too_large"}).encode()
+        try:
+            conn.send_bytes(data)
+        except (BrokenPipeError, OSError):
+            return
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# parent side
+
+def _context():
+    if sys.platform.startswith("linux"):
+        ctx = mp.get_context("forkserver")
+        try:
+            ctx.set_forkserver_preload(["rewards.worker_task"])
+        except Exception:  # noqa: BLE001 - preload is only an optimisation
+            pass
+        return ctx
+    return mp.get_context("spawn")
+
+
+if sys.platform.startswith("linux"):
+    import io as _io
+    from multiprocessing import context as _mp_context, forkserver as _forkserver, popen_forkserver as _pf
+    from multiprocessing import reduction as _reduction, spawn as _spawn, util as _util
+
+    class _NoMainPopen(_pf.Popen):
+        """Forkserver Popen whose children do not re-import the caller's ``__main__`` script.
+
+        multiprocessing's forkserver and spawn children normally run the main script again (as ``__mp_main__``),
+        which breaks scripts without an ``if __name__ == "__main__":`` guard and costs time. Checker workers only
+        need ``rewards``, so the main-module entries are dropped from the preparation data; the rest is the
+        standard library's ``popen_forkserver.Popen._launch``.
+        """
+
+        def _launch(self, process_obj):
+            prep_data = _spawn.get_preparation_data(process_obj._name)
+            prep_data.pop("init_main_from_path", None)
+            prep_data.pop("init_main_from_name", None)
+            buf = _io.BytesIO()
+            _mp_context.set_spawning_popen(self)
+            try:
+                _reduction.dump(prep_data, buf)
+                _reduction.dump(process_obj, buf)
+            finally:
+                _mp_context.set_spawning_popen(None)
+            self.sentinel, w = _forkserver.connect_to_new_process(self._fds)
+            _parent_w = os.dup(w)
+            self.finalizer = _util.Finalize(self, _util.close_fds, (_parent_w, self.sentinel))
+            with open(w, "wb", closefd=True) as f:
+                f.write(buf.getbuffer())
+            self.pid = _forkserver.read_signed(self.sentinel)
+
+    class _CheckerProcess(_mp_context.ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj):
+            return _NoMainPopen(process_obj)
+else:  # pragma: no cover
+    _CheckerProcess = None
+
+
+def _process_class(ctx):
+    if ctx.get_start_method() == "forkserver" and _CheckerProcess is not None:
+        return _CheckerProcess
+    return ctx.Process
+
+
+class _Worker:
+    __slots__ = ("proc", "conn", "tasks_done")
+
+    def __init__(self, ctx, proc_cls, memory_mb: int):
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self.proc = proc_cls(target=_worker_main, args=(child_conn, memory_mb), daemon=True,
+                                name="rlvr-zoo-checker")
+        self.proc.start()
+        child_conn.close()
+        self.conn = parent_conn
+        self.tasks_done = 0
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(timeout=1.0)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def stop(self) -> None:
+        try:
+            self.conn.send_bytes(b'{"op": "stop"}')
+        except Exception:  # noqa: BLE001
+            pass
+        self.proc.join(timeout=0.5)
+        if self.proc.is_alive():
+            self.kill()
+        else:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class CheckerPool:
+    """Worker processes that run ``rewards.worker_task.run_task`` under a per-task deadline.
+
+    size: workers kept between calls (default: CPUs available, at most 8; ``RLVR_ZOO_CHECKER_WORKERS``).
+    memory_mb: address-space limit of each worker.
+    """
+
+    def __init__(self, size: int | None = None, memory_mb: int = DEFAULT_MEMORY_MB):
+        self.size = size or _default_workers()
+        self.memory_mb = memory_mb
+        self._ctx = _context()
+        self._proc_cls = _process_class(self._ctx)
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._all: set[_Worker] = set()
+        self.stats = {"tasks": 0, "timeouts": 0, "worker_died": 0, "workers_started": 0}
+        self._closed = False
+
+    # -- worker management
+    def _new_worker(self) -> _Worker:
+        w = _Worker(self._ctx, self._proc_cls, self.memory_mb)
+        with self._lock:
+            self._all.add(w)
+            self.stats["workers_started"] += 1
+        return w
+
+    def _checkout(self, n: int) -> list[_Worker]:
+        got = []
+        with self._lock:
+            while self._idle and len(got) < n:
+                w = self._idle.pop()
+                if w.alive():
+                    got.append(w)
+                else:
+                    self._all.discard(w)
+                    w.kill()
+        while len(got) < n:
+            got.append(self._new_worker())
+        return got
+
+    def _checkin(self, workers) -> None:
+        extra = []
+        with self._lock:
+            for w in workers:
+                if self._closed or len(self._idle) >= self.size or not w.alive():
+                    extra.append(w)
+                    self._all.discard(w)
+                else:
+                    self._idle.append(w)
+        for w in extra:
+            w.stop()
+
+    def _discard(self, w: _Worker) -> None:
+        with self._lock:
+            self._all.discard(w)
+        w.kill()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.proc.pid for w in self._all if w.proc.pid is not None]
+
+    def warmup(self) -> None:
+        """Start the fork server and the workers now (otherwise the first call does it)."""
+        ws = self._checkout(self.size)
+        self._checkin(ws)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            ws = list(self._idle)
+            self._idle.clear()
+        for w in ws:
+            w.stop()
+
+    # -- running tasks
+    def run(self, tasks: list[dict], timeout: float, total_deadline: float | None = None,
+            progress=None) -> list[dict]:
+        """Run every task (a JSON-able dict) and return one result dict per task, in order.
+
+        Each task gets ``timeout`` seconds of wall time from when a worker takes it; ``total_deadline``
+        (a time.monotonic() value) additionally caps the whole call. Results of tasks that could not finish are
+        ``{"correct": False, "reason": "timeout" | "worker_died"}``.
+        """
+        n = len(tasks)
+        results: list[dict | None] = [None] * n
+        if n == 0:
+            return []
+        want = min(n, self.size)
+        workers = self._checkout(want)
+        pending = deque(range(n))
+        busy: dict[_Worker, tuple[int, float]] = {}
+        idle = list(workers)
+        alive_workers = list(workers)
+        retried: set[int] = set()
+        try:
+            while pending or busy:
+                now = time.monotonic()
+                while idle and pending:
+                    w = idle.pop()
+                    idx = pending.popleft()
+                    msg = dict(tasks[idx])
+                    msg["id"] = idx
+                    msg["timeout"] = timeout
+                    deadline = now + timeout
+                    if total_deadline is not None:
+                        deadline = min(deadline, total_deadline)
+                    try:
+                        w.conn.send_bytes(json.dumps(msg).encode())
+                    except (OSError, ValueError):
+                        # the worker died while idle: replace it and give the task to someone else once
+                        alive_workers.remove(w)
+                        self._discard(w)
+                        if idx in retried:
+                            results[idx] = {"correct": False, "reason": "worker_died"}
+                        else:
+                            retried.add(idx)
+                            pending.appendleft(idx)
+                        nw = self._new_worker()
+                        alive_workers.append(nw)
+                        idle.append(nw)
+                        continue
+                    busy[w] = (idx, deadline)
+                if not busy:
+                    continue
+                next_deadline = min(d for _, d in busy.values())
+                wait_s = max(0.0, next_deadline - time.monotonic())
+                handles = []
+                for w in busy:
+                    handles.append(w.conn)
+                    handles.append(w.proc.sentinel)
+                ready = set(mp_wait(handles, timeout=wait_s))
+                now = time.monotonic()
+                for w in list(busy):
+                    idx, deadline = busy[w]
+                    outcome = None
+                    if w.conn in ready:
+                        try:
+                            raw = w.conn.recv_bytes(MAX_MESSAGE)
+                            out = json.loads(raw)
+                            if out.get("id") == idx:
+                                outcome = {"correct": bool(out.get("correct")),
+                                           "reason": str(out.get("reason", ""))[:300]}
+                            else:
+                                outcome = {"correct": False, "reason": "protocol_error"}
+                        except (EOFError, OSError, ValueError):
+                            outcome = {"correct": False, "reason": "worker_died"}
+                        if outcome["reason"] in ("worker_died", "protocol_error"):
+                            self.stats["worker_died"] += 1
+                            self._replace(w, busy, idle, alive_workers, ok=False)
+                        else:
+                            del busy[w]
+                            idle.append(w)
+                            w.tasks_done += 1
+                    elif w.proc.sentinel in ready or not w.alive():
+                        outcome = {"correct": False, "reason": "worker_died"}
+                        self.stats["worker_died"] += 1
+                        self._replace(w, busy, idle, alive_workers, ok=False, need=bool(pending))
+                    elif now >= deadline:
+                        outcome = {"correct": False, "reason": "timeout"}
+                        self.stats["timeouts"] += 1
+                        self._replace(w, busy, idle, alive_workers, ok=False, need=bool(pending))
+                    if outcome is not None:
+                        results[idx] = outcome
+                        if progress is not None:
+                            progress(1)
+                if total_deadline is not None and time.monotonic() >= total_deadline and pending:
+                    while pending:
+                        results[pending.popleft()] = {"correct": False, "reason": "timeout"}
+        finally:
+            # anything still busy (an exception in this thread) is killed: its state is unknown
+            for w in list(busy):
+                if w in alive_workers:
+                    alive_workers.remove(w)
+                self._discard(w)
+            self._checkin([w for w in alive_workers if w not in busy])
+            with self._lock:
+                self.stats["tasks"] += n
+        return [r if r is not None else {"correct": False, "reason": "timeout"} for r in results]
+
+    def _replace(self, w, busy, idle, alive_workers, ok: bool, need: bool = True) -> None:
+        busy.pop(w, None)
+        if w in alive_workers:
+            alive_workers.remove(w)
+        self._discard(w)
+        if need:
+            nw = self._new_worker()
+            alive_workers.append(nw)
+            idle.append(nw)
+
+
+_POOL: CheckerPool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def get_pool() -> CheckerPool:
+    """The process-wide checker pool (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._closed:
+            _POOL = CheckerPool()
+        return _POOL
+
+
+def shutdown_pool() -> None:
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.close()
+
+
+def pool_stats() -> dict:
+    return dict(_POOL.stats) if _POOL is not None else {}
+
+
+atexit.register(shutdown_pool)

@@ -1,0 +1,245 @@
+"""``verify``, ``verify_batch`` and ``verify_batch_detailed``: the public answer checker.
+
+In the calling process only linear-time string work happens: answer extraction (``rewards.extract``) and a fast
+path for plain numbers (below). Everything that touches sympy runs in the worker pool (``rewards.pool``) under a
+hard per-check deadline, so no input can hang or crash the caller, from any thread.
+
+Fast path (in-process, provably bounded): when the gold and every predicted answer are identical short strings,
+or are all plain decimal numbers of at most 40 characters (``-12``, ``3.50``, ``1,000``), they are compared with
+``fractions.Fraction`` using exactly the numeric rule of ``rewards.equivalence`` (exact rationals, a predicted
+decimal may be the gold rounded to its shown places with at least 3 significant digits). Anything else goes to
+the pool.
+
+Bad input never raises: an empty response, no extractable answer, a non-string or empty gold, or an answer longer
+than ``MAX_ANSWER_CHARS`` give ``Verdict(correct=False, reason=...)``; reasons are counted in ``reason_counts()``.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from rewards.options import DEFAULT_OPTIONS, Options
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, extract_answer
+from rewards.pool import get_pool
+
+__all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
+           "MAX_ANSWER_CHARS", "MAX_CANDIDATES"]
+
+MAX_ANSWER_CHARS = 2000   # a longer extracted answer is wrong ("answer_too_long")
+MAX_CANDIDATES = 8        # a response with more distinct boxed answers is wrong ("too_many_answers")
+_EXTRACTED_SHOWN = 300    # Verdict.extracted is cut to this many characters
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check.
+
+    correct: whether the response's final answer equals the gold answer.
+    extracted: the final answer found in the response (cut to 300 characters), or None.
+    reason: why, e.g. "string_match", "equivalent", "fast_number", "not_equivalent", "no_answer",
+        "empty_response", "multiple_different_answers", "timeout", "worker_died", "unparsable: ...".
+    """
+    correct: bool
+    extracted: str | None
+    reason: str
+
+
+_COUNTS: Counter = Counter()
+_COUNTS_LOCK = threading.Lock()
+
+
+def _count(verdicts) -> None:
+    with _COUNTS_LOCK:
+        for v in verdicts:
+            _COUNTS[v.reason.split(":")[0]] += 1
+
+
+def reason_counts() -> dict[str, int]:
+    """How many checks ended with each reason (prefix before ':') since the last reset, in this process."""
+    with _COUNTS_LOCK:
+        return dict(_COUNTS)
+
+
+def reset_reason_counts() -> None:
+    with _COUNTS_LOCK:
+        _COUNTS.clear()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# in-process preparation
+
+_PLAIN_NUM = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_STRIP_CHARS = " $.\t\n"
+
+
+def _plain_number(s: str):
+    """(Fraction, decimal places, significant digits) for a plain decimal number string, else None."""
+    s = s.strip().strip("$").strip()
+    if s.endswith(".") and not s.endswith(".."):
+        s = s[:-1]
+    if len(s) > 40 or not _PLAIN_NUM.match(s):
+        return None
+    s = s.replace(",", "")
+    if "." in s:
+        whole, frac = s.split(".")
+        digits = (whole.lstrip("-") + frac).lstrip("0")
+        return Fraction(s), len(frac), len(digits) or 1
+    return Fraction(int(s)), 0, 0
+
+
+def _fast_numbers(gold: str, cands: list[str], opts: Options):
+    """True/False when every candidate and the gold are plain numbers, None otherwise."""
+    g = _plain_number(gold)
+    if g is None:
+        return None
+    ps = [_plain_number(c) for c in cands]
+    if any(p is None for p in ps):
+        return None
+    for pv, places, sig in ps:
+        if pv == g[0]:
+            continue
+        if places == 0:
+            return False
+        if sig >= opts.min_sig_digits or places >= opts.min_sig_digits:
+            if abs(g[0] - pv) <= Fraction(1, 2 * 10 ** places):
+                continue
+        return False
+    return True
+
+
+def _squash(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _prepare(gold, response, priority):
+    """Either a final Verdict, or (gold string, candidate answers, extracted answer)."""
+    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+        gold = repr(gold)
+    if not isinstance(gold, str) or not gold.strip():
+        return Verdict(False, None, "bad_gold")
+    if len(gold) > MAX_ANSWER_CHARS:
+        return Verdict(False, None, "bad_gold: longer than the answer limit")
+    if not isinstance(response, str):
+        return Verdict(False, None, "empty_response")
+    if not response.strip():
+        return Verdict(False, None, "empty_response")
+    boxes = all_boxed(response) if "boxed" in priority else []
+    boxes = [b for b in boxes if b.strip()]
+    if boxes:
+        extracted = boxes[-1]
+        distinct = []
+        seen = set()
+        for b in boxes:
+            key = _squash(b)
+            if key not in seen:
+                seen.add(key)
+                distinct.append(b)
+        if len(distinct) > MAX_CANDIDATES:
+            return Verdict(False, extracted[:_EXTRACTED_SHOWN], "too_many_answers")
+        cands = distinct
+    else:
+        rest = tuple(p for p in priority if p != "boxed")
+        extracted = extract_answer(response, rest) if rest else None
+        if extracted is None:
+            return Verdict(False, None, "no_answer")
+        cands = [extracted]
+    if any(len(c) > MAX_ANSWER_CHARS for c in cands):
+        return Verdict(False, extracted[:_EXTRACTED_SHOWN], "answer_too_long")
+    return gold, cands, extracted
+
+
+def _fast(gold: str, cands: list[str], opts: Options):
+    if all(_squash(c) == _squash(gold) for c in cands) and len(gold) <= 500:
+        return True, "string_match"
+    r = _fast_numbers(gold, cands, opts)
+    if r is not None:
+        if not r and len(cands) > 1:
+            return False, "multiple_different_answers"
+        return r, "fast_number"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# public API
+
+def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Options | None = None,
+                          priority=DEFAULT_PRIORITY, progress: bool = False) -> list[Verdict]:
+    """One Verdict per (gold, response) pair; each check has ``timeout`` seconds in a worker process.
+
+    Never raises for bad pairs. Raises ValueError only for misuse by the caller (lists of different lengths,
+    a non-positive timeout, an unknown extraction method).
+    """
+    golds = list(golds)
+    responses = list(responses)
+    if len(golds) != len(responses):
+        raise ValueError(f"verify_batch needs one gold per response: got {len(golds)} golds and "
+                         f"{len(responses)} responses")
+    if not timeout or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    opts = options or DEFAULT_OPTIONS
+    verdicts: list[Verdict | None] = [None] * len(golds)
+    tasks, where, extracted_of = [], [], {}
+    for i, (g, r) in enumerate(zip(golds, responses)):
+        try:
+            prep = _prepare(g, r, priority)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001 - extraction is our code; a bug must not kill training
+            prep = Verdict(False, None, f"extract_error: {type(e).__name__}")
+        if isinstance(prep, Verdict):
+            verdicts[i] = prep
+            continue
+        gold, cands, extracted = prep
+        shown = extracted[:_EXTRACTED_SHOWN]
+        fast = _fast(gold, cands, opts)
+        if fast is not None:
+            verdicts[i] = Verdict(fast[0], shown, fast[1])
+            continue
+        tasks.append({"gold": gold, "candidates": cands, "options": asdict(opts) if options else {}})
+        where.append(i)
+        extracted_of[i] = shown
+    if tasks:
+        bar = None
+        cb = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
+            cb = bar.update
+        try:
+            single_deadline = time.monotonic() + timeout if len(golds) == 1 else None
+            results = get_pool().run(tasks, timeout, total_deadline=single_deadline, progress=cb)
+        except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
+            results = [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
+        finally:
+            if bar is not None:
+                bar.close()
+        for i, res in zip(where, results):
+            verdicts[i] = Verdict(bool(res["correct"]), extracted_of[i], str(res["reason"]))
+    out = [v if v is not None else Verdict(False, None, "internal_error") for v in verdicts]
+    _count(out)
+    return out
+
+
+def verify_batch(golds, responses, timeout: float = 5.0, **kw) -> list[bool]:
+    """Whether each response's final answer equals its gold answer (worker pool, reused across calls)."""
+    return [v.correct for v in verify_batch_detailed(golds, responses, timeout, **kw)]
+
+
+def verify(gold, response, timeout: float = 5.0, **kw) -> bool:
+    """Whether the final answer in ``response`` equals ``gold``. Never raises; returns within ``timeout`` seconds
+    (plus process start-up on the very first call, see docs/rewards.md), from any thread."""
+    try:
+        return verify_batch_detailed([gold], [response], timeout, **kw)[0].correct
+    except Exception:  # noqa: BLE001 - the contract: never raises
+        return False
+
+
+def verify_detailed(gold, response, timeout: float = 5.0, **kw) -> Verdict:
+    try:
+        return verify_batch_detailed([gold], [response], timeout, **kw)[0]
+    except Exception as e:  # noqa: BLE001
+        return Verdict(False, None, f"error: {type(e).__name__}")
