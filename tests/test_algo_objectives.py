@@ -1,0 +1,259 @@
+"""Objectives as the trainer uses them: micro-batches and ranks, padding, extreme log-ratios, bad inputs, metrics,
+the PPO value loss, and advantages through each algorithm's recipe."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import algorithms
+
+F64 = torch.float64
+ALL = algorithms.BUILTIN
+SPLITTABLE = [n for n in ALL if not algorithms.get_class(n).batch_dependent]
+METRIC_KEYS = {"clipfrac/low_neg", "clipfrac/high_pos", "clipfrac/low_pos", "clipfrac/high_neg", "ratio/mean",
+               "kl/old", "loss/policy", "loss/kl", "loss/entropy", "loss/total"}
+
+
+def batch(seed, b=8, t=7, lr_range=1.0):
+    g = torch.Generator().manual_seed(seed)
+    logp = -torch.rand(b, t, generator=g, dtype=F64) * 3 - 0.1
+    old_logp = logp - (torch.rand(b, t, generator=g, dtype=F64) * 2 - 1) * lr_range
+    adv = torch.randn(b, t, generator=g, dtype=F64)
+    lengths = torch.randint(1, t + 1, (b,), generator=g)
+    mask = (torch.arange(t)[None, :] < lengths[:, None]).to(F64)
+    ref_logp = logp + 0.2 * torch.randn(b, t, generator=g, dtype=F64)
+    entropy = torch.rand(b, t, generator=g, dtype=F64)
+    return dict(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, ref_logp=ref_logp, entropy=entropy)
+
+
+def loss_and_grads(algo, inputs, **kw):
+    """Loss and the gradients w.r.t. logp (and entropy, when it takes part)."""
+    leaves = {k: inputs[k].clone().requires_grad_(True) for k in ("logp", "entropy")}
+    loss, metrics = algo.loss(**{**inputs, **leaves}, **kw)
+    grads = torch.autograd.grad(loss, [leaves["logp"], leaves["entropy"]], allow_unused=True)
+    return loss.detach(), [torch.zeros_like(leaves[k]) if g is None else g for k, g in zip(leaves, grads)], metrics
+
+
+def rows(inputs, idx):
+    return {k: v[idx] for k, v in inputs.items()}
+
+
+# ------------------------------------------------------------------------------------ micro-batches and ranks
+
+@pytest.mark.parametrize("mode", algorithms.AGG_MODES)
+@pytest.mark.parametrize("name", SPLITTABLE)
+def test_micro_batches_and_ranks_reproduce_the_single_batch_gradient(name, mode):
+    """2 ranks x 2 micro-batches, each normalised by the global counts; their summed gradient is the big batch's.
+
+    KL loss and entropy bonus are on so that every term of the loss is covered."""
+    algo = algorithms.get(name, loss_agg_mode=mode, loss_norm_length=12, kl_coef=0.05, kl_in_reward=False,
+                          entropy_coef=0.01)
+    inputs = batch(1, b=8)
+    loss_full, grads_full, _ = loss_and_grads(algo, inputs)
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    total, grads = 0.0, [torch.zeros_like(g) for g in grads_full]
+    for rank_rows in (torch.arange(0, 4), torch.arange(4, 8)):                   # simulated data-parallel ranks
+        for micro in (rank_rows[:1], rank_rows[1:]):                             # uneven micro-batches
+            loss, g, _ = loss_and_grads(algo, rows(inputs, micro), global_tokens=tokens, global_seqs=seqs)
+            total += loss
+            for acc, part in zip(grads, g):
+                acc[micro] += part
+    torch.testing.assert_close(total, loss_full, rtol=1e-12, atol=1e-14)
+    for acc, full in zip(grads, grads_full):
+        torch.testing.assert_close(acc, full, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True),
+       mode=st.sampled_from(algorithms.AGG_MODES))
+def test_any_split_with_global_counts_sums_to_the_big_batch(seed, cuts, mode):
+    algo = algorithms.get("ce-gppo", loss_agg_mode=mode, loss_norm_length=10)
+    inputs = batch(seed, b=10, t=6)
+    _, (g_full, _), _ = loss_and_grads(algo, inputs)
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    bounds = [0, *sorted(cuts), 10]
+    g_sum = torch.zeros_like(g_full)
+    for lo, hi in zip(bounds, bounds[1:]):
+        _, (g, _), _ = loss_and_grads(algo, rows(inputs, slice(lo, hi)), global_tokens=tokens, global_seqs=seqs)
+        g_sum[lo:hi] += g
+    torch.testing.assert_close(g_sum, g_full, rtol=1e-12, atol=1e-14)
+
+
+def test_without_global_counts_micro_batches_differ_from_the_big_batch():
+    """The global counts matter: local token-mean normalisation over uneven micro-batches is a different loss."""
+    algo = algorithms.get("dapo")
+    inputs = batch(2, b=8)
+    _, (g_full, _), _ = loss_and_grads(algo, inputs)
+    g_sum = torch.zeros_like(g_full)
+    for part in (slice(0, 1), slice(1, 8)):
+        _, (g, _), _ = loss_and_grads(algo, rows(inputs, part))
+        g_sum[part] += g / 2          # the usual "average the micro-batch losses"
+    assert not torch.allclose(g_sum, g_full)
+
+
+# ------------------------------------------------------------------------------------------------- robustness
+
+@pytest.mark.parametrize("name", ALL)
+def test_padding_is_inert(name):
+    algo = algorithms.get(name, **({"clip_cov_ratio": 0.2, "clip_cov_lb": 0.0} if name == "clip-cov" else {}))
+    inputs = batch(3)
+    padding = inputs["mask"] == 0
+    assert padding.any()
+    loss0, (g0, _), m0 = loss_and_grads(algo, inputs)
+    for garbage in (torch.full_like(inputs["logp"], 1e4), torch.full_like(inputs["logp"], float("nan")),
+                    torch.randn(inputs["logp"].shape, dtype=F64) * 100):
+        changed = dict(inputs)
+        for key in ("logp", "old_logp", "advantages", "ref_logp", "entropy"):
+            changed[key] = torch.where(padding, garbage, inputs[key])
+        loss1, (g1, _), m1 = loss_and_grads(algo, changed)
+        assert torch.equal(loss0, loss1) and torch.equal(g0, g1) and m0 == m1
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_ratios_of_plus_minus_50_give_finite_loss_and_gradient(name, dtype):
+    algo = algorithms.get(name, **({"kl_coef": 0.1, "kl_in_reward": False} if name != "ppo" else {}))
+    lr = torch.tensor([[50.0, -50.0, 0.1], [-50.0, 50.0, -0.1]], dtype=dtype)
+    adv = torch.tensor([[1.0, -1.0, 1.0], [1.0, -1.0, -1.0]], dtype=dtype)
+    logp = torch.full((2, 3), -60.0, dtype=dtype).requires_grad_(True)
+    loss, metrics = algo.loss(logp=logp, old_logp=logp.detach() - lr, advantages=adv,
+                              mask=torch.ones(2, 3, dtype=dtype), ref_logp=logp.detach() - lr)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
+    assert all(math.isfinite(v) for v in metrics.values())
+
+
+@pytest.mark.parametrize("tensor", ["logp", "old_logp", "advantages", "ref_logp", "entropy"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_on_response_tokens_raises_naming_the_tensor(tensor, bad):
+    inputs = batch(4)
+    inputs[tensor] = inputs[tensor].clone()
+    inputs[tensor][0, 0] = bad                           # row 0 always has at least one response token
+    with pytest.raises(ValueError, match=rf"^{tensor} has 1 NaN/inf value\(s\) on response tokens"):
+        algorithms.get("grpo").loss(**inputs)
+
+
+def test_shape_mismatch_is_an_error():
+    inputs = batch(5)
+    inputs["advantages"] = inputs["advantages"][:, 0]
+    with pytest.raises(ValueError, match=r"advantages has shape \(8,\) but mask has \(8, 7\)"):
+        algorithms.get("dapo").loss(**inputs)
+
+
+def test_missing_reference_or_entropy_is_an_error_that_says_what_is_needed():
+    inputs = batch(6)
+    with pytest.raises(ValueError, match="needs ref_logp"):
+        algorithms.get("grpo").loss(logp=inputs["logp"], old_logp=inputs["old_logp"],
+                                    advantages=inputs["advantages"], mask=inputs["mask"])
+    with pytest.raises(ValueError, match="needs entropy"):
+        algorithms.get("dapo", entropy_coef=0.01).loss(logp=inputs["logp"], old_logp=inputs["old_logp"],
+                                                       advantages=inputs["advantages"], mask=inputs["mask"])
+    with pytest.raises(ValueError, match="has no critic"):
+        algorithms.get("dapo").loss(**inputs, values=inputs["logp"], old_values=inputs["logp"],
+                                    returns=inputs["logp"])
+
+
+# -------------------------------------------------------------------------------------------------- metrics
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_objective_reports_the_same_metric_keys(name):
+    inputs = batch(7)
+    bare = {k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask")}
+    algo = algorithms.get(name, kl_coef=0.0)
+    _, metrics = algo.loss(**bare)
+    assert set(metrics) == METRIC_KEYS
+    _, metrics = algo.loss(**bare, ref_logp=inputs["ref_logp"], entropy=inputs["entropy"])
+    assert set(metrics) == METRIC_KEYS | {"kl/ref", "entropy"}
+    assert all(isinstance(v, float) for v in metrics.values())
+
+
+def test_metric_values():
+    inputs = batch(8, lr_range=0.6)
+    algo = algorithms.get("dapo")
+    loss, metrics = algo.loss(**inputs)
+    m = inputs["mask"].bool()
+    r = torch.exp(inputs["logp"] - inputs["old_logp"])[m]
+    a = inputs["advantages"][m]
+    assert metrics["clipfrac/low_neg"] == pytest.approx(((r < 0.8) & (a < 0)).double().mean().item())
+    assert metrics["clipfrac/high_pos"] == pytest.approx(((r > 1.28) & (a > 0)).double().mean().item())
+    assert metrics["clipfrac/low_pos"] == pytest.approx(((r < 0.8) & (a > 0)).double().mean().item())
+    assert metrics["clipfrac/high_neg"] == pytest.approx(((r > 1.28) & (a < 0)).double().mean().item())
+    assert metrics["ratio/mean"] == pytest.approx(r.mean().item())
+    assert metrics["kl/old"] == pytest.approx((r - 1 - r.log()).mean().item())
+    d = (inputs["logp"] - inputs["ref_logp"])[m]
+    assert metrics["kl/ref"] == pytest.approx((torch.exp(-d) - 1 + d).mean().item())
+    assert metrics["loss/total"] == pytest.approx(loss.item()) == pytest.approx(metrics["loss/policy"])
+
+
+def test_gradient_shares_partition_the_gradient():
+    inputs = batch(9)
+    algo = algorithms.get("ce-gppo")
+    _, (grad, _), _ = loss_and_grads(algo, inputs)
+    regions = algorithms.region_masks(torch.exp(inputs["logp"] - inputs["old_logp"]), inputs["advantages"],
+                                      inputs["mask"], algo.clip_ratio_low, algo.clip_ratio_high)
+    shares = algorithms.gradient_shares(grad, regions, inputs["mask"])
+    assert set(shares) == set(algorithms.REGIONS)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    expected = grad[regions["low_neg"]].abs().sum() / (grad * inputs["mask"]).abs().sum()
+    assert shares["low_neg"] == pytest.approx(expected.item())
+    ppo_grad = loss_and_grads(algorithms.get("ppo"), inputs)[1][0]
+    ppo_shares = algorithms.gradient_shares(ppo_grad, regions, inputs["mask"])
+    assert ppo_shares["low_neg"] == 0.0 and ppo_shares["high_pos"] == 0.0      # PPO drops the clipped tokens
+
+
+# ---------------------------------------------------------------------------------------------- PPO's critic
+
+def test_ppo_value_loss_value_and_gradient():
+    algo = algorithms.get("ppo", value_clip=0.2, vf_coef=0.5, loss_agg_mode="token-mean")
+    old_values = torch.tensor([[0.0, 0.0, 0.0, 0.0]], dtype=F64)
+    values = torch.tensor([[0.1, 0.5, -0.5, 0.5]], dtype=F64, requires_grad=True)
+    returns = torch.tensor([[1.0, 1.0, 1.0, -1.0]], dtype=F64)
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0]], dtype=F64)
+    loss, metrics = algo.value_loss(values=values, old_values=old_values, returns=returns, mask=mask)
+    loss.backward()
+    # token 0: inside the clip range; token 1: clipped to 0.2 -> (0.2-1)^2=0.64 > (0.5-1)^2=0.25, clipped term
+    # wins, no gradient; token 2: unclipped (1.5^2) > clipped (1.2^2), gradient (V-R); token 3: clipped 1.44 < 2.25
+    per_token = [0.5 * 0.81, 0.5 * 0.64, 0.5 * 2.25, 0.5 * 2.25]
+    assert loss.item() == pytest.approx(0.5 * sum(per_token) / 4)
+    expected = torch.tensor([[0.1 - 1.0, 0.0, -0.5 - 1.0, 0.5 + 1.0]], dtype=F64) * 0.5 / 4
+    torch.testing.assert_close(values.grad, expected)
+    assert metrics["value/clipfrac"] == pytest.approx(0.25)
+
+
+def test_ppo_loss_with_values_adds_the_value_loss():
+    inputs = batch(10)
+    algo = algorithms.get("ppo")
+    values = torch.randn(8, 7, dtype=F64)
+    critic = dict(values=values, old_values=values + 0.1, returns=values + 1.0)
+    total, metrics = algo.loss(**inputs, **critic)
+    vloss, _ = algo.value_loss(mask=inputs["mask"], **critic)
+    assert total.item() == pytest.approx(metrics["loss/policy"] + vloss.item())
+    assert metrics["loss/value"] == pytest.approx(vloss.item() / algo.vf_coef)
+
+
+def test_ppo_recipe_puts_the_kl_into_the_reward_and_uses_gae():
+    algo = algorithms.get("ppo", lam=1.0)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
+    old_logp = torch.tensor([[-1.0, -2.0, -0.5, 0.0], [-1.0, -1.5, 0.0, 0.0]], dtype=F64)
+    ref_logp = old_logp - 0.1
+    values = torch.zeros(2, 4, dtype=F64)
+    scores = torch.tensor([1.0, 0.0], dtype=F64)
+    adv, returns = algo.compute_advantages(mask=mask, scores=scores, values=values, old_logp=old_logp,
+                                           ref_logp=ref_logp)
+    # with V = 0, gamma = lambda = 1: the return of token t is the score minus the KL penalties from t on
+    expected = torch.tensor([[1 - 0.006, 1 - 0.004, 1 - 0.002, 0.0], [-0.004, -0.002, 0.0, 0.0]], dtype=F64)
+    torch.testing.assert_close(returns, expected)
+    assert adv.shape == (2, 4) and (adv[~mask] == 0).all()
+
+
+def test_outcome_recipe_advantages_follow_the_algorithm():
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    scores = torch.tensor([1.0, 0.0, 1.0, 1.0], dtype=F64)
+    groups = torch.tensor([0, 0, 1, 1])
+    adv_grpo, _ = algorithms.get("grpo").compute_advantages(mask=mask, scores=scores, group_ids=groups)
+    adv_dr, _ = algorithms.get("dr-grpo").compute_advantages(mask=mask, scores=scores, group_ids=groups)
+    torch.testing.assert_close(adv_dr[:, 0], torch.tensor([0.5, -0.5, 0.0, 0.0], dtype=F64))
+    s = math.sqrt(0.5)   # unbiased std of {1, 0}
+    torch.testing.assert_close(adv_grpo[:, 0], torch.tensor([0.5 / (s + 1e-6), -0.5 / (s + 1e-6), 0, 0], dtype=F64))
