@@ -135,9 +135,11 @@ def _from_marker(text: str, name: str) -> str | None:
     if last is None:
         return None
     tail = text[last.end():last.end() + MAX_TAIL]
-    boxed = last_boxed(tail)
-    if boxed:
-        return boxed
+    head = tail.lstrip(" :$*\t\n")
+    if head.startswith(("\\boxed", "\\fbox")):
+        boxed = _boxed_spans(head, limit=1)
+        if boxed and boxed[0].strip():
+            return boxed[0].strip()
     return _dollar_or_line(tail)
 
 

@@ -126,7 +126,7 @@ _SIMPLE_REPLACEMENTS = [
 ]
 
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf)\s*\{([^{}]{0,200})\}")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
 
@@ -175,7 +175,7 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
             break
     # "x = 1,000" style thousands separators only when the whole answer is one such number
     if _THOUSANDS.match(s):
-        s = s.replace(",", "")
+        s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", " ", s).strip()
     if len(s) > limits.max_chars:
         raise TooLarge(f"normalised answer has {len(s)} characters (limit {limits.max_chars})")
@@ -550,6 +550,8 @@ class _Parser:
                     raise ParseError("division of a list, relation or matrix")
                 value = self.b.div(value, other)
             elif self.starts_atom():
+                if self.peek().kind == "num":
+                    raise ParseError("two numbers side by side (a digit group or a missing operator)")
                 value = self._mul(value, self.power())
             else:
                 break
