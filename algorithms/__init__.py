@@ -14,7 +14,7 @@ from algorithms.base import LOG_RATIO_CLAMP, Algorithm, PolicyInputs, hp
 from algorithms.kl import KL_ESTIMATORS, kl
 from algorithms.logits import entropy_from_logits, logprobs_from_logits
 from algorithms.regions import REGIONS, gradient_shares, region_masks
-from algorithms.registry import describe, get, get_class, names, register, summary
+from algorithms.registry import describe, get, get_class, names, register, summary, unregister
 from algorithms import objectives  # noqa: F401  (registers the built-in objectives)
 
 BUILTIN = tuple(names())
@@ -23,4 +23,4 @@ BUILTIN = tuple(names())
 __all__ = ["AGG_MODES", "Algorithm", "BUILTIN", "KL_ESTIMATORS", "LOG_RATIO_CLAMP", "PolicyInputs", "REGIONS",
            "advantages", "aggregate", "count_tokens_and_seqs", "describe", "entropy_from_logits", "get",
            "get_class", "gradient_shares", "hp", "kl", "logprobs_from_logits", "names", "region_masks", "register",
-           "summary"]
+           "summary", "unregister"]

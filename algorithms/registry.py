@@ -45,6 +45,12 @@ def register(name: str, *, override: bool = False):
     return decorator
 
 
+def unregister(name: str) -> None:
+    """Remove `name` from the registry (for tests and notebooks); unknown names are a ValueError."""
+    get_class(name)
+    del _REGISTRY[name]
+
+
 def names() -> list[str]:
     """Sorted names of the registered objectives."""
     return sorted(_REGISTRY)
