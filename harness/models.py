@@ -127,12 +127,25 @@ def _atomic_build(target: Path, build) -> Path:
     return target
 
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
 def _file_fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    """First 16 hex digits of the file's sha256 (memoised per path, size and mtime)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FINGERPRINTS[key] = h.hexdigest()[:16]
+    return _FINGERPRINTS[key]
+
+
+def _gguf_entry(gguf: Path) -> Path:
+    """Cache entry of a converted GGUF, keyed by the file's content (the same file converts once, wherever it is)."""
+    return cache_dir() / f"gguf-{_file_fingerprint(gguf)}-{_CACHE_VERSION}"
 
 
 def _plain_config(config):
@@ -184,15 +197,18 @@ def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike) -> Pa
 
 def _smollm2_dir() -> Path:
     gguf = smollm2_gguf_path()
-    return _atomic_build(cache_dir() / f"{SMOLLM2_SPEC}-{_CACHE_VERSION}", lambda tmp: convert_gguf(gguf, tmp))
+    return _atomic_build(_gguf_entry(gguf), lambda tmp: convert_gguf(gguf, tmp))
 
 
 def _tokenizer_source_dir() -> Path:
     """A directory holding SmolLM2's tokenizer (no weights): the converted checkpoint if present, else a cached
     tokenizer-only entry read straight from the GGUF (seconds, instead of the full conversion)."""
-    full = cache_dir() / f"{SMOLLM2_SPEC}-{_CACHE_VERSION}"
-    if full.is_dir():
-        return full
+    try:
+        full = _gguf_entry(smollm2_gguf_path())
+        if full.is_dir():
+            return full
+    except ModelSpecError:
+        pass
 
     def build(tmp: Path) -> None:
         from transformers import AutoTokenizer
@@ -256,9 +272,7 @@ def resolve(spec: str | os.PathLike) -> str:
         if not path.is_file():
             raise ModelSpecError(f"GGUF file {spec!r} does not exist; pass the path of an existing .gguf file")
         path = path.resolve()
-        key = hashlib.sha256(f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:12]
-        target = cache_dir() / f"gguf-{path.stem}-{key}-{_CACHE_VERSION}"
-        return str(_atomic_build(target, lambda tmp: convert_gguf(path, tmp)))
+        return str(_atomic_build(_gguf_entry(path), lambda tmp: convert_gguf(path, tmp)))
     if _looks_like_path(spec) or path.exists():
         raise ModelSpecError(
             f"model spec {spec!r} looks like a local path but is not a checkpoint directory or .gguf file. "
