@@ -260,8 +260,8 @@ def _relations_equal(g, p, ctx: _Ctx) -> bool:
                 return False
             gop, pop = g.ops[0], p.ops[0]
             if gop == "=" and pop == "=":
-                if _is_label(gl) and _is_label(pl):
-                    return gl == pl and _values_equal(gr, pr, ctx)
+                if _is_label(gl) and _is_label(pl) and gl == pl:
+                    return _values_equal(gr, pr, ctx)
                 return _proportional(gl - gr, pl - pr, ctx)
             if gop == "!=" or pop == "!=":
                 return gop == pop and _proportional(gl - gr, pl - pr, ctx)

@@ -25,7 +25,7 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 MAX_BOXED = 64  # at most this many boxed answers are collected from one response
 
 
-def _boxed_spans(text: str, limit: int = MAX_BOXED) -> list[str]:
+def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) -> list[str]:
     """Contents of every ``\\boxed{...}``/``\\fbox{...}`` in order of appearance (at most ``limit``, keeping the last).
 
     Handles nested braces, ``\\boxed {x}`` with spaces, and ``\\boxed 5`` (argument up to the next ``$`` or
@@ -70,6 +70,8 @@ def _boxed_spans(text: str, limit: int = MAX_BOXED) -> list[str]:
         else:
             i = j
             continue
+        if first_only:
+            break
         if len(found) > limit:
             found.pop(0)
     return found
@@ -137,7 +139,7 @@ def _from_marker(text: str, name: str) -> str | None:
     tail = text[last.end():last.end() + MAX_TAIL]
     head = tail.lstrip(" :$*\t\n")
     if head.startswith(("\\boxed", "\\fbox")):
-        boxed = _boxed_spans(head, limit=1)
+        boxed = _boxed_spans(head, first_only=True)
         if boxed and boxed[0].strip():
             return boxed[0].strip()
     return _dollar_or_line(tail)

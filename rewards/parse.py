@@ -105,8 +105,10 @@ _UNIT_WORDS = {
     "degrees", "deg", "radian", "radians", "rad", "percent", "liter", "liters", "litre", "litres", "l", "ml",
     "gallon", "gallons", "people", "students", "apples", "times", "points", "ways", "items", "eggs", "pages",
     "books", "boxes", "marbles", "balls", "cookies", "cars", "coins", "games", "steps", "numbers", "integers",
-    "digits", "bags", "tickets", "candies", "cups", "pieces", "feet", "kmh", "hz", "j", "n", "w", "k", "ev", "pa",
+    "digits", "bags", "tickets", "candies", "cups", "pieces", "feet", "kmh", "hz", "ev", "pa",
 }
+# single letters are variables, never units: "\\pi k" keeps its k
+_UNIT_WORDS = {w for w in _UNIT_WORDS if len(w) > 1 and w not in ("in",)}
 
 _SIMPLE_REPLACEMENTS = [
     ("\\left", ""), ("\\right", ""), ("\\bigl", ""), ("\\bigr", ""), ("\\Bigl", ""), ("\\Bigr", ""),
@@ -126,6 +128,7 @@ _SIMPLE_REPLACEMENTS = [
 ]
 
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf)\s*\{([^{}]{0,200})\}")
+_DIGIT_GROUP = re.compile(r"(\d),\\!(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
@@ -153,6 +156,7 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     if len(s) > 4 * limits.max_chars:
         raise TooLarge(f"answer has {len(s)} characters (limit {4 * limits.max_chars})")
     s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    s = _DIGIT_GROUP.sub(r"\1", s)  # 29,\!322,\!216 -> 29322216
     for a, b in _SIMPLE_REPLACEMENTS:
         if a in s:
             s = s.replace(a, b)
@@ -417,9 +421,13 @@ class _Parser:
     def list_(self, closers: tuple):
         """items separated by ',' or ';' until a closer (not consumed). Returns a single item or Seq('list')."""
         self.enter()
+        if self.at_op(",", ";"):
+            raise ParseError("a list cannot start with a comma")
         items = [self.relation()]
         while self.at_op(",", ";"):
             self.next()
+            while self.at_op(",", ";"):  # "2, 3, and 4" gives two separators in a row
+                self.next()
             if self.peek() is None or (self.peek().kind == "op" and self.peek().text in closers):
                 break  # trailing comma
             if self.at_cmd("ldots", "cdots", "dots"):
