@@ -1,0 +1,151 @@
+"""Per-step metrics: JSON lines, a tqdm progress bar, and TensorBoard when it is installed.
+
+``metrics.jsonl`` holds one JSON object per training step (keys in docs/INTERFACES.md). Each line is written and
+flushed whole, so a crash leaves at most the lines of completed steps; on resume the lines after the checkpoint's
+step are dropped (the file is rewritten atomically) so that the file never holds a step twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "atomic_write_text"]
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(value):
+    """Plain JSON value; non-finite floats become null (strict JSON has no NaN)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The records of a metrics.jsonl file (a torn last line from a hard crash is ignored)."""
+    records = []
+    path = Path(path)
+    if not path.exists():
+        return records
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
+    """Keep only records with ``step <= last_step`` (atomic rewrite); used when resuming from a checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= last_step]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+class MetricsLogger:
+    """Writes step records. Only the main rank should create one with ``enabled=True``."""
+
+    #: keys shown on the progress bar, with their short labels
+    BAR_KEYS = (("reward/mean", "reward"), ("accuracy", "acc"), ("entropy", "ent"), ("time/step_s", "s/step"))
+
+    def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
+                 progress: bool = True, tensorboard: bool = True, desc: str = "train"):
+        self.enabled = enabled
+        self.path = Path(out_dir) / "metrics.jsonl"
+        self._fh = None
+        self._bar = None
+        self._tb = None
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=initial_step, desc=desc, unit="step", dynamic_ncols=True,
+                             file=sys.stderr)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except Exception:  # tensorboard not installed: JSON lines only
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._tb = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))
+
+    @property
+    def tensorboard_enabled(self) -> bool:
+        return self._tb is not None
+
+    def log(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        record = _jsonable(record)
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+        step = int(record.get("step", 0))
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self._tb.add_scalar(key, value, step)
+            self._tb.flush()
+        if self._bar is not None:
+            post = {}
+            for key, label in self.BAR_KEYS:
+                value = record.get(key)
+                if isinstance(value, (int, float)):
+                    post[label] = f"{value:.3g}"
+            self._bar.set_postfix(post, refresh=False)
+            self._bar.update(1)
+
+    def write(self, message: str) -> None:
+        """A message that does not break the progress bar."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
