@@ -75,8 +75,11 @@ def _as_number(x):
 
 
 def _close(a, b, rel) -> bool:
+    """|a - b| <= rel * max(|a|, |b|) for finite numbers (sympy numbers: no float overflow at 10^400)."""
+    if not (a.is_finite and b.is_finite):
+        return False
     d = abs(a - b)
-    scale = max(abs(a), abs(b))
+    scale = sympy.Max(abs(a), abs(b))
     if scale == 0:
         return True
     return bool(d <= rel * scale)
@@ -145,7 +148,7 @@ def _expr_equal(g, p, ctx: _Ctx, pred_decimal: bool = False) -> bool:
             continue
         if gv is None or pv is None:
             continue
-        if not _close(complex(gv), complex(pv), rel):
+        if not _close(gv, pv, rel):
             return False
         valid += 1
         if valid >= ctx.opts.numeric_points:
@@ -171,7 +174,9 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
         bv = _as_number(b.xreplace(pt))
         if av is None or bv is None or abs(bv) < 1e-30:
             continue
-        r = complex(av / bv)
+        r = sympy.N(av / bv, 30)
+        if not r.is_finite:
+            continue
         if ratio is None:
             ratio = r
         elif not _close(ratio, r, 1e-8):
@@ -181,7 +186,8 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
             break
     if ratio is None or abs(ratio) == 0:
         return False
-    if positive and (abs(ratio.imag) > 1e-12 or ratio.real <= 0):
+    re_part, im_part = ratio.as_real_imag()
+    if positive and (abs(im_part) > 1e-12 or re_part <= 0):
         return False
     return True
 

@@ -293,7 +293,14 @@ class _Builder:
     def pow(self, base, exp):
         if isinstance(base, (Seq, Rel, MatrixNode)) or isinstance(exp, (Seq, Rel, MatrixNode)):
             raise ParseError("a power of a list, relation or matrix is not a scalar answer")
+        if exp.free_symbols and any(p.exp.free_symbols for p in exp.atoms(sympy.Pow)):
+            # x^{x^{x}}: towers with variables above two levels make numeric checks explode; not an answer form
+            raise TooLarge("power tower with variables deeper than two levels")
         if exp.is_Number and base.is_Number:
+            if isinstance(exp, sympy.Rational) and _digits_of(exp) > 15:
+                if isinstance(exp, sympy.Integer) and base in (0, 1, -1):
+                    return sympy.Pow(base, exp)
+                raise TooLarge(f"exponent with about {_digits_of(exp):.0f} digits")
             if isinstance(exp, sympy.Integer):
                 e = abs(int(exp))
                 if isinstance(base, sympy.Rational):
@@ -314,7 +321,7 @@ class _Builder:
             # exponent is an unevaluated numeric expression (e.g. 10^(10^10) kept symbolic): bound its value
             try:
                 v = abs(float(sympy.N(exp, 15)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 v = math.inf
             if v > 1e7:
                 raise TooLarge("exponent too large")
