@@ -12,7 +12,7 @@ from algorithms import advantages
 from algorithms.aggregation import AGG_MODES, aggregate, count_tokens_and_seqs
 from algorithms.base import LOG_RATIO_CLAMP, Algorithm, PolicyInputs, hp
 from algorithms.kl import KL_ESTIMATORS, kl
-from algorithms.logits import entropy_from_logits, logprobs_from_logits
+from algorithms.logits import entropy_from_logits, logprobs_and_entropy_from_logits, logprobs_from_logits
 from algorithms.regions import REGIONS, gradient_shares, region_masks
 from algorithms.registry import describe, get, get_class, names, register, summary, unregister
 from algorithms import objectives  # noqa: F401  (registers the built-in objectives)
@@ -22,5 +22,5 @@ BUILTIN = tuple(names())
 
 __all__ = ["AGG_MODES", "Algorithm", "BUILTIN", "KL_ESTIMATORS", "LOG_RATIO_CLAMP", "PolicyInputs", "REGIONS",
            "advantages", "aggregate", "count_tokens_and_seqs", "describe", "entropy_from_logits", "get",
-           "get_class", "gradient_shares", "hp", "kl", "logprobs_from_logits", "names", "region_masks", "register",
-           "summary", "unregister"]
+           "get_class", "gradient_shares", "hp", "kl", "logprobs_and_entropy_from_logits", "logprobs_from_logits",
+           "names", "region_masks", "register", "summary", "unregister"]

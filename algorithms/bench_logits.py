@@ -1,5 +1,8 @@
 """Peak extra memory and time of log-probs + entropy (forward and backward): chunked vs a plain full log_softmax.
 
+Methods: full (logits.float().log_softmax), chunked (logprobs_from_logits + entropy_from_logits), combined
+(logprobs_and_entropy_from_logits).
+
     python -m algorithms.bench_logits --rows 2048 --vocab 49152 --dtype bfloat16 [--device cpu|cuda]
 
 Each method runs in a fresh subprocess (CPU: peak resident memory from getrusage; CUDA: torch's peak allocated
@@ -39,6 +42,8 @@ def _run_one(method: str, rows: int, vocab: int, dtype: str, device: str, chunk_
     if method == "chunked":
         logp = algorithms.logprobs_from_logits(logits, labels, chunk_size=chunk_size)
         entropy = algorithms.entropy_from_logits(logits, chunk_size=chunk_size)
+    elif method == "combined":
+        logp, entropy = algorithms.logprobs_and_entropy_from_logits(logits, labels, chunk_size=chunk_size)
     else:
         full = logits.float().log_softmax(-1)
         logp = full.gather(-1, labels[:, None]).squeeze(-1)
@@ -67,7 +72,7 @@ def main(argv=None) -> int:
     if args._one:
         print(json.dumps(_run_one(args._one, args.rows, args.vocab, args.dtype, args.device, args.chunk_size)))
         return 0
-    for method in ("full", "chunked"):
+    for method in ("full", "chunked", "combined"):
         cmd = [sys.executable, "-m", "algorithms.bench_logits", "--rows", str(args.rows), "--vocab", str(args.vocab),
                "--dtype", args.dtype, "--device", args.device, "--_one", method]
         if args.chunk_size:

@@ -225,12 +225,40 @@ def test_chunked_gradients_equal_full_log_softmax_gradients(dtype):
     torch.testing.assert_close(ours.grad.float(), ref.grad.float(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_combined_logprobs_and_entropy_equal_the_separate_functions(dtype):
+    g = torch.Generator().manual_seed(3)
+    base = (torch.randn(3, 5, 30, generator=g) * 2).to(dtype)
+    labels = torch.randint(0, 30, (3, 5), generator=g)
+    labels[1, 2] = -100
+    w1, w2 = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    a = base.clone().requires_grad_(True)
+    logp, entropy = algorithms.logprobs_and_entropy_from_logits(a, labels, chunk_size=4)
+    (w1 * logp + w2 * entropy).sum().backward()
+    b = base.clone().requires_grad_(True)
+    logp_ref = algorithms.logprobs_from_logits(b, labels, chunk_size=7)
+    entropy_ref = algorithms.entropy_from_logits(b, chunk_size=7)
+    (w1 * logp_ref + w2 * entropy_ref).sum().backward()
+    torch.testing.assert_close(logp, logp_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(entropy, entropy_ref, rtol=1e-6, atol=1e-6)
+    tol = 1e-6 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(a.grad.float(), b.grad.float(), rtol=tol, atol=tol)
+    # only one of the two outputs in the loss
+    c = base.clone().requires_grad_(True)
+    algorithms.logprobs_and_entropy_from_logits(c, labels, chunk_size=4)[1].sum().backward()
+    d = base.clone().requires_grad_(True)
+    algorithms.entropy_from_logits(d, chunk_size=4).sum().backward()
+    torch.testing.assert_close(c.grad.float(), d.grad.float(), rtol=tol, atol=tol)
+
+
 def test_chunked_functions_pass_gradcheck_in_float64():
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(7, 6, generator=g, dtype=F64, requires_grad=True)
     labels = torch.randint(0, 6, (7,), generator=g)
     assert torch.autograd.gradcheck(lambda x: algorithms.logprobs_from_logits(x, labels, chunk_size=3), (logits,))
     assert torch.autograd.gradcheck(lambda x: algorithms.entropy_from_logits(x, chunk_size=3), (logits,))
+    assert torch.autograd.gradcheck(
+        lambda x: algorithms.logprobs_and_entropy_from_logits(x, labels, chunk_size=3), (logits,))
 
 
 def test_autograd_keeps_no_float32_copy_of_bf16_logits():
@@ -245,7 +273,8 @@ def test_autograd_keeps_no_float32_copy_of_bf16_logits():
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss = algorithms.logprobs_from_logits(logits, labels, chunk_size=4).sum() \
-            + algorithms.entropy_from_logits(logits, chunk_size=4).sum()
+            + algorithms.entropy_from_logits(logits, chunk_size=4).sum() \
+            + sum(t.sum() for t in algorithms.logprobs_and_entropy_from_logits(logits, labels, chunk_size=4))
     loss.backward()
     big_float = [s for s in saved if s[0] == torch.float32 and s[1] >= 4 * 8 * 64]
     assert saved and not big_float
