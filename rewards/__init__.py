@@ -12,7 +12,7 @@ from rewards.extract import DEFAULT_PRIORITY, all_boxed, extract_answer, last_bo
 from rewards.functions import (Correctness, FormatReward, Overlong, RewardFn, RewardResult, SumReward, combine,
                                get_reward, register_reward, reward_names)
 from rewards.options import Options
-from rewards.pool import get_pool, shutdown_pool
+from rewards.pool import configure_pool, get_pool, shutdown_pool
 from rewards.verify import (Verdict, reason_counts, reset_reason_counts, verify, verify_batch, verify_batch_detailed,
                             verify_detailed)
 
@@ -25,4 +25,4 @@ def warmup() -> None:
 __all__ = ["verify", "verify_batch", "verify_batch_detailed", "verify_detailed", "Verdict", "extract_answer",
            "last_boxed", "all_boxed", "DEFAULT_PRIORITY", "Options", "get_reward", "reward_names", "register_reward",
            "combine", "RewardFn", "RewardResult", "Correctness", "FormatReward", "Overlong", "SumReward",
-           "reason_counts", "reset_reason_counts", "warmup", "shutdown_pool"]
+           "reason_counts", "reset_reason_counts", "warmup", "shutdown_pool", "configure_pool"]

@@ -933,7 +933,8 @@ def parse_answer(answer: str, limits: Limits = LIMITS) -> Parsed:
     parsed = Parsed(value=None, text=text)
     # words (names, "even", "Monday", multiple-choice letters) are compared as text, not as products of symbols
     words = text.replace("(", "").replace(")", "").strip()
-    if _WORDS_ONLY.match(words) and (len(words.replace(" ", "")) > 1 and words.lower() not in _FUNCS):
+    longest = max((len(w) for w in re.split(r"[\s\-']+", words) if w), default=0)
+    if _WORDS_ONLY.match(words) and (longest >= 3 or words.lower() == "no") and words.lower() not in _FUNCS:
         low = words.lower()
         if not any(w in _WORD_SEPARATORS for w in low.split()) and not re.fullmatch(r"[a-z]\s*", low):
             parsed.is_text = True

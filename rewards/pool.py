@@ -30,7 +30,7 @@ import time
 from collections import deque
 from multiprocessing.connection import wait as mp_wait
 
-__all__ = ["CheckerPool", "get_pool", "shutdown_pool", "pool_stats"]
+__all__ = ["CheckerPool", "get_pool", "configure_pool", "shutdown_pool", "pool_stats"]
 
 MAX_MESSAGE = 64 * 1024
 DEFAULT_MEMORY_MB = int(os.environ.get("RLVR_ZOO_CHECKER_MEMORY_MB", "2048"))
@@ -438,6 +438,19 @@ def get_pool() -> CheckerPool:
         if _POOL is None or _POOL._closed:
             _POOL = CheckerPool()
         return _POOL
+
+
+def configure_pool(size: int | None = None, memory_mb: int | None = None) -> CheckerPool:
+    """Replace the process-wide pool with one of ``size`` workers and ``memory_mb`` per worker (None: default)."""
+    global _POOL
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"pool size must be a positive integer, got {size!r}")
+    with _POOL_LOCK:
+        old, _POOL = _POOL, CheckerPool(size=size, memory_mb=memory_mb or DEFAULT_MEMORY_MB)
+        new = _POOL
+    if old is not None:
+        old.close()
+    return new
 
 
 def shutdown_pool() -> None:

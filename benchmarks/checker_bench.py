@@ -1,0 +1,216 @@
+"""Speed and agreement of the rlvr-zoo answer checker, side by side with Math-Verify, on the MATH-500 golds.
+
+Pairs (all built from the 500 MATH-500 gold answers), with the verdict expected by construction:
+  * identity   : gold vs "The final answer is $\\boxed{gold}$."                  correct
+  * rewritten  : gold vs the gold rewritten by rewards.rewrite.second_form      correct
+  * labelled   : gold vs "x = gold" (scalar golds)                              correct
+  * decimal    : gold vs its value to 6 significant digits (real non-integers)  correct
+  * other_gold : gold vs the next problem's gold (a different string)           wrong
+  * hedge      : gold vs "\\boxed{gold} or \\boxed{other gold}"                    wrong (two different answers)
+  * plus_minus : integer gold vs "\\pm gold"                                     wrong
+
+Prints checks/second for our checker with one worker process and with the default pool (all cores), for
+Math-Verify (in this process, its own signal-based timeouts), the agreement rate between the two on the same pairs,
+and every disagreement with the expectation by construction, so the reader can see which side is right. Writes the
+figures to results/checker/checker_bench.json (atomically).
+
+    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/checker_bench.py
+
+Math-Verify is a development-only dependency of this script (the ``compare`` extra); rlvr-zoo never imports it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import benchmarks  # noqa: E402
+import rewards  # noqa: E402
+from rewards.pool import configure_pool  # noqa: E402
+from rewards.rewrite import second_form  # noqa: E402
+
+
+_LABEL = re.compile(r"^[A-Za-z]\s*=\s*")
+
+
+def _decimal_form(gold: str) -> str | None:
+    """The gold's value to 6 significant digits when it is a real non-integer number (sympy on the trusted gold)."""
+    import sympy
+
+    from rewards.parse import ParseError, parse_answer
+    try:
+        v = parse_answer(gold).value
+    except (ParseError, RecursionError):
+        return None
+    if not isinstance(v, sympy.Expr) or v.free_symbols or not v.is_real or v.is_Integer:
+        return None
+    x = sympy.N(v, 30)
+    if not x.is_finite or abs(x) < 1e-3 or abs(x) > 1e6:
+        return None
+    return f"{float(x):.6g}"
+
+
+def build_pairs(rows):
+    """Pairs with the answer expected by construction (see the module docstring)."""
+    pairs = []
+    golds = [r["answer"] for r in rows]
+
+    def add(kind, gold, pred, expected):
+        pairs.append({"kind": kind, "gold": gold, "response": pred, "expected": expected})
+
+    for i, g in enumerate(golds):
+        other = golds[(i + 1) % len(golds)]
+        add("identity", g, f"The final answer is $\\boxed{{{g}}}$.", True)
+        alt = second_form(g)
+        if alt is not None:
+            add("rewritten", g, f"So we get $\\boxed{{{alt}}}$.", True)
+        simple = not any(c in g for c in "=,<>") and "\\text" not in g and "\\begin" not in g
+        if simple:
+            add("labelled", g, f"Thus $\\boxed{{x = {g}}}$.", True)
+        dec = _decimal_form(g)
+        if dec is not None:
+            add("decimal", g, f"The answer is approximately $\\boxed{{{dec}}}$.", True)
+        if _LABEL.sub("", other).replace(" ", "") != _LABEL.sub("", g).replace(" ", ""):
+            add("other_gold", g, f"The final answer is $\\boxed{{{other}}}$.", False)
+            add("hedge", g, f"It is either $\\boxed{{{g}}}$ or $\\boxed{{{other}}}$.", False)
+        if simple and g.lstrip("-").isdigit() and g != "0":
+            add("plus_minus", g, f"$\\boxed{{\\pm {g}}}$", False)
+    return pairs
+
+
+NOTES = {
+    "decimal": "policy difference, not an error on either side: we accept a decimal that is the exact gold correctly "
+               "rounded to the places shown with >= 3 significant digits; Math-Verify compares after rounding both "
+               "to 6 decimal places, so a 6-significant-digit approximation fails there",
+    "labelled": "a labelled answer x = gold should equal the gold",
+    "hedge": "two different boxed answers are reward hacking and must be wrong",
+    "plus_minus": "\\pm g names two values; it must not equal g",
+    "other_gold": "another problem's gold; wrong unless equal in value",
+    "identity": "the gold itself must verify",
+    "rewritten": "an equivalent rewriting must verify",
+}
+
+
+def run_ours(pairs, workers, timeout):
+    configure_pool(size=workers)
+    rewards.warmup()
+    rewards.verify("1", "\\boxed{1}")
+    t0 = time.perf_counter()
+    verdicts = rewards.verify_batch_detailed([p["gold"] for p in pairs], [p["response"] for p in pairs],
+                                             timeout=timeout, progress=True)
+    dt = time.perf_counter() - t0
+    return verdicts, dt
+
+
+def run_math_verify(pairs, timeout):
+    from math_verify import parse, verify
+    from tqdm.auto import tqdm
+
+    out = []
+    t0 = time.perf_counter()
+    for p in tqdm(pairs, desc="math-verify", unit="check"):
+        try:
+            g = parse(f"$\\boxed{{{p['gold']}}}$", parsing_timeout=int(timeout))
+            a = parse(p["response"], parsing_timeout=int(timeout))
+            out.append(bool(verify(g, a, timeout_seconds=int(timeout))))
+        except Exception:  # noqa: BLE001 - count as wrong, as its own raise_on_error=False does
+            out.append(False)
+    return out, time.perf_counter() - t0
+
+
+def first_start_cost() -> float:
+    """Seconds from nothing to the first sympy check answered (fork server + one worker), in a fresh process."""
+    import subprocess
+    code = ("import time; t=time.perf_counter(); import rewards; "
+            "rewards.verify('x^2-1', r'\\boxed{(x-1)(x+1)}'); print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", default=os.environ.get("RLVR_ZOO_DATA_DIR"),
+                    help="benchmark data directory (default $RLVR_ZOO_DATA_DIR; without it MATH-500 comes from the Hub)")
+    ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--out", default=str(ROOT / "results" / "checker" / "checker_bench.json"))
+    ap.add_argument("--no-math-verify", action="store_true", help="skip the Math-Verify side")
+    args = ap.parse_args(argv)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = benchmarks.load("math500", "test", data_dir=args.data_dir)
+    pairs = build_pairs(rows)
+    print(f"{len(pairs)} pairs from {len(rows)} MATH-500 golds "
+          f"({sum(p['kind'] == 'rewritten' for p in pairs)} rewritten, "
+          f"{sum(p['kind'] == 'other_gold' for p in pairs)} other-gold negatives)")
+
+    start = first_start_cost()
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ours1, t1 = run_ours(pairs, 1, args.timeout)
+    oursn, tn = run_ours(pairs, ncpu, args.timeout)
+    assert [v.correct for v in ours1] == [v.correct for v in oursn], "results depend on the pool size"
+    ours = [v.correct for v in oursn]
+    ours_acc = sum(o == p["expected"] for o, p in zip(ours, pairs)) / len(pairs)
+    fig = {
+        "pairs": len(pairs), "golds": len(rows), "cpus": ncpu, "timeout_s": args.timeout,
+        "first_call_s": round(start, 3),
+        "ours_1_worker_checks_per_s": round(len(pairs) / t1, 1),
+        f"ours_{ncpu}_workers_checks_per_s": round(len(pairs) / tn, 1),
+        "ours_agrees_with_construction": round(ours_acc, 4),
+        "ours_reasons": _count(v.reason.split(":")[0] for v in oursn),
+    }
+    disagreements = []
+    if not args.no_math_verify:
+        mv, tmv = run_math_verify(pairs, args.timeout)
+        fig["math_verify_checks_per_s"] = round(len(pairs) / tmv, 1)
+        fig["math_verify_agrees_with_construction"] = round(
+            sum(m == p["expected"] for m, p in zip(mv, pairs)) / len(pairs), 4)
+        fig["agreement_rate"] = round(sum(a == b for a, b in zip(ours, mv)) / len(pairs), 4)
+        for p, o, m, v in zip(pairs, ours, mv, oursn):
+            if o != m:
+                disagreements.append({"kind": p["kind"], "gold": p["gold"], "response": p["response"],
+                                      "ours": o, "math_verify": m, "expected_by_construction": p["expected"],
+                                      "right_side": "ours" if o == p["expected"] else "math_verify",
+                                      "our_reason": v.reason, "note": NOTES.get(p["kind"], "")})
+    fig["disagreements"] = disagreements
+    for k, v in fig.items():
+        if k != "disagreements":
+            print(f"{k}: {v}")
+    for d in disagreements:
+        print(f"[{d['kind']}] gold={d['gold']!r} response={d['response'][-70:]!r} ours={d['ours']} "
+              f"math_verify={d['math_verify']} expected={d['expected_by_construction']} ({d['our_reason']})")
+    if disagreements:
+        print("notes by kind:")
+        for kind in sorted({d["kind"] for d in disagreements}):
+            print(f"  {kind}: {NOTES.get(kind, '')}")
+    fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/checker_bench.py"
+    write_json_atomic(Path(args.out), fig)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _count(items):
+    out = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
