@@ -182,7 +182,7 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     opts = options or DEFAULT_OPTIONS
     verdicts: list[Verdict | None] = [None] * len(golds)
-    tasks, where, extracted_of = [], [], {}
+    tasks, where, extracted_of, task_of = [], [], {}, {}
     for i, (g, r) in enumerate(zip(golds, responses)):
         try:
             prep = _prepare(g, r, priority)
@@ -199,8 +199,11 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
         if fast is not None:
             verdicts[i] = Verdict(fast[0], shown, fast[1])
             continue
-        tasks.append({"gold": gold, "candidates": cands, "options": asdict(opts) if options else {}})
-        where.append(i)
+        key = (gold, tuple(cands))
+        if key not in task_of:  # a group of responses often repeats an answer: check each distinct pair once
+            task_of[key] = len(tasks)
+            tasks.append({"gold": gold, "candidates": cands, "options": asdict(opts) if options else {}})
+        where.append((i, task_of[key]))
         extracted_of[i] = shown
     if tasks:
         bar = None
@@ -217,7 +220,8 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
         finally:
             if bar is not None:
                 bar.close()
-        for i, res in zip(where, results):
+        for i, t in where:
+            res = results[t]
             verdicts[i] = Verdict(bool(res["correct"]), extracted_of[i], str(res["reason"]))
     out = [v if v is not None else Verdict(False, None, "internal_error") for v in verdicts]
     _count(out)

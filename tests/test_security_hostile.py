@@ -196,7 +196,7 @@ def test_no_subprocess_under_the_workers(warm_pool):
 
 def test_verify_batch_survives_a_worker_killed_from_outside(warm_pool):
     golds = ["x^2-1"] * 300
-    responses = ["\\boxed{(x-1)(x+1)}"] * 300
+    responses = [f"\\boxed{{(x-1)(x+1) + {i} - {i}}}" for i in range(300)]  # distinct: no de-duplication
     killed = []
 
     def killer():
