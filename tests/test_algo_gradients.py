@@ -9,6 +9,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import algorithms
 
@@ -282,3 +284,29 @@ def test_each_beta_changes_only_its_own_region(which, region):
     changed = g0 != g1
     assert regions[region].any()
     assert torch.equal(changed, regions[region])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), eps_low=st.floats(0.05, 0.6), eps_high=st.floats(0.05, 1.0),
+       beta1=st.floats(0.0, 2.0), beta2=st.floats(0.0, 2.0),
+       dual=st.one_of(st.none(), st.floats(1.5, 12.0)), mode=st.sampled_from(algorithms.AGG_MODES))
+def test_ce_gppo_gradient_for_any_hyperparameters(seed, eps_low, eps_high, beta1, beta2, dual, mode):
+    algo = algorithms.get("ce-gppo", clip_ratio_low=eps_low, clip_ratio_high=eps_high, beta1=beta1, beta2=beta2,
+                          dual_clip_c=dual, loss_agg_mode=mode)
+    logp, old_logp, adv, mask, _ = make_batch(seed)
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    torch.testing.assert_close(grad, analytic("ce-gppo", algo, logp, old_logp, adv, mask), rtol=1e-6, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), eps_low=st.floats(0.05, 0.6), eps_high=st.floats(0.05, 1.0),
+       dual=st.one_of(st.none(), st.floats(1.5, 12.0)),
+       name=st.sampled_from(["ppo", "grpo", "dapo", "dr-grpo", "gppo", "cispo"]))
+def test_clipped_objectives_gradient_for_any_clip_range(seed, eps_low, eps_high, dual, name):
+    overrides = {**OVERRIDES.get(name, {}), "clip_ratio_low": eps_low, "clip_ratio_high": eps_high}
+    if name in ("ppo", "gppo"):
+        overrides["dual_clip_c"] = dual
+    algo = algorithms.get(name, **overrides)
+    logp, old_logp, adv, mask, _ = make_batch(seed)
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    torch.testing.assert_close(grad, analytic(name, algo, logp, old_logp, adv, mask), rtol=1e-6, atol=1e-12)
