@@ -148,7 +148,7 @@ class Algorithm:
                              f"{self.overlong_cache_len} and {self.overlong_max_len}")
 
     def _label(self) -> str:
-        return f"algorithm {self.name or type(self).__name__!r}"
+        return f"algorithm {(self.name or type(self).__name__)!r}"
 
     @property
     def uses_reference(self) -> bool:
@@ -194,7 +194,11 @@ class Algorithm:
             return aggregate(per_token, keep, self.loss_agg_mode, global_tokens=global_tokens,
                              global_seqs=global_seqs, norm_length=self.loss_norm_length)
 
-        policy = agg(self.policy_loss(x))
+        per_token = self.policy_loss(x)
+        if not isinstance(per_token, Tensor) or per_token.shape != keep.shape:
+            raise ValueError(f"{self._label()}: policy_loss must return the per-token loss as a tensor of shape "
+                             f"{tuple(keep.shape)} (like mask), got {getattr(per_token, 'shape', type(per_token))}")
+        policy = agg(per_token)
         zero = policy.new_zeros(())
 
         kl_loss, kl_ref = zero, None

@@ -176,6 +176,18 @@ def test_an_objective_without_policy_loss_says_what_to_implement():
                                                advantages=torch.zeros(1, 2), mask=torch.ones(1, 2))
 
 
+def test_a_policy_loss_of_the_wrong_shape_is_reported():
+    @algorithms.register("test-scalar", override=True)
+    class Scalar(algorithms.Algorithm):
+        def policy_loss(self, x):
+            return (-x.ratio * x.advantages).mean()
+
+    with pytest.raises(ValueError, match=r"algorithm 'test-scalar': policy_loss must return the per-token loss as a "
+                                         r"tensor of shape \(1, 2\)"):
+        algorithms.get("test-scalar").loss(logp=torch.zeros(1, 2), old_logp=torch.zeros(1, 2),
+                                           advantages=torch.zeros(1, 2), mask=torch.ones(1, 2))
+
+
 def test_to_dict_round_trips_through_get():
     algo = algorithms.get("ce-gppo", beta1=0.75)
     record = algo.to_dict()
