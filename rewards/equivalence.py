@@ -38,6 +38,7 @@ from __future__ import annotations
 import random
 import sympy
 
+from rewards.numeric import rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.parse import LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize, parse_answer
 
@@ -90,8 +91,13 @@ def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
         return True
     if g.is_infinite or p.is_infinite or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
         return bool(g == p)
-    if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational) and not pred_decimal:
-        return False
+    gold_lit = ctx.gold.decimals[0] if len(ctx.gold.decimals) == 1 else None
+    pred_lit = ctx.pred.decimals[0] if len(ctx.pred.decimals) == 1 else None
+    if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational):
+        if gold_lit is None and pred_lit is None:
+            return False  # both exact and different
+        return rounding_match(abs(g - p), gold_lit, pred_lit, abs(g), abs(p), ctx.opts.min_sig_digits,
+                              ctx.opts.rounded_gold_decimals)
     gv = _as_number(g)
     pv = _as_number(p)
     if gv is None or pv is None:
@@ -99,15 +105,10 @@ def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
     gre, gim = gv.as_real_imag()
     pre, pim = pv.as_real_imag()
     if _close(gre, pre, sympy.Float("1e-40")) and _close(gim, pim, sympy.Float("1e-40")):
-        # exact-looking agreement at 60 digits
-        if abs(gre - pre) == 0 or not (isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational)):
-            return True
-    if pred_decimal and abs(gim) == 0 and abs(pim) == 0:
-        places = ctx.pred.decimals[-1] if ctx.pred.decimals else 0
-        sig = ctx.pred.sig_digits[-1] if ctx.pred.sig_digits else 0
-        if sig >= ctx.opts.min_sig_digits or places >= ctx.opts.min_sig_digits:
-            half_ulp = sympy.Rational(1, 2 * 10 ** places)
-            return bool(abs(gre - pre) <= half_ulp * (1 + sympy.Float("1e-12")))
+        return True  # irrational values that agree to 40 significant digits
+    if abs(gim) == 0 and abs(pim) == 0:
+        return rounding_match(abs(gre - pre), gold_lit, pred_lit, abs(gre), abs(pre), ctx.opts.min_sig_digits,
+                              ctx.opts.rounded_gold_decimals)
     return False
 
 
@@ -132,11 +133,14 @@ def _expr_equal(g, p, ctx: _Ctx, pred_decimal: bool = False) -> bool:
         pass
     diff = g - p
     try:
-        if not pred_decimal and sympy.expand(diff) == 0:
+        if sympy.expand(diff) == 0:
             return True
     except Exception:  # noqa: BLE001
         pass
-    rel = 1e-3 if pred_decimal else ctx.opts.rel_tol_expr
+    rel = ctx.opts.rel_tol_expr
+    pred_lit = ctx.pred.decimals[0] if len(ctx.pred.decimals) == 1 else None
+    if pred_lit is not None and pred_lit.sig >= ctx.opts.min_sig_digits:
+        rel = max(rel, float(pred_lit.rel_half_ulp))  # 0.333 x for x/3: the decimal's own precision
     syms = sorted(syms, key=lambda s: s.name)
     valid = 0
     for attempt in range(ctx.opts.numeric_points * 4):

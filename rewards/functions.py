@@ -76,17 +76,21 @@ class Correctness(RewardFn):
 
     correct / incorrect: CE-GPPO and DAPO use +1/-1; use incorrect=0.0 for 1/0 rewards.
     timeout: seconds per check in the worker pool.
-    percent_fraction: 10% also equals 0.1 (see rewards.options.Options).
+    percent_fraction: 10% also equals 0.1; rounded_gold_decimals: decimal golds are rounded values (a prediction
+        that rounds to the gold is right), see rewards.options.Options.
     """
     correct: float = 1.0
     incorrect: float = -1.0
     timeout: float = 5.0
     percent_fraction: bool = False
+    rounded_gold_decimals: bool = False
 
     def batch(self, golds, responses, num_tokens=None) -> list[RewardResult]:
         golds, responses = list(golds), list(responses)
         _check_lengths(golds, responses, num_tokens)
-        opts = Options(percent_fraction=self.percent_fraction) if self.percent_fraction else None
+        opts = None
+        if self.percent_fraction or self.rounded_gold_decimals:
+            opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals)
         verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts)
         return [RewardResult(self.correct if v.correct else self.incorrect, v.reason) for v in verdicts]
 

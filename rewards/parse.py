@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import sympy
 from sympy import Integer, Rational, Symbol
 
+from rewards.numeric import literal_of
+
 __all__ = ["normalize", "tokenize", "parse_answer", "Parsed", "Seq", "Rel", "MatrixNode", "ParseError",
            "TooLarge", "Limits", "LIMITS"]
 
@@ -88,8 +90,7 @@ class Parsed:
     value: object
     text: str
     percent: bool = False
-    decimals: list = field(default_factory=list)  # decimal places of every decimal literal, in order
-    sig_digits: list = field(default_factory=list)
+    decimals: list = field(default_factory=list)  # rewards.numeric.Literal of every decimal literal, in order
     is_text: bool = False  # the answer is words, compared as a normalised string
 
 
@@ -211,7 +212,7 @@ _WORD_SEPARATORS = {"and", "or"}
 
 _TOKEN_RE = re.compile(
     r"(?P<ws>\s+)"
-    r"|(?P<num>\d+(?:\.\d+)?|\.\d+)"
+    r"|(?P<num>(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d{1,4}(?![A-Za-z\d]))?)"
     r"|(?P<cmd>\\[A-Za-z]+)"
     r"|(?P<esc>\\[{}|%\\])"
     r"|(?P<word>[A-Za-z]+)"
@@ -666,12 +667,13 @@ class _Parser:
             self.leave()
 
     def _number(self, text: str):
-        if "." in text:
-            whole, frac = text.split(".")
-            self.out.decimals.append(len(frac))
-            digits = (whole + frac).lstrip("0")
-            self.out.sig_digits.append(len(digits) if digits else 1)
-            return self.b.check(Rational(int(whole or "0") * 10 ** len(frac) + int(frac), 10 ** len(frac)))
+        if "." in text or "e" in text or "E" in text:
+            try:
+                lit = literal_of(text)
+            except ValueError as e:
+                raise TooLarge(f"number {text[:40]}: {e}") from None
+            self.out.decimals.append(lit)
+            return self.b.check(Rational(lit.value.numerator, lit.value.denominator))
         return Integer(int(text))
 
     def _atom(self):

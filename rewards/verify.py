@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.extract import DEFAULT_PRIORITY, all_boxed, extract_answer
 from rewards.pool import get_pool
@@ -73,41 +74,39 @@ def reset_reason_counts() -> None:
 # in-process preparation
 
 _PLAIN_NUM = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
-_STRIP_CHARS = " $.\t\n"
 
 
 def _plain_number(s: str):
-    """(Fraction, decimal places, significant digits) for a plain decimal number string, else None."""
+    """(value, Literal or None) for a plain decimal number string such as -12, 3.50 or 1,000; else None."""
     s = s.strip().strip("$").strip()
     if s.endswith(".") and not s.endswith(".."):
         s = s[:-1]
     if len(s) > 40 or not _PLAIN_NUM.match(s):
         return None
     s = s.replace(",", "")
-    if "." in s:
-        whole, frac = s.split(".")
-        digits = (whole.lstrip("-") + frac).lstrip("0")
-        return Fraction(s), len(frac), len(digits) or 1
-    return Fraction(int(s)), 0, 0
+    neg = s.startswith("-")
+    body = s.lstrip("-")
+    if "." in body:
+        lit = literal_of(body)
+        return (-lit.value if neg else lit.value), lit
+    return Fraction(int(s)), None
 
 
 def _fast_numbers(gold: str, cands: list[str], opts: Options):
-    """True/False when every candidate and the gold are plain numbers, None otherwise."""
+    """True/False when every candidate and the gold are plain numbers, None otherwise (rewards.numeric rules)."""
     g = _plain_number(gold)
     if g is None:
         return None
     ps = [_plain_number(c) for c in cands]
     if any(p is None for p in ps):
         return None
-    for pv, places, sig in ps:
-        if pv == g[0]:
+    gv, glit = g
+    for pv, plit in ps:
+        if pv == gv:
             continue
-        if places == 0:
+        if not rounding_match(abs(gv - pv), glit, plit, abs(gv), abs(pv), opts.min_sig_digits,
+                              opts.rounded_gold_decimals):
             return False
-        if sig >= opts.min_sig_digits or places >= opts.min_sig_digits:
-            if abs(g[0] - pv) <= Fraction(1, 2 * 10 ** places):
-                continue
-        return False
     return True
 
 

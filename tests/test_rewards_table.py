@@ -98,6 +98,15 @@ CASES = [
     ("1000", bx(r"10^3"), True),
     ("2500", bx(r"2.5 \times 10^{3}"), True),
     ("100", bx("99.99"), False),
+    ("4.5e33", bx(r"4.5 \times 10^{33}"), True),
+    ("4.5e33", bx("4.54e33"), True),      # a gold in scientific notation is a rounded value
+    ("4.5e33", bx("4.6e33"), False),
+    ("4.5e33", bx("4.5e32"), False),
+    ("1e-5", bx("0.00001"), True),
+    ("3e8", bx(r"3 \cdot 10^8"), True),
+    ("2.7778e-6", bx(r"2.7778 \times 10^{-6}"), True),
+    ("0.33", bx(r"\frac{1}{3}"), False),  # an exact prediction must equal a decimal gold exactly
+    ("x^2", bx("1" + "0" * 300), False),    # a huge number is not x^2 (no float overflow in the comparison)
     # ---- irrational and symbolic
     (r"\frac{\sqrt{2}}{2}", bx(r"\frac{1}{\sqrt{2}}"), True),
     (r"\frac{\sqrt{2}}{2}", bx(r"\sqrt{2}/2"), True),
