@@ -217,3 +217,22 @@ def test_tis_weights():
     assert torch.isfinite(w).all()
     with pytest.raises(ValueError, match="cap"):
         tis_weights(old, eng, mask, cap=0)
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.5, 1.0), (1.0, 0.7)])
+def test_sampler_draws_from_the_stated_distribution(engine, temperature, top_p):
+    logits = torch.tensor([1.0, 0.0, -1.0, 2.0, 0.5])
+    rows = 100_000
+    g = torch.Generator().manual_seed(0)
+    tok, lp = engine._next_token(logits.repeat(rows, 1), Sampling(temperature=temperature, top_p=top_p), g)
+    freq = torch.bincount(tok, minlength=5).double() / rows
+    probs = torch.softmax(logits.double() / temperature, 0)
+    # nucleus: the smallest set of most likely tokens whose mass reaches top_p, renormalised
+    order = probs.argsort(descending=True)
+    keep = torch.zeros(5, dtype=torch.bool)
+    keep[order[(probs[order].cumsum(0) - probs[order]) < top_p]] = True
+    target = torch.where(keep, probs, 0.0)
+    target = target / target.sum()
+    assert torch.allclose(freq, target, atol=0.006), (freq, target)
+    # returned log-probs are those of softmax(logits / T), un-truncated
+    assert torch.allclose(lp.double(), torch.log(probs)[tok], atol=1e-5)

@@ -8,7 +8,7 @@ short and exact:
 2. each chunk is left-padded, with position ids counting only real tokens, so padding changes nothing;
 3. one prefill forward (logits of the last position only), then one forward per new token through the KV cache;
 4. at each step: ``log_softmax(logits / T)`` gives the returned log-prob; the token is drawn from it (after top-p
-   truncation when top_p < 1) with a seeded ``torch.Generator``; greedy takes the argmax;
+   truncation when top_p < 1) by an exponential race with a seeded ``torch.Generator``; greedy takes the argmax;
 5. a row stops after its first end-of-sequence token (kept in ``response_ids``); finished rows are dropped from
    the batch and its KV cache so the remaining rows run faster. The chunk ends when every row has stopped or
    ``max_new_tokens`` is reached.
@@ -100,8 +100,10 @@ class HFEngine:
             keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < sampling.top_p
             keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
             probs = probs * keep
-        # on CPU, torch.multinomial with a generator is deterministic for a given seed
-        tok = torch.multinomial(probs.to(probs.device), 1, generator=generator).squeeze(-1)
+        # exponential race (exact sampling: argmax_i p_i / E_i with E_i ~ Exp(1) picks i with probability p_i);
+        # several times faster than torch.multinomial over a 49k vocabulary on a CPU, and deterministic per seed
+        noise = torch.empty_like(probs).exponential_(generator=generator)
+        tok = (probs / noise).argmax(dim=-1)
         return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
 
     @torch.no_grad()
