@@ -143,6 +143,9 @@ class Algorithm:
         if self.loss_norm_length is not None and self.loss_norm_length <= 0:
             raise ValueError(f"{self._label()}: loss_norm_length must be a positive number of tokens or None, "
                              f"got {self.loss_norm_length}")
+        dual_clip_c = getattr(self, "dual_clip_c", None)          # a field of the objectives with a dual clip
+        if dual_clip_c is not None and dual_clip_c <= 1.0:
+            raise ValueError(f"{self._label()}: dual_clip_c must be > 1 (or None to turn it off), got {dual_clip_c}")
         if not 0 <= self.overlong_cache_len <= self.overlong_max_len:
             raise ValueError(f"{self._label()}: need 0 <= overlong_cache_len <= overlong_max_len, got "
                              f"{self.overlong_cache_len} and {self.overlong_max_len}")

@@ -5,7 +5,10 @@ r = ratio, A = advantage, sg = stop-gradient, [lo, hi] = [1 - eps_low, 1 + eps_h
 clipped_surrogate (PPO, Schulman et al. 2017), with the optional dual clip (Ye et al. 2020, "Mastering Complex
 Control in MOBA Games"):
     loss = max(-r A, -clip(r, lo, hi) A)               gradient -A dr on unclipped tokens, 0 on clipped ones
-    if A < 0 and dual_clip_c:  loss = min(loss, -c A)  caps the loss of a negative token at r = c (gradient 0)
+    if A < 0 and r > c:  loss = -c A                   the dual clip: a constant, gradient 0
+    (For PPO this is exactly the usual min(loss, -c A) on A < 0 tokens. For the gradient-preserving surrogate it
+    equals that form whenever beta1 * (1 - eps_low) < c, i.e. for every sensible beta1; beyond, the usual form
+    would also cap low-ratio tokens, which the dual clip, meant for exploded ratios, does not intend.)
 
 gradient_preserving_surrogate (GPPO, Su et al. 2025; CE-GPPO, arXiv 2509.20712):
     r < lo and A < 0:   surrogate = beta1 * lo / sg(r) * r * A   value beta1*lo*A, gradient beta1*lo*A dlogp
@@ -23,11 +26,11 @@ import torch
 from torch import Tensor
 
 
-def dual_clip(loss: Tensor, advantages: Tensor, c: float | None) -> Tensor:
-    """min(loss, -c A) on tokens with A < 0 (c = None: unchanged)."""
+def dual_clip(loss: Tensor, ratio: Tensor, advantages: Tensor, c: float | None) -> Tensor:
+    """-c A (no gradient) on tokens with A < 0 and r > c; unchanged elsewhere or when c is None."""
     if c is None:
         return loss
-    return torch.where(advantages < 0, torch.minimum(loss, -c * advantages), loss)
+    return torch.where((advantages < 0) & (ratio > c), -c * advantages, loss)
 
 
 def clipped_surrogate(ratio: Tensor, advantages: Tensor, eps_low: float, eps_high: float,
@@ -35,7 +38,7 @@ def clipped_surrogate(ratio: Tensor, advantages: Tensor, eps_low: float, eps_hig
     """PPO's per-token clipped loss max(-rA, -clip(r)A), optionally dual-clipped."""
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high)
-    return dual_clip(torch.maximum(unclipped, clipped), advantages, dual_clip_c)
+    return dual_clip(torch.maximum(unclipped, clipped), ratio, advantages, dual_clip_c)
 
 
 def gradient_preserving_surrogate(log_ratio: Tensor, ratio: Tensor, advantages: Tensor, eps_low: float,
@@ -48,7 +51,7 @@ def gradient_preserving_surrogate(log_ratio: Tensor, ratio: Tensor, advantages: 
     surrogate = ratio * advantages
     surrogate = torch.where(low_neg, beta1 * (1.0 - eps_low) * one * advantages, surrogate)
     surrogate = torch.where(high_pos, beta2 * (1.0 + eps_high) * one * advantages, surrogate)
-    return dual_clip(-surrogate, advantages, dual_clip_c)
+    return dual_clip(-surrogate, ratio, advantages, dual_clip_c)
 
 
 def token_covariance(logp: Tensor, advantages: Tensor, mask: Tensor) -> Tensor:

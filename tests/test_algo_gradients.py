@@ -119,7 +119,7 @@ def analytic(name, algo, logp, old_logp, adv, mask):
         assert selected, "the test inputs must select some tokens"
         for k in tokens(mask):
             if name == "clip-cov":
-                w[k] = 0.0 if k in selected else w_ppo_clip(ratio[k], a[k], lo, hi)
+                w[k] = 0.0 if k in selected else w_ppo_clip(ratio[k], a[k], lo, hi, algo.dual_clip_c)
             else:
                 lr = math.log(ratio[k])
                 w[k] = -ratio[k] * a[k] + (algo.kl_cov_coef * math.copysign(1.0, lr) if k in selected else 0.0)
@@ -128,9 +128,9 @@ def analytic(name, algo, logp, old_logp, adv, mask):
         r = ratio[k]
         w[k] = {
             "ppo": lambda: w_ppo_clip(r, a[k], lo, hi, algo.dual_clip_c),
-            "grpo": lambda: w_ppo_clip(r, a[k], lo, hi),
-            "dapo": lambda: w_ppo_clip(r, a[k], lo, hi),
-            "dr-grpo": lambda: w_ppo_clip(r, a[k], lo, hi),
+            "grpo": lambda: w_ppo_clip(r, a[k], lo, hi, algo.dual_clip_c),
+            "dapo": lambda: w_ppo_clip(r, a[k], lo, hi, algo.dual_clip_c),
+            "dr-grpo": lambda: w_ppo_clip(r, a[k], lo, hi, algo.dual_clip_c),
             "gppo": lambda: w_ce_gppo(r, a[k], lo, hi, 1.0, 1.0, algo.dual_clip_c),
             "ce-gppo": lambda: w_ce_gppo(r, a[k], lo, hi, algo.beta1, algo.beta2, algo.dual_clip_c),
             "cispo": lambda: -min(max(r, lo), hi) * a[k],       # sg(clip(r)) * A * dlogp
@@ -304,9 +304,25 @@ def test_ce_gppo_gradient_for_any_hyperparameters(seed, eps_low, eps_high, beta1
        name=st.sampled_from(["ppo", "grpo", "dapo", "dr-grpo", "gppo", "cispo"]))
 def test_clipped_objectives_gradient_for_any_clip_range(seed, eps_low, eps_high, dual, name):
     overrides = {**OVERRIDES.get(name, {}), "clip_ratio_low": eps_low, "clip_ratio_high": eps_high}
-    if name in ("ppo", "gppo"):
+    if name != "cispo":
         overrides["dual_clip_c"] = dual
     algo = algorithms.get(name, **overrides)
     logp, old_logp, adv, mask, _ = make_batch(seed)
     _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
     torch.testing.assert_close(grad, analytic(name, algo, logp, old_logp, adv, mask), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_dual_clip_equals_the_usual_min_form(seed):
+    """Dual-clip PPO written the usual way, max(-rA, -clip(r)A) then min(., -cA) on A < 0: same loss and gradient."""
+    algo = algorithms.get("ppo", loss_agg_mode="token-mean")
+    logp, old_logp, adv, mask, _ = make_batch(seed)
+    loss, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    lp = logp.clone().requires_grad_(True)
+    r = torch.exp(lp - old_logp)
+    pessimistic = torch.maximum(-adv * r, -adv * r.clamp(0.8, 1.2))
+    per_token = torch.where(adv < 0, torch.minimum(pessimistic, -3.0 * adv), pessimistic)
+    reference = (per_token * mask).sum() / mask.sum()
+    (ref_grad,) = torch.autograd.grad(reference, lp)
+    torch.testing.assert_close(loss, reference.detach(), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-14)

@@ -6,7 +6,8 @@ Su et al. 2025, "CE-GPPO: Controlling Entropy via Gradient-Preserving Clipping P
     r < lo and A < 0  (low_neg):   surrogate = beta1 * lo / sg(r) * r * A   value beta1*lo*A, grad beta1*lo*A dlogp
     r > hi and A > 0  (high_pos):  surrogate = beta2 * hi / sg(r) * r * A   value beta2*hi*A, grad beta2*hi*A dlogp
     otherwise:                     surrogate = r * A                                         grad r*A dlogp
-    loss = -token-mean(surrogate); A < 0 tokens are also dual-clipped at -c*A (c = 10, the authors' code).
+    loss = -token-mean(surrogate); an A < 0 token with r > c gets the constant loss -c*A (dual clip, c = 10, the
+    authors' code).
 
 PPO gives these clipped tokens no gradient at all (beta1 = beta2 = 0 reproduces PPO's gradient exactly);
 GPPO (Klear-Reasoner) is beta1 = beta2 = 1. Larger beta1 (pushing down the probability of already unlikely bad
@@ -42,8 +43,6 @@ class CEGPPO(Algorithm):
         super().validate()
         if self.beta1 < 0 or self.beta2 < 0:
             raise ValueError(f"{self._label()}: beta1 and beta2 must be >= 0, got {self.beta1} and {self.beta2}")
-        if self.dual_clip_c is not None and self.dual_clip_c <= 1.0:
-            raise ValueError(f"{self._label()}: dual_clip_c must be > 1 (or None), got {self.dual_clip_c}")
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
         return gradient_preserving_surrogate(x.log_ratio, x.ratio, x.advantages, self.clip_ratio_low,

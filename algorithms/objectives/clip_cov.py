@@ -32,6 +32,8 @@ class ClipCov(Algorithm):
     clip_cov_ratio: float = hp(2e-4, "fraction of the response tokens whose gradient is stopped (paper: 2e-4)")
     clip_cov_lb: float = hp(1.0, "only tokens with covariance above this are candidates (paper: 1)")
     clip_cov_ub: float = hp(5.0, "only tokens with covariance below this are candidates (paper: 5)")
+    dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
+                                         "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("grpo", "group-normalised outcome advantages")
     loss_agg_mode: str = hp("token-mean", "token-level aggregation")
 
@@ -47,5 +49,6 @@ class ClipCov(Algorithm):
         return top_tokens(cov, candidates, math.ceil(self.clip_cov_ratio * int(x.num_tokens)))
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
-        loss = clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high)
+        loss = clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high,
+                                 self.dual_clip_c)
         return torch.where(self.selected_tokens(x), loss.detach(), loss)

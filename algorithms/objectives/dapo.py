@@ -22,6 +22,8 @@ class DAPO(Algorithm):
 
     clip_ratio_high: float = hp(0.28, "clip-higher: a larger upper clip leaves room for low-probability tokens "
                                       "to grow (DAPO: 0.28)")
+    dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
+                                         "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("grpo", "group-normalised outcome advantages (as GRPO)")
     loss_agg_mode: str = hp("token-mean", "token-level policy gradient loss: every token weighs the same (DAPO)")
     dynamic_sampling: bool = hp(True, "drop groups whose rewards are all equal, sample again until full (DAPO)")
@@ -29,4 +31,5 @@ class DAPO(Algorithm):
     reward_incorrect: float = hp(-1.0, "DAPO's rule-based reward: +1 correct, -1 incorrect")
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
-        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high)
+        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high,
+                                 self.dual_clip_c)

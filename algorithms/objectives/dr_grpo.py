@@ -20,8 +20,11 @@ from algorithms.surrogates import clipped_surrogate
 class DrGRPO(Algorithm):
     """Dr. GRPO (Liu et al. 2025): advantages without std, constant-length normalisation, no KL."""
 
+    dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
+                                         "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("dr-grpo", "R - group mean, no std normalisation (Dr. GRPO)")
     loss_agg_mode: str = hp("seq-mean-token-sum-norm", "token sum / a constant length, averaged over sequences")
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
-        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high)
+        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high,
+                                 self.dual_clip_c)

@@ -30,11 +30,6 @@ class GPPO(Algorithm):
     loss_agg_mode: str = hp("token-mean", "loss = -token-mean(surrogate)")
     reward_incorrect: float = hp(-1.0, "+1 correct, -1 incorrect (as CE-GPPO)")
 
-    def validate(self) -> None:
-        super().validate()
-        if self.dual_clip_c is not None and self.dual_clip_c <= 1.0:
-            raise ValueError(f"{self._label()}: dual_clip_c must be > 1 (or None), got {self.dual_clip_c}")
-
     def policy_loss(self, x: PolicyInputs) -> Tensor:
         return gradient_preserving_surrogate(x.log_ratio, x.ratio, x.advantages, self.clip_ratio_low,
                                              self.clip_ratio_high, 1.0, 1.0, self.dual_clip_c)

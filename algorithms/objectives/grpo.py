@@ -19,10 +19,13 @@ from algorithms.surrogates import clipped_surrogate
 class GRPO(Algorithm):
     """GRPO (Shao et al. 2024): clipped surrogate, group-normalised advantages, k3 KL loss (beta 0.04)."""
 
+    dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
+                                         "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("grpo", "(R - group mean) / (group std + eps) (DeepSeekMath)")
     loss_agg_mode: str = hp("seq-mean-token-mean", "mean over a sequence's tokens, then over sequences")
     kl_coef: float = hp(0.04, "beta of the k3 KL loss to the reference policy (DeepSeekMath: 0.04)")
     kl_estimator: str = hp("k3", "k3 = exp(-d) - 1 + d, unbiased and >= 0 (DeepSeekMath)")
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
-        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high)
+        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high,
+                                 self.dual_clip_c)

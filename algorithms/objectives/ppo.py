@@ -35,8 +35,6 @@ class PPO(Algorithm):
 
     def validate(self) -> None:
         super().validate()
-        if self.dual_clip_c is not None and self.dual_clip_c <= 1.0:
-            raise ValueError(f"{self._label()}: dual_clip_c must be > 1 (or None), got {self.dual_clip_c}")
         if self.value_clip < 0 or self.vf_coef < 0:
             raise ValueError(f"{self._label()}: value_clip and vf_coef must be >= 0, got {self.value_clip} and "
                              f"{self.vf_coef}")
