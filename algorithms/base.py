@@ -165,6 +165,17 @@ class Algorithm:
         raise NotImplementedError(f"{type(self).__name__} must implement policy_loss(self, x: PolicyInputs) -> "
                                   f"Tensor [B, T] (the per-token loss to minimise)")
 
+    @staticmethod
+    def _inputs(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor) -> PolicyInputs:
+        """PolicyInputs with padding neutralised (torch.where) and the clamped ratio."""
+        keep = mask.bool()
+        logp_in = _fill(logp, keep)
+        old_in = _fill(old_logp.detach(), keep)
+        log_ratio = logp_in - old_in
+        return PolicyInputs(logp=logp_in, old_logp=old_in, log_ratio=log_ratio,
+                            ratio=torch.exp(log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)),
+                            advantages=_fill(advantages.detach(), keep), mask=keep)
+
     def region_ratio(self, x: PolicyInputs) -> Tensor:
         """The ratio the objective clips on, for the region diagnostics (GSPO: the sequence ratio)."""
         return x.ratio
@@ -186,12 +197,7 @@ class Algorithm:
         _check_tensors(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp, values=values,
                        old_values=old_values, returns=returns, entropy=entropy)
         keep = mask.bool()
-        logp_in = _fill(logp, keep)
-        old_in = _fill(old_logp.detach(), keep)
-        log_ratio = logp_in - old_in
-        x = PolicyInputs(logp=logp_in, old_logp=old_in, log_ratio=log_ratio,
-                         ratio=torch.exp(log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)),
-                         advantages=_fill(advantages.detach(), keep), mask=keep)
+        x = self._inputs(logp, old_logp, advantages, mask)
 
         def agg(per_token: Tensor) -> Tensor:
             return aggregate(per_token, keep, self.loss_agg_mode, global_tokens=global_tokens,
@@ -239,6 +245,12 @@ class Algorithm:
         """The critic's loss; only algorithms with needs_critic=True have one (see `ppo`)."""
         raise ValueError(f"{self._label()} has no critic (needs_critic=False), so it has no value loss; pass no "
                          f"values/old_values/returns, or use an algorithm with a critic such as 'ppo'")
+
+    def regions(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """The region masks of algorithms.region_masks, on the ratio this objective clips (GSPO: its sequence
+        ratio) with its clip range: what the trainer needs for gradient shares that match `clipfrac/*`."""
+        x = self._inputs(logp.detach(), old_logp, advantages, mask)
+        return region_masks(self.region_ratio(x), x.advantages, x.mask, self.clip_ratio_low, self.clip_ratio_high)
 
     # ------------------------------------------------------------------------------------------ advantages
 

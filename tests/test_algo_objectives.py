@@ -203,6 +203,25 @@ def test_gradient_shares_partition_the_gradient():
     assert ppo_shares["low_neg"] == 0.0 and ppo_shares["high_pos"] == 0.0      # PPO drops the clipped tokens
 
 
+@pytest.mark.parametrize("name", ["ce-gppo", "gspo"])
+def test_algo_regions_match_the_reported_clip_fractions(name):
+    inputs = batch(11, lr_range=0.3 if name == "ce-gppo" else 2e-3)
+    algo = algorithms.get(name)
+    _, metrics = algo.loss(**{k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask")})
+    regions = algo.regions(**{k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask")})
+    n = inputs["mask"].sum().item()
+    for region in ("low_neg", "high_pos", "low_pos", "high_neg"):
+        assert metrics[f"clipfrac/{region}"] == pytest.approx(regions[region].sum().item() / n)
+    if name == "gspo":   # one region per sequence: the sequence ratio decides
+        for i in range(inputs["mask"].shape[0]):
+            row = inputs["mask"][i].bool()
+            signs = torch.sign(inputs["advantages"][i][row])
+            for region in ("low_neg", "high_pos", "low_pos", "high_neg"):
+                hits = regions[region][i][row]
+                expected = signs < 0 if region.endswith("neg") else signs > 0
+                assert not hits.any() or torch.equal(hits, expected)
+
+
 # ---------------------------------------------------------------------------------------------- PPO's critic
 
 def test_ppo_value_loss_value_and_gradient():
