@@ -64,10 +64,10 @@ class HFEngine:
         """``len(prompts) * sampling.n`` rollouts, grouped by prompt (all n responses of prompt 0 first)."""
         prompt_ids = encode_prompts(self.tokenizer, prompts)
         rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(sampling.n)]
-        generator = None
-        if sampling.seed is not None:
-            generator = torch.Generator(device="cpu").manual_seed(int(sampling.seed))
         device = next(self.model.parameters()).device
+        generator = None
+        if sampling.seed is not None:   # the generator lives where the sampling happens (the model's device)
+            generator = torch.Generator(device=device).manual_seed(int(sampling.seed))
         chunks = [rows[s:s + self.batch_size] for s in range(0, len(rows), self.batch_size)]
         if self.progress:
             from tqdm.auto import tqdm
