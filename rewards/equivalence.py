@@ -226,6 +226,12 @@ def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
     if isinstance(g, Seq) or isinstance(p, Seq):
         if not (isinstance(g, Seq) and isinstance(p, Seq)):
             return False
+        if g.kind == "ratio" or p.kind == "ratio":
+            # a : b equals c : d when a d = b c (all parts, pairwise with the first)
+            if g.kind != p.kind or len(g.items) != len(p.items):
+                return False
+            g0, p0 = g.items[0], p.items[0]
+            return all(_expr_equal(g0 * q, p0 * h, ctx) for h, q in zip(g.items[1:], p.items[1:]))
         unordered = {"set", "list", "pm", "union"}
         if g.kind in unordered and p.kind in unordered:
             if g.kind == "union" or p.kind == "union":

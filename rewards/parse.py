@@ -125,10 +125,10 @@ _SIMPLE_REPLACEMENTS = [
     ("∞", "\\infty "), ("√", "\\sqrt "), ("∪", "\\cup "), ("∅", "\\emptyset "),
     ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\lbrace", "\\{"), ("\\rbrace", "\\}"),
     ("\\lbrack", "["), ("\\rbrack", "]"), ("\\langle", "("), ("\\rangle", ")"),
-    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"),
+    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"), ("\\phantom", ""),
 ]
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf)\s*\{([^{}]{0,200})\}")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal)\s*\{([^{}]{0,200})\}")
 _DIGIT_GROUP = re.compile(r"(\d),\\!(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
@@ -165,6 +165,8 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     s = _strip_text_commands(s)
     s = s.strip()
     s = _LABEL.sub("", s)
+    if s.startswith("\\approx"):
+        s = s[len("\\approx"):].strip()
     # trailing punctuation and sentence ends
     s = s.rstrip(" .;:")
     s = s.strip()
@@ -197,6 +199,8 @@ _FUNCS = {
     "ln": sympy.log, "log": sympy.log, "lg": None, "sqrt": sympy.sqrt, "abs": sympy.Abs,
     "floor": sympy.floor, "ceil": sympy.ceiling, "gcd": None, "lcm": None, "det": None,
 }
+_ACCENTS = {"dot", "ddot", "hat", "bar", "tilde", "vec", "overline", "widehat", "widetilde"}
+_EXTRA_SYMBOLS = {"hbar", "ell", "odot", "angle", "triangle", "max", "min"}
 _GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
     "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
@@ -207,16 +211,16 @@ _COMMANDS = {
     "geq", "geqslant", "ne", "neq", "lt", "gt", "binom", "cup", "cap", "emptyset", "begin", "end", "in",
     "rightarrow", "Rightarrow", "implies", "approx", "ldots", "cdots", "dots", "prime", "land", "lor", "wedge",
     "vee", "e", "mathbb", "R", "not", "lfloor", "rfloor", "lceil", "rceil", "neg", "over",
-} | set(_FUNCS) | _GREEK
+} | _ACCENTS | _EXTRA_SYMBOLS | set(_FUNCS) | _GREEK
 _WORD_SEPARATORS = {"and", "or"}
 
 _TOKEN_RE = re.compile(
     r"(?P<ws>\s+)"
-    r"|(?P<num>(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d{1,4}(?![A-Za-z\d]))?)"
+    r"|(?P<num>(?:\d+(?:\.\d+|\.(?![\d.]))?|\.\d+)(?:[eE][-+]?\d{1,4}(?![A-Za-z\d]))?)"
     r"|(?P<cmd>\\[A-Za-z]+)"
     r"|(?P<esc>\\[{}|%\\])"
     r"|(?P<word>[A-Za-z]+)"
-    r"|(?P<op>\*\*|<=|>=|!=|=>|->|[-+*/^()\[\]{},;=<>!|&_%'])"
+    r"|(?P<op>\*\*|<=|>=|!=|=>|->|[-+*/^()\[\]{},;=<>!|&_%':])"
 )
 
 
@@ -393,6 +397,13 @@ class _Parser:
         t = self.peek()
         return t is not None and t.kind == "op" and t.text in texts
 
+    def at_cmd_ahead(self, name: str) -> bool:
+        """^{\\prime} or ^\\prime follows."""
+        t1, t2 = self.peek(1), self.peek(2)
+        return (t1 is not None and t1.kind == "cmd" and t1.text == name) or (
+            t1 is not None and t1.kind == "op" and t1.text == "{" and t2 is not None and t2.kind == "cmd"
+            and t2.text == name)
+
     def at_cmd(self, *names: str) -> bool:
         t = self.peek()
         return t is not None and t.kind == "cmd" and t.text in names
@@ -451,6 +462,16 @@ class _Parser:
     def relation(self):
         self.enter()
         parts = [self.union()]
+        if self.at_op(":"):
+            # a ratio a : b (: c ...)
+            items = [parts[0]]
+            while self.at_op(":"):
+                self.next()
+                items.append(self.union())
+            self.leave()
+            if any(isinstance(x, (Seq, Rel, MatrixNode)) for x in items):
+                raise ParseError("a ratio of lists")
+            return Seq("ratio", tuple(items))
         ops = []
         while True:
             t = self.peek()
@@ -545,7 +566,7 @@ class _Parser:
             return True
         if t.kind == "cmd":
             return t.text in ("frac", "sqrt", "pi", "infty", "infinity", "binom", "e", "begin", "lfloor", "lceil") \
-                or t.text in _FUNCS or t.text in _GREEK
+                or t.text in _FUNCS or t.text in _GREEK or t.text in _ACCENTS or t.text in _EXTRA_SYMBOLS
         if t.kind == "op":
             if t.text == "|":
                 return self.abs_depth == 0
@@ -566,7 +587,7 @@ class _Parser:
                     raise ParseError("division of a list, relation or matrix")
                 value = self.b.div(value, other)
             elif self.starts_atom():
-                if self.peek().kind == "num":
+                if self.peek().kind == "num" and self.toks[self.i - 1].kind == "num":
                     raise ParseError("two numbers side by side (a digit group or a missing operator)")
                 value = self._mul(value, self.power())
             else:
@@ -631,8 +652,21 @@ class _Parser:
             elif self.at_op("%"):
                 self.next()
                 self.out.percent = True
-            elif self.at_op("'") or self.at_cmd("prime"):
-                raise ParseError("primes (derivatives, minutes) are not supported")
+            elif self.at_op("'") or (self.at_op("^") and self.at_cmd_ahead("prime")):
+                # y' and y^{\prime}: a derivative, kept as its own symbol
+                if self.at_op("^"):
+                    self.next()
+                    if self.at_op("{"):
+                        self.next()
+                        self.next()
+                        self.expect_op("}")
+                    else:
+                        self.next()
+                else:
+                    self.next()
+                if not isinstance(v, sympy.Symbol):
+                    raise ParseError("a prime on something that is not a variable")
+                v = Symbol(v.name + "'")
             else:
                 return v
 
@@ -716,6 +750,21 @@ class _Parser:
                 return _CONSTANTS[name]
             if name == "e":
                 return sympy.E
+            if name in _ACCENTS:
+                inner = self.arg()
+                if not isinstance(inner, sympy.Symbol):
+                    raise ParseError(f"\\{name} on something that is not a variable")
+                return Symbol(f"{name}({inner.name})")
+            if name in _EXTRA_SYMBOLS:
+                if name in ("max", "min") and self.at_op("("):
+                    self.next()
+                    v = self.list_(closers=(")",))
+                    self.expect_op(")")
+                    items = v.items if isinstance(v, Seq) else (v,)
+                    if any(isinstance(x, (Seq, Rel, MatrixNode)) for x in items):
+                        raise ParseError(f"{name} of lists")
+                    return (sympy.Max if name == "max" else sympy.Min)(*items)
+                return Symbol(name)
             if name in _GREEK:
                 if self.at_op("_"):
                     self.next()
