@@ -82,8 +82,11 @@ def test_chunking_matches_one_batch(policy):
     model, tok = policy
     greedy = Sampling(n=2, max_new_tokens=6, temperature=0)
     one = make_engine("hf", model, tok, batch_size=64).generate(PROMPTS, greedy)
-    small = make_engine("hf", model, tok, batch_size=2).generate(PROMPTS, greedy)
+    small = make_engine("hf", model, tok, batch_size=3).generate(PROMPTS, greedy)   # a chunk splits a group
     assert [r.response_ids for r in one] == [r.response_ids for r in small]
+    # the samples of a prompt share its prefill (copied KV cache): greedy copies equal a single-sample run
+    single = make_engine("hf", model, tok).generate(PROMPTS, Sampling(n=1, max_new_tokens=6, temperature=0))
+    assert [r.response_ids for r in one] == [r.response_ids for r in single for _ in range(2)]
 
 
 def test_seeded_sampling_is_deterministic(engine):

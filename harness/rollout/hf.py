@@ -6,7 +6,8 @@ short and exact:
 
 1. the prompts (each repeated n times, grouped by prompt) are split into chunks of ``batch_size`` rows;
 2. each chunk is left-padded, with position ids counting only real tokens, so padding changes nothing;
-3. one prefill forward (logits of the last position only), then one forward per new token through the KV cache;
+3. one prefill forward per distinct prompt (logits of the last position only; the n samples of a prompt then
+   share copies of its KV cache), then one forward per new token through the KV cache;
 4. at each step: ``log_softmax(logits / T)`` gives the returned log-prob; the token is drawn from it (after top-p
    truncation when top_p < 1) by an exponential race with a seeded ``torch.Generator``; greedy takes the argmax;
 5. a row stops after its first end-of-sequence token (kept in ``response_ids``); finished rows are dropped from
@@ -110,27 +111,39 @@ class HFEngine:
     def _generate_chunk(self, chunk, sampling: Sampling, generator, device) -> list[Rollout]:
         model = self.model
         B = len(chunk)
-        L = max(len(ids) for _, ids in chunk)
-        input_ids = torch.full((B, L), self.pad_token_id, dtype=torch.long)
-        attn = torch.zeros((B, L), dtype=torch.long)
-        for r, (_, ids) in enumerate(chunk):
+        # the n samples of a prompt share its prefill: run each distinct prompt once, then copy its KV cache rows
+        uniq: dict[int, int] = {}
+        for pi, _ in chunk:
+            uniq.setdefault(pi, len(uniq))
+        uniq_ids = [None] * len(uniq)
+        for pi, ids in chunk:
+            uniq_ids[uniq[pi]] = ids
+        row_to_u = torch.tensor([uniq[pi] for pi, _ in chunk], dtype=torch.long, device=device)
+        U = len(uniq_ids)
+        L = max(len(ids) for ids in uniq_ids)
+        input_ids = torch.full((U, L), self.pad_token_id, dtype=torch.long)
+        attn = torch.zeros((U, L), dtype=torch.long)
+        for r, ids in enumerate(uniq_ids):
             input_ids[r, L - len(ids):] = torch.tensor(ids, dtype=torch.long)
             attn[r, L - len(ids):] = 1
         pos = (attn.cumsum(-1) - 1).clamp_min(0)
         input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
         stop = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
 
+        with self._autocast(device):
+            out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        logits = out.logits[:, -1, :].float()
+        if U != B:
+            cache.batch_select_indices(row_to_u)
+            logits, attn, pos = logits[row_to_u], attn[row_to_u], pos[row_to_u]
+        next_pos = pos[:, -1] + 1
+
         tokens = [[] for _ in range(B)]
         logprobs = [[] for _ in range(B)]
         reasons = ["length"] * B
         alive = torch.arange(B, device=device)  # original row index of each row still in the batch
-
-        with self._autocast(device):
-            out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
-        next_pos = pos[:, -1] + 1
         for step in range(sampling.max_new_tokens):
-            logits = out.logits[:, -1, :].float()
             tok, lp = self._next_token(logits, sampling, generator)
             tok_l, lp_l, alive_l = tok.tolist(), lp.tolist(), alive.tolist()
             for j, row in enumerate(alive_l):
@@ -152,6 +165,7 @@ class HFEngine:
             with self._autocast(device):
                 out = model(input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
                             past_key_values=cache, use_cache=True)
+            logits = out.logits[:, -1, :].float()
             next_pos = next_pos + 1
 
         result = []
