@@ -158,7 +158,7 @@ def wrap_model(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> to
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     device_ids = [info.local_rank] if info.device.startswith("cuda") else None
-    return DDP(model, device_ids=device_ids, broadcast_buffers=False)
+    return DDP(model, device_ids=device_ids)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

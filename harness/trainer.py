@@ -238,7 +238,9 @@ def _coerce(name: str, tp, value):
         if type(None) in allowed and text.lower() in ("none", "null", "~"):
             return None
         try:
-            value = yaml.safe_load(text)
+            value = _number(text) if (int in allowed or float in allowed) else None
+            if value is None:
+                value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ValueError(f"TrainConfig.{name}={text!r} is not a valid {_type_name(tp)} ({exc})") from None
     if bool in allowed and isinstance(value, bool):
@@ -254,6 +256,16 @@ def _coerce(name: str, tp, value):
     if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
         raise ValueError(f"TrainConfig.{name} must be {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _number(text: str):
+    """int or float from text (YAML alone reads '1e-5' as a string), else None."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
 
 
 def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
@@ -277,7 +289,11 @@ def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
         if head not in TrainConfig.field_names():
             raise ValueError(f"--set {item!r}: unknown TrainConfig field {head!r}; valid fields: "
                              f"{', '.join(TrainConfig.field_names())}")
-        out[key] = yaml.safe_load(value) if "." in key else value
+        if "." in key:
+            number = _number(value.strip())
+            out[key] = number if number is not None else yaml.safe_load(value)
+        else:
+            out[key] = value
     return out
 
 
@@ -292,6 +308,7 @@ class TrainResult:
     status: str = "completed"          # completed | interrupted
     steps_done: int = 0
     skipped_steps: int = 0
+    signal: int | None = None          # the signal that interrupted the run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -352,88 +369,79 @@ class _Scored:
 
 
 class _RewardAdapter:
-    """Scores rollouts with a rewards.RewardFn (by name) or a user callable; adds DAPO overlong shaping."""
+    """Scores rollouts with reward functions from ``rewards`` (by name) or a user callable, and adds DAPO's soft
+    overlong punishment when the objective asks for it. Correctness (for ``accuracy``) comes from the correctness
+    part of a named reward (value == its ``correct`` value); for other rewards, a reward > 0 counts as correct."""
 
     def __init__(self, cfg: TrainConfig, algo, reward_fn=None):
         self.algo = algo
         self.custom = reward_fn
-        self.fn = None
+        self.parts: list = []
         self.overlong = None
+        names = []
         if reward_fn is None:
             import rewards
 
+            names = [n.strip() for n in cfg.reward.split("+")]
             params = dict(cfg.reward_params)
-            self.fn = _get_reward(rewards, cfg.reward, params, algo)
-        if getattr(algo, "overlong_shaping", False):
+            per_part = len(names) > 1
+            if per_part:
+                unknown = set(params) - set(names)
+                if unknown:
+                    raise ValueError(f"reward_params for the sum {cfg.reward!r} are per part ({names}); got "
+                                     f"{sorted(unknown)}")
+            for name in names:
+                p = dict(params.get(name) or {}) if per_part else dict(params)
+                if name == "correctness":  # the objective's reward values unless the user set them
+                    p.setdefault("correct", float(algo.reward_correct))
+                    p.setdefault("incorrect", float(algo.reward_incorrect))
+                self.parts.append(rewards.get_reward(name, **p))
+        if getattr(algo, "overlong_shaping", False) and "overlong" not in names:
             import rewards
 
-            self.overlong = _get_reward(rewards, "overlong", {
-                "max_len": algo.overlong_max_len, "cache_len": algo.overlong_cache_len,
-                "penalty": algo.overlong_penalty}, None, strict=False)
+            self.overlong = rewards.get_reward("overlong", max_len=int(algo.overlong_max_len),
+                                               cache_len=int(algo.overlong_cache_len),
+                                               penalty=float(algo.overlong_penalty))
+
+    def warmup(self) -> None:
+        if self.parts:
+            import rewards
+
+            if hasattr(rewards, "warmup"):
+                rewards.warmup()
 
     def score(self, golds: list[str], rollouts: list) -> list[_Scored]:
         texts = [r.text for r in rollouts]
         lengths = [len(r.response_ids) for r in rollouts]
         if self.custom is not None:
-            if hasattr(self.custom, "batch"):
-                raw = self.custom.batch(golds, texts, lengths)
-            else:
-                raw = self.custom(golds, rollouts)
-            out = [_to_scored(x) for x in raw]
+            raw = self.custom.batch(golds, texts, lengths) if hasattr(self.custom, "batch") else \
+                self.custom(golds, rollouts)
+            raw = list(raw)
+            if len(raw) != len(rollouts):
+                raise TrainingError(f"the reward function returned {len(raw)} values for {len(rollouts)} responses; "
+                                    f"it must return one per response")
+            values = [float(getattr(x, "value", x)) for x in raw]
+            out = [_Scored(v, v > 0, str(getattr(x, "reason", ""))) for v, x in zip(values, raw)]
         else:
-            out = [_to_scored(x) for x in self.fn.batch(golds, texts, lengths)]
-        if len(out) != len(rollouts):
-            raise TrainingError(f"the reward function returned {len(out)} values for {len(rollouts)} responses; it "
-                                f"must return one per response")
+            values = [0.0] * len(texts)
+            correct: list = [None] * len(texts)
+            reasons = [""] * len(texts)
+            for part in self.parts:
+                for i, r in enumerate(part.batch(golds, texts, lengths)):
+                    values[i] += float(r.value)
+                    if getattr(part, "name", "") == "correctness":
+                        correct[i] = float(r.value) == float(part.correct)
+                        reasons[i] = r.reason
+            out = [_Scored(v, bool(c) if c is not None else v > 0, why)
+                   for v, c, why in zip(values, correct, reasons)]
         incorrect = float(getattr(self.algo, "reward_incorrect", 0.0))
         for i, text in enumerate(texts):
             if not text.strip():  # an empty response is wrong, whatever the reward function says
-                out[i] = _Scored(min(out[i].value, incorrect), False, "empty response")
+                out[i] = _Scored(min(out[i].value, incorrect), False, "empty_response")
         if self.overlong is not None:
-            pen = self.overlong.batch(golds, texts, lengths)
-            for i, p in enumerate(pen):
-                out[i] = _Scored(out[i].value + float(getattr(p, "value", p)), out[i].correct, out[i].reason)
+            for i, p in enumerate(self.overlong.batch(golds, texts, lengths)):
+                out[i] = _Scored(out[i].value + float(p.value), out[i].correct, out[i].reason)
         return out
-
-
-def _to_scored(x) -> _Scored:
-    if isinstance(x, _Scored):
-        return x
-    if hasattr(x, "value"):
-        value = float(x.value)
-        correct = getattr(x, "correct", None)
-        if correct is None:
-            correct = getattr(x, "reason", "") == "correct" or value > 0
-        return _Scored(value, bool(correct), str(getattr(x, "reason", "")))
-    value = float(x)
-    return _Scored(value, value > 0, "")
-
-
-def _get_reward(rewards_mod, name: str, params: dict, algo, strict: bool = True):
-    """rewards.get_reward(name, **params), filling the objective's correct/incorrect reward values when the reward
-    function accepts them and the user did not set them."""
-    import inspect
-
-    getter = getattr(rewards_mod, "get_reward", None)
-    if getter is None:
-        raise TrainingError("the rewards package has no get_reward(name, **params); it is needed to score responses")
-    try:
-        accepted = set(rewards_mod.reward_params(name)) if hasattr(rewards_mod, "reward_params") else None
-    except Exception:
-        accepted = None
-    if algo is not None:
-        for key, attr in (("correct", "reward_correct"), ("incorrect", "reward_incorrect")):
-            if key not in params and (accepted is None or key in accepted) and hasattr(algo, attr):
-                params[key] = getattr(algo, attr)
-    if not strict and accepted is not None:
-        params = {k: v for k, v in params.items() if k in accepted}
-    try:
-        return getter(name, **params)
-    except (TypeError, ValueError):
-        if algo is not None:  # the reward does not take correct/incorrect: retry with the user's params only
-            params = {k: v for k, v in params.items() if k not in ("correct", "incorrect")}
-            return getter(name, **params)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -520,6 +528,7 @@ class Trainer:
         self.sampler = PromptSampler(len(self.rows), cfg.seed, cfg.shuffle)
         self._prompt_cache: dict[int, str] = {}
         self.rewarder = _RewardAdapter(cfg, self.algo, reward_fn)
+        self.rewarder.warmup()
         # optimisation
         self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=cfg.fsdp)
         self.train_critic = distributed.wrap_model(self.critic, self.dist) if self.critic is not None else None
@@ -541,10 +550,14 @@ class Trainer:
         self.resumed_from = None
         if resume:
             self._resume()
-        elif self.dist.is_main and (self.out_dir / "metrics.jsonl").exists() and \
-                (self.out_dir / "metrics.jsonl").stat().st_size > 0:
-            raise TrainingError(f"{self.out_dir} already holds a run (metrics.jsonl); pass resume=True (--resume) to "
-                                f"continue it, or choose another out_dir")
+        elif self.dist.is_main:
+            if ckpt.latest_checkpoint(self.out_dir) is not None:
+                raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
+                                    f"(--resume) to continue it, or choose another out_dir")
+            if (self.out_dir / "metrics.jsonl").exists():  # a run that died before its first checkpoint
+                warnings.warn(f"{self.out_dir}/metrics.jsonl from an earlier run without checkpoints is replaced",
+                              stacklevel=2)
+                truncate_metrics(self.out_dir / "metrics.jsonl", 0)
 
     # -------------------------------------------------------------------------------------------------- helpers
     @staticmethod
@@ -902,10 +915,14 @@ class Trainer:
                         if self.critic is not None:
                             vals, _ = self._forward(self.train_critic, batch, r_t, grad=True, entropy=False,
                                                     critic=True)
-                            vloss, vm = algo.value_loss(values=vals, old_values=old_values[r_t, :T],
-                                                        returns=returns[r_t, :T], mask=fmask.float(),
-                                                        global_tokens=counts["tokens"], global_seqs=counts["seqs"])
-                            m.update(vm)
+                            if bool(torch.isfinite(torch.where(fmask, vals.detach(), 0.0)).all()):
+                                vloss, vm = algo.value_loss(values=vals, old_values=old_values[r_t, :T],
+                                                            returns=returns[r_t, :T], mask=fmask.float(),
+                                                            global_tokens=counts["tokens"],
+                                                            global_seqs=counts["seqs"])
+                                m.update(vm)
+                            else:
+                                vloss, bad = (vals * 0).sum(), 1.0
                             total = total + vloss * mb_weight
                         if not bool(torch.isfinite(total.detach())) or not finite_in:
                             bad = 1.0
@@ -1073,7 +1090,7 @@ class Trainer:
             self._log_msg(f"stopped by signal {exc.signum} after step {self.step}; checkpoint written to "
                           f"{self.out_dir / 'checkpoints'}; continue with resume=True (--resume)")
             return TrainResult(str(self.out_dir), None, str(self.out_dir / "metrics.jsonl"),
-                               time.perf_counter() - start, status, self.step, self.skipped_steps)
+                               time.perf_counter() - start, status, self.step, self.skipped_steps, exc.signum)
         except BaseException:
             status = "failed"
             raise

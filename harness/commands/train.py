@@ -1,0 +1,94 @@
+"""`rlvr-zoo train`: train one objective on one task with the shared trainer (docs/trainer.md).
+
+    rlvr-zoo train --algo ce-gppo --model smollm2-135m --task arith --steps 50 --out runs/ce-gppo \\
+        [--set field=value ...] [--config FILE.yaml] [--resume]
+
+Writes OUT/metrics.jsonl, OUT/run.json, OUT/checkpoints/step-N/ and OUT/final/. The same command runs
+data-parallel under `torchrun --nproc_per_node=N -m harness.cli train ...`. SIGINT/SIGTERM write a checkpoint and
+exit with status 128 + the signal number; `--resume` continues from the newest checkpoint.
+"""
+from __future__ import annotations
+
+import sys
+
+NAME = "train"
+HELP = "train one objective on a task with the shared rollout/optimisation backbone"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--algo", default=None, metavar="NAME", help="objective name (`rlvr-zoo list`); default grpo")
+    parser.add_argument("--model", default=None, metavar="SPEC",
+                        help="smollm2-135m (default), tiny-random, a local directory, a .gguf file or a Hub id")
+    parser.add_argument("--task", default=None, metavar="TASK", help="benchmark or procedural task; default arith")
+    parser.add_argument("--steps", type=int, default=None, metavar="N", help="training steps (default 100)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/train)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="YAML mapping of TrainConfig fields (flags and --set override it)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                        help="set any TrainConfig field, e.g. --set lr=1e-5 --set algo_overrides.beta1=0.75 "
+                             "(repeatable; `--set help=1` lists the fields)")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _print_fields() -> None:
+    from harness.trainer import TrainConfig
+
+    for name, info in TrainConfig.describe().items():
+        print(f"{name} ({info['type']}, default {info['default']!r}): {info['doc']}")
+
+
+def build_config(args):
+    """TrainConfig from --config, then the flags, then --set (later wins)."""
+    import yaml
+
+    from harness.trainer import TrainConfig
+
+    data: dict = {}
+    if args.config:
+        with open(args.config, encoding="utf-8") as fh:
+            loaded = yaml.safe_load(fh) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--config {args.config}: expected a YAML mapping of TrainConfig fields")
+        data.update(loaded)
+    for flag, field_name in (("algo", "algo"), ("model", "model"), ("task", "task"), ("steps", "steps"),
+                             ("out", "out_dir")):
+        value = getattr(args, flag)
+        if value is not None:
+            data[field_name] = value
+    cfg = TrainConfig.from_dict(data)
+    return cfg.with_overrides(args.sets)
+
+
+def run(args) -> int:
+    if any(s.split("=", 1)[0].strip() == "help" for s in args.sets):
+        _print_fields()
+        return 0
+    from harness.checkpoint import CheckpointError
+    from harness.trainer import TrainingError, train
+
+    try:
+        cfg = build_config(args)
+        cfg.validate()
+    except (ValueError, OSError) as exc:
+        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = train(cfg, resume=args.resume, progress=not args.no_progress)
+    except (TrainingError, CheckpointError, ValueError) as exc:
+        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlvr-zoo train: stopped at once by a second signal (no checkpoint for the current step)",
+              file=sys.stderr)
+        return 130
+    if result.status == "interrupted":
+        import signal
+
+        code = getattr(result, "signal", None) or signal.SIGTERM
+        print(f"rlvr-zoo train: interrupted after step {result.steps_done}; checkpoint in {result.out_dir}/"
+              f"checkpoints (continue with --resume)", file=sys.stderr)
+        return 128 + int(code)
+    print(f"done: {result.steps_done} steps in {result.wall_time_s:.1f}s; metrics {result.metrics_path}; "
+          f"final model {result.final_model_dir}")
+    return 0

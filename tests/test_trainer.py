@@ -1,0 +1,235 @@
+"""The shared trainer on `tiny-random`: every objective end to end, learning, resume exactness, NaN skip, dynamic
+sampling with an all-filtered batch, empty responses, config parsing.
+
+Most tests use short ready-made prompts and a reward function defined here (no sympy workers) so that each step
+takes a fraction of a second; the CLI tests (test_checkpoint.py, test_distributed.py) use the real arith task.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import algorithms
+from harness.metrics_log import read_metrics
+from harness.rollout import Rollout
+from harness.trainer import TrainConfig, Trainer, _RewardAdapter, parse_set, train
+
+ROWS = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(64)]
+
+# a fixed ~10% of the vocabulary: "correct" first tokens for the learning test
+IN_SET = lambda tok: tok % 10 == 0  # noqa: E731
+
+
+def first_token_reward(golds, rollouts):
+    """1 when the first response token is in the fixed 10% set, else 0."""
+    return [1.0 if r.response_ids and IN_SET(r.response_ids[0]) else 0.0 for r in rollouts]
+
+
+def mod3_reward(golds, rollouts):
+    """A reward that varies within groups (so advantages are non-zero): +1 / -1 by the first token id mod 3."""
+    return [1.0 if r.response_ids and r.response_ids[0] % 3 == 0 else -1.0 for r in rollouts]
+
+
+def small_cfg(tmp_path, **kw) -> TrainConfig:
+    base = dict(model="tiny-random", dtype="float32", steps=2, prompts_per_step=2, responses_per_prompt=4,
+                max_new_tokens=3, lr=1e-3, micro_batch_size=4, out_dir=str(tmp_path / "run"), save_final=False,
+                tensorboard=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def params_vector(model) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+def test_config_rejects_unknown_keys_and_lists_valid_ones():
+    with pytest.raises(ValueError, match="unknown TrainConfig field.*lrr.*valid fields:.*lr"):
+        TrainConfig.from_dict({"lrr": 1e-3})
+
+
+def test_config_set_parsing_uses_field_types():
+    cfg = TrainConfig().with_overrides(["lr=1e-5", "steps=7", "shuffle=false", "algo_overrides.beta1=0.75",
+                                        "task_params={level: 2, n: 50}", "lora=null"])
+    assert cfg.lr == 1e-5 and isinstance(cfg.lr, float)
+    assert cfg.steps == 7 and cfg.shuffle is False
+    assert cfg.algo_overrides == {"beta1": 0.75}
+    assert cfg.task_params == {"level": 2, "n": 50}
+    assert cfg.lora is None
+    with pytest.raises(ValueError, match="steps must be int"):
+        TrainConfig().with_overrides(["steps=abc"])
+    with pytest.raises(ValueError, match="unknown TrainConfig field 'stepz'"):
+        parse_set(["stepz=3"])
+    with pytest.raises(ValueError, match="expected field=value"):
+        parse_set(["steps"])
+    with pytest.raises(ValueError, match="micro_batch_size must be >= 1"):
+        TrainConfig(micro_batch_size=0).validate()
+    # every field is documented
+    assert all(info["doc"] for info in TrainConfig.describe().values())
+
+
+# ------------------------------------------------------------------------------------------------ every objective
+
+@pytest.mark.parametrize("name", algorithms.names())
+def test_every_algorithm_runs_two_steps(name, tmp_path):
+    """Two full steps (micro-batches of 4 of the 6 sequences, so gradients accumulate) with finite metrics and
+    moved weights; objectives with a critic train it too."""
+    cfg = small_cfg(tmp_path, algo=name, responses_per_prompt=3, max_new_tokens=2, micro_batch_size=4)
+    trainer = Trainer(cfg, dataset=ROWS, reward_fn=mod3_reward, progress=False)
+    before = params_vector(trainer.model)
+    critic_before = params_vector(trainer.critic) if trainer.critic is not None else None
+    result = trainer.train()
+    assert result.status == "completed" and result.steps_done == 2
+    records = read_metrics(result.metrics_path)
+    assert [r["step"] for r in records] == [1, 2]
+    for rec in records:
+        for key in ("reward/mean", "reward/std", "accuracy", "entropy", "kl/ref", "kl/old", "grad_norm",
+                    "clipfrac/low_neg", "clipfrac/high_pos", "clipfrac/low_pos", "clipfrac/high_neg",
+                    "gradshare/low_neg", "gradshare/high_pos", "gradshare/low_pos", "gradshare/high_neg",
+                    "gradshare/inside", "response_length/mean", "truncated_frac", "rollout/logprob_mismatch_kl",
+                    "throughput/rollout_tok_s", "throughput/train_tok_s", "time/step_s", "memory/peak_rss_mb",
+                    "filter/kept_groups", "filter/dropped_groups", "skipped_steps"):
+            assert key in rec, f"{name}: metric {key} missing"
+        assert rec["skipped_steps"] == 0
+        assert math.isfinite(rec["entropy"]) and rec["entropy"] > 0
+        shares = [rec[f"gradshare/{r}"] for r in ("low_neg", "high_pos", "low_pos", "high_neg", "inside")]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-6) or sum(shares) == 0.0
+    assert not torch.equal(before, params_vector(trainer.model)), f"{name}: the policy did not change"
+    if critic_before is not None:
+        assert not torch.equal(critic_before, params_vector(trainer.critic)), f"{name}: the critic did not train"
+    algo = algorithms.get(name)
+    assert (trainer.ref_model is not None) == algo.uses_reference  # no reference model when kl_coef == 0
+
+
+# ------------------------------------------------------------------------------------------------ learning
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["grpo", "ce-gppo"])
+def test_mean_reward_rises_on_an_easily_learned_reward(name, tmp_path):
+    """Reward 1 when the first response token lies in a fixed 10% of the vocabulary: starts near 0.1 and must
+    exceed 0.8 (mean of the last three steps) within 16 steps."""
+    cfg = small_cfg(tmp_path, algo=name, steps=16, prompts_per_step=4, responses_per_prompt=8, max_new_tokens=1,
+                    lr=5e-2, grad_clip=0.0, micro_batch_size=32)
+    result = train(cfg, progress=False, dataset=ROWS, reward_fn=first_token_reward)
+    rewards = [r["reward/mean"] for r in read_metrics(result.metrics_path)]
+    assert rewards[0] < 0.2, rewards
+    assert sum(rewards[-3:]) / 3 > 0.8, rewards
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+def _comparable(records):
+    skip = ("time/", "throughput/", "memory/")
+    return [{k: v for k, v in r.items() if not k.startswith(skip)} for r in records]
+
+
+def test_resume_is_exact(tmp_path):
+    """4 steps in one run == 2 steps, then resume for 2 more: same metrics and the same weights."""
+    kw = dict(algo="grpo", steps=4, epochs=2, minibatch_size=4, micro_batch_size=2, lr=1e-2, warmup_steps=3)
+    one = Trainer(small_cfg(tmp_path / "a", **kw), dataset=ROWS, reward_fn=mod3_reward, progress=False)
+    one.train()
+    two = Trainer(small_cfg(tmp_path / "b", **{**kw, "steps": 2}), dataset=ROWS, reward_fn=mod3_reward,
+                  progress=False)
+    two.train()
+    resumed = Trainer(small_cfg(tmp_path / "b", **kw), dataset=ROWS, reward_fn=mod3_reward, progress=False,
+                      resume=True)
+    assert resumed.step == 2
+    resumed.train()
+    a = _comparable(read_metrics(tmp_path / "a" / "run" / "metrics.jsonl"))
+    b = _comparable(read_metrics(tmp_path / "b" / "run" / "metrics.jsonl"))
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    assert a == b
+    torch.testing.assert_close(params_vector(one.model), params_vector(resumed.model), rtol=0, atol=1e-6)
+    run = json.loads((tmp_path / "b" / "run" / "run.json").read_text())
+    assert run["status"] == "completed" and run["resumed_from"].endswith("step-2")
+
+
+def test_resume_without_checkpoint_and_rerun_on_existing_run_are_clear_errors(tmp_path):
+    from harness.trainer import TrainingError
+
+    cfg = small_cfg(tmp_path, algo="ce-gppo", steps=1)
+    with pytest.raises(TrainingError, match="holds no complete checkpoint"):
+        Trainer(cfg, dataset=ROWS, reward_fn=mod3_reward, progress=False, resume=True)
+    Trainer(cfg, dataset=ROWS, reward_fn=mod3_reward, progress=False).train()
+    with pytest.raises(TrainingError, match="already holds a run"):
+        Trainer(cfg, dataset=ROWS, reward_fn=mod3_reward, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------ faults
+
+class _NaNOnSecondCall(algorithms.get_class("grpo")):
+    """GRPO whose loss is NaN on its second call (= step 2 with one micro-batch per step)."""
+
+    calls = 0
+
+    def loss(self, **kw):
+        type(self).calls += 1
+        loss, metrics = super().loss(**kw)
+        if type(self).calls == 2:
+            loss = loss * float("nan")
+        return loss, metrics
+
+
+def test_nan_loss_skips_the_update_counts_it_and_continues(tmp_path):
+    _NaNOnSecondCall.calls = 0
+    snapshots = {}
+
+    def snapshot(step, trainer):
+        snapshots[step] = params_vector(trainer.model)
+        return {"snapshot": step}
+
+    cfg = small_cfg(tmp_path, algo="grpo", steps=3, eval_every=1, micro_batch_size=8, lr=1e-2)
+    result = train(cfg, progress=False, callbacks=[snapshot], dataset=ROWS, reward_fn=mod3_reward,
+                   algorithm=_NaNOnSecondCall())
+    recs = read_metrics(result.metrics_path)
+    assert [r["skipped_steps"] for r in recs] == [0, 1, 1]
+    assert recs[1]["skipped_updates"] == 1 and recs[0]["skipped_updates"] == 0
+    assert [r["snapshot"] for r in recs] == [1, 2, 3]  # callback results are merged into the records
+    assert torch.equal(snapshots[1], snapshots[2]), "the NaN step must not change the weights"
+    assert not torch.equal(snapshots[2], snapshots[3]), "training must continue after the NaN step"
+    assert torch.isfinite(snapshots[3]).all()
+    assert result.skipped_steps == 1
+
+
+def test_all_filtered_batch_retries_then_continues_with_a_warning(tmp_path):
+    """DAPO's dynamic sampling with a constant reward: every group is dropped in every round; the step makes no
+    update, says so, and the run goes on."""
+    cfg = small_cfg(tmp_path, algo="dapo", steps=2, dynamic_sampling_max_rounds=3)
+    trainer = Trainer(cfg, dataset=ROWS, reward_fn=lambda golds, rollouts: [1.0] * len(rollouts), progress=False)
+    before = params_vector(trainer.model)
+    with pytest.warns(UserWarning, match="all groups filtered by dynamic sampling after 3 rounds"):
+        result = trainer.train()
+    recs = read_metrics(result.metrics_path)
+    assert result.status == "completed" and [r["step"] for r in recs] == [1, 2]
+    assert recs[0]["filter/kept_groups"] == 0
+    assert recs[0]["filter/dropped_groups"] == 3 * cfg.prompts_per_step  # three rounds drew new prompts
+    assert recs[1]["filter/empty_batches"] == 2
+    assert torch.equal(before, params_vector(trainer.model))
+    assert trainer.sampler.pos == 2 * 3 * cfg.prompts_per_step
+
+
+def test_dynamic_sampling_keeps_only_groups_with_different_rewards(tmp_path):
+    """Also the bf16 autocast path (dtype="bfloat16", the default of real runs)."""
+    cfg = small_cfg(tmp_path, algo="dapo", steps=1, prompts_per_step=4, dynamic_sampling_max_rounds=4,
+                    dtype="bfloat16")
+    # groups alternate between constant and varying rewards by the prompt's row id
+    def reward(golds, rollouts):
+        return [float(r.response_ids[0] % 2) if int(g) % 2 == 0 else 0.0 for g, r in zip(golds, rollouts)]
+    rows = [{"id": str(i), "prompt": f"Q{i}:", "answer": str(i)} for i in range(64)]
+    result = train(cfg, progress=False, dataset=rows, reward_fn=reward)
+    rec = read_metrics(result.metrics_path)[0]
+    assert rec["filter/kept_groups"] == 4
+    assert rec["filter/dropped_groups"] >= 2
+
+
+def test_empty_response_scores_as_wrong(tmp_path):
+    algo = algorithms.get("ce-gppo")
+    adapter = _RewardAdapter(small_cfg(tmp_path), algo, reward_fn=lambda golds, rollouts: [1.0] * len(rollouts))
+    rollouts = [Rollout(0, [1, 2], [0], "", [-1.0], "stop"), Rollout(0, [1, 2], [5, 0], "42", [-1.0, -1.0], "stop")]
+    scored = adapter.score(["42", "42"], rollouts)
+    assert scored[0].value == algo.reward_incorrect and scored[0].correct is False
+    assert scored[1].value == 1.0 and scored[1].correct is True
