@@ -36,6 +36,9 @@ Deliberate asymmetries (the gold is trusted, the prediction is not):
 from __future__ import annotations
 
 import random
+from fractions import Fraction
+
+import mpmath
 import sympy
 
 from rewards.numeric import rounding_match
@@ -62,28 +65,38 @@ def _is_scalar(v) -> bool:
     return isinstance(v, sympy.Basic)
 
 
+def _mpf(x):
+    if isinstance(x, sympy.Float):
+        if x._prec <= 1:
+            # evalf could not tell this from zero (a cancellation such as sin(1)^2 + cos(1)^2 - 1 gives 0.e-190)
+            return mpmath.mpf(0)
+        return mpmath.mpf(x._mpf_)
+    return mpmath.mpf(sympy.Float(x, _PREC)._mpf_)
+
+
 def _as_number(x):
-    """A finite complex number at high precision for a symbol-free expression, or None."""
+    """An mpmath complex (60 digits, unbounded exponent) for a symbol-free expression, or None."""
     try:
         v = sympy.N(x, _PREC)
+        if v.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo) or not v.is_number:
+            return None
+        re_, im_ = v.as_real_imag()
+        out = mpmath.mpc(_mpf(re_), _mpf(im_))
     except Exception:  # noqa: BLE001 - sympy raises many kinds of errors on odd inputs
         return None
-    if v.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+    if not mpmath.isfinite(out):
         return None
-    if not v.is_number:
-        return None
-    return v
+    return out
 
 
 def _close(a, b, rel) -> bool:
-    """|a - b| <= rel * max(|a|, |b|) for finite numbers (sympy numbers: no float overflow at 10^400)."""
-    if not (a.is_finite and b.is_finite):
-        return False
-    d = abs(a - b)
-    scale = sympy.Max(abs(a), abs(b))
-    if scale == 0:
-        return True
-    return bool(d <= rel * scale)
+    """|a - b| <= rel * max(|a|, |b|) for mpmath numbers (no overflow at 10^400, no incomparable zeros)."""
+    with mpmath.workdps(_PREC):
+        d = abs(a - b)
+        scale = max(abs(a), abs(b))
+        if scale == 0:
+            return True
+        return bool(d <= mpmath.mpf(rel) * scale)
 
 
 def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
@@ -96,19 +109,19 @@ def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
     if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational):
         if gold_lit is None and pred_lit is None:
             return False  # both exact and different
-        return rounding_match(abs(g - p), gold_lit, pred_lit, abs(g), abs(p), ctx.opts.min_sig_digits,
+        gf, pf = Fraction(int(g.p), int(g.q)), Fraction(int(p.p), int(p.q))
+        return rounding_match(abs(gf - pf), gold_lit, pred_lit, abs(gf), abs(pf), ctx.opts.min_sig_digits,
                               ctx.opts.rounded_gold_decimals)
     gv = _as_number(g)
     pv = _as_number(p)
     if gv is None or pv is None:
         return False
-    gre, gim = gv.as_real_imag()
-    pre, pim = pv.as_real_imag()
-    if _close(gre, pre, sympy.Float("1e-40")) and _close(gim, pim, sympy.Float("1e-40")):
+    if _close(gv.real, pv.real, "1e-40") and _close(gv.imag, pv.imag, "1e-40"):
         return True  # irrational values that agree to 40 significant digits
-    if abs(gim) == 0 and abs(pim) == 0:
-        return rounding_match(abs(gre - pre), gold_lit, pred_lit, abs(gre), abs(pre), ctx.opts.min_sig_digits,
-                              ctx.opts.rounded_gold_decimals)
+    if gv.imag == 0 and pv.imag == 0:
+        with mpmath.workdps(_PREC):
+            return rounding_match(abs(gv.real - pv.real), gold_lit, pred_lit, abs(gv.real), abs(pv.real),
+                                  ctx.opts.min_sig_digits, ctx.opts.rounded_gold_decimals)
     return False
 
 
@@ -166,7 +179,7 @@ def _expr_equal(g, p, ctx: _Ctx, pred_decimal: bool = False) -> bool:
 
 
 def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
-    """a == c*b for a non-zero constant c (positive when ``positive``)."""
+    """a == c*b for a non-zero constant c (positive when ``positive``), checked at random points."""
     if a == 0 or b == 0:
         return a == b
     syms = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
@@ -176,11 +189,12 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
         pt = _random_point(syms, ctx.rng, attempt % 2)
         av = _as_number(a.xreplace(pt))
         bv = _as_number(b.xreplace(pt))
-        if av is None or bv is None or abs(bv) < 1e-30:
+        if av is None or bv is None:
             continue
-        r = sympy.N(av / bv, 30)
-        if not r.is_finite:
-            continue
+        with mpmath.workdps(_PREC):
+            if abs(bv) < mpmath.mpf("1e-30") * max(abs(av), 1):
+                continue
+            r = av / bv
         if ratio is None:
             ratio = r
         elif not _close(ratio, r, 1e-8):
@@ -188,10 +202,9 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
         valid += 1
         if valid >= ctx.opts.numeric_points:
             break
-    if ratio is None or abs(ratio) == 0:
+    if ratio is None or ratio == 0:
         return False
-    re_part, im_part = ratio.as_real_imag()
-    if positive and (abs(im_part) > 1e-12 or re_part <= 0):
+    if positive and (abs(ratio.imag) > 1e-12 * abs(ratio) or ratio.real <= 0):
         return False
     return True
 

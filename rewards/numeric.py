@@ -53,7 +53,7 @@ def rounding_match(diff_abs, gold_lit: Literal | None, pred_lit: Literal | None,
                    min_sig_digits: int = 3, rounded_gold_decimals: bool = False) -> bool:
     """Whether |gold - pred| = ``diff_abs`` is within the rounding rule (see the module docstring).
 
-    ``gold_abs``/``pred_abs`` are |gold| and |pred|; numbers may be Fractions or sympy numbers (compared with <=).
+    ``gold_abs``/``pred_abs`` are |gold| and |pred|: Fractions (exact values) or mpmath numbers (irrationals).
     """
     if pred_lit is not None and gold_lit is None:
         if pred_lit.sig < min_sig_digits:
@@ -69,8 +69,8 @@ def rounding_match(diff_abs, gold_lit: Literal | None, pred_lit: Literal | None,
 
 
 def _num(fr: Fraction, like):
-    """A Fraction in the number type of ``like`` (sympy Rational when ``like`` is a sympy number)."""
+    """A Fraction in the number type of ``like`` (an mpmath number when ``like`` is one)."""
     if isinstance(like, (Fraction, int)):
         return fr
-    import sympy  # only reached from the worker, where sympy is loaded
-    return sympy.Rational(fr.numerator, fr.denominator)
+    import mpmath  # only reached from the worker (mpmath numbers of the sympy comparison)
+    return mpmath.mpf(fr.numerator) / fr.denominator

@@ -32,7 +32,10 @@ from multiprocessing.connection import wait as mp_wait
 
 __all__ = ["CheckerPool", "get_pool", "configure_pool", "shutdown_pool", "pool_stats"]
 
-MAX_MESSAGE = 64 * 1024
+MAX_MESSAGE = 64 * 1024          # a worker's answer (worker -> parent)
+MAX_REQUEST = 8 * 1024 * 1024    # a chunk of tasks (parent -> worker)
+CHUNK_BYTES = 256 * 1024         # tasks are sent in chunks up to this size ...
+MAX_CHUNK = 16                   # ... and this many tasks
 DEFAULT_MEMORY_MB = int(os.environ.get("RLVR_ZOO_CHECKER_MEMORY_MB", "2048"))
 
 
@@ -98,7 +101,24 @@ def _arm_cpu(budget_s: float) -> None:
         pass
 
 
+def _run_one(run_task, task: dict, timeout: float) -> dict:  # pragma: no cover - runs in the child process
+    _arm_cpu(timeout)
+    try:
+        out = run_task(task)
+    except MemoryError:
+        out = {"correct": False, "reason": "memory_limit"}
+    except RecursionError:
+        out = {"correct": False, "reason": "too_deep"}
+    except PermissionError as e:
+        out = {"correct": False, "reason": f"blocked: {e}"[:300]}
+    except Exception as e:  # noqa: BLE001 - every failure becomes a counted reason, never a crash
+        out = {"correct": False, "reason": f"error: {type(e).__name__}: {e}"[:300]}
+    out["id"] = task.get("id")
+    return out
+
+
 def _worker_main(conn, memory_mb: int) -> None:  # pragma: no cover - runs in the child process
+    """Receive a JSON list of tasks, answer each with one JSON message as soon as it is done."""
     sys.dont_write_bytecode = True
     sys.setrecursionlimit(20000)
     from rewards.worker_task import run_task  # imports sympy (already loaded in the fork server)
@@ -106,7 +126,7 @@ def _worker_main(conn, memory_mb: int) -> None:  # pragma: no cover - runs in th
     sys.addaudithook(_audit_hook)
     while True:
         try:
-            raw = conn.recv_bytes(MAX_MESSAGE)
+            raw = conn.recv_bytes(MAX_REQUEST)
         except (EOFError, OSError):
             return
         try:
@@ -115,25 +135,16 @@ def _worker_main(conn, memory_mb: int) -> None:  # pragma: no cover - runs in th
             return
         if msg.get("op") == "stop":
             return
-        _arm_cpu(float(msg.get("timeout", 5.0)))
-        try:
-            out = run_task(msg)
-        except MemoryError:
-            out = {"correct": False, "reason": "memory_limit"}
-        except RecursionError:
-            out = {"correct": False, "reason": "too_deep"}
-        except PermissionError as e:
-            out = {"correct": False, "reason": f"blocked: {e}"[:300]}
-        except Exception as e:  # noqa: BLE001 - every failure becomes a counted reason, never a crash
-            out = {"correct": False, "reason": f"error: {type(e).__name__}: {e}"[:300]}
-        out["id"] = msg.get("id")
-        data = json.dumps(out).encode()
-        if len(data) > MAX_MESSAGE:
-            data = json.dumps({"id": msg.get("id"), "correct": False, "reason": "output_too_large"}).encode()
-        try:
-            conn.send_bytes(data)
-        except (BrokenPipeError, OSError):
-            return
+        timeout = float(msg.get("timeout", 5.0))
+        for task in msg.get("tasks", []):
+            out = _run_one(run_task, task, timeout)
+            data = json.dumps(out).encode()
+            if len(data) > MAX_MESSAGE:
+                data = json.dumps({"id": task.get("id"), "correct": False, "reason": "output_too_large"}).encode()
+            try:
+                conn.send_bytes(data)
+            except (BrokenPipeError, OSError):
+                return
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -316,115 +327,127 @@ class CheckerPool:
             progress=None) -> list[dict]:
         """Run every task (a JSON-able dict) and return one result dict per task, in order.
 
-        Each task gets ``timeout`` seconds of wall time from when a worker takes it; ``total_deadline``
-        (a time.monotonic() value) additionally caps the whole call. Results of tasks that could not finish are
-        ``{"correct": False, "reason": "timeout" | "worker_died"}``.
+        Tasks go to the workers in chunks (fewer round trips); the worker answers each task as soon as it is done.
+        Each task gets ``timeout`` seconds of wall time from the moment its worker starts it (the dispatch of its
+        chunk or the answer to the task before it); ``total_deadline`` (a time.monotonic() value) additionally
+        caps the whole call. A task that overruns gets ``{"correct": False, "reason": "timeout"}`` and its worker
+        is killed and replaced; a worker that dies gives its current task ``worker_died``; tasks queued behind
+        either are sent again to another worker.
         """
         n = len(tasks)
         results: list[dict | None] = [None] * n
         if n == 0:
             return []
-        want = min(n, self.size)
-        workers = self._checkout(want)
+        workers = self._checkout(min(n, self.size))
         pending = deque(range(n))
-        busy: dict[_Worker, tuple[int, float]] = {}
+        encoded = {}
+        busy: dict[_Worker, list] = {}   # worker -> [deque of task indices in its chunk, deadline of the head]
         idle = list(workers)
         alive_workers = list(workers)
-        retried: set[int] = set()
+
+        def encode(idx):
+            if idx not in encoded:
+                t = dict(tasks[idx])
+                t["id"] = idx
+                encoded[idx] = json.dumps(t)
+            return encoded[idx]
+
+        def finish(idx, outcome):
+            results[idx] = outcome
+            if progress is not None:
+                progress(1)
+
+        def head_deadline(now):
+            d = now + timeout
+            return min(d, total_deadline) if total_deadline is not None else d
+
+        def fail_worker(w, reason):
+            """The head task of w gets ``reason``; the rest of its chunk goes back to the queue."""
+            queue, _ = busy.pop(w)
+            if queue:
+                finish(queue.popleft(), {"correct": False, "reason": reason})
+            pending.extendleft(reversed(queue))
+            self.stats["timeouts" if reason == "timeout" else "worker_died"] += 1
+            if w in alive_workers:
+                alive_workers.remove(w)
+            self._discard(w)
+            if pending:
+                nw = self._new_worker()
+                alive_workers.append(nw)
+                idle.append(nw)
+
         try:
             while pending or busy:
                 now = time.monotonic()
+                if total_deadline is not None and now >= total_deadline and pending:
+                    while pending:
+                        finish(pending.popleft(), {"correct": False, "reason": "timeout"})
                 while idle and pending:
                     w = idle.pop()
-                    idx = pending.popleft()
-                    msg = dict(tasks[idx])
-                    msg["id"] = idx
-                    msg["timeout"] = timeout
-                    deadline = now + timeout
-                    if total_deadline is not None:
-                        deadline = min(deadline, total_deadline)
+                    k = max(1, min(MAX_CHUNK, len(pending) // (2 * len(alive_workers))))
+                    chunk, size = deque(), 0
+                    while pending and len(chunk) < k:
+                        text = encode(pending[0])
+                        if chunk and size + len(text) > CHUNK_BYTES:
+                            break
+                        chunk.append(pending.popleft())
+                        size += len(text)
+                    body = '{"timeout": %r, "tasks": [%s]}' % (float(timeout), ",".join(encode(i) for i in chunk))
                     try:
-                        w.conn.send_bytes(json.dumps(msg).encode())
+                        w.conn.send_bytes(body.encode())
                     except (OSError, ValueError):
-                        # the worker died while idle: replace it and give the task to someone else once
+                        # the worker died while idle: nothing ran, so the chunk simply goes back to the queue
+                        pending.extendleft(reversed(chunk))
                         alive_workers.remove(w)
                         self._discard(w)
-                        if idx in retried:
-                            results[idx] = {"correct": False, "reason": "worker_died"}
-                        else:
-                            retried.add(idx)
-                            pending.appendleft(idx)
                         nw = self._new_worker()
                         alive_workers.append(nw)
                         idle.append(nw)
                         continue
-                    busy[w] = (idx, deadline)
+                    busy[w] = [chunk, head_deadline(time.monotonic())]
                 if not busy:
                     continue
-                next_deadline = min(d for _, d in busy.values())
-                wait_s = max(0.0, next_deadline - time.monotonic())
+                wait_s = max(0.0, min(d for _, d in busy.values()) - time.monotonic())
                 handles = []
                 for w in busy:
                     handles.append(w.conn)
                     handles.append(w.proc.sentinel)
                 ready = set(mp_wait(handles, timeout=wait_s))
-                now = time.monotonic()
                 for w in list(busy):
-                    idx, deadline = busy[w]
-                    outcome = None
+                    queue, deadline = busy[w]
                     if w.conn in ready:
                         try:
-                            raw = w.conn.recv_bytes(MAX_MESSAGE)
-                            out = json.loads(raw)
-                            if out.get("id") == idx:
-                                outcome = {"correct": bool(out.get("correct")),
-                                           "reason": str(out.get("reason", ""))[:300]}
-                            else:
-                                outcome = {"correct": False, "reason": "protocol_error"}
+                            while w.conn.poll():
+                                out = json.loads(w.conn.recv_bytes(MAX_MESSAGE))
+                                if not queue or out.get("id") != queue[0]:
+                                    raise ValueError("answer out of order")
+                                finish(queue.popleft(), {"correct": bool(out.get("correct")),
+                                                         "reason": str(out.get("reason", ""))[:300]})
+                                w.tasks_done += 1
+                                busy[w][1] = head_deadline(time.monotonic())
+                                if not queue:
+                                    break
                         except (EOFError, OSError, ValueError):
-                            outcome = {"correct": False, "reason": "worker_died"}
-                        if outcome["reason"] in ("worker_died", "protocol_error"):
-                            self.stats["worker_died"] += 1
-                            self._replace(w, busy, idle, alive_workers, ok=False)
-                        else:
+                            fail_worker(w, "worker_died")
+                            continue
+                        if not queue:
                             del busy[w]
                             idle.append(w)
-                            w.tasks_done += 1
-                    elif w.proc.sentinel in ready or not w.alive():
-                        outcome = {"correct": False, "reason": "worker_died"}
-                        self.stats["worker_died"] += 1
-                        self._replace(w, busy, idle, alive_workers, ok=False, need=bool(pending))
-                    elif now >= deadline:
-                        outcome = {"correct": False, "reason": "timeout"}
-                        self.stats["timeouts"] += 1
-                        self._replace(w, busy, idle, alive_workers, ok=False, need=bool(pending))
-                    if outcome is not None:
-                        results[idx] = outcome
-                        if progress is not None:
-                            progress(1)
-                if total_deadline is not None and time.monotonic() >= total_deadline and pending:
-                    while pending:
-                        results[pending.popleft()] = {"correct": False, "reason": "timeout"}
+                            continue
+                    if w.proc.sentinel in ready or not w.alive():
+                        fail_worker(w, "worker_died")
+                    elif time.monotonic() >= busy[w][1]:
+                        fail_worker(w, "timeout")
         finally:
             # anything still busy (an exception in this thread) is killed: its state is unknown
             for w in list(busy):
                 if w in alive_workers:
                     alive_workers.remove(w)
                 self._discard(w)
-            self._checkin([w for w in alive_workers if w not in busy])
+            self._checkin(alive_workers)
             with self._lock:
                 self.stats["tasks"] += n
         return [r if r is not None else {"correct": False, "reason": "timeout"} for r in results]
-
-    def _replace(self, w, busy, idle, alive_workers, ok: bool, need: bool = True) -> None:
-        busy.pop(w, None)
-        if w in alive_workers:
-            alive_workers.remove(w)
-        self._discard(w)
-        if need:
-            nw = self._new_worker()
-            alive_workers.append(nw)
-            idle.append(nw)
 
 
 _POOL: CheckerPool | None = None

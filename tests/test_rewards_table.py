@@ -107,6 +107,8 @@ CASES = [
     ("2.7778e-6", bx(r"2.7778 \times 10^{-6}"), True),
     ("0.33", bx(r"\frac{1}{3}"), False),  # an exact prediction must equal a decimal gold exactly
     ("x^2", bx("1" + "0" * 300), False),    # a huge number is not x^2 (no float overflow in the comparison)
+    ("0", bx(r"\sin^2(1)+\cos^2(1)-1"), True),   # numerically cancelling to 0.e-190
+    ("e^{-200}", bx("e^{-201}"), False),         # tiny values are compared relatively, not as zeros
     # ---- irrational and symbolic
     (r"\frac{\sqrt{2}}{2}", bx(r"\frac{1}{\sqrt{2}}"), True),
     (r"\frac{\sqrt{2}}{2}", bx(r"\sqrt{2}/2"), True),
