@@ -217,9 +217,51 @@ def _is_label(x) -> bool:
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
 
 
+_OPEN = {"<": "(", "<=": "["}
+_CLOSE = {"<": ")", "<=": "]"}
+
+
+def _as_interval(r: Rel):
+    """The interval a one-variable inequality describes (x < 3 -> (-oo, 3); 1 <= x < 2 -> [1, 2)), or None."""
+    ops, parts = r.ops, r.parts
+    if not all(isinstance(x, sympy.Basic) for x in parts) or "=" in ops or "!=" in ops:
+        return None
+    if len(ops) == 1:
+        a, b = parts
+        op = ops[0]
+        if isinstance(b, sympy.Symbol) and not isinstance(a, sympy.Symbol):
+            a, b, op = b, a, _FLIP[op]  # 3 > x  ->  x < 3
+        if not isinstance(a, sympy.Symbol) or b.free_symbols:
+            return None
+        if op in ("<", "<="):
+            return Seq("interval", (-sympy.oo, b), "(", _CLOSE[op])
+        return Seq("interval", (b, sympy.oo), "[" if op == ">=" else "(", ")")
+    if len(ops) == 2 and isinstance(parts[1], sympy.Symbol):
+        lo, hi = parts[0], parts[2]
+        o1, o2 = ops
+        if o1 in (">", ">=") and o2 in (">", ">="):
+            lo, hi, o1, o2 = hi, lo, _FLIP[o2], _FLIP[o1]
+        if o1 in ("<", "<=") and o2 in ("<", "<=") and not (lo.free_symbols or hi.free_symbols):
+            return Seq("interval", (lo, hi), _OPEN[o1], _CLOSE[o2])
+    return None
+
+
+def _interval_key(v: Seq):
+    return v.items, v.left, v.right
+
+
 def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
     """Structural comparison of gold value g and predicted value p."""
     pred_decimal = bool(ctx.pred.decimals)
+    # --- an interval against the inequality that describes it
+    if isinstance(g, Rel) and isinstance(p, Seq) and p.left and p.right:
+        gi = _as_interval(g)
+        if gi is not None:
+            return _values_equal(gi, p, ctx)
+    if isinstance(p, Rel) and isinstance(g, Seq) and g.left and g.right:
+        pi_ = _as_interval(p)
+        if pi_ is not None:
+            return _values_equal(g, pi_, ctx)
     # --- relations
     if isinstance(g, Rel) or isinstance(p, Rel):
         return _relations_equal(g, p, ctx)

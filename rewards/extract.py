@@ -6,20 +6,23 @@ unbounded input), so it is safe to run in the trainer's own process on untrusted
 Priority order (``DEFAULT_PRIORITY``; callers may pass their own tuple of names to ``extract_answer``):
 
 1. ``boxed``        the last ``\\boxed{...}`` / ``\\boxed ...`` / ``\\fbox{...}`` (nested braces handled)
+   ``answer_tag``   the last ``<answer>...</answer>`` (its own boxed answer if it has one)
 2. ``final_answer`` "final answer is $...$" / "final answer is: ..." / "final answer: ..."
 3. ``answer_is``    "the answer is ..." (last occurrence)
 4. ``answer_colon`` a line starting with "Answer:" (last occurrence)
 5. ``hashes``       "#### n" (GSM8K style)
 6. ``last_number``  the last number in the text (fallback)
 
-The first method that finds something wins. Reward hacking by hedging is detected by ``all_boxed``: a response with
+The first method that finds something wins. When the response contains ``</think>``, only the text after the last
+``</think>`` is searched (``answer_region``): drafts inside the thinking part are scratch work. Reward hacking by hedging is detected by ``all_boxed``: a response with
 several *different* boxed answers is flagged by the checker (see ``rewards.equivalence``) and counts as wrong.
 """
 from __future__ import annotations
 
 import re
 
-__all__ = ["last_boxed", "all_boxed", "extract_answer", "extract_with_method", "DEFAULT_PRIORITY", "METHODS"]
+__all__ = ["last_boxed", "all_boxed", "extract_answer", "extract_with_method", "answer_region", "DEFAULT_PRIORITY",
+           "METHODS"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 MAX_BOXED = 64  # at most this many boxed answers are collected from one response
@@ -167,21 +170,42 @@ def _last_number(text: str) -> str | None:
     return num
 
 
+_ANSWER_TAG = re.compile(r"<answer>(.{0,%d}?)</answer>" % MAX_TAIL, re.DOTALL)
+
+
+def _answer_tag(text: str) -> str | None:
+    last = None
+    for m in _ANSWER_TAG.finditer(text):
+        last = m
+    if last is None:
+        return None
+    inner = last.group(1).strip()
+    return last_boxed(inner) or inner.strip("$ ").strip() or None
+
+
+def answer_region(text: str) -> str:
+    """The part of a response that states the answer: after the last ``</think>`` when there is one."""
+    idx = text.rfind("</think>")
+    return text[idx + len("</think>"):] if idx >= 0 else text
+
+
 METHODS = {
     "boxed": last_boxed,
+    "answer_tag": _answer_tag,
     "final_answer": lambda t: _from_marker(t, "final_answer"),
     "answer_is": lambda t: _from_marker(t, "answer_is"),
     "answer_colon": lambda t: _from_marker(t, "answer_colon"),
     "hashes": _hashes,
     "last_number": _last_number,
 }
-DEFAULT_PRIORITY = ("boxed", "final_answer", "answer_is", "answer_colon", "hashes", "last_number")
+DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "last_number")
 
 
 def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY):
     """(answer, method name) for the first method in ``priority`` that finds an answer, or (None, None)."""
     if not isinstance(response, str) or not response:
         return None, None
+    response = answer_region(response)
     for name in priority:
         if name not in METHODS:
             raise ValueError(f"unknown extraction method {name!r}; valid methods are {sorted(METHODS)}")

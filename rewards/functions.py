@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rewards.extract import all_boxed, extract_answer
+from rewards.extract import all_boxed, answer_region, extract_answer
 from rewards.options import Options
 from rewards.verify import verify_batch_detailed
 
@@ -112,13 +112,13 @@ class FormatReward(RewardFn):
             if not isinstance(r, str) or not r.strip():
                 out.append(RewardResult(self.bad, "empty_response"))
                 continue
-            boxes = {" ".join(b.split()) for b in all_boxed(r) if b.strip()}
+            boxes = {" ".join(b.split()) for b in all_boxed(answer_region(r)) if b.strip()}
             if len(boxes) == 1:
                 out.append(RewardResult(self.ok, "one_boxed_answer"))
             elif len(boxes) > 1:
                 out.append(RewardResult(self.bad, "multiple_different_answers"))
-            elif not self.boxed_only and extract_answer(r, ("final_answer", "answer_is", "answer_colon",
-                                                               "hashes")) is not None:
+            elif not self.boxed_only and extract_answer(r, ("answer_tag", "final_answer", "answer_is",
+                                                               "answer_colon", "hashes")) is not None:
                 out.append(RewardResult(self.ok, "answer_marker"))
             else:
                 out.append(RewardResult(self.bad, "no_boxed_answer"))

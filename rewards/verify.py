@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.extract import DEFAULT_PRIORITY, all_boxed, extract_answer
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_answer
 from rewards.pool import get_pool
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
@@ -126,6 +126,7 @@ def _prepare(gold, response, priority):
         return Verdict(False, None, "empty_response")
     if not response.strip():
         return Verdict(False, None, "empty_response")
+    response = answer_region(response)
     boxes = all_boxed(response) if "boxed" in priority else []
     boxes = [b for b in boxes if b.strip()]
     if boxes:

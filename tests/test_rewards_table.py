@@ -37,6 +37,11 @@ CASES = [
     ("42", r"\boxed{42 \text{ or } 41}", False),
     ("\\frac{1}{2}", r"$\boxed{\frac{1}{2}}$", True),
     ("\\frac{1}{2}", r"\boxed{\frac{1}{2}", True),  # unbalanced final box: taken to the end
+    ("7", "<think>maybe \\boxed{6}? no, recheck</think> The answer is \\boxed{7}.", True),  # drafts in <think>
+    ("7", "<think>it is 7</think> So \\boxed{6}.", False),
+    ("7", "<think>work</think><answer>7</answer>", True),
+    ("7", "<answer>\\boxed{7}</answer>", True),
+    ("7", "<think>the answer is 7", True),  # no closing tag: the whole text is searched
     # ---- normalisation
     ("\\frac{1}{2}", bx(r"\dfrac{1}{2}"), True),
     ("\\frac{1}{2}", bx(r"\tfrac12"), True),
@@ -166,6 +171,11 @@ CASES = [
     ("(0,9) \\cup (9,36)", bx("(0,36)"), False),
     ("(-\\infty, 3)", bx("(-\\infty, 3)"), True),
     ("(-\\infty, 3]", bx("(-\\infty, 3)"), False),
+    ("(-\\infty, 3)", bx("x < 3"), True),         # an interval and the inequality describing it
+    ("(-\\infty, 3]", bx("x < 3"), False),
+    ("[1,2)", bx(r"1 \le x < 2"), True),
+    ("[3, \\infty)", bx("x > 3"), False),
+    ("x > 3", bx(r"(3, \infty)"), True),
     (r"\{1, 2\}", bx(r"\{2, 1\}"), True),
     (r"\{1, 2\}", bx(r"\{1, 2, 3\}"), False),
     ("1, 2", bx("2, 1"), True),
