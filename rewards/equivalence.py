@@ -8,10 +8,9 @@ Rules, in order (``Options`` holds the switches):
 * Normalised strings equal -> equal (after ``rewards.parse.normalize``).
 * Text answers (words such as ``\\text{Evelyn}`` or ``even``) compare as lower-case strings.
 * Numbers: exact rationals compare exactly (``1/2004!`` and ``1/2006!`` differ, although both are 0.0 as floats).
-  Irrational constants compare at 60 significant digits with a relative tolerance of 1e-40.
-  A *predicted* decimal (``0.333``) equals an exact gold (``1/3``) when it is the gold correctly rounded to the
-  decimal places shown and shows at least ``min_sig_digits`` (3) significant digits. A *gold* decimal must be
-  matched exactly (value equality, ``0.50`` = ``1/2``). Integers written as floats (``27.0``) are exact.
+  Irrational values compare at 60 significant digits (mpmath, unbounded exponent) with a relative tolerance of
+  1e-40. Decimals follow the rounding rule of ``rewards.numeric`` (a predicted ``0.333`` equals an exact ``1/3``;
+  a plain decimal gold is exact; a gold in scientific notation is a rounded value).
 * Expressions with symbols: ``expand(g - p) == 0``, otherwise agreement at ``numeric_points`` random points
   (relative tolerance 1e-8), falling back to ``simplify(g - p) == 0`` when no point evaluates to a finite real.
 * Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
@@ -19,7 +18,9 @@ Rules, in order (``Options`` holds the switches):
   everything to one side, up to a positive factor.
 * Containers: ``(a, b)`` and ``[a, b)`` are ordered and their brackets must agree (open and closed intervals
   differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered multisets; matrices elementwise.
-  A bare list and a set with the same elements are equal.
+  A bare list and a set with the same elements are equal. An interval equals the one-variable inequality that
+  describes it (``(-\\infty, 3)`` and ``x < 3``; ``[1, 2)`` and ``1 \\le x < 2``). Ratios ``a : b`` compare by
+  cross-multiplication.
 
 Deliberate asymmetries (the gold is trusted, the prediction is not):
 
@@ -27,7 +28,7 @@ Deliberate asymmetries (the gold is trusted, the prediction is not):
   accepts a bare ``5`` only when its own left side is a single symbol. A predicted chain ``x = 2 + 3 = 5`` needs
   every part after the label to equal the gold.
 * A prediction with several values (``1, 2``; ``\\pm 2021``; ``1 or 2``) never equals a single gold value.
-* The decimal tolerance applies to predicted decimals only (see above).
+* A predicted decimal may approximate an exact gold; an exact prediction never approximates a decimal gold.
 * Percent: by default the % sign is dropped on both sides (``10\\%`` = ``10``). With ``percent_fraction=True`` a
   gold percent also accepts the fraction (``10\\%`` = ``0.1``) and a gold fraction accepts a percent.
 * Predicted answers that fail to parse are wrong; a gold answer that fails to parse falls back to string

@@ -161,7 +161,7 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     for a, b in _SIMPLE_REPLACEMENTS:
         if a in s:
             s = s.replace(a, b)
-    s = re.sub(r"(?<!\\)\\ ", " ", s)  # "\ " (a space) but not the row separator "\\\\" before a space
+    s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space (backslash, space), not a matrix row separator
     s = _strip_text_commands(s)
     s = s.strip()
     s = _LABEL.sub("", s)

@@ -14,6 +14,8 @@ only in the main thread. Each check runs in a worker process that the parent kil
 * The parent enforces the wall-clock deadline of every task, kills a worker that overruns (SIGKILL) and replaces it;
   a worker that dies (killed from outside, out of memory, CPU limit) is replaced too. The affected check returns
   False with the reason ``timeout`` or ``worker_died``; nothing raises into the caller.
+* Throughput: tasks go to a worker in chunks (up to 16 tasks, 256 KiB) and the worker answers each task as soon as
+  it is done, so a worker never waits for the parent between tasks; each task still gets its own full deadline.
 * Thread safety: a call checks workers out of the idle list under a lock and returns them afterwards, so concurrent
   calls from several threads each use their own workers (extra ones are started on demand and stopped when returned
   beyond the pool size).
@@ -154,7 +156,11 @@ def _context():
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
         try:
-            ctx.set_forkserver_preload(["rewards.worker_task"])
+            # add to (never replace) what the program already asked the fork server to preload
+            from multiprocessing import forkserver
+            current = list(getattr(forkserver._forkserver, "_preload_modules", []) or [])
+            if "rewards.worker_task" not in current:
+                ctx.set_forkserver_preload(current + ["rewards.worker_task"])
         except Exception:  # noqa: BLE001 - preload is only an optimisation
             pass
         return ctx
@@ -367,7 +373,8 @@ class CheckerPool:
             if queue:
                 finish(queue.popleft(), {"correct": False, "reason": reason})
             pending.extendleft(reversed(queue))
-            self.stats["timeouts" if reason == "timeout" else "worker_died"] += 1
+            with self._lock:
+                self.stats["timeouts" if reason == "timeout" else "worker_died"] += 1
             if w in alive_workers:
                 alive_workers.remove(w)
             self._discard(w)
