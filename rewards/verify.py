@@ -167,8 +167,13 @@ def _fast(gold: str, cands: list[str], opts: Options):
 # public API
 
 def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Options | None = None,
-                          priority=DEFAULT_PRIORITY, progress: bool = False) -> list[Verdict]:
+                          priority=DEFAULT_PRIORITY, progress: bool = False,
+                          total_timeout: float | None = None) -> list[Verdict]:
     """One Verdict per (gold, response) pair; each check has ``timeout`` seconds in a worker process.
+
+    ``total_timeout`` (seconds, optional) also caps the whole call: checks not finished by then are ``timeout``.
+    Starting the worker processes on the very first call (about one sympy import) is not charged to the budget;
+    ``rewards.warmup()`` takes that cost at start-up instead.
 
     Never raises for bad pairs. Raises ValueError only for misuse by the caller (lists of different lengths,
     a non-positive timeout, an unknown extraction method).
@@ -213,8 +218,8 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
             bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
             cb = bar.update
         try:
-            single_deadline = time.monotonic() + timeout if len(golds) == 1 else None
-            results = get_pool().run(tasks, timeout, total_deadline=single_deadline, progress=cb)
+            total_deadline = time.monotonic() + total_timeout if total_timeout else None
+            results = get_pool().run(tasks, timeout, total_deadline=total_deadline, progress=cb)
         except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
             results = [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
         finally:
@@ -235,7 +240,7 @@ def verify_batch(golds, responses, timeout: float = 5.0, **kw) -> list[bool]:
 
 def verify(gold, response, timeout: float = 5.0, **kw) -> bool:
     """Whether the final answer in ``response`` equals ``gold``. Never raises; returns within ``timeout`` seconds
-    (plus process start-up on the very first call, see docs/rewards.md), from any thread."""
+    (plus process start-up on the very first call, see ``rewards.warmup``), from any thread."""
     try:
         return verify_batch_detailed([gold], [response], timeout, **kw)[0].correct
     except Exception:  # noqa: BLE001 - the contract: never raises

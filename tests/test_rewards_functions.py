@@ -169,3 +169,13 @@ def test_configure_pool_and_threads():
     with pytest.raises(ValueError, match="positive integer"):
         rewards.configure_pool(size=0)
     rewards.configure_pool()  # back to the default size
+
+
+def test_total_timeout_caps_a_batch():
+    import time
+    golds = ["0"] * 6
+    responses = [f"\\boxed{{(x+{i})^{{99999}}-(x+{i})^{{99999}}+(x-1)^{{99999}}}}" for i in range(6)]
+    t0 = time.monotonic()
+    verdicts = verify_batch_detailed(golds, responses, timeout=5.0, total_timeout=0.5)
+    assert time.monotonic() - t0 < 0.5 + 2.0
+    assert [v.reason for v in verdicts] == ["timeout"] * 6
