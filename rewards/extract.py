@@ -104,6 +104,9 @@ _NUM = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 _NUM_RE = re.compile(r"(?<![\w.])(" + _NUM + r")(?:\s*/\s*(\d+))?")
 
 
+_LEADING_NUMBER = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+
+
 def _dollar_or_line(s: str) -> str | None:
     """Take ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` math if the text starts with it, else the rest of the line."""
     s = s.lstrip(" :\t*")
@@ -121,6 +124,10 @@ def _dollar_or_line(s: str) -> str | None:
     if m:
         line = line[:m.start()]
     line = line.strip().rstrip(".")
+    # "42 because ..." / "12 apples, since ...": a leading number followed by prose is the answer
+    m = _LEADING_NUMBER.match(line)
+    if m:
+        return m.group(1)
     return line or None
 
 
