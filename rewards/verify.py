@@ -4,8 +4,9 @@ In the calling process only linear-time string work happens: answer extraction (
 path for plain numbers (below). Everything that touches sympy runs in the worker pool (``rewards.pool``) under a
 hard per-check deadline, so no input can hang or crash the caller, from any thread.
 
-Fast path (in-process, provably bounded): when the gold and every predicted answer are identical short strings,
-or are all plain decimal numbers of at most 40 characters (``-12``, ``3.50``, ``1,000``), they are compared with
+Fast path (in-process, provably bounded): when the gold and every predicted answer are identical short strings
+or equal after ``rewards.normalize.normalize`` (string operations on at most 500 characters), or are all plain
+decimal numbers of at most 40 characters (``-12``, ``3.50``, ``1,000``), they are compared with
 ``fractions.Fraction`` using exactly the numeric rule of ``rewards.equivalence`` (exact rationals, a predicted
 decimal may be the gold rounded to its shown places with at least 3 significant digits). Anything else goes to
 the pool.
@@ -22,6 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+from rewards.normalize import ParseError, normalize
 from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_answer
@@ -152,9 +154,21 @@ def _prepare(gold, response, priority):
     return gold, cands, extracted
 
 
+def _normalized(s: str) -> str | None:
+    try:
+        return normalize(s)
+    except ParseError:
+        return None
+
+
 def _fast(gold: str, cands: list[str], opts: Options):
     if all(_squash(c) == _squash(gold) for c in cands) and len(gold) <= 500:
         return True, "string_match"
+    if len(gold) <= 500 and all(len(c) <= 500 for c in cands):
+        # the worker's first rule, done here: equal normalised strings (string operations only, bounded length)
+        ng = _normalized(gold)
+        if ng and all(_normalized(c) == ng for c in cands):
+            return True, "string_match"
     r = _fast_numbers(gold, cands, opts)
     if r is not None:
         if not r and len(cands) > 1:

@@ -1,0 +1,130 @@
+"""String-level normalisation of answers and the size limits (no sympy: safe and cheap in any process).
+
+``normalize`` never evaluates anything; it is linear-ish in the answer length (a few regular expressions over at most
+``4 * Limits.max_chars`` characters). ``rewards.parse`` tokenises its output; the in-process fast path of
+``rewards.verify`` compares normalised strings of short answers.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["normalize", "ParseError", "TooLarge", "Limits", "LIMITS"]
+
+
+class ParseError(ValueError):
+    """The answer is not math this parser accepts (reason in the message)."""
+
+
+class TooLarge(ParseError):
+    """The answer would need a number or nesting beyond the size limits."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chars: int = 2000        # normalised answer length
+    max_tokens: int = 1000
+    max_depth: int = 60          # bracket / operator nesting
+    max_digits: int = 400        # digits in one number literal
+    max_result_digits: int = 20000   # decimal digits of any exact number built while parsing
+    max_factorial: int = 5000    # n! with n above this is refused (5000! has 16326 digits)
+    max_items: int = 200         # items in one list / set / matrix
+
+
+LIMITS = Limits()
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# normalisation (string level; never evaluates anything)
+
+_UNIT_WORDS = {
+    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters", "kilometer",
+    "kilometers", "inch", "inches", "in", "ft", "foot", "feet", "yard", "yards", "mile", "miles", "mph", "kg", "g",
+    "gram", "grams", "lb", "lbs", "pound", "pounds", "ounce", "ounces", "oz", "second", "seconds", "sec", "s",
+    "minute", "minutes", "min", "hour", "hours", "hr", "hrs", "h", "day", "days", "week", "weeks", "month", "months",
+    "year", "years", "dollar", "dollars", "cent", "cents", "unit", "units", "square", "sq", "cubic", "degree",
+    "degrees", "deg", "radian", "radians", "rad", "percent", "liter", "liters", "litre", "litres", "l", "ml",
+    "gallon", "gallons", "people", "students", "apples", "times", "points", "ways", "items", "eggs", "pages",
+    "books", "boxes", "marbles", "balls", "cookies", "cars", "coins", "games", "steps", "numbers", "integers",
+    "digits", "bags", "tickets", "candies", "cups", "pieces", "feet", "kmh", "hz", "ev", "pa",
+}
+# single letters are variables, never units: "\\pi k" keeps its k
+_UNIT_WORDS = {w for w in _UNIT_WORDS if len(w) > 1 and w not in ("in",)}
+
+_SIMPLE_REPLACEMENTS = [
+    ("\\left", ""), ("\\right", ""), ("\\bigl", ""), ("\\bigr", ""), ("\\Bigl", ""), ("\\Bigr", ""),
+    ("\\big", ""), ("\\Big", ""), ("\\displaystyle", ""), ("\\textstyle", ""),
+    ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"), ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
+    ("\\!", ""), ("\\,", " "), ("\\;", " "), ("\\:", " "), ("\\qquad", " "), ("\\quad", " "),
+    ("~", " "), ("\\$", ""), ("$", ""), ("\\(", ""), ("\\)", ""), ("\\[", ""), ("\\]", ""),
+    ("{,}", ""), ("\\{,\\}", ""),
+    ("^{\\circ}", ""), ("^\\circ", ""), ("^{\\circ }", ""), ("\\circ", ""), ("°", ""), ("\\degree", ""),
+    ("\\%", "%"), ("−", "-"), ("–", "-"), ("×", "\\times "), ("÷", "\\div "), ("·", "\\cdot "),
+    ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("±", "\\pm "), ("∓", "\\mp "), ("π", "\\pi "),
+    ("∞", "\\infty "), ("√", "\\sqrt "), ("∪", "\\cup "), ("∅", "\\emptyset "),
+    ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\lbrace", "\\{"), ("\\rbrace", "\\}"),
+    ("\\lbrack", "["), ("\\rbrack", "]"), ("\\langle", "("), ("\\rangle", ")"),
+    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"), ("\\phantom", ""),
+]
+
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal)\s*\{([^{}]{0,200})\}")
+_DIGIT_GROUP = re.compile(r"(\d),\\!(?=\d{3}(?!\d))")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$")
+_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
+_LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
+
+
+def _strip_text_commands(s: str) -> str:
+    for _ in range(20):
+        new = _TEXT_CMD.sub(lambda m: " " + m.group(1) + " ", s)
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def normalize(answer: str, limits: Limits = LIMITS) -> str:
+    """String-level normalisation of an answer (both gold and prediction).
+
+    Removes ``$``, ``\\left``/``\\right``, spacing commands and ``\\!``; maps ``\\dfrac``/``\\tfrac`` to ``\\frac``;
+    unwraps ``\\text{}``/``\\mathrm{}``; drops degree signs, a trailing unit word (``12 cm``, ``5\\text{ dollars}``),
+    thousands separators (``1,000,000`` and ``1{,}000``), trailing punctuation and an "answer is" label.
+    """
+    if not isinstance(answer, str):
+        raise ParseError("answer is not a string")
+    s = answer
+    if len(s) > 4 * limits.max_chars:
+        raise TooLarge(f"answer has {len(s)} characters (limit {4 * limits.max_chars})")
+    s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    s = _DIGIT_GROUP.sub(r"\1", s)  # 29,\!322,\!216 -> 29322216
+    for a, b in _SIMPLE_REPLACEMENTS:
+        if a in s:
+            s = s.replace(a, b)
+    s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space (backslash, space), not a matrix row separator
+    s = _strip_text_commands(s)
+    s = s.strip()
+    s = _LABEL.sub("", s)
+    if s.startswith("\\approx"):
+        s = s[len("\\approx"):].strip()
+    # trailing punctuation and sentence ends
+    s = s.rstrip(" .;:")
+    s = s.strip()
+    # unit words at the end: "12 cm", "5 dollars", "30 square units"
+    for _ in range(4):
+        m = _TRAILING_WORDS.match(s)
+        if not m:
+            break
+        words = [w for w in re.split(r"[\s\^\d\.]+", m.group(2)) if w]
+        if words and all(w.lower() in _UNIT_WORDS for w in words):
+            s = m.group(1).strip()
+        else:
+            break
+    # "x = 1,000" style thousands separators only when the whole answer is one such number
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "").replace(" ", "")
+    s = re.sub(r"\s+", " ", s).strip()
+    if len(s) > limits.max_chars:
+        raise TooLarge(f"normalised answer has {len(s)} characters (limit {limits.max_chars})")
+    return s
