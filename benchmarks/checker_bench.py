@@ -165,11 +165,19 @@ def main(argv=None) -> int:
     ours1, t1 = run_ours(pairs, 1, args.timeout)
     oursn, tn = run_ours(pairs, ncpu, args.timeout)
     assert [v.correct for v in ours1] == [v.correct for v in oursn], "results depend on the pool size"
+    latencies = []
+    # one verify() call at a time on a warm pool, on pairs that need sympy (not the in-process fast path)
+    for p in [p for p in pairs if p["kind"] in ("labelled", "decimal")][:60]:
+        t0 = time.perf_counter()
+        rewards.verify(p["gold"], p["response"], timeout=args.timeout)
+        latencies.append(time.perf_counter() - t0)
+    latencies.sort()
     ours = [v.correct for v in oursn]
     ours_acc = sum(o == p["expected"] for o, p in zip(ours, pairs)) / len(pairs)
     fig = {
         "pairs": len(pairs), "golds": len(rows), "cpus": ncpu, "timeout_s": args.timeout,
         "first_call_s": round(start, 3),
+        "single_sympy_verify_median_ms": round(1000 * latencies[len(latencies) // 2], 2),
         "ours_1_worker_checks_per_s": round(len(pairs) / t1, 1),
         f"ours_{ncpu}_workers_checks_per_s": round(len(pairs) / tn, 1),
         "ours_agrees_with_construction": round(ours_acc, 4),
