@@ -125,6 +125,7 @@ def _worker_main(conn, memory_mb: int) -> None:  # pragma: no cover - runs in th
     sys.setrecursionlimit(20000)
     from rewards.worker_task import run_task  # imports sympy (already loaded in the fork server)
     _set_limits(memory_mb)
+    _arm_cpu(10.0)  # a CPU limit from the start; re-armed before each task to that task's budget
     sys.addaudithook(_audit_hook)
     while True:
         try:

@@ -244,3 +244,16 @@ def test_verify_from_many_threads(warm_pool):
     for t in threads:
         t.join()
     assert out == {i: True for i in range(8)}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/limits")
+def test_workers_run_under_address_space_and_cpu_limits(warm_pool):
+    verify("1", "\\boxed{x - x + 1}")  # the worker has armed its CPU limit for a task
+    pids = warm_pool.worker_pids()
+    assert pids
+    for pid in pids:
+        limits = open(f"/proc/{pid}/limits").read().splitlines()
+        address = next(line for line in limits if line.startswith("Max address space"))
+        assert address.split()[3] == str(warm_pool.memory_mb * 1024 * 1024), address
+        cpu = next(line for line in limits if line.startswith("Max cpu time"))
+        assert cpu.split()[3] != "unlimited", cpu
