@@ -379,7 +379,7 @@ class CheckerPool:
             if w in alive_workers:
                 alive_workers.remove(w)
             self._discard(w)
-            if pending:
+            if pending and (total_deadline is None or time.monotonic() < total_deadline):
                 nw = self._new_worker()
                 alive_workers.append(nw)
                 idle.append(nw)

@@ -82,3 +82,33 @@ def test_golds_that_are_compared_as_strings_are_few_and_listed(data_dir):
     for key, g, why in unparsed:
         print(f"  {key}: {g!r}: {why}")
     assert len(unparsed) <= 0.002 * len(seen)
+
+
+def test_reference_solutions_verify_against_their_gold(data_dir):
+    """Real long responses: every reference solution (GSM8K '#### n', MATH-500/Minerva \\boxed{}, AIME) verifies
+    against its own gold, and not against the gold of the next problem when the two golds differ."""
+    golds, sols, ids = [], [], []
+    for name in ("gsm8k", "math500", "minerva", "aime24", "aime25"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                rows = benchmarks.load(name, "test", data_dir=data_dir)
+            except benchmarks.BenchmarkDataError:
+                continue
+        for row in rows:
+            if isinstance(row.get("solution"), str) and row["solution"].strip():
+                golds.append(row["answer"])
+                sols.append(row["solution"])
+                ids.append(row["id"])
+    assert len(sols) > 2000
+    own = verify_batch_detailed(golds, sols, timeout=10.0)
+    wrong = [(i, v) for i, v in zip(ids, own) if not v.correct]
+    assert not wrong, wrong[:20]
+    # the next problem's gold: a negative unless the two golds are equal in value
+    nxt = golds[1:] + golds[:1]
+    same_value = verify_batch_detailed(golds, ["\\boxed{%s}" % g for g in nxt], timeout=10.0)
+    cross = verify_batch_detailed(nxt, sols, timeout=10.0)
+    false_pos = [(ids[k], golds[k], nxt[k]) for k in range(len(sols)) if cross[k].correct and not
+                 same_value[k].correct]
+    assert not false_pos, false_pos[:20]
+    print(f"\n{len(sols)} reference solutions verify; {sum(not v.correct for v in cross)} cross pairs rejected")
