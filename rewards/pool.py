@@ -272,6 +272,7 @@ class CheckerPool:
         self._all: set[_Worker] = set()
         self.stats = {"tasks": 0, "timeouts": 0, "worker_died": 0, "workers_started": 0}
         self._closed = False
+        self.pid = os.getpid()  # a pool belongs to the process that made it (a forked child makes its own)
 
     # -- worker management
     def _new_worker(self) -> _Worker:
@@ -466,7 +467,7 @@ def get_pool() -> CheckerPool:
     """The process-wide checker pool (created on first use)."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL._closed:
+        if _POOL is None or _POOL._closed or _POOL.pid != os.getpid():
             _POOL = CheckerPool()
         return _POOL
 
@@ -488,7 +489,7 @@ def shutdown_pool() -> None:
     global _POOL
     with _POOL_LOCK:
         pool, _POOL = _POOL, None
-    if pool is not None:
+    if pool is not None and pool.pid == os.getpid():
         pool.close()
 
 
@@ -496,4 +497,23 @@ def pool_stats() -> dict:
     return dict(_POOL.stats) if _POOL is not None else {}
 
 
+def _after_fork_in_child() -> None:
+    """A forked child cannot use its parent's workers or fork server (they are not its children): forget them."""
+    global _POOL
+    _POOL = None
+    try:
+        from multiprocessing import forkserver
+        fs = forkserver._forkserver
+        if fs._forkserver_pid is not None:
+            if fs._forkserver_alive_fd is not None:
+                os.close(fs._forkserver_alive_fd)
+            fs._forkserver_pid = None
+            fs._forkserver_address = None
+            fs._forkserver_alive_fd = None
+    except Exception:  # noqa: BLE001 - private multiprocessing state; a later start reports its own error
+        pass
+
+
 atexit.register(shutdown_pool)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

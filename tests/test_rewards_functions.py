@@ -179,3 +179,20 @@ def test_total_timeout_caps_a_batch():
     verdicts = verify_batch_detailed(golds, responses, timeout=5.0, total_timeout=0.5)
     assert time.monotonic() - t0 < 0.5 + 2.0
     assert [v.reason for v in verdicts] == ["timeout"] * 6
+
+
+def test_a_forked_child_gets_its_own_pool():
+    import os
+    rewards.verify("1", "\\boxed{x - x + 1}")  # the parent's pool exists
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: the inherited pool belongs to the parent; verify must still work
+        try:
+            ok = rewards.verify("x^2-1", "\\boxed{(x-1)(x+1)}") and not rewards.verify("2", "\\boxed{x}")
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.waitpid(pid, 0)
+    assert got == b"1"
