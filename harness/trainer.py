@@ -786,7 +786,7 @@ class Trainer:
                               f"{cfg.dynamic_sampling_max_rounds} sampling rounds; no update this step")
             warnings.warn(f"step {step}: all groups filtered by dynamic sampling after "
                           f"{cfg.dynamic_sampling_max_rounds} rounds; continuing without an update", stacklevel=2)
-            self.scheduler.step()
+            self._scheduler_step()
             self.step = step
             rec.update({"skipped_steps": self.skipped_steps, "filter/empty_batches": self.empty_batches,
                         "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
@@ -930,7 +930,10 @@ class Trainer:
                     ntok = float(fmask.sum()) * mb_weight
                     for k, v in m.items():
                         if isinstance(v, (int, float)) and math.isfinite(v):
-                            acc.add_weighted(k, v * ntok, ntok)
+                            if k.startswith("loss/"):  # micro-batch losses are parts of the mini-batch's sum
+                                acc.add_weighted(k, v * mb_weight, 0.0)
+                            else:                      # per-token means: weight by tokens
+                                acc.add_weighted(k, v * ntok, ntok)
                     if logp.grad is not None and ntok > 0:
                         self._grad_shares(acc, logp, old, a, fmask)
                     train_tokens += int(batch["attention_mask"][r_t].sum())
@@ -956,7 +959,7 @@ class Trainer:
             if self.dist.is_main:
                 self._log_msg(f"step {step}: non-finite loss or gradient in {nonfinite_updates} of {updates} "
                               f"update(s); skipped them (skipped_steps={self.skipped_steps})")
-        self.scheduler.step()
+        self._scheduler_step()
         self.engine.sync_weights(self.model)
         train_time = time.perf_counter() - t_train
 
@@ -968,6 +971,8 @@ class Trainer:
         for k, v in agg.items():
             if k == "mismatch":
                 rec["rollout/logprob_mismatch_kl"] = v
+            elif k.startswith("loss/"):
+                rec[k] = v / max(updates, 1)  # mean over the step's updates of each mini-batch's loss
             elif not k.startswith("_gs/"):
                 rec[k] = v
         gs_total = agg.get("_gs/total", 0.0)
@@ -1007,6 +1012,12 @@ class Trainer:
             acc.add_weighted("_gs/total", total, 0.0)
             for r, s in shares.items():
                 acc.add_weighted(f"_gs/{r}", s * total, 0.0)
+
+    def _scheduler_step(self) -> None:
+        """One learning-rate schedule step per training step, also when the update was skipped."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.scheduler.step()
 
     @staticmethod
     def _clip(model, max_norm: float) -> float:
@@ -1128,8 +1139,8 @@ class _Acc:
         out = {}
         for k in keys:
             num, den = red["n:" + k], red["d:" + k]
-            if k.startswith("_gs/"):
-                out[k] = num          # raw sums (gradient shares are normalised by the caller)
+            if k.startswith(("_gs/", "loss/")):
+                out[k] = num          # raw sums (normalised by the caller)
             elif den > 0:
                 out[k] = num / den
         return out

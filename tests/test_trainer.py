@@ -129,7 +129,8 @@ def _comparable(records):
 
 def test_resume_is_exact(tmp_path):
     """4 steps in one run == 2 steps, then resume for 2 more: same metrics and the same weights."""
-    kw = dict(algo="grpo", steps=4, epochs=2, minibatch_size=4, micro_batch_size=2, lr=1e-2, warmup_steps=3)
+    kw = dict(algo="grpo", steps=4, responses_per_prompt=2, max_new_tokens=2, minibatch_size=2,
+              micro_batch_size=1, lr=1e-2, warmup_steps=3)  # 2 updates per step, 2 micro-batches per update
     one = Trainer(small_cfg(tmp_path / "a", **kw), dataset=ROWS, reward_fn=mod3_reward, progress=False)
     one.train()
     two = Trainer(small_cfg(tmp_path / "b", **{**kw, "steps": 2}), dataset=ROWS, reward_fn=mod3_reward,
@@ -233,3 +234,16 @@ def test_empty_response_scores_as_wrong(tmp_path):
     scored = adapter.score(["42", "42"], rollouts)
     assert scored[0].value == algo.reward_incorrect and scored[0].correct is False
     assert scored[1].value == 1.0 and scored[1].correct is True
+
+
+def test_metrics_logger_writes_strict_json_lines_and_truncates_on_resume(tmp_path):
+    from harness.metrics_log import MetricsLogger, truncate_metrics
+
+    log = MetricsLogger(tmp_path, total_steps=3, progress=False, tensorboard=False)
+    for step in (1, 2, 3):
+        log.log({"step": step, "reward/mean": 0.5, "grad_norm": float("nan"), "t": torch.tensor(2.0)})
+    log.close()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == {"step": 1, "reward/mean": 0.5, "grad_norm": None, "t": 2.0}
+    truncate_metrics(tmp_path / "metrics.jsonl", 2)
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
