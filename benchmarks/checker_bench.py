@@ -8,6 +8,9 @@ Pairs (all built from the 500 MATH-500 gold answers), with the verdict expected 
   * other_gold : gold vs the next problem's gold (a different string)           wrong
   * hedge      : gold vs "\\boxed{gold} or \\boxed{other gold}"                    wrong (two different answers)
   * plus_minus : integer gold vs "\\pm gold"                                     wrong
+  * solution   : gold vs the problem's reference solution (real long text)     correct
+  * other_solution : the next problem's gold vs this solution                   wrong
+  * trap       : hand-written hard cases (TRAPS below), each with its expected verdict and a note
 
 Prints checks/second for our checker with one worker process and with the default pool (all cores), for
 Math-Verify (in this process, its own signal-based timeouts), the agreement rate between the two on the same pairs,
@@ -59,6 +62,39 @@ def _decimal_form(gold: str) -> str | None:
     return f"{float(x):.6g}"
 
 
+# Hand-written traps (gold, response, expected, note): the known false positives of issue 3 and hard categories.
+TRAPS = [
+    (r"\frac{1}{2004!}", r"$\boxed{\frac{1}{2006!}}$", False, "different tiny rationals; equal only as floats"),
+    (r"\pm 2021", r"$\boxed{2021}$", False, "\\pm 2021 names two values"),
+    ("2021", r"$\boxed{\pm 2021}$", False, "a hedge over two values"),
+    ("x+y=3", r"$\boxed{x+y=4}$", False, "different right sides"),
+    ("y=2x+1", r"$\boxed{2x-y+1=0}$", True, "the same line rearranged"),
+    ("[0,9)", r"$\boxed{(0,9)}$", False, "closed vs open end"),
+    ("(1,2)", r"$\boxed{(2,1)}$", False, "an ordered pair"),
+    (r"\{1,2\}", r"$\boxed{\{2,1\}}$", True, "a set is unordered"),
+    ("1, 2", r"$\boxed{2, 1}$", True, "a list of solutions is unordered"),
+    ("x^2-1", r"$\boxed{(x-1)(x+1)}$", True, "factored form"),
+    (r"\frac{\sqrt{2}}{2}", r"$\boxed{\frac{1}{\sqrt{2}}}$", True, "rationalised form"),
+    (r"(-\infty, 3)", r"$\boxed{x<3}$", True, "interval and inequality"),
+    ("4.5e33", r"$\boxed{4.5 \times 10^{33}}$", True, "scientific notation"),
+    ("0", r"$\boxed{\sin^2(1)+\cos^2(1)-1}$", True, "an identity that cancels numerically"),
+    ("5", r"$\boxed{x = 5 = 6}$", False, "a chain ending in a wrong value"),
+    ("5", r"$\boxed{5}$ or maybe $\boxed{6}$", False, "two different boxed answers"),
+    ("10", r"$\boxed{10\%}$", True, "percent sign dropped"),
+    (r"\text{even}", r"$\boxed{\text{odd}}$", False, "different words"),
+    (r"\frac{1}{3}", r"$\boxed{0.33}$", False, "two significant digits are not the exact third"),
+    (r"\frac{1}{3}", r"$\boxed{0.333}$", True, "correctly rounded to 3 significant digits"),
+    ("e^{-200}", r"$\boxed{e^{-201}}$", False, "tiny values differ relatively"),
+    ("2", r"$\boxed{9^{9^{9^{9}}}}$", False, "a number too large to compute is not 2"),
+    ("1000000", r"$\boxed{1,000,000}$", True, "thousands separators"),
+    ("7/2", r"$\boxed{3\frac{1}{2}}$", True, "a mixed number"),
+    ("6+9i", r"$\boxed{9i+6}$", True, "complex numbers"),
+    (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", r"$\boxed{\begin{pmatrix} 1 & 3 \\ 2 & 4 \end{pmatrix}}$",
+     False, "a transposed matrix"),
+    ("5", r"<think>maybe \boxed{4}</think> The answer is $\boxed{5}$.", True, "drafts in the thinking part"),
+]
+
+
 def build_pairs(rows):
     """Pairs with the answer expected by construction (see the module docstring)."""
     pairs = []
@@ -84,6 +120,17 @@ def build_pairs(rows):
             add("hedge", g, f"It is either $\\boxed{{{g}}}$ or $\\boxed{{{other}}}$.", False)
         if simple and g.lstrip("-").isdigit() and g != "0":
             add("plus_minus", g, f"$\\boxed{{\\pm {g}}}$", False)
+    # real long responses: the reference solutions (their final \boxed{} answer)
+    sols = [r.get("solution") for r in rows]
+    for i, (g, sol) in enumerate(zip(golds, sols)):
+        if isinstance(sol, str) and sol.strip():
+            add("solution", g, sol, True)
+            other = golds[(i + 1) % len(golds)]
+            if _LABEL.sub("", other).replace(" ", "") != _LABEL.sub("", g).replace(" ", ""):
+                add("other_solution", other, sol, False)
+    for g, r, expected, note in TRAPS:
+        add("trap", g, r, expected)
+        pairs[-1]["note"] = note
     return pairs
 
 
@@ -97,6 +144,8 @@ NOTES = {
     "other_gold": "another problem's gold; wrong unless equal in value",
     "identity": "the gold itself must verify",
     "rewritten": "an equivalent rewriting must verify",
+    "solution": "the reference solution ends with the gold in \\boxed{}",
+    "other_solution": "the next problem's gold; wrong unless equal in value",
 }
 
 
@@ -195,7 +244,7 @@ def main(argv=None) -> int:
                 disagreements.append({"kind": p["kind"], "gold": p["gold"], "response": p["response"],
                                       "ours": o, "math_verify": m, "expected_by_construction": p["expected"],
                                       "right_side": "ours" if o == p["expected"] else "math_verify",
-                                      "our_reason": v.reason, "note": NOTES.get(p["kind"], "")})
+                                      "our_reason": v.reason, "note": p.get("note") or NOTES.get(p["kind"], "")})
     fig["disagreements"] = disagreements
     for k, v in fig.items():
         if k != "disagreements":
@@ -205,8 +254,11 @@ def main(argv=None) -> int:
               f"math_verify={d['math_verify']} expected={d['expected_by_construction']} ({d['our_reason']})")
     if disagreements:
         print("notes by kind:")
-        for kind in sorted({d["kind"] for d in disagreements}):
+        for kind in sorted({d["kind"] for d in disagreements} - {"trap"}):
             print(f"  {kind}: {NOTES.get(kind, '')}")
+        for d in disagreements:
+            if d["kind"] == "trap":
+                print(f"  trap {d['gold']!r} vs {d['response']!r}: {d['note']}; right side: {d['right_side']}")
     fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/checker_bench.py"
     write_json_atomic(Path(args.out), fig)
     print(f"wrote {args.out}")
