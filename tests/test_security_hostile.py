@@ -257,3 +257,23 @@ def test_workers_run_under_address_space_and_cpu_limits(warm_pool):
         assert address.split()[3] == str(warm_pool.memory_mb * 1024 * 1024), address
         cpu = next(line for line in limits if line.startswith("Max cpu time"))
         assert cpu.split()[3] != "unlimited", cpu
+
+
+def test_rewards_source_never_calls_an_evaluating_entry_point():
+    """A static guard for the parsing rule: no call to eval/exec/compile/sympify/parse_expr/parse_latex/lambdify
+    (or pickle loads) anywhere in the rewards package."""
+    import ast
+    from pathlib import Path
+    banned = {"eval", "exec", "compile", "sympify", "parse_expr", "parse_latex", "lambdify", "S", "loads",
+              "__import__", "simplify_logic", "latex2sympy"}
+    root = Path(rewards.__file__).parent
+    found = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
+                owner = getattr(fn.value, "id", "") if isinstance(fn, ast.Attribute) else ""
+                if name in banned and owner not in ("re", "json"):  # re.compile / json.loads are not evaluation
+                    found.append(f"{path.name}:{node.lineno} {name}")
+    assert not found, found
