@@ -37,7 +37,6 @@ __all__ = ["normalize", "tokenize", "parse_answer", "Parsed", "Seq", "Rel", "Mat
            "TooLarge", "Limits", "LIMITS"]
 
 
-
 # ----------------------------------------------------------------------------------------------------------------
 # answer trees
 
@@ -84,6 +83,8 @@ _FUNCS = {
     "ln": sympy.log, "log": sympy.log, "lg": None, "sqrt": sympy.sqrt, "abs": sympy.Abs,
     "floor": sympy.floor, "ceil": sympy.ceiling, "gcd": None, "lcm": None, "det": None,
 }
+_INVERSE = {"sin": sympy.asin, "cos": sympy.acos, "tan": sympy.atan, "sec": sympy.asec, "csc": sympy.acsc,
+            "cot": sympy.acot, "sinh": sympy.asinh, "cosh": sympy.acosh, "tanh": sympy.atanh}
 _ACCENTS = {"dot", "ddot", "hat", "bar", "tilde", "vec", "overline", "widehat", "widetilde"}
 _EXTRA_SYMBOLS = {"hbar", "ell", "odot", "angle", "triangle", "max", "min"}
 _GREEK = {
@@ -808,6 +809,9 @@ class _Parser:
             if isinstance(base, (Seq, Rel, MatrixNode)):
                 raise ParseError("log base is a list")
             v = sympy.log(args[0], base)
+        elif power == -1 and name in _INVERSE:
+            # \tan^{-1} x is arctan x, not 1/tan x
+            return _INVERSE[name](args[0])
         else:
             v = fn(args[0])
         if power is not None:

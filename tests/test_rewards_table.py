@@ -131,6 +131,9 @@ CASES = [
     (r"4 \pi^{2}-1", bx(r"-1 + 4\pi^2"), True),
     (r"\log_2 8", bx("3"), True),
     (r"\ln 2", bx(r"\log(2)"), True),
+    (r"\frac{\pi}{4}", bx(r"\tan^{-1}(1)"), True),   # an inverse function, not 1/tan
+    (r"\frac{\pi}{4}", bx(r"\arctan 1"), True),
+    ("0", bx(r"\sqrt{x^2} - |x|"), True),
     (r"e^{i\pi}", bx("-1"), True),
     (r"\sin^2 x + \cos^2 x", bx("1"), True),
     (r"\frac{n(n+1)(2 n+1)}{6}", bx(r"\frac{2n^3+3n^2+n}{6}"), True),
