@@ -132,7 +132,8 @@ class TrainConfig:
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
                               "| nccl")
-    fsdp: bool = _f(False, "under torchrun on CUDA, shard the policy with FSDP2 fully_shard instead of DDP")
+    fsdp: bool = _f(False, "FSDP2 fully_shard instead of DDP: not supported yet (an error); DDP is used under "
+                           "torchrun")
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
@@ -476,10 +477,15 @@ class Trainer:
         from harness import models
         from harness.rollout import make_engine
 
-        self.cfg = cfg.validate()
+        # from_dict re-checks every value against its field type (a YAML "1e-5" is a string, for instance)
+        self.cfg = cfg = TrainConfig.from_dict(cfg.to_dict()).validate()
         self.callbacks = list(callbacks)
         self.progress = progress
         self.out_dir = Path(cfg.out_dir)
+        if cfg.fsdp:
+            raise TrainingError("fsdp=True is not supported by the trainer yet (checkpoints and the rollout engine "
+                                "need full weights gathered from FSDP2 shards); use fsdp=False, which trains with "
+                                "DDP under torchrun")
         self.dist = distributed.init(cfg.device, cfg.backend)
         self.device = torch.device(self.dist.device)
         if self.dist.enabled and cfg.prompts_per_step % self.dist.world_size:

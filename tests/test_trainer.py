@@ -247,3 +247,18 @@ def test_metrics_logger_writes_strict_json_lines_and_truncates_on_resume(tmp_pat
     assert json.loads(lines[0]) == {"step": 1, "reward/mean": 0.5, "grad_norm": None, "t": 2.0}
     truncate_metrics(tmp_path / "metrics.jsonl", 2)
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_tensorboard_scalars_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    from harness.metrics_log import MetricsLogger
+
+    log = MetricsLogger(tmp_path, total_steps=1, progress=True, tensorboard=True)
+    assert log.tensorboard_enabled
+    log.log({"step": 1, "reward/mean": 0.25})
+    log.close()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("reward/mean")] == [0.25]
