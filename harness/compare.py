@@ -39,6 +39,10 @@ from harness.leaderboard import DONE_FILE
 CONFIG_FILE = "config.yaml"
 
 
+class CompareInterrupted(Exception):
+    """A run stopped before its last step (SIGINT/SIGTERM); finished runs and checkpoints are kept."""
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # parsing
 
@@ -186,7 +190,8 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
         eval_dict["benches"] = [b.strip() for b in eval_dict["benches"].split(",") if b.strip()]
     params = dict(eval_dict.get("bench_params") or {})
     if task in eval_dict["benches"] and task not in params and train.get("task_params"):
-        params[task] = dict(train["task_params"])
+        # the held-out split of the training task with the same parameters, except its size (eval.limit decides)
+        params[task] = {k: v for k, v in train["task_params"].items() if k != "n"}
     eval_dict["bench_params"] = params
     eval_cfg = EvalConfig.from_dict(eval_dict)
     check_benches(eval_cfg.benches)
@@ -242,11 +247,16 @@ def _normal(obj: Any) -> Any:
 
 
 def _load_engine(model_spec: str, train: dict[str, Any]):
+    """The model and rollout engine exactly as the trainer builds them: float32 weights, the engine running under
+    the configured compute dtype (`dtype`, e.g. bf16 autocast) with the configured `engine_params`."""
     from harness.models import load_policy
     from harness.rollout import make_engine
 
-    model, tokenizer = load_policy(model_spec, dtype=train.get("dtype") or _train_default("dtype") or "float32")
-    engine = make_engine(train.get("engine") or _train_default("engine") or "hf", model, tokenizer)
+    model, tokenizer = load_policy(model_spec, dtype="float32")
+    model.eval()
+    engine_kw = {"dtype": train.get("dtype") or _train_default("dtype"),
+                 **(train.get("engine_params") or _train_default("engine_params") or {})}
+    engine = make_engine(train.get("engine") or _train_default("engine") or "hf", model, tokenizer, **engine_kw)
     return model, tokenizer, engine
 
 
@@ -278,6 +288,10 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool) -> dict[st
     callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
     start = time.time()
     result = train(cfg, resume=resume, callbacks=[callback], progress=progress)
+    if getattr(result, "status", "completed") != "completed" or not result.final_model_dir:
+        raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {getattr(result, 'steps_done', '?')} "
+                                 f"({getattr(result, 'status', 'no final model')}); its checkpoint is in "
+                                 f"{run_dir / 'checkpoints'}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
                        progress=progress)

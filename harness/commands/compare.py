@@ -38,7 +38,11 @@ def run(args) -> int:
         return 2
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
-    rows = compare.run(plan, progress=not args.no_progress)
+    try:
+        rows = compare.run(plan, progress=not args.no_progress)
+    except compare.CompareInterrupted as exc:
+        print(f"rlvr-zoo compare: interrupted: {exc}", file=sys.stderr)
+        return 130
     print()
     print(leaderboard.render(rows, "md"))
     print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png")

@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--template", default="boxed", help="prompt template (default boxed)")
     parser.add_argument("--split", default="test", help="dataset split (default test)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--dtype", default="float32", help="model dtype (default float32)")
+    parser.add_argument("--dtype", default="float32", help="compute dtype of generation: float32 or bfloat16 (autocast; default float32)")
     parser.add_argument("--data-dir", default=None,
                         help="local benchmark files (default: $RLVR_ZOO_DATA_DIR, else the Hugging Face Hub)")
     parser.add_argument("--batch-size", type=int, default=32, help="prompts per engine call (default 32)")
@@ -47,8 +47,9 @@ def run(args) -> int:
         print(f"rlvr-zoo eval: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model)
-    model, tokenizer = load_policy(args.model, dtype=args.dtype)
-    engine = make_engine(args.engine, model, tokenizer)
+    model, tokenizer = load_policy(args.model, dtype="float32")
+    model.eval()
+    engine = make_engine(args.engine, model, tokenizer, dtype=args.dtype)
     summary = evaluate(engine, tokenizer, cfg, out, progress=not args.no_progress, label=args.model,
                        extra={"model": args.model, "engine": args.engine})
     print(format_summary(summary))

@@ -18,13 +18,24 @@ def collect() -> dict:
     from harness import presets
 
     return {
-        "algorithms": {name: algorithms.describe(name) for name in algorithms.names()},
+        "algorithms": {name: {"summary": _summary(algorithms, name),
+                              "fields": {k: v.get("default") if isinstance(v, dict) else v
+                                         for k, v in algorithms.describe(name).items()}}
+                       for name in algorithms.names()},
         "advantage_estimators": list(algorithms.advantages.names()),
         "benchmarks": list(benchmarks.names()),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
         "rewards": list(rewards.reward_names()),
     }
+
+
+def _summary(algorithms, name: str) -> str:
+    """First line of the objective class's docstring (empty when it has none)."""
+    from algorithms.registry import get_class
+
+    doc = (get_class(name).__doc__ or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
 
 
 def _fmt(value) -> str:
@@ -39,10 +50,9 @@ def run(args) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     print("algorithms (recipe defaults; override with name:field=value in --algos):")
-    for name, fields in info["algorithms"].items():
-        desc = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items() if k not in ("name", "doc", "description"))
-        doc = fields.get("doc") or fields.get("description")
-        print(f"  {name}" + (f"  - {doc}" if doc else ""))
+    for name, entry in info["algorithms"].items():
+        desc = ", ".join(f"{k}={_fmt(v)}" for k, v in entry["fields"].items())
+        print(f"  {name}" + (f"  - {entry['summary']}" if entry["summary"] else ""))
         print(f"      {desc}")
     print("advantage estimators: " + ", ".join(info["advantage_estimators"]))
     print("benchmarks: " + ", ".join(info["benchmarks"]))

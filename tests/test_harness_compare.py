@@ -1,0 +1,181 @@
+"""End to end: `rlvr-zoo compare` on tiny-random (two objectives, two steps), resuming, leaderboards in all five
+formats, error messages, and a user plugin through `list` and `compare`. Real model, real trainer, real files."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _compare(out: Path, *extra: str) -> int:
+    return main(["compare", "--preset", "tiny-test", "--out", str(out), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp") / "tiny"
+    assert _compare(out, "--algos", "grpo,ce-gppo:beta1=0.75,beta2=1") == 0
+    return out
+
+
+def test_compare_writes_every_file(compared):
+    out = compared
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["algos"] == ["grpo", "ce-gppo:beta1=0.75,beta2=1"] and cfg["train"]["model"] == "tiny-random"
+    base = json.loads((out / "base/eval/summary.json").read_text())
+    assert base["benches"]["arith"]["problems"] == 4 and base["model"] == "tiny-random"
+    assert len((out / "base/eval/arith.responses.jsonl").read_text().splitlines()) == 4 * 2
+    for slug in ("grpo", "ce-gppo_beta1=0.75_beta2=1"):
+        run = out / "runs" / slug / "seed-0"
+        done = json.loads((run / "DONE").read_text())
+        assert done["seed"] == 0 and done["wall_time_s"] > 0
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        assert [r["step"] for r in records] == [1, 2]
+        for key in ("reward/mean", "entropy", "clipfrac/low_neg", "clipfrac/high_pos", "response_length/mean",
+                    "eval/accuracy", "eval/arith/avg@1"):
+            assert all(key in r for r in records), key
+        assert (run / "run.json").is_file() and (run / "final" / "config.json").is_file()
+        assert not (run / "checkpoints").exists()  # removed once the run is finished (keep_checkpoints: false)
+        summary = json.loads((run / "eval/summary.json").read_text())
+        s = summary["benches"]["arith"]
+        assert s["problems"] == 4 and s["k"] == 2 and 0.0 <= s["avg@2"] <= 1.0
+        assert s["pass@"]["1"] == pytest.approx(s["avg@2"])  # pass@1 estimated from k samples is avg@k
+        assert s["ci95"][0] <= s["avg@2"] <= s["ci95"][1]
+        lines = [json.loads(x) for x in (run / "eval/arith.responses.jsonl").read_text().splitlines()]
+        assert len(lines) == 8 and all({"id", "response", "extracted", "correct", "gold"} <= set(x) for x in lines)
+        assert sum(x["correct"] for x in lines) / 8 == pytest.approx(s["avg@2"])
+    assert done["algo"] == "ce-gppo" and done["overrides"] == {"beta1": 0.75, "beta2": 1}
+    png = (out / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    for ext in ("md", "csv", "json", "tex", "html"):
+        assert (out / f"leaderboard.{ext}").stat().st_size > 0
+
+
+def test_leaderboard_renders_compare_in_all_formats(compared, tmp_path, capsys):
+    labels = ["base (tiny-random)", "grpo", "ce-gppo:beta1=0.75,beta2=1"]
+    texts = {}
+    for fmt in ("md", "csv", "latex", "html", "json"):
+        assert main(["leaderboard", str(compared), "--format", fmt, "-o", str(tmp_path / f"lb.{fmt}")]) == 0
+        texts[fmt] = (tmp_path / f"lb.{fmt}").read_text()
+    rows = json.loads(texts["json"])
+    assert [r["label"] for r in rows] == labels
+    table = list(csv.DictReader(io.StringIO(texts["csv"])))
+    assert [r["algorithm"] for r in table] == labels
+    assert 0.0 <= float(table[1]["arith"]) <= 1.0 and table[1]["final_entropy"] != ""
+    for fmt in ("md", "latex", "html"):
+        for label in ("grpo", "ce-gppo:beta1=0.75,beta2=1"):
+            assert label in texts[fmt], (fmt, label)
+    assert r"\begin{tabular}" in texts["latex"] and "<table>" in texts["html"]
+    # stdout by default; two directories merge (same labels -> labelled by run directory)
+    assert main(["leaderboard", str(compared), str(compared), "--format", "json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert len(merged) == 6 and "grpo [tiny]" in {r["label"] for r in merged}
+
+
+def test_resume_skips_finished_runs_and_resumes_from_checkpoint(tmp_path, monkeypatch, capsys):
+    import harness.compare as compare_mod
+    from harness.evaluate import make_train_callback
+
+    out = tmp_path / "resume"
+    # first compare: interrupted (Ctrl-C) during the second step of its only run, after checkpoint step-1
+    def interrupting(*args, **kwargs):
+        real = make_train_callback(*args, **kwargs)
+
+        def cb(step, trainer):
+            if step >= 2:
+                raise KeyboardInterrupt
+            return real(step, trainer)
+        return cb
+
+    monkeypatch.setattr(compare_mod, "make_train_callback", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        _compare(out, "--algos", "grpo")
+    monkeypatch.undo()
+    run = out / "runs/grpo/seed-0"
+    assert not (run / "DONE").exists() and (run / "checkpoints").is_dir()
+    # second compare: grpo resumes from its checkpoint and finishes
+    assert _compare(out, "--algos", "grpo") == 0
+    done = json.loads((run / "DONE").read_text())
+    assert done["resumed"] is True
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    assert steps[0] == 1 and steps[-1] == 2
+    first_done = (run / "DONE").read_bytes()
+    first_metrics = (run / "metrics.jsonl").read_bytes()
+    capsys.readouterr()
+    # third compare: one more algorithm; grpo is not redone
+    assert _compare(out, "--algos", "grpo,ce-gppo") == 0
+    printed = capsys.readouterr().out
+    assert "grpo seed 0: finished earlier, skipped" in printed
+    assert "base model: already evaluated" in printed
+    assert (run / "DONE").read_bytes() == first_done and (run / "metrics.jsonl").read_bytes() == first_metrics
+    assert (out / "runs/ce-gppo/seed-0/DONE").is_file()
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert [r["label"] for r in rows][1:] == ["grpo", "ce-gppo"]
+    # changing a setting for an existing output directory is refused
+    assert _compare(out, "--algos", "grpo", "--set", "steps=3") == 2
+    assert "different train settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--algos", "grpo,ppo2"], "unknown algorithm 'ppo2'; valid algorithms: "),
+    (["--algos", "grpo", "--set", "eval.benches=[gsm8k,mathh]"], "unknown benchmark 'mathh'; valid benchmarks: "),
+    (["--algos", "ce-gppo:beta3=1"], "beta3"),
+    (["--algos", "grpo", "--set", "stepz=3"], "unknown training field(s) stepz; valid TrainConfig fields: "),
+])
+def test_compare_errors_list_valid_choices(tmp_path, capsys, argv, expected):
+    assert _compare(tmp_path / "err", *argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    if "valid algorithms" in expected:
+        assert "ce-gppo" in err and "dapo" in err
+    if "valid benchmarks" in expected:
+        assert "math500" in err and "arith" in err
+    assert not (tmp_path / "err").exists()  # nothing is written before the plan is valid
+
+
+def test_unknown_preset_lists_presets(tmp_path, capsys):
+    assert main(["compare", "--preset", "cpu-dmeo", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown preset 'cpu-dmeo'; valid presets: cpu-demo, cpu-smoke, tiny-test" in capsys.readouterr().err
+
+
+def test_list_shows_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("ppo", "grpo", "dapo", "ce-gppo", "clip_ratio_high=0.28", "gae", "gsm8k", "math500", "arith",
+                 "cpu-demo", "tiny-test", "boxed", "correctness"):
+        assert word in out, word
+    assert main(["list", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["algorithms"]["ce-gppo"]["fields"]["beta1"] == 0.5
+    assert "cpu-demo" in [p["name"] for p in info["presets"]]
+
+
+def test_plugin_objective_through_list_and_compare(tmp_path, capsys):
+    import algorithms
+
+    plugin = REPO / "examples" / "my_objective.py"
+    if not plugin.is_file():
+        pytest.fail(f"{plugin} is missing: the plugin example of the README is expected there")
+    before = set(algorithms.names())
+    assert main(["list", "--json", "--plugin", str(plugin)]) == 0
+    listed = json.loads(capsys.readouterr().out)["algorithms"]
+    new = sorted(set(algorithms.names()) - before) or sorted(set(listed) - {"ppo", "grpo", "dapo", "gppo",
+                                                                            "ce-gppo", "cispo", "clip-cov",
+                                                                            "dr-grpo", "gspo", "kl-cov"})
+    assert new and all(name in listed for name in new)
+    name = new[0]
+    out = tmp_path / "plugin"
+    assert main(["compare", "--plugin", str(plugin), "--preset", "tiny-test", "--algos", name, "--out", str(out),
+                 "--no-progress", "--set", "steps=1"]) == 0
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert [r["label"] for r in rows][1:] == [name]
+    assert rows[1]["benches"]["arith"]["score"] is not None
