@@ -12,7 +12,7 @@ Rules, in order (``Options`` holds the switches):
   1e-40. Decimals follow the rounding rule of ``rewards.numeric`` (a predicted ``0.333`` equals an exact ``1/3``;
   a plain decimal gold is exact; a gold in scientific notation is a rounded value).
 * Expressions with symbols: ``expand(g - p) == 0``, otherwise agreement at ``numeric_points`` random points
-  (relative tolerance 1e-8), falling back to ``simplify(g - p) == 0`` when no point evaluates to a finite real.
+  (relative tolerance 1e-30 at 60 digits; exact rational points), falling back to ``simplify(g - p) == 0`` when no point evaluates to a finite real.
 * Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
   ``2x - y + 1 = 0``); a different right side is a different equation. Inequalities: same direction after moving
   everything to one side, up to a positive factor.
@@ -82,7 +82,8 @@ def _as_number(x):
         if v.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo) or not v.is_number:
             return None
         re_, im_ = v.as_real_imag()
-        out = mpmath.mpc(_mpf(re_), _mpf(im_))
+        with mpmath.workdps(_PREC):  # mpmath numbers keep the precision they were made with
+            out = mpmath.mpc(_mpf(re_), _mpf(im_))
     except Exception:  # noqa: BLE001 - sympy raises many kinds of errors on odd inputs
         return None
     if not mpmath.isfinite(out):
@@ -198,7 +199,7 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
             r = av / bv
         if ratio is None:
             ratio = r
-        elif not _close(ratio, r, 1e-8):
+        elif not _close(ratio, r, ctx.opts.rel_tol_expr):
             return False
         valid += 1
         if valid >= ctx.opts.numeric_points:

@@ -23,7 +23,7 @@ class Options:
     min_sig_digits: int = 3
     rounded_gold_decimals: bool = False
     numeric_points: int = 5
-    rel_tol_expr: float = 1e-8
+    rel_tol_expr: float = 1e-30
     seed: int = 0
 
 
