@@ -102,7 +102,7 @@ _WORD_SEPARATORS = {"and", "or"}
 
 _TOKEN_RE = re.compile(
     r"(?P<ws>\s+)"
-    r"|(?P<num>(?:\d+(?:\.\d+|\.(?![\d.]))?|\.\d+)(?:[eE][-+]?\d{1,4}(?![A-Za-z\d]))?)"
+    r"|(?P<num>(?:\d+(?:\.\d+|\.(?![\d.]))?|\.\d+)(?:[eE][-+]?\d+(?![A-Za-z]))?)"
     r"|(?P<cmd>\\[A-Za-z]+)"
     r"|(?P<esc>\\[{}|%\\])"
     r"|(?P<word>[A-Za-z]+)"
