@@ -26,7 +26,7 @@ from fractions import Fraction
 from rewards.normalize import ParseError, normalize
 from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_answer
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_answer, last_boxed
 from rewards.pool import get_pool
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
@@ -122,6 +122,8 @@ def _prepare(gold, response, priority):
         gold = repr(gold)
     if not isinstance(gold, str) or not gold.strip():
         return Verdict(False, None, "bad_gold")
+    if "\\boxed" in gold or "\\fbox" in gold:
+        gold = last_boxed(gold) or gold  # a gold given as a whole solution: its boxed answer
     if len(gold) > MAX_ANSWER_CHARS:
         return Verdict(False, None, "bad_gold: longer than the answer limit")
     if not isinstance(response, str):

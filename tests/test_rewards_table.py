@@ -19,6 +19,7 @@ CASES = [
     # ---- extraction
     ("42", r"so we get \boxed{42}", True),
     ("42", r"\fbox{42}", True),
+    (r"so the result is $\boxed{42}$", r"\boxed{42}", True),  # a gold given as a whole solution
     ("42", r"The final answer is $42$. I hope it is correct.", True),
     ("42", "Therefore, the answer is 42.", True),
     ("42", "So the answer is 42 because 6 * 7 = 42 and nothing else", True),
