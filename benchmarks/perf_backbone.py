@@ -167,6 +167,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--vllm-eager", action="store_true", help="also time vLLM with enforce_eager=True")
     ap.add_argument("--train-steps", type=int, default=3, help="GRPO steps per trainer run (0: skip)")
     ap.add_argument("--train-engines", default="hf", help="comma list of engines for the trainer runs")
+    ap.add_argument("--train-prompts", type=int, default=4, help="prompts per GRPO step (x --n responses)")
     ap.add_argument("--out", default=str(ROOT / "results" / "perf"))
     args = ap.parse_args(argv)
 
@@ -233,7 +234,7 @@ def main(argv=None) -> dict:
             for engine in [e for e in args.train_engines.split(",") if e]:
                 for dtype in ("float32", "bfloat16"):
                     key = f"{engine}_{dtype}"
-                    rec = time_grpo(args.model, dtype, engine, args.train_steps, args.prompts, args.n,
+                    rec = time_grpo(args.model, dtype, engine, args.train_steps, args.train_prompts, args.n,
                                     args.max_new_tokens, args.micro_batch)
                     grpo[key] = rec
                     if "error" in rec:

@@ -77,8 +77,11 @@ class HFEngine:
         self.model.eval()
         out: list[Rollout] = []
         try:
-            for chunk in chunks:
-                out.extend(self._generate_chunk(chunk, sampling, generator, device))
+            # one autocast region for the whole call: autocast caches the bf16 copies of the weights inside a
+            # region, so they are cast once instead of at every decode step
+            with self._autocast(device):
+                for chunk in chunks:
+                    out.extend(self._generate_chunk(chunk, sampling, generator, device))
         finally:
             self.model.train(was_training)
         return out
@@ -88,7 +91,11 @@ class HFEngine:
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype, enabled=enabled)
 
     def _next_token(self, logits: torch.Tensor, sampling: Sampling, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(token [B], logprob [B]) from last-position logits [B, V] (float32)."""
+        """(token [B], logprob [B]) from last-position logits [B, V] (float32), always computed in float32."""
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            return self._sample(logits.float(), sampling, generator)
+
+    def _sample(self, logits, sampling, generator):
         if sampling.greedy:
             logp = torch.log_softmax(logits, dim=-1)
             tok = logits.argmax(dim=-1)
@@ -130,8 +137,7 @@ class HFEngine:
         input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
         stop = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
 
-        with self._autocast(device):
-            out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+        out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         logits = out.logits[:, -1, :].float()
         if U != B:
@@ -162,9 +168,8 @@ class HFEngine:
                 alive, tok, next_pos, attn = alive[idx], tok[idx], next_pos[idx], attn[idx]
                 cache.batch_select_indices(idx)
             attn = torch.cat([attn, attn.new_ones((attn.shape[0], 1))], dim=1)
-            with self._autocast(device):
-                out = model(input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
-                            past_key_values=cache, use_cache=True)
+            out = model(input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
+                        past_key_values=cache, use_cache=True)
             logits = out.logits[:, -1, :].float()
             next_pos = next_pos + 1
 
