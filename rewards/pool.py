@@ -38,6 +38,7 @@ MAX_MESSAGE = 64 * 1024          # a worker's answer (worker -> parent)
 MAX_REQUEST = 8 * 1024 * 1024    # a chunk of tasks (parent -> worker)
 CHUNK_BYTES = 256 * 1024         # tasks are sent in chunks up to this size ...
 MAX_CHUNK = 16                   # ... and this many tasks
+MAX_TASKS_PER_WORKER = 20000     # a worker is recycled after this many checks (bounds sympy's caches)
 DEFAULT_MEMORY_MB = int(os.environ.get("RLVR_ZOO_CHECKER_MEMORY_MB", "2048"))
 
 
@@ -300,7 +301,8 @@ class CheckerPool:
         extra = []
         with self._lock:
             for w in workers:
-                if self._closed or len(self._idle) >= self.size or not w.alive():
+                if self._closed or len(self._idle) >= self.size or not w.alive() or \
+                        w.tasks_done >= MAX_TASKS_PER_WORKER:
                     extra.append(w)
                     self._all.discard(w)
                 else:

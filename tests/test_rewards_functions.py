@@ -196,3 +196,15 @@ def test_a_forked_child_gets_its_own_pool():
     got = os.read(r, 1)
     os.waitpid(pid, 0)
     assert got == b"1"
+
+
+def test_workers_are_recycled_after_many_checks(monkeypatch):
+    import rewards.pool as pool_mod
+    pool = rewards.configure_pool(size=1)
+    rewards.warmup()
+    first = pool.worker_pids()
+    monkeypatch.setattr(pool_mod, "MAX_TASKS_PER_WORKER", 3)
+    verify_batch(["x"] * 5, [f"\\boxed{{x + {i} - {i}}}" for i in range(5)])
+    assert pool.worker_pids() == [] or pool.worker_pids() != first  # the used worker was not kept
+    assert verify_batch(["x"], ["\\boxed{x+0}"]) == [True]
+    rewards.configure_pool()

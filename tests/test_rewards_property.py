@@ -22,7 +22,10 @@ latex = st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join)
 nested = st.integers(min_value=1, max_value=5000).map(lambda n: "{" * n + "1" + "}" * n)
 towers = st.lists(st.sampled_from(["10", "9", "2", "x"]), min_size=2, max_size=6).map(
     lambda xs: "^{".join(xs) + "}" * (len(xs) - 1))
-responses = st.one_of(st.text(max_size=300), latex, latex.map(lambda s: r"\boxed{" + s + "}"),
+surrogates = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=20)
+controls = st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=50)
+responses = st.one_of(st.text(max_size=300), latex, surrogates.map(lambda s: r"\boxed{" + s + "}"),
+                      controls.map(lambda s: s + r"\boxed{1}"), latex.map(lambda s: r"\boxed{" + s + "}"),
                       nested.map(lambda s: r"\boxed" + s), towers.map(lambda s: r"\boxed{" + s + "}"))
 golds = st.sampled_from(["1", r"\frac{1}{2}", "x^2", r"(1, 2)", r"\pm 3", "10^{10}", r"\text{even}"])
 
