@@ -177,16 +177,17 @@ def _last_number(text: str) -> str | None:
     return num
 
 
-_ANSWER_TAG = re.compile(r"<answer>(.{0,%d}?)</answer>" % MAX_TAIL, re.DOTALL)
-
-
 def _answer_tag(text: str) -> str | None:
-    last = None
-    for m in _ANSWER_TAG.finditer(text):
-        last = m
-    if last is None:
+    """The content of the last ``<answer>...</answer>`` (two rfind calls: linear on any input)."""
+    end = text.rfind("</answer>")
+    if end < 0:
         return None
-    inner = last.group(1).strip()
+    start = text.rfind("<answer>", 0, end)
+    if start < 0:
+        return None
+    inner = text[start + len("<answer>"):end].strip()
+    if not inner:
+        return None
     return last_boxed(inner) or inner.strip("$ ").strip() or None
 
 

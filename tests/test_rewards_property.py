@@ -51,6 +51,13 @@ def _check(gold, response):
 @example(gold="1", response=("(" * 500000) + (")" * 500000))
 @example(gold="1", response=r"\boxed{1}" * 100000)
 @example(gold="1", response="1 " * 500000)
+@example(gold="1", response="<answer>" * 125000)
+@example(gold="1", response="the answer is " * 70000)
+@example(gold="1", response="\nAnswer: " * 100000)
+@example(gold="1", response="final answer is $" * 50000)
+@example(gold="1", response="####" * 200000)
+@example(gold="1", response="</think>" * 100000 + "\\boxed{1}")
+@example(gold="1", response="\n" + "*" * 1000000)
 def test_verify_never_raises_and_stays_within_budget(gold, response):
     _check(gold, response)
 
