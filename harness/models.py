@@ -390,6 +390,10 @@ def export_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     A PEFT LoRA model is exported merged (W + scaling * B @ A), computed on the fly without touching the model.
     Tied weights are exported once (under the name the state dict gives first).
     """
+    from torch.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, DistributedDataParallel):   # names without the wrapper's "module." prefix
+        model = model.module
     base = model
     lora_layers = {}
     if hasattr(model, "peft_config"):
@@ -412,6 +416,8 @@ def export_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
                     for adapter in layer.active_adapters:
                         if adapter in layer.lora_A:
                             tensor = tensor + layer.get_delta_weight(adapter).to(tensor.dtype)
+            if hasattr(tensor, "full_tensor"):               # a sharded DTensor (FSDP2): gather it
+                tensor = tensor.full_tensor()
             key = tensor.data_ptr()
             if key in seen and tensor.numel() > 1:
                 continue

@@ -211,3 +211,20 @@ def test_export_weights_of_a_plain_model_is_its_state_dict(tiny):
     assert set(exported) | {"lm_head.weight"} == set(sd)
     for k, v in exported.items():
         assert torch.equal(v, sd[k])
+
+
+def test_export_weights_unwraps_ddp(tiny, tmp_path):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    model, _ = tiny
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialised in this process")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg", rank=0, world_size=1)
+    try:
+        wrapped = DistributedDataParallel(model)
+        names = [n for n, _ in models.export_weights(wrapped)]
+        assert names == [n for n, _ in models.export_weights(model)]
+        assert not any(n.startswith("module.") for n in names)
+    finally:
+        dist.destroy_process_group()
