@@ -8,6 +8,8 @@ import rewards
 from rewards import Verdict, get_reward, reward_names, verify_batch, verify_batch_detailed
 from rewards.options import Options
 
+_ROOT = __import__("pathlib").Path(rewards.__file__).resolve().parents[1]
+
 
 def test_names_and_unknowns():
     assert reward_names() == ["correctness", "format", "overlong"]
@@ -137,7 +139,7 @@ def test_verdict_fields_and_extracted_is_cut():
 def test_importing_rewards_does_not_import_sympy():
     import subprocess
     code = "import sys, rewards; rewards.extract_answer('x'); print('sympy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=_ROOT)
     assert out.stdout.strip() == "False"
 
 
@@ -147,7 +149,7 @@ def test_script_without_main_guard_can_verify(tmp_path):
     script = tmp_path / "user_script.py"
     script.write_text("import rewards\nprint('RUN')\nprint(rewards.verify('1/2', r'\\boxed{0.5}'))\n")
     import os
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    env = dict(os.environ, PYTHONPATH=str(_ROOT))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.split() == ["RUN", "True"], out.stderr[-2000:]
 
