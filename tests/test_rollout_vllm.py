@@ -87,3 +87,9 @@ def test_eos_stop_is_included_and_reported(setup):
     assert h.finish_reason == "stop" and h.response_ids == [tok.eos_token_id]
     assert r.finish_reason == "stop" and r.response_ids == [tok.eos_token_id] and r.text == ""
     assert len(r.logprobs) == 1
+
+
+def test_too_long_request_is_refused_with_the_fix(setup):
+    _, tok, engine = setup
+    with pytest.raises(ValueError, match="max_model_len"):
+        engine.generate(["word " * 200], Sampling(n=1, max_new_tokens=100, temperature=0))

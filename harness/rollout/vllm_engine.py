@@ -98,6 +98,7 @@ class VLLMEngine:
             import json
             cfg = json.loads((Path(path) / "config.json").read_text())
             max_model_len = min(int(cfg.get("max_position_embeddings", 4096)), 4096)
+        self.max_model_len = int(max_model_len)
         dtype_name = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[parse_dtype(dtype)]
         tok_dir = path if (Path(path) / "tokenizer_config.json").is_file() else self._save_tokenizer(path)
 
@@ -134,6 +135,11 @@ class VLLMEngine:
         """``len(prompts) * sampling.n`` rollouts, grouped by prompt (all n responses of prompt 0 first)."""
         SamplingParams = self._vllm.SamplingParams
         prompt_ids = encode_prompts(self.tokenizer, prompts)
+        longest = max(len(p) for p in prompt_ids)
+        if longest + sampling.max_new_tokens > self.max_model_len:
+            raise ValueError(f"the longest prompt ({longest} tokens) + max_new_tokens ({sampling.max_new_tokens}) "
+                             f"exceeds the vLLM engine's max_model_len ({self.max_model_len}); build the engine with "
+                             f"a larger max_model_len (engine_params) or use shorter prompts / responses")
         common = dict(max_tokens=sampling.max_new_tokens, logprobs=0, detokenize=False,
                       stop_token_ids=self.stop_token_ids, skip_special_tokens=True)
         if sampling.greedy:
