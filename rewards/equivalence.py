@@ -349,9 +349,12 @@ def _relations_equal(g, p, ctx: _Ctx) -> bool:
             return all(_relations_equal(g, Rel(("=",), (p.parts[0], part)), ctx) for part in p.parts[1:])
         return False
     if isinstance(p, Rel):
-        # prediction "x = 5" (or "x = 2 + 3 = 5") for a gold value: the left side must be a label
-        if all(o == "=" for o in p.ops) and _is_label(p.parts[0]) and not isinstance(g, Rel):
-            return all(_values_equal(g, part, ctx) for part in p.parts[1:])
+        # prediction "x = 5" (or "x = 2 + 3 = 5", or "5 = x") for a gold value: one end must be a label
+        if all(o == "=" for o in p.ops) and not isinstance(g, Rel):
+            if _is_label(p.parts[0]):
+                return all(_values_equal(g, part, ctx) for part in p.parts[1:])
+            if len(p.parts) == 2 and _is_label(p.parts[1]):
+                return _values_equal(g, p.parts[0], ctx)
         return False
     # gold is a relation, prediction is not: accept the bare right side when the gold's left side is a label
     if len(g.ops) == 1 and g.ops[0] == "=" and _is_label(g.parts[0]):

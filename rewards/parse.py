@@ -862,6 +862,8 @@ class _Parser:
         return MatrixNode(tuple(tuple(r) for r in rows))
 
 
+_FUNCTION_LABEL = re.compile(r"(^|,\s*)([A-Za-z])\s*\(\s*([A-Za-z])\s*\)\s*=(?!=)")
+_FUNCTION_LABEL_RIGHT = re.compile(r"(?<![=<>!])=\s*([A-Za-z])\s*\(\s*([A-Za-z])\s*\)\s*(?=$|,)")
 _WORDS_ONLY = re.compile(r"^[A-Za-z][A-Za-z\s\-']*$")
 
 
@@ -880,6 +882,9 @@ def parse_answer(answer: str, limits: Limits = LIMITS) -> Parsed:
             parsed.is_text = True
             parsed.value = re.sub(r"\s+", " ", low).strip()
             return parsed
-    toks = tokenize(text, limits)
+    # "f(x) = ..." names a function: the left side is a label f_{x}, not the product f*x
+    text_for_parser = _FUNCTION_LABEL.sub(lambda m: f"{m.group(1)}{m.group(2)}_{{{m.group(3)}}} =", text)
+    text_for_parser = _FUNCTION_LABEL_RIGHT.sub(lambda m: f"= {m.group(1)}_{{{m.group(2)}}}", text_for_parser)
+    toks = tokenize(text_for_parser, limits)
     parsed.value = _Parser(toks, limits, parsed).parse()
     return parsed

@@ -162,6 +162,11 @@ CASES = [
     ("5", bx("x = 2 + 3 = 5"), True),
     ("5", bx("x = 2 + 3 = 6"), False),
     ("n=k+4", bx("n=4+k"), True),
+    ("5", bx("5 = x"), True),
+    ("f(x)=2 x", bx("2x"), True),          # f(x) = ... is a labelled function, not f*x
+    ("f(x)=2 x", bx("f(x) = x + x"), True),
+    ("f(x)=2 x", bx("g(x) = 2x"), False),
+    ("f(x)=x, f(x)=2-x", bx("f(x) = 2 - x, f(x) = x"), True),
     ("n=k+4", bx("n=k+3"), False),
     ("x>3", bx("3<x"), True),
     ("x > 3", bx("x<3"), False),
