@@ -371,8 +371,12 @@ def _run_subprocess(system: str, cfg: PerfConfig, timeout: float) -> dict:
         result = os.path.join(d, "result.json")
         cmd = [sys.executable, "-m", "benchmarks.perf_vs_trl", "--worker", system, "--config",
                json.dumps(dataclasses.asdict(cfg)), "--result", result]
-        proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, timeout=timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # the run's output goes to a file (a pipe could fill up); on timeout the child is killed by subprocess.run
+        log_path = os.path.join(d, "run.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, timeout=timeout,
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc.stdout = Path(log_path).read_text(errors="replace")
         if proc.returncode != 0 or not os.path.exists(result):
             raise RuntimeError(f"{system} run failed (exit {proc.returncode}); its output ends with:\n"
                                f"{proc.stdout[-4000:]}")
@@ -415,6 +419,15 @@ def main(argv: list[str] | None = None) -> int:
     order_runs = []
     for r in range(a.rounds):
         order_runs.extend(variants if r % 2 == 0 else list(reversed(variants)))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.perf_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def write(report: dict) -> None:
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, out)
+
     for system, dtype, engine in tqdm(order_runs, desc="perf_vs_trl runs", unit="run"):
         cfg = dataclasses.replace(base, dtype=dtype, engine=engine)
         res = _run_subprocess(system, cfg, a.timeout)
@@ -422,16 +435,13 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(res)
         tqdm.write(f"{res['variant']}: steps {[round(s['step_s'], 2) for s in res['steps']]} s, "
                    f"peak RSS {res['peak_rss_mb']:.0f} MB")
+        # partial results after every run, so an interrupted comparison keeps what it measured
+        write({"command": command, "config": dataclasses.asdict(base), "status": "partial", "runs": runs})
     summary = summarize_runs(runs)
     rat = ratios(summary)
-    report = {"command": "python -m benchmarks.perf_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "config": dataclasses.asdict(base), "machine": machine_description(), "summary": summary,
-              "ratios": rat, "runs": runs, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out)
+    write({"command": command, "config": dataclasses.asdict(base), "status": "complete",
+           "machine": machine_description(), "summary": summary, "ratios": rat, "runs": runs,
+           "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     print(_table(summary, rat))
     print(f"\nwritten: {out}")
     return 0
