@@ -26,7 +26,7 @@ from fractions import Fraction
 from rewards.normalize import ParseError, normalize
 from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_answer, last_boxed
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_with_method, last_boxed
 from rewards.pool import get_pool
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
@@ -131,26 +131,21 @@ def _prepare(gold, response, priority):
     if not response.strip():
         return Verdict(False, None, "empty_response")
     response = answer_region(response)
-    boxes = all_boxed(response) if "boxed" in priority else []
-    boxes = [b for b in boxes if b.strip()]
-    if boxes:
-        extracted = boxes[-1]
-        distinct = []
-        seen = set()
-        for b in boxes:
+    extracted, method = extract_with_method(response, priority)  # the caller's priority order decides
+    if extracted is None:
+        return Verdict(False, None, "no_answer")
+    cands = [extracted]
+    if method == "boxed":
+        # every distinct boxed answer must be right: two different final answers are a hedge
+        distinct, seen = [], set()
+        for b in all_boxed(response):
             key = _squash(b)
-            if key not in seen:
+            if key and key not in seen:
                 seen.add(key)
                 distinct.append(b)
         if len(distinct) > MAX_CANDIDATES:
             return Verdict(False, extracted[:_EXTRACTED_SHOWN], "too_many_answers")
-        cands = distinct
-    else:
-        rest = tuple(p for p in priority if p != "boxed")
-        extracted = extract_answer(response, rest) if rest else None
-        if extracted is None:
-            return Verdict(False, None, "no_answer")
-        cands = [extracted]
+        cands = distinct or cands
     if any(len(c) > MAX_ANSWER_CHARS for c in cands):
         return Verdict(False, extracted[:_EXTRACTED_SHOWN], "answer_too_long")
     return gold, cands, extracted

@@ -210,3 +210,11 @@ def test_workers_are_recycled_after_many_checks(monkeypatch):
     assert pool.worker_pids() == [] or pool.worker_pids() != first  # the used worker was not kept
     assert verify_batch(["x"], ["\\boxed{x+0}"]) == [True]
     rewards.configure_pool()
+
+
+def test_the_callers_priority_order_is_respected():
+    text = r"The answer is 3. Later I boxed \boxed{4}."
+    assert verify_batch(["4", "3"], [text, text]) == [True, False]
+    assert verify_batch(["4", "3"], [text, text], priority=("answer_is", "boxed")) == [False, True]
+    with pytest.raises(ValueError, match="unknown extraction method"):
+        verify_batch(["4"], [text], priority=("nope",))
