@@ -17,7 +17,7 @@ One training step (DESIGN.md, "The path of one training step"; docs/trainer.md h
 7. ``epochs`` passes over mini-batches of ``minibatch_size`` sequences, each split into micro-batches of
    ``micro_batch_size`` with gradient accumulation; the loss is aggregated with the mini-batch's global token and
    sequence counts (summed over micro-batches and ranks), so the accumulated gradient is the one-big-batch gradient;
-   gradient clipping; AdamW; a NaN/inf loss or gradient skips the update and is counted;
+   gradient clipping; AdamW (fused kernel); a NaN/inf loss or gradient skips the update and is counted;
 8. metrics (JSON lines, progress bar, TensorBoard), callbacks, checkpoints.
 """
 from __future__ import annotations
@@ -539,16 +539,16 @@ class Trainer:
         self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=cfg.fsdp)
         self.train_critic = distributed.wrap_model(self.critic, self.dist) if self.critic is not None else None
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = _adamw(params, lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
+                                weight_decay=cfg.weight_decay)
         warm = cfg.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm > 0 else 1.0)
         self.critic_optimizer = None
         if self.critic is not None:
-            self.critic_optimizer = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr,
-                                                      betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
-                                                      weight_decay=cfg.weight_decay)
+            self.critic_optimizer = _adamw(list(self.critic.parameters()), lr=cfg.critic_lr,
+                                           betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
+                                           weight_decay=cfg.weight_decay)
         self.step = 0
         self.skipped_steps = 0
         self.empty_batches = 0
@@ -1150,6 +1150,18 @@ class _Acc:
             elif den > 0:
                 out[k] = num / den
         return out
+
+
+def _adamw(params: list, **kw) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (several times faster on CPU, also available on CUDA) when the parameters allow
+    it, else the default implementation."""
+    if params and all(p.dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64) and
+                      p.device.type in ("cpu", "cuda") for p in params):
+        try:
+            return torch.optim.AdamW(params, fused=True, **kw)
+        except (RuntimeError, ValueError, TypeError):
+            pass
+    return torch.optim.AdamW(params, **kw)
 
 
 def _masked_sum_k3(engine_logp, trainer_logp, mask) -> float:

@@ -22,6 +22,16 @@ from harness.models import load_policy
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tiny-model tests are dominated by small ops: one intra-op thread avoids OpenMP oversubscription on a
+    shared 2-core machine (3x faster measured under load); the previous setting is restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     model, tokenizer = load_policy("tiny-random")
@@ -135,7 +145,7 @@ def test_sigterm_to_running_train_leaves_a_loadable_checkpoint(tmp_path):
            "arith", "--steps", "500", "--out", str(out), "--no-progress",
            "--set", "prompts_per_step=2", "--set", "responses_per_prompt=2", "--set", "max_new_tokens=4",
            "--set", "task_params.n=40", "--set", "dtype=float32", "--set", "template=plain"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 240
