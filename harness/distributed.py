@@ -86,15 +86,23 @@ def init(device: str = "auto", backend: str = "auto", timeout_s: float = 1800.0)
     else:
         dev = "cpu"
     if not dist.is_initialized():
+        global _OWNED
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
                                 timeout=datetime.timedelta(seconds=timeout_s))
+        _OWNED = True
     return DistInfo(rank, world_size, local_rank, dev, backend)
 
 
+_OWNED = False  # True when init() created the default process group (vLLM may create its own in-process one)
+
+
 def shutdown() -> None:
-    """Leave the process group (a no-op for a single process)."""
-    if dist.is_available() and dist.is_initialized():
+    """Leave the process group that :func:`init` joined (a no-op for a single process, and for a group that someone
+    else, e.g. an in-process vLLM engine, created)."""
+    global _OWNED
+    if _OWNED and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    _OWNED = False
 
 
 def is_distributed() -> bool:
