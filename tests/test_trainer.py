@@ -272,3 +272,23 @@ def test_tensorboard_scalars_when_installed(tmp_path):
     acc = EventAccumulator(str(tmp_path / "tensorboard"))
     acc.Reload()
     assert [e.value for e in acc.Scalars("reward/mean")] == [0.25]
+
+
+def test_lora_run_checkpoints_the_adapter_merges_final_and_resumes(tmp_path):
+    pytest.importorskip("peft")
+    from harness.models import load_policy
+
+    cfg = small_cfg(tmp_path, algo="ce-gppo", steps=1, lora={"r": 4}, save_final=True, lr=1e-2)
+    trainer = Trainer(cfg, dataset=ROWS, reward_fn=mod3_reward, progress=False)
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    trainer.train()
+    assert (tmp_path / "run" / "checkpoints" / "step-1" / "model" / "adapter_model.safetensors").is_file()
+    final, _ = load_policy(str(tmp_path / "run" / "final"))  # merged into plain weights
+    assert not hasattr(final, "peft_config")
+    resumed = Trainer(cfg.replace(steps=2), dataset=ROWS, reward_fn=mod3_reward, progress=False, resume=True)
+    lora_now = {n: p.detach().clone() for n, p in resumed.model.named_parameters() if "lora_" in n}
+    lora_saved = {n: p.detach() for n, p in trainer.model.named_parameters() if "lora_" in n}
+    assert lora_now.keys() == lora_saved.keys()
+    assert all(torch.equal(lora_now[n], lora_saved[n]) for n in lora_now)
+    assert resumed.train().steps_done == 2
