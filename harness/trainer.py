@@ -883,11 +883,13 @@ class Trainer:
                         fmask = fmask & mask_all[r_t, :T]
                         logp.retain_grad()
                         logp_in = logp.float()
+                        if mism is None and epoch == 0 and updates == 0:
+                            # before the first update the policy is the one that sampled: measure the mismatch on
+                            # this forward (the whole batch in "forward" mode, the first mini-batch otherwise)
+                            acc.add_weighted("mismatch", _masked_sum_k3(engine_logp[r_t, :T], logp_in.detach(),
+                                                                        fmask), float(fmask.sum()))
                         if old_source == "forward":
                             old = logp_in.detach()
-                            if mism is None:
-                                acc.add_weighted("mismatch", _masked_sum_k3(engine_logp[r_t, :T], old, fmask),
-                                                 float(fmask.sum()))
                             if cfg.tis_cap > 0:
                                 w = tis_weights(old, engine_logp[r_t, :T], fmask, cap=cfg.tis_cap)
                             else:
