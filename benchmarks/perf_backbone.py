@@ -179,6 +179,18 @@ def main(argv=None) -> dict:
               "machine": machine(), "model": args.model,
               "sampling": dict(prompts=args.prompts, n=args.n, max_new_tokens=args.max_new_tokens, temperature=1.0)}
     print(json.dumps(result["machine"], indent=1))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"backbone-{args.model}-{stamp}.json"
+
+    def save(final: bool = False) -> None:
+        result["complete"] = final
+        result["updated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, path)
+
     model, tok = models.load_policy(args.model)
     prompts = prompts_for(tok, args.prompts)
     sampling = Sampling(n=args.n, max_new_tokens=args.max_new_tokens, temperature=1.0, seed=0)
@@ -190,6 +202,7 @@ def main(argv=None) -> dict:
         print(f"rollout {name:18s} {rec['tok_s']:8.1f} tok/s  ({rec['tokens']} tokens in {rec['seconds']} s)")
         if name == "hf_fp32":
             hf_rollouts = rs
+        save()
 
     if not args.no_vllm:
         variants = [("vllm_bf16", False)] + ([("vllm_bf16_eager", True)] if args.vllm_eager else [])
@@ -210,6 +223,7 @@ def main(argv=None) -> dict:
             trn = torch.log_softmax(lg, -1).gather(-1, b["input_ids"][:, P:, None]).squeeze(-1)
             rec["mismatch_kl_vs_fp32_trainer"] = mismatch_kl(b["engine_logprobs"], trn, b["response_mask"])
             roll[name] = rec
+            save()
             print(f"rollout {name:18s} {rec['tok_s']:8.1f} tok/s  (start-up {rec['startup_s']} s, sync "
                   f"{rec['sync_weights_s']} s, mismatch KL {rec['mismatch_kl_vs_fp32_trainer']:.2e})")
             del eng
@@ -218,6 +232,7 @@ def main(argv=None) -> dict:
     for name, bf16 in (("fp32", False), ("bf16_autocast", True)):
         rec = time_training(model, tok, hf_rollouts, bf16, args.micro_batch, args.repeats)
         trn[name] = rec
+        save()
         print(f"train   {name:18s} {rec['tok_s']:8.1f} tok/s  ({rec['sequences']} x {rec['tokens'] // rec['sequences']}"
               f" tokens, fwd+bwd in {rec['seconds']} s)")
     result["peak_rss_mb_this_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -237,6 +252,7 @@ def main(argv=None) -> dict:
                     rec = time_grpo(args.model, dtype, engine, args.train_steps, args.train_prompts, args.n,
                                     args.max_new_tokens, args.micro_batch)
                     grpo[key] = rec
+                    save()
                     if "error" in rec:
                         print(f"grpo    {key:18s} failed: {rec['error']}")
                     else:
@@ -245,14 +261,7 @@ def main(argv=None) -> dict:
                               f", rollout {m['throughput/rollout_tok_s']:.0f} tok/s, train "
                               f"{m['throughput/train_tok_s']:.0f} tok/s")
 
-    result["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"backbone-{args.model}-{stamp}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
+    save(final=True)
     print(f"wrote {path}")
     return result
 
