@@ -216,6 +216,7 @@ def generate(split: str = "train", level: int = 1, n: int | None = None, seed: i
     """``n`` distinct arithmetic problems of ``split`` as rows (id, problem, answer, level, expression)."""
     if split not in DEFAULT_N:
         raise ValueError(f"arith: unknown split {split!r}; choose one of {sorted(DEFAULT_N)}")
+    take_all = n is None  # the default size is capped at what the levels hold; an explicit n is a promise
     if n is None:
         n = DEFAULT_N[split]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -237,7 +238,12 @@ def generate(split: str = "train", level: int = 1, n: int | None = None, seed: i
     rows = []
     for _ in range(n):
         lv = levels[0] if len(levels) == 1 else mix.choices(levels, weights=[weights[x] for x in levels])[0]
-        text, value = streams[lv].next()
+        try:
+            text, value = streams[lv].next()
+        except ValueError:
+            if take_all and len(levels) == 1:
+                break  # default n: every distinct problem of this level's split
+            raise
         digest = hashlib.sha256(("arith|" + text).encode()).hexdigest()[:12]
         rows.append({"id": f"arith/{split}/L{lv}/{digest}", "problem": f"What is {text}?", "answer": str(value),
                      "level": lv, "expression": text})

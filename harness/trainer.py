@@ -498,6 +498,10 @@ class Trainer:
         random.seed(cfg.seed)
 
         self.algo = algorithm if algorithm is not None else algorithms.get(cfg.algo, **cfg.algo_overrides)
+        if self.algo.loss_agg_mode == "seq-mean-token-sum-norm" and self.algo.loss_norm_length is None:
+            # Dr. GRPO divides by the generation budget, a constant: with the padded length of each micro-batch
+            # instead, micro-batches would not add up to the one-big-batch gradient.
+            self.algo.loss_norm_length = cfg.max_new_tokens
         if getattr(self.algo, "batch_dependent", False) and cfg.micro_batch_size < cfg.prompts_per_step * \
                 cfg.responses_per_prompt:
             warnings.warn(f"objective {self.algo.name!r} selects tokens over the whole batch; micro-batches of "
@@ -1007,12 +1011,12 @@ class Trainer:
         return rec
 
     def _grad_shares(self, acc, logp, old, adv, mask) -> None:
-        from algorithms import gradient_shares, region_masks
+        from algorithms import gradient_shares
 
         with torch.no_grad():
             g = logp.grad.float()
-            ratio = torch.exp((logp.detach().float() - old).clamp(-20, 20))
-            regions = region_masks(ratio, adv, mask, self.algo.clip_ratio_low, self.algo.clip_ratio_high)
+            # the regions on the ratio this objective clips (GSPO: its sequence ratio), matching clipfrac/*
+            regions = self.algo.regions(logp=logp.detach().float(), old_logp=old, advantages=adv, mask=mask)
             total = float(torch.where(mask, g.abs(), 0.0).sum())
             if total <= 0:
                 return
