@@ -19,3 +19,15 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"RLVR_ZOO_DATA_DIR={value} is not a directory")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny-model tests are dominated by small ops: one intra-op thread avoids OpenMP oversubscription on a shared
+    2-core machine (about 3x faster measured under load). The previous setting is restored afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -22,14 +22,7 @@ from harness.models import load_policy
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tiny-model tests are dominated by small ops: one intra-op thread avoids OpenMP oversubscription on a
-    shared 2-core machine (3x faster measured under load); the previous setting is restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

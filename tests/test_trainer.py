@@ -20,14 +20,7 @@ from harness.trainer import TrainConfig, Trainer, _RewardAdapter, parse_set, tra
 ROWS = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(64)]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tiny-model tests are dominated by small ops: one intra-op thread avoids OpenMP oversubscription on a
-    shared 2-core machine (3x faster measured under load); the previous setting is restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 # a fixed ~10% of the vocabulary: "correct" first tokens for the learning test
 IN_SET = lambda tok: tok % 10 == 0  # noqa: E731
