@@ -497,6 +497,7 @@ class Trainer:
 
         random.seed(cfg.seed)
 
+        _reset_peak_rss()
         self.algo = algorithm if algorithm is not None else algorithms.get(cfg.algo, **cfg.algo_overrides)
         if self.algo.loss_agg_mode == "seq-mean-token-sum-norm" and self.algo.loss_norm_length is None:
             # Dr. GRPO divides by the generation budget, a constant: with the padded length of each micro-batch
@@ -1175,7 +1176,25 @@ def _masked_sum_k3(engine_logp, trainer_logp, mask) -> float:
     return float(torch.where(mask, torch.exp(log_rho) - 1 - log_rho, 0.0).sum())
 
 
+def _reset_peak_rss() -> None:
+    """Start a new peak-RSS window, so that a run reports its own peak and not that of an earlier run in the same
+    process (``rlvr-zoo compare`` trains several). Linux only (``/proc/self/clear_refs``); elsewhere a no-op."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _peak_rss_mb() -> float:
+    """Peak resident memory since the last ``_reset_peak_rss`` (VmHWM), else since the process started."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
