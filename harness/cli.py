@@ -36,6 +36,8 @@ def load_plugin(spec: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr-zoo", description=__doc__.splitlines()[0])
+    parser.add_argument("--plugin", action="append", default=[], dest="global_plugins", metavar="FILE_OR_MODULE",
+                        help="import user code that registers objectives (repeatable; also accepted after COMMAND)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    for plugin in args.plugin:
+    for plugin in [*args.global_plugins, *args.plugin]:
         load_plugin(plugin)
     return int(args._run(args) or 0)
 
