@@ -371,11 +371,21 @@ class CheckerPool:
             d = now + timeout
             return min(d, total_deadline) if total_deadline is not None else d
 
+        retried: set[int] = set()
+
         def fail_worker(w, reason):
-            """The head task of w gets ``reason``; the rest of its chunk goes back to the queue."""
+            """The head task of w gets ``reason``; the rest of its chunk goes back to the queue. A worker that died
+            (rather than overran) may have been killed from outside (the OOM killer, an operator) while idle or
+            busy with the head task: the head task gets one more try on a fresh worker before it counts as
+            ``worker_died``, so an input that kills a worker twice is failed, and nothing is retried forever."""
             queue, _ = busy.pop(w)
             if queue:
-                finish(queue.popleft(), {"correct": False, "reason": reason})
+                head = queue.popleft()
+                if reason == "worker_died" and head not in retried:
+                    retried.add(head)
+                    queue.appendleft(head)
+                else:
+                    finish(head, {"correct": False, "reason": reason})
             pending.extendleft(reversed(queue))
             with self._lock:
                 self.stats["timeouts" if reason == "timeout" else "worker_died"] += 1

@@ -195,12 +195,13 @@ def test_no_subprocess_under_the_workers(warm_pool):
 
 
 def test_verify_batch_survives_a_worker_killed_from_outside(warm_pool):
-    golds = ["x^2-1"] * 300
-    responses = [f"\\boxed{{(x-1)(x+1) + {i} - {i}}}" for i in range(300)]  # distinct: no de-duplication
+    n = 3000  # enough distinct symbolic checks that the batch is still running when the kill lands, even when idle
+    golds = ["x^2-1"] * n
+    responses = [f"\\boxed{{(x-1)(x+1) + {i} - {i}}}" for i in range(n)]  # distinct: no de-duplication
     killed = []
 
     def killer():
-        time.sleep(0.2)  # the batch is running by now (300 symbolic checks take over a second)
+        time.sleep(0.1)
         pid = warm_pool.worker_pids()[0]
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
@@ -211,10 +212,9 @@ def test_verify_batch_survives_a_worker_killed_from_outside(warm_pool):
     verdicts = verify_batch_detailed(golds, responses, timeout=5.0)
     t.join()
     assert killed
-    assert len(verdicts) == 300
-    for v in verdicts:
-        assert v.correct or v.reason == "worker_died", v
-    assert sum(v.reason == "worker_died" for v in verdicts) <= 1
+    assert len(verdicts) == n
+    # the task the killed worker held is retried once on a fresh worker: no verdict is lost to an outside kill
+    assert all(v.correct for v in verdicts), [v for v in verdicts if not v.correct][:3]
     # the pool replaced the worker and keeps working
     assert verify_batch(["2", "3"], ["\\boxed{2}", "\\boxed{\\sqrt{9}}"]) == [True, True]
     assert killed[0] not in warm_pool.worker_pids()
