@@ -7,7 +7,6 @@ measured every `eval_every` steps), entropy (`entropy`), the clip-region fractio
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,20 +23,12 @@ PANELS = [
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a metrics.jsonl file; a line cut by an interruption is skipped. Later records of the same step
-    (a resumed run repeats steps after its last checkpoint) replace earlier ones."""
+    """Records of a metrics.jsonl file, one per step in step order; a line cut by an interruption is skipped.
+    Later records of the same step (a resumed run repeats steps after its last checkpoint) replace earlier ones."""
+    from harness import metrics_log
+
     by_step: dict[int, dict[str, Any]] = {}
-    path = Path(path)
-    if not path.is_file():
-        return []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for rec in metrics_log.read_metrics(path):
         if "step" in rec:
             by_step.setdefault(int(rec["step"]), {}).update(rec)
     return [by_step[s] for s in sorted(by_step)]

@@ -26,20 +26,11 @@ DONE_FILE = "DONE"
 
 
 def _last_metric(metrics_path: Path, key: str) -> float | None:
-    if not metrics_path.is_file():
-        return None
-    value = None
-    for line in metrics_path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by an interruption
-        if rec.get(key) is not None:
-            value = rec[key]
-    return value
+    """The last value of ``key`` in a metrics.jsonl file (None when absent)."""
+    from harness.metrics_log import read_metrics
+
+    values = [rec[key] for rec in read_metrics(metrics_path) if rec.get(key) is not None]
+    return values[-1] if values else None
 
 
 def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = 1000) -> dict[str, Any] | None:
