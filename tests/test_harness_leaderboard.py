@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,19 +21,23 @@ def _summary(correct, label="x"):
                                       gold_unparsable=0, rows=len(correct))}}
 
 
-def _make_compare_dir(root: Path, runs: dict[str, list[list[list[bool]]]], base) -> Path:
-    """runs: label -> one verdict matrix per seed."""
+def _default_metrics(seed: int) -> list[dict]:
+    return [{"step": s, "reward/mean": 0.1 * s + seed, "entropy": 1.0 - 0.1 * s - 0.01 * seed,
+             "clipfrac/low_neg": 0.01, "response_length/mean": 20 + s} for s in (1, 2, 3)]
+
+
+def _make_compare_dir(root: Path, runs: dict[str, list[list[list[bool]]]], base, metrics=_default_metrics) -> Path:
+    """runs: label -> one verdict matrix per seed; metrics(seed) -> that seed's metrics.jsonl records."""
     root.mkdir(parents=True)
     (root / "config.yaml").write_text(yaml.safe_dump({"algos": list(runs)}))
-    write_json(root / "base" / "eval" / "summary.json", _summary(base, "base"))
+    if base is not None:
+        write_json(root / "base" / "eval" / "summary.json", _summary(base, "base"))
     for label, per_seed in runs.items():
         for seed, correct in enumerate(per_seed):
             d = root / "runs" / compare.parse_algo_spec(label).slug / f"seed-{seed}"
             write_json(d / "eval" / "summary.json", _summary(correct, label))
-            (d / "metrics.jsonl").write_text("".join(
-                json.dumps({"step": s, "reward/mean": 0.1 * s + seed, "entropy": 1.0 - 0.1 * s - 0.01 * seed,
-                            "clipfrac/low_neg": 0.01, "response_length/mean": 20 + s}) + "\n" for s in (1, 2, 3))
-                + '{"step": 4, "entro')  # a line cut by an interruption is ignored
+            (d / "metrics.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in metrics(seed))
+                                             + '{"step": 4, "entro')  # a line cut by an interruption is ignored
             algo = compare.parse_algo_spec(label)
             write_json(d / "DONE", {"label": label, "algo": algo.algo, "overrides": algo.overrides, "seed": seed,
                                     "wall_time_s": 100.0 + seed})
@@ -67,7 +72,9 @@ def test_render_all_formats(tmp_path):
     d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO], "ce-gppo": [CE0]}, BASE)
     rows = leaderboard.collect(d)
     paths = leaderboard.write_all(rows, d)
-    assert sorted(p.name for p in paths) == sorted(f"leaderboard.{e}" for e in ("md", "csv", "json", "tex", "html"))
+    assert sorted(p.name for p in paths) == sorted(f"leaderboard{v}.{e}" for e in ("md", "csv", "json", "tex", "html")
+                                                   for v in ("", "-delta", "-dynamics"))
+    assert not any(k.startswith("_") for r in json.loads((d / "leaderboard.json").read_text()) for k in r)
     data = json.loads((d / "leaderboard.json").read_text())
     assert [r["label"] for r in data][1:] == ["grpo", "ce-gppo"]
     table = list(csv.DictReader(io.StringIO((d / "leaderboard.csv").read_text())))
@@ -131,7 +138,8 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
     assert demo.train["task"] == "arith"
     for name in presets.names():
         EvalConfig.from_dict(presets.load(name).eval)
-    with pytest.raises(ValueError, match="valid presets: cpu-demo, cpu-smoke, tiny-test"):
+    # every shipped preset is listed (cpu-smollm2, the issue-7 study, joins the three the suite relies on)
+    with pytest.raises(ValueError, match="valid presets: " + re.escape(", ".join(presets.names()))):
         presets.load("cpu-dmeo")
     bad = tmp_path / "bad.yaml"
     bad.write_text("algos: [grpo]\ntrian: {steps: 1}\n")
@@ -144,3 +152,127 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
         presets.load(tmp_path / "nope.yaml")
     with pytest.raises(ValueError, match="unknown evaluation setting.*valid"):
         EvalConfig.from_dict({"benchs": ["arith"]})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# delta and dynamics views, --only
+
+WRONG = [[False, False]] * 4
+RIGHT = [[True, True]] * 4
+ONE_BETTER = [[True, True], [False, False], [False, False], [False, False]]   # base + problem 0
+
+
+def test_delta_view_paired_interval_hand_cases(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"perfect": [RIGHT], "one-better": [ONE_BETTER]}, WRONG)
+    base, perfect, one = leaderboard.delta_rows(leaderboard.collect(d))
+    assert base["is_base"] and base["benches"]["arith"]["delta"] is None and base["benches"]["arith"]["score"] == 0
+    # every problem goes from 0 to 1: every resample's difference is exactly 1
+    p = perfect["benches"]["arith"]
+    assert (p["delta"], p["lo"], p["hi"], p["excludes_zero"], p["problems"]) == (1.0, 1.0, 1.0, True, 4)
+    # differences [1, 0, 0, 0]: a resample misses problem 0 with probability (3/4)^4 = 0.32 > 2.5%, so lo = 0
+    o = one["benches"]["arith"]
+    assert o["delta"] == pytest.approx(0.25) and o["lo"] == 0.0 and 0.25 <= o["hi"] <= 1.0
+    assert o["excludes_zero"] is False
+    md = leaderboard.render(leaderboard.collect(d), "md", "delta")
+    assert "+100.0 [+100.0, +100.0]" in md and "+25.0 [+0.0," in md
+    assert [line.split("|")[-2].strip() for line in md.splitlines()[2:]] == ["-", "yes", "no"]
+
+
+def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
+    from harness import stats
+
+    d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [CE0, CE1]}, BASE)
+    _, ce = leaderboard.delta_rows(leaderboard.collect(d))
+    c = ce["benches"]["arith"]
+    pooled = [1.0, 1.0, 0.5, 0.25]   # per problem: CE0 (1, 1, 0, .5) and CE1 (1, 1, 1, 0) averaged
+    base = [0.0, 0.5, 0.0, 0.0]
+    assert c["per_seed"] == [0.625, 0.75] and c["score"] == pytest.approx(0.6875)
+    assert c["delta"] == pytest.approx(0.5625)  # mean of the differences (1, .5, .5, .25)
+    expected = stats.paired_bootstrap(pooled, base, n_boot=1000, seed=0)
+    assert (c["lo"], c["hi"], c["p_value"]) == (expected.low, expected.high, expected.p_value)
+    assert c["lo"] >= 0.25 and c["excludes_zero"]  # every difference is >= .25, so is every resampled mean
+    md = leaderboard.render(leaderboard.collect(d), "md", "delta")
+    assert "62.5 / 75.0" in md and "68.8" in md
+
+
+def test_delta_view_without_base_says_why(tmp_path):
+    d = _make_compare_dir(tmp_path / "nobase", {"grpo": [GRPO]}, None)
+    (row,) = leaderboard.delta_rows(leaderboard.collect(d))
+    assert row["benches"]["arith"]["delta"] is None and "no base model" in row["benches"]["arith"]["note"]
+    assert "| -" in leaderboard.render(leaderboard.collect(d), "md", "delta")
+
+
+def _dynamics_metrics(seed: int) -> list[dict]:
+    recs = []
+    for t in range(1, 9):
+        rec = {"step": t, "entropy": 2.0 - (0.1 + 0.02 * seed) * t, "accuracy": t / 10 + 0.1 * seed,
+               "gradshare/low_neg": 0.02 * (seed + 1), "clipfrac/low_neg": 0.1 * (t % 2)}
+        if seed == 0:
+            rec["clipfrac/high_pos"] = 0.01
+        if t in (4, 8):
+            rec["eval/accuracy"] = 0.25 * (t // 4) + 0.25 * seed
+        recs.append(rec)
+    return recs
+
+
+def test_dynamics_view_by_hand(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [GRPO, GRPO]}, BASE, metrics=_dynamics_metrics)
+    rows = leaderboard.collect(d)
+    (dyn,) = leaderboard.dynamics_rows(rows)  # the base row has no training: left out
+    # seed 0: entropy 2 - .1 t -> first 3 steps 1.8, last 3 (6..8) 1.3; seed 1: 2 - .12 t -> 1.76, 1.16
+    assert dyn["entropy_start"] == pytest.approx(1.78) and dyn["entropy_end"] == pytest.approx(1.23)
+    assert dyn["entropy_change"] == pytest.approx(-0.55)
+    assert dyn["entropy_change_per_seed"] == pytest.approx([-0.5, -0.6])
+    # accuracy t/10 (+.1 for seed 1): steps 1..5 -> .3 / .4, steps 4..8 -> .6 / .7
+    assert dyn["accuracy_first"] == pytest.approx(0.35) and dyn["accuracy_last"] == pytest.approx(0.65)
+    assert dyn["gradshare/low_neg"] == pytest.approx(0.03) and dyn["gradshare/high_pos"] is None
+    assert dyn["clipfrac/low_neg"] == pytest.approx(0.05)
+    assert dyn["clipfrac/high_pos"] == pytest.approx(0.01)  # only seed 0 logged it
+    assert dyn["eval_accuracy_final"] == pytest.approx(0.625) and dyn["steps"] == 8
+    md = leaderboard.render(rows, "md", "dynamics")
+    line = next(x for x in md.splitlines() if x.startswith("| ce-gppo"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells == ["ce-gppo", "2", "8", "1.780", "1.230", "-0.550 (-0.500 / -0.600)", "35.0", "65.0", "3.00",
+                     "-", "5.00", "1.00", "62.5"]
+    table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "dynamics"))))
+    assert float(table[0]["entropy_change"]) == pytest.approx(-0.55) and table[0]["gradshare_high_pos"] == ""
+    assert table[0]["entropy_change_per_seed"] == "-0.5 -0.6"
+
+
+def test_every_view_in_every_format_parses(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO], "ce-gppo:beta1=0.75,beta2=1": [CE0, CE1]}, BASE,
+                          metrics=_dynamics_metrics)
+    rows = leaderboard.collect(d)
+    for view in leaderboard.VIEWS:
+        data = json.loads(leaderboard.render(rows, "json", view))
+        expected = ["grpo", "ce-gppo:beta1=0.75,beta2=1"]
+        assert [r["label"] for r in data][-2:] == expected
+        table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", view))))
+        assert [r["algorithm"] for r in table][-2:] == expected
+        assert r"\begin{tabular}" in leaderboard.render(rows, "latex", view)
+        assert "<table>" in leaderboard.render(rows, "html", view)
+        assert "ce-gppo:beta1=0.75,beta2=1" in leaderboard.render(rows, "md", view)
+    delta_csv = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "delta"))))
+    assert delta_csv[2]["arith_per_seed"] == "0.625 0.75" and delta_csv[2]["arith_excludes_zero"] == "true"
+    assert float(delta_csv[1]["arith_delta"]) == pytest.approx(0.375)
+    assert r"[95\% CI]" in leaderboard.render(rows, "latex", "delta")
+    with pytest.raises(ValueError, match="valid views: scores, delta, dynamics"):
+        leaderboard.render(rows, "md", "deltas")
+
+
+def test_only_filter_keeps_base_and_errors_list_labels(tmp_path, capsys):
+    from harness.cli import main
+
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO], "ce-gppo:beta1=0.75,beta2=1": [CE0],
+                                             "ce-gppo:beta1=1,beta2=0.5": [CE1]}, BASE)
+    out = tmp_path / "only.json"
+    assert main(["leaderboard", str(d), "--view", "delta", "--only", "ce-gppo*", "--format", "json",
+                 "-o", str(out)]) == 0
+    assert [r["label"] for r in json.loads(out.read_text())] == \
+        ["base (base)", "ce-gppo:beta1=0.75,beta2=1", "ce-gppo:beta1=1,beta2=0.5"]
+    assert main(["leaderboard", str(d), "--only", "grpo", "--only", "*beta2=0.5", "--format", "csv"]) == 0
+    assert [r["algorithm"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == \
+        ["base (base)", "grpo", "ce-gppo:beta1=1,beta2=0.5"]
+    assert main(["leaderboard", str(d), "--only", "gppo"]) == 2
+    err = capsys.readouterr().err
+    assert "--only 'gppo' matches no row" in err and "'grpo', 'ce-gppo:beta1=0.75,beta2=1'" in err

@@ -7,4 +7,4 @@
 
 and is listed in COMMANDS below, in the order `rlvr-zoo --help` shows them.
 """
-COMMANDS = ["train", "eval", "compare", "leaderboard", "list"]
+COMMANDS = ["train", "eval", "compare", "leaderboard", "curves", "list"]
