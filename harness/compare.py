@@ -261,8 +261,20 @@ def _load_engine(model_spec: str, train: dict[str, Any]):
 
 
 def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_dir: Path, label: str,
-                   progress: bool = True) -> dict[str, Any]:
-    """Load a model (spec or path), build the comparison's engine for it and evaluate; files go to out_dir."""
+                   progress: bool = True, shared: "SharedEngine | None" = None) -> dict[str, Any]:
+    """Load a model (spec or path), build the comparison's engine for it (or load its weights into the shared
+    engine) and evaluate; files go to out_dir."""
+    if shared is not None:
+        from harness.models import load_policy
+
+        model, tokenizer = load_policy(model_spec, dtype="float32")
+        engine = shared.get(model, tokenizer)
+        try:
+            return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
+                            extra={"model": str(model_spec)})
+        finally:
+            del model
+            gc.collect()
     model, tokenizer, engine = _load_engine(model_spec, train)
     try:
         return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
@@ -275,7 +287,44 @@ def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_
         gc.collect()
 
 
-def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool) -> dict[str, Any]:
+class SharedEngine:
+    """One rollout engine for every run of a comparison (compare option `share_engine`, on by default for engines
+    other than "hf"): vLLM's start-up (30-80 s on a 2-core CPU) is paid once, and each run or evaluation pushes its
+    own weights in with `sync_weights` before generating. Built lazily, on first use."""
+
+    def __init__(self, train: dict[str, Any]):
+        self.train = train
+        self.engine = None
+        self.startup_s: float | None = None
+
+    def get(self, model, tokenizer):
+        if self.engine is None:
+            from harness.rollout import make_engine
+
+            start = time.perf_counter()
+            engine_kw = {"dtype": self.train.get("dtype") or _train_default("dtype"),
+                         **(self.train.get("engine_params") or _train_default("engine_params") or {})}
+            self.engine = make_engine(self.train.get("engine") or _train_default("engine"), model, tokenizer,
+                                      **engine_kw)
+            self.startup_s = time.perf_counter() - start
+        else:
+            self.engine.sync_weights(model)
+        return self.engine
+
+    def close(self) -> None:
+        close = getattr(self.engine, "close", None)
+        if callable(close):
+            close()
+        self.engine = None
+
+
+def _wants_shared_engine(plan: "Plan") -> bool:
+    kind = plan.train.get("engine") or _train_default("engine")
+    return bool(plan.options.get("share_engine", True)) and kind != "hf"
+
+
+def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
+               shared: SharedEngine | None = None) -> dict[str, Any]:
     from harness.trainer import TrainConfig, train
 
     run_dir = plan.run_dir(spec, seed)
@@ -287,14 +336,23 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool) -> dict[st
     resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
     callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
     start = time.time()
-    result = train(cfg, resume=resume, callbacks=[callback], progress=progress)
+    kw: dict[str, Any] = {}
+    if shared is not None:
+        if shared.engine is None:  # resumed comparison: the base model was evaluated by an earlier process
+            from harness.models import load_policy
+
+            base_model, base_tok = load_policy(plan.train.get("model") or _train_default("model"), dtype="float32")
+            shared.get(base_model, base_tok)
+            del base_model
+        kw["engine"] = shared.engine
+    result = train(cfg, resume=resume, callbacks=[callback], progress=progress, **kw)
     if getattr(result, "status", "completed") != "completed" or not result.final_model_dir:
         raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {getattr(result, 'steps_done', '?')} "
                                  f"({getattr(result, 'status', 'no final model')}); its checkpoint is in "
                                  f"{run_dir / 'checkpoints'}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
-                       progress=progress)
+                       progress=progress, shared=shared)
     summary = read_json(eval_dir / SUMMARY_FILE)
     summary["model"] = str(result.final_model_dir)
     summary["label"] = spec.label
@@ -330,13 +388,14 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     base_dir = plan.out / "base" / "eval"
     bar = tqdm(total=len(jobs) + 1, desc="compare", unit="run", disable=not progress, position=0,
                dynamic_ncols=True)
+    shared = SharedEngine(plan.train) if _wants_shared_engine(plan) else None
     try:
         bar.set_postfix_str("base model")
         if (base_dir / SUMMARY_FILE).is_file():
             echo(f"[compare] base model: already evaluated ({base_dir / SUMMARY_FILE})")
         else:
             evaluate_model(plan.train.get("model") or _train_default("model"), plan.train, plan.eval, base_dir,
-                           label="base", progress=progress)
+                           label="base", progress=progress, shared=shared)
         bar.update(1)
         for spec, seed in jobs:
             run_dir = plan.run_dir(spec, seed)
@@ -344,10 +403,15 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
             if (run_dir / DONE_FILE).is_file():
                 echo(f"[compare] {spec.label} seed {seed}: finished earlier, skipped ({run_dir / DONE_FILE})")
             else:
-                _train_one(plan, spec, seed, progress)
+                _train_one(plan, spec, seed, progress, shared)
             bar.update(1)
     finally:
         bar.close()
+        if shared is not None:
+            if shared.startup_s is not None:
+                echo(f"[compare] one {plan.train.get('engine')} engine served every run (start-up "
+                     f"{shared.startup_s:.0f} s, paid once)")
+            shared.close()
     rows = leaderboard.collect(plan.out)
     leaderboard.write_all(rows, plan.out)
     runs: dict[str, list[Path]] = {}

@@ -51,7 +51,9 @@ class EvalConfig:
     data_dir: str | None = None
     """local benchmark files (layout of ../shared/data); None: RLVR_ZOO_DATA_DIR or the Hugging Face Hub"""
     bench_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """extra loader parameters per benchmark, e.g. {"arith": {"level": 1}} for procedural tasks"""
+    """per-benchmark settings: loader parameters, e.g. {"arith": {"level": 1}} for procedural tasks, and the
+    evaluation settings `limit` and `max_new_tokens`, which override the ones above for that benchmark only
+    (e.g. {"gsm8k": {"limit": 100, "max_new_tokens": 256}})"""
     batch_size: int = 32
     """prompts per call to the rollout engine"""
     bootstrap_samples: int = 1000
@@ -84,6 +86,21 @@ class EvalConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None (all problems), got {self.limit}")
+        for bench, params in (self.bench_params or {}).items():
+            if not isinstance(params, dict):
+                raise ValueError(f"bench_params[{bench!r}] must be a mapping of settings, got {params!r}")
+            lim, mnt = params.get("limit"), params.get("max_new_tokens")
+            if lim is not None and (isinstance(lim, bool) or not isinstance(lim, int) or lim < 1):
+                raise ValueError(f"bench_params[{bench!r}].limit must be an integer >= 1, got {lim!r}")
+            if mnt is not None and (isinstance(mnt, bool) or not isinstance(mnt, int) or mnt < 1):
+                raise ValueError(f"bench_params[{bench!r}].max_new_tokens must be an integer >= 1, got {mnt!r}")
+
+    def for_bench(self, bench: str) -> tuple[int | None, int, dict[str, Any]]:
+        """(limit, max_new_tokens, loader parameters) of one benchmark, with its bench_params overrides."""
+        params = dict(self.bench_params.get(bench, {}))
+        limit = params.pop("limit", self.limit)
+        max_new_tokens = params.pop("max_new_tokens", self.max_new_tokens)
+        return limit, max_new_tokens, params
 
 
 def _bench_names() -> list[str]:
@@ -198,8 +215,8 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
     if extra:
         summary.update(extra)
     for bench in cfg.benches:
-        params = dict(cfg.bench_params.get(bench, {}))
-        rows, report = benchmarks.load_with_report(bench, split=cfg.split, data_dir=cfg.data_dir, limit=cfg.limit,
+        limit, max_new_tokens, params = cfg.for_bench(bench)
+        rows, report = benchmarks.load_with_report(bench, split=cfg.split, data_dir=cfg.data_dir, limit=limit,
                                                    **params)
         usable = [r for r in rows if gold_is_parsable(r.get("answer"))]
         # rows the loader could not read a gold answer (or problem) from, and any left with an empty gold here
@@ -209,7 +226,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
             tqdm.write(f"[eval] {bench}: {len(skipped)} row(s) without a parsable gold answer or problem are left "
                        f"out of the scores: {', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
         prompts = [benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template) for r in usable]
-        sampling = Sampling(n=cfg.k, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+        sampling = Sampling(n=cfg.k, max_new_tokens=max_new_tokens, temperature=cfg.temperature,
                             top_p=cfg.top_p, seed=cfg.seed)
         rollouts = []
         chunks = range(0, len(prompts), cfg.batch_size)

@@ -12,7 +12,9 @@ A preset fixes everything a head-to-head comparison holds constant. Its top-leve
     train_eval    fields of `EvalConfig` that override `eval` for the held-out accuracy curve measured during
                   training every `train.eval_every` steps (usually a smaller `limit` and `k: 1`)
     compare       options of the comparison itself: keep_checkpoints (bool, default false: delete a run's
-                  `checkpoints/` once it is finished and evaluated), keep_final (bool, default true)
+                  `checkpoints/` once it is finished and evaluated), keep_final (bool, default true),
+                  share_engine (bool, default true: one rollout engine, started once, serves every run and
+                  evaluation of the comparison when the engine is not "hf"; false starts one per run)
 
 Unknown keys are errors. The files shipped with the package live in `harness/presets/`; `--preset` also accepts a
 path to any YAML file with the same layout.
@@ -27,7 +29,7 @@ import yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 TOP_LEVEL_KEYS = ("description", "algos", "seeds", "train", "eval", "train_eval", "compare")
-COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True}
+COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True}
 PER_RUN_TRAIN_FIELDS = ("algo", "algo_overrides", "seed", "out_dir")
 
 

@@ -465,14 +465,17 @@ class Trainer:
     * ``reward_fn``: instead of ``cfg.reward``, an object with ``batch(golds, responses, num_tokens)`` (like
       ``rewards.RewardFn``) or a callable ``fn(golds, rollouts) -> list[float]`` that sees the rollouts (token ids
       included); for a plain callable a response counts as correct (accuracy) when its reward is > 0;
-    * ``algorithm``: an ``algorithms.Algorithm`` instance instead of ``algorithms.get(cfg.algo, **algo_overrides)``.
+    * ``algorithm``: an ``algorithms.Algorithm`` instance instead of ``algorithms.get(cfg.algo, **algo_overrides)``;
+    * ``engine``: an already started rollout engine to use instead of building one from ``cfg.engine`` (so that a
+      comparison pays vLLM's start-up once, not once per run); its weights are replaced by this run's policy right
+      away and the trainer does not close it.
 
     Attributes after construction: ``model`` (the plain policy), ``tokenizer``, ``engine`` (synced to the current
     weights), ``cfg``, ``algo``, ``step`` (completed steps), ``dist`` (rank/world).
     """
 
     def __init__(self, cfg: TrainConfig, *, dataset: list[dict] | None = None, reward_fn=None, algorithm=None,
-                 resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True):
+                 engine=None, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True):
         import algorithms
         from harness import models
         from harness.rollout import make_engine
@@ -524,8 +527,12 @@ class Trainer:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
             self.tokenizer.eos_token_id
         # engine
-        engine_kw = {"dtype": cfg.dtype, **cfg.engine_params}
-        self.engine = make_engine(cfg.engine, self.model, self.tokenizer, **engine_kw)
+        if engine is None:
+            engine_kw = {"dtype": cfg.dtype, **cfg.engine_params}
+            self.engine = make_engine(cfg.engine, self.model, self.tokenizer, **engine_kw)
+        else:  # a shared engine (e.g. one vLLM instance for all runs of a comparison) holds another run's weights
+            self.engine = engine
+            self.engine.sync_weights(self.model)
         # data
         if dataset is None:
             import benchmarks
@@ -1204,7 +1211,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Callable] 
 
     callbacks: each ``cb(step, trainer) -> dict | None`` runs every ``cfg.eval_every`` steps and after the last step,
     on the main rank, with ``trainer.engine`` synced to the current weights; the dict is merged into that step's
-    metrics record. trainer_kw: ``dataset``, ``reward_fn``, ``algorithm`` (see Trainer).
+    metrics record. trainer_kw: ``dataset``, ``reward_fn``, ``algorithm``, ``engine`` (see Trainer).
     """
     trainer = Trainer(cfg, resume=resume, callbacks=callbacks, progress=progress, **trainer_kw)
     try:

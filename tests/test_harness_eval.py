@@ -110,3 +110,22 @@ def test_train_callback_with_trainer_like_object(tiny, tmp_path):
     assert set(got) == {"eval/arith/avg@1", "eval/accuracy"} and not (tmp_path / "final").exists()
     cb(2, T)   # the last step also writes the final evaluation
     assert json.loads((tmp_path / "final" / "summary.json").read_text())["benches"]["arith"]["k"] == 2
+
+
+def test_per_bench_limit_and_max_new_tokens(tmp_path, tiny):
+    """bench_params[b].limit / .max_new_tokens override the global ones for that benchmark only (a study can score
+    all of arith but a fixed GSM8K subset with a longer budget); they are not passed to the loader."""
+    model, tokenizer = tiny
+    from harness.rollout import make_engine
+
+    engine = make_engine("hf", model, tokenizer)
+    cfg = EvalConfig(benches=["arith", "gsm8k"], k=1, temperature=0.0, max_new_tokens=3, limit=5,
+                     data_dir=str(_write_gsm8k(tmp_path / "data", [
+                         {"question": f"What is {i}+1?", "answer": f"#### {i + 1}"} for i in range(6)])),
+                     bench_params={"arith": {"level": 1}, "gsm8k": {"limit": 2, "max_new_tokens": 7}})
+    s = evaluate(engine, tokenizer, cfg, None, progress=False)["benches"]
+    assert s["arith"]["problems"] == 5 and s["gsm8k"]["problems"] == 2
+    assert s["arith"]["response_tokens_mean"] <= 3
+    assert 3 < s["gsm8k"]["response_tokens_mean"] <= 7 or s["gsm8k"]["truncated_frac"] == 0
+    with pytest.raises(ValueError, match=r"bench_params\['gsm8k'\].limit must be an integer >= 1"):
+        EvalConfig(benches=["gsm8k"], bench_params={"gsm8k": {"limit": 0}}).check()

@@ -93,3 +93,34 @@ def test_too_long_request_is_refused_with_the_fix(setup):
     _, tok, engine = setup
     with pytest.raises(ValueError, match="max_model_len"):
         engine.generate(["word " * 200], Sampling(n=1, max_new_tokens=100, temperature=0))
+
+
+def test_compare_starts_one_vllm_engine_for_all_runs(tmp_path, monkeypatch, capsys):
+    """compare with engine=vllm: the base evaluation and both runs use one engine (start-up paid once), and each
+    run starts from the base weights, not from the previous run's (the engine is re-synced per run)."""
+    from harness.cli import main
+    from harness.leaderboard import DONE_FILE
+    from harness.rollout import vllm_engine
+
+    starts = []
+    real_init = vllm_engine.VLLMEngine.__init__
+
+    def counting_init(self, *a, **kw):
+        starts.append(1)
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(vllm_engine.VLLMEngine, "__init__", counting_init)
+    out = tmp_path / "cmp"
+    argv = ["compare", "--preset", "tiny-test", "--out", str(out), "--no-progress", "--set", "engine=vllm",
+            "--set", "dtype=bfloat16", "--set",
+            "engine_params={enforce_eager: true, kv_cache_gib: 0.25, max_model_len: 256}"]
+    assert main(argv) == 0
+    assert len(starts) == 1
+    assert "one vllm engine served every run" in capsys.readouterr().out
+    for algo in ("grpo", "ce-gppo"):
+        assert (out / "runs" / algo / "seed-0" / DONE_FILE).is_file()
+    # the first step's rollouts of both runs come from the same base weights and seed: same rewards
+    import json
+    first = [json.loads((out / "runs" / a / "seed-0" / "metrics.jsonl").read_text().splitlines()[0])
+             for a in ("grpo", "ce-gppo")]
+    assert first[0]["response_length/mean"] == first[1]["response_length/mean"]
