@@ -523,3 +523,80 @@ def write_all(rows: list[dict[str, Any]], out_dir: str | Path, stem: str = "lead
             write_atomic(path, render(rows, fmt, view))
             paths.append(path)
     return paths
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# tables kept inside Markdown files
+
+BLOCK_OPEN = "<!-- rlvr-zoo leaderboard "
+BLOCK_CLOSE = "<!-- /rlvr-zoo leaderboard -->"
+
+
+def _block_table(args_text: str, base_dir: Path) -> str:
+    import shlex
+
+    tokens = shlex.split(args_text)
+    dirs: list[str] = []
+    view, only = "scores", []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in ("--view", "--only"):
+            if i + 1 >= len(tokens):
+                raise ValueError(f"block '{args_text}': {tok} needs a value")
+            if tok == "--view":
+                view = tokens[i + 1]
+            else:
+                only.append(tokens[i + 1])
+            i += 2
+        elif tok.startswith("-"):
+            raise ValueError(f"block '{args_text}': option {tok} is not supported in a Markdown block "
+                             f"(use RUN_DIR..., --view and --only; the format is always md)")
+        else:
+            dirs.append(tok)
+            i += 1
+    if not dirs:
+        raise ValueError(f"block '{args_text}': no RUN_DIR given")
+    rows = select(merge([base_dir / d for d in dirs]), only)
+    return render(rows, "md", view)
+
+
+def refresh_markdown(path: str | Path, check: bool = False) -> tuple[int, list[str]]:
+    """Regenerate every leaderboard block of a Markdown file (see `rlvr-zoo leaderboard --refresh`). Returns the
+    number of blocks and the argument strings of the blocks whose content changed; with ``check`` the file is not
+    written."""
+    from harness.evaluate import write_atomic
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such Markdown file")
+    lines = path.read_text().splitlines(keepends=True)
+    out: list[str] = []
+    changed: list[str] = []
+    blocks = 0
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith(BLOCK_OPEN) and stripped.endswith("-->"):
+            args_text = stripped[len(BLOCK_OPEN):-3].strip()
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == BLOCK_CLOSE), None)
+            if end is None:
+                raise ValueError(f"{path}:{i + 1}: block '{args_text}' has no closing line '{BLOCK_CLOSE}'")
+            table = _block_table(args_text, path.parent)
+            blocks += 1
+            if "".join(lines[i + 1:end]) != table:
+                changed.append(args_text)
+            out.append(line)
+            out.append(table)
+            out.append(lines[end])
+            i = end + 1
+        else:
+            out.append(line)
+            i += 1
+    if not blocks:
+        raise ValueError(f"{path}: no table block; mark one with a line '{BLOCK_OPEN}RUN_DIR --view VIEW -->' "
+                         f"and a closing line '{BLOCK_CLOSE}'")
+    if changed and not check:
+        write_atomic(path, "".join(out))
+    return blocks, changed

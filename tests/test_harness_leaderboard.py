@@ -276,3 +276,46 @@ def test_only_filter_keeps_base_and_errors_list_labels(tmp_path, capsys):
     assert main(["leaderboard", str(d), "--only", "gppo"]) == 2
     err = capsys.readouterr().err
     assert "--only 'gppo' matches no row" in err and "'grpo', 'ce-gppo:beta1=0.75,beta2=1'" in err
+
+
+def test_refresh_markdown_blocks_and_check(tmp_path, capsys):
+    """Tables kept in a README between markers are regenerated from the run files; --check fails on a stale one."""
+    from harness.cli import main
+
+    d = _make_compare_dir(tmp_path / "study" / "cmp", {"grpo": [GRPO], "ce-gppo:beta1=0.75,beta2=1": [CE0, CE1]},
+                          BASE)
+    readme = tmp_path / "study" / "README.md"
+    readme.write_text("# Study\n\n<!-- rlvr-zoo leaderboard cmp --view delta --only 'ce-gppo*' -->\nold table\n"
+                      "<!-- /rlvr-zoo leaderboard -->\n\ntext between\n\n<!-- rlvr-zoo leaderboard cmp -->\n"
+                      "<!-- /rlvr-zoo leaderboard -->\nend\n")
+    assert main(["leaderboard", "--refresh", str(readme), "--check"]) == 1
+    assert "2 table block(s), 2 differ" in capsys.readouterr().out
+    assert "old table" in readme.read_text()              # --check writes nothing
+    assert main(["leaderboard", "--refresh", str(readme)]) == 0
+    text = readme.read_text()
+    delta = leaderboard.render(leaderboard.select(leaderboard.collect(d), ["ce-gppo*"]), "md", "delta")
+    scores = leaderboard.render(leaderboard.collect(d), "md", "scores")
+    assert text == ("# Study\n\n<!-- rlvr-zoo leaderboard cmp --view delta --only 'ce-gppo*' -->\n" + delta +
+                    "<!-- /rlvr-zoo leaderboard -->\n\ntext between\n\n<!-- rlvr-zoo leaderboard cmp -->\n" + scores +
+                    "<!-- /rlvr-zoo leaderboard -->\nend\n")
+    capsys.readouterr()
+    assert main(["leaderboard", "--refresh", str(readme), "--check"]) == 0
+    assert "0 differ" in capsys.readouterr().out
+    readme.write_text("<!-- rlvr-zoo leaderboard cmp -->\nno end marker\n")
+    assert main(["leaderboard", "--refresh", str(readme)]) == 2
+    assert "has no closing line '<!-- /rlvr-zoo leaderboard -->'" in capsys.readouterr().err
+    readme.write_text("no blocks\n")
+    assert main(["leaderboard", "--refresh", str(readme)]) == 2
+    assert "no table block" in capsys.readouterr().err
+
+
+def test_committed_markdown_tables_match_the_committed_run_files():
+    """Every table block in the README and in results/*/README.md equals what `rlvr-zoo leaderboard` prints for the
+    committed run files now (refresh with `rlvr-zoo leaderboard --refresh FILE`)."""
+    root = Path(__file__).resolve().parents[1]
+    files = [p for p in [root / "README.md", *sorted((root / "results").glob("*/README.md"))]
+             if leaderboard.BLOCK_OPEN in p.read_text()]
+    assert root / "README.md" in files
+    for path in files:
+        blocks, changed = leaderboard.refresh_markdown(path, check=True)
+        assert blocks >= 1 and changed == [], f"{path}: stale table block(s) {changed}; run `rlvr-zoo leaderboard --refresh {path}`"

@@ -10,7 +10,7 @@ HELP = "one table from one or more comparison (or eval) directories: md, csv, la
 def add_arguments(parser) -> None:
     from harness.leaderboard import FORMATS, VIEWS
 
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by compare/eval --out")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="directories written by compare/eval --out")
     parser.add_argument("--format", default="md", choices=FORMATS, help="output format (default md)")
     parser.add_argument("--view", default="scores", choices=VIEWS,
                         help="scores: avg@k ± 95%% interval per benchmark (default); delta: difference to the base "
@@ -20,12 +20,40 @@ def add_arguments(parser) -> None:
                         help="keep the rows whose label matches PATTERN (shell-style, e.g. 'ce-gppo*'; repeatable); "
                              "the base model's row stays")
     parser.add_argument("--output", "-o", default=None, metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument("--refresh", action="append", default=[], metavar="MARKDOWN",
+                        help="regenerate every table block of a Markdown file in place: a block is the lines between "
+                             "'<!-- rlvr-zoo leaderboard ARGS -->' and '<!-- /rlvr-zoo leaderboard -->', and its "
+                             "content becomes the output of `rlvr-zoo leaderboard ARGS` (md format; directories in "
+                             "ARGS are relative to the Markdown file); repeatable")
+    parser.add_argument("--check", action="store_true",
+                        help="with --refresh: change nothing, exit 1 if any block differs from a fresh table")
 
 
 def run(args) -> int:
     from harness.evaluate import write_atomic
-    from harness.leaderboard import merge, render, select
+    from harness.leaderboard import merge, refresh_markdown, render, select
 
+    if args.refresh:
+        if args.run_dirs:
+            print("rlvr-zoo leaderboard: --refresh takes its directories from the blocks of the Markdown file; "
+                  "give either RUN_DIR... or --refresh FILE", file=sys.stderr)
+            return 2
+        stale = 0
+        for path in args.refresh:
+            try:
+                blocks, changed = refresh_markdown(path, check=args.check)
+            except (OSError, ValueError) as exc:
+                print(f"rlvr-zoo leaderboard: {exc}", file=sys.stderr)
+                return 2
+            verb = "differ from the run files" if args.check else "rewritten"
+            print(f"{path}: {blocks} table block(s), {len(changed)} {verb}"
+                  + (f" ({', '.join(changed)})" if changed else ""))
+            stale += len(changed)
+        return 1 if (args.check and stale) else 0
+    if not args.run_dirs:
+        print("rlvr-zoo leaderboard: give at least one RUN_DIR (a directory written by compare/eval --out), or "
+              "--refresh FILE.md", file=sys.stderr)
+        return 2
     try:
         rows = select(merge(args.run_dirs), args.only)
     except ValueError as exc:
