@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PerfConfig", "build_prompts", "run_trl", "run_ours", "summarize_runs", "machine_description", "main"]
+__all__ = ["PerfConfig", "build_prompts", "run_trl", "run_ours", "summarize_runs", "ratios", "failure_reason",
+           "machine_description", "main"]
 
 
 @dataclass
@@ -62,12 +63,17 @@ class PerfConfig:
     task_params: dict = field(default_factory=lambda: {"level": 1})
     template: str = "boxed"              # ... rendered with this template
     threads: int = 0                     # torch.set_num_threads (0: leave torch's default)
+    micro_batch_size: int = 0            # ours: sequences per forward/backward (0: the whole batch, like TRL's run)
+    overhead: bool = True                # ours: measure the overhead ratio after the run (benchmarks.perf_overhead)
 
     def check(self) -> "PerfConfig":
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"PerfConfig.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.engine not in ("hf", "vllm"):
             raise ValueError(f"PerfConfig.engine must be 'hf' or 'vllm', got {self.engine!r}")
+        if self.micro_batch_size < 0:
+            raise ValueError(f"PerfConfig.micro_batch_size must be >= 0 (0: the whole batch), got "
+                             f"{self.micro_batch_size}")
         for name in ("prompts_per_step", "responses_per_prompt", "max_new_tokens", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PerfConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -100,7 +106,65 @@ def _reward_values() -> tuple[float, float]:
 
 
 def _peak_rss_mb() -> float:
+    """``ru_maxrss`` of this process (the run's own process: model, optimiser, in-process engine; not its children)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _tree_rss_mb(root: int) -> float | None:
+    """Current resident memory of ``root`` and all its descendants (MB, summed VmRSS; None off Linux)."""
+    try:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry))
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+                            break
+            except OSError:
+                continue
+        return total / 1024.0
+    except OSError:
+        return None
+
+
+class _TreeRssSampler:
+    """Samples the summed resident memory of this process and its descendants (the reward checker pool, any
+    engine worker process) every ``interval`` seconds in a thread; ``peak_mb`` is the highest sample. Pages shared
+    between processes count once per process, so this is an upper bound of the tree's real footprint."""
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.interval, self.peak_mb = interval, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            v = _tree_rss_mb(os.getpid())
+            if v is not None:
+                self.peak_mb = v if self.peak_mb is None else max(self.peak_mb, v)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 class _GenTimer:
@@ -196,12 +260,13 @@ def run_trl(cfg: PerfConfig) -> dict[str, Any]:
 
         trainer.add_callback(StepClock())
         t0 = time.perf_counter()
-        trainer.train()
+        with _TreeRssSampler() as tree:
+            trainer.train()
         wall = time.perf_counter() - t0
         rewards_logged = [h.get("reward") for h in trainer.state.log_history if "reward" in h]
     return {"system": "trl", "version": trl.__version__, "config": dataclasses.asdict(cfg),
             "steps": _per_step(step_s, timer, cfg), "wall_s": wall, "peak_rss_mb": _peak_rss_mb(),
-            "reward_mean": rewards_logged}
+            "peak_tree_rss_mb": tree.peak_mb, "reward_mean": rewards_logged}
 
 
 # ------------------------------------------------------------------------------------------------ ours
@@ -225,7 +290,8 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
             "prompts_per_step": cfg.prompts_per_step, "responses_per_prompt": cfg.responses_per_prompt,
             "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
             "steps": cfg.total_steps, "lr": cfg.lr, "warmup_steps": 0, "weight_decay": 0.0, "grad_clip": 1.0,
-            "epochs": 1, "minibatch_size": 0, "micro_batch_size": batch, "seed": cfg.seed, "out_dir": out_dir,
+            "epochs": 1, "minibatch_size": 0, "micro_batch_size": cfg.micro_batch_size or batch, "seed": cfg.seed,
+            "out_dir": out_dir,
             "save_final": False, "tensorboard": False, "save_every": 0})
         trainer = Trainer(tc, dataset=[{k: r[k] for k in ("id", "problem", "answer")} for r in rows],
                           progress=False)
@@ -237,17 +303,34 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
             out = inner(prompts, sampling, *a, **k)
             timer.record(time.perf_counter() - t, sum(len(r.response_ids) for r in out),
                          sum(len(r.prompt_ids) for r in out))
+            timer.calls[-1]["rollouts"] = out   # kept (outside the figures) for the overhead measurement
             return out
 
         trainer.engine.generate = timed_generate
         t0 = time.perf_counter()
-        trainer.train()
+        with _TreeRssSampler() as tree:
+            trainer.train()
         wall = time.perf_counter() - t0
+        peak = _peak_rss_mb()   # before the overhead measurement, which allocates on its own
         metrics = [json.loads(line) for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines() if line]
-    step_s = [m["time/step_s"] for m in metrics if "time/step_s" in m]
+        step_s = [m["time/step_s"] for m in metrics if "time/step_s" in m]
+        steps = _per_step(step_s, timer, cfg)
+        overhead = None
+        if cfg.overhead:
+            from benchmarks.perf_overhead import StepWork, measure_overhead
+
+            measured = [i for i, st in enumerate(steps) if not st["warmup"]]
+            overhead = measure_overhead(
+                [step_s[i] for i in measured],
+                [StepWork.from_rollouts(timer.calls[i]["rollouts"], cfg.responses_per_prompt) for i in measured],
+                model=trainer.model, pad_token_id=trainer.pad_id, temperature=cfg.temperature, top_p=cfg.top_p,
+                dtype=cfg.dtype, micro_batch_size=tc.micro_batch_size,
+                vllm_llm=trainer.engine.llm if cfg.engine == "vllm" else None, seed=cfg.seed)
+            for i, o in zip(measured, overhead):
+                steps[i].update({k: v for k, v in o.items() if k != "step_s"})
     return {"system": "ours", "version": "rlvr-zoo", "config": dataclasses.asdict(cfg),
-            "steps": _per_step(step_s, timer, cfg), "wall_s": wall, "peak_rss_mb": _peak_rss_mb(),
-            "reward_mean": [m.get("reward/mean") for m in metrics]}
+            "micro_batch_size": tc.micro_batch_size, "steps": steps, "wall_s": wall, "peak_rss_mb": peak,
+            "peak_tree_rss_mb": tree.peak_mb, "reward_mean": [m.get("reward/mean") for m in metrics]}
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -314,6 +397,18 @@ def summarize_runs(runs: list[dict]) -> dict[str, dict]:
             "gen_tokens_per_step": statistics.mean(s["gen_tokens"] for s in steps),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in entry["runs"]),
         })
+        trees = [r.get("peak_tree_rss_mb") for r in entry["runs"]]
+        entry["peak_tree_rss_mb"] = max(trees) if trees and all(t is not None for t in trees) else None
+        mbs = {r.get("micro_batch_size") for r in entry["runs"]} - {None}
+        if mbs:
+            entry["micro_batch_size"] = max(mbs)
+        with_oh = [s for s in steps if "overhead_ratio" in s]
+        if with_oh:
+            entry["overhead"] = {
+                "ratio": _spread([s["overhead_ratio"] for s in with_oh]),
+                "bare_gen_s": statistics.median(s["bare_gen_s"] for s in with_oh),
+                "bare_fb_s": statistics.median(s["bare_fb_s"] for s in with_oh),
+                "bare_gen_tokens": statistics.median(s["bare_gen_tokens"] for s in with_oh)}
         del entry["runs"]
     return out
 
@@ -342,13 +437,30 @@ def ratios(summary: dict[str, dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _table(summary: dict[str, dict], rat: dict) -> str:
-    lines = ["| variant | step s (median) | step s (min-max) | rollout tok/s | train tok/s | peak RSS MB |",
-             "|---|---|---|---|---|---|"]
+def failure_reason(text: str) -> str:
+    """The line of a failed run's output that says why: the last ``SomeError: ...`` line, else the last line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        head = ln.split(":", 1)[0]
+        if ":" in ln and " " not in head and head.rsplit(".", 1)[-1].endswith(("Error", "Exception", "Interrupt")):
+            return ln
+    return lines[-1] if lines else "no output"
+
+
+def _table(summary: dict[str, dict], rat: dict, failed: dict[str, dict] | None = None) -> str:
+    lines = ["| variant | step s (median) | step s (min-max) | rollout tok/s | train tok/s | peak RSS MB "
+             "| peak RSS MB, with child processes | overhead ratio (bare gen s + bare fwd/bwd s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for v, s in summary.items():
         st = s["step_s"]
-        lines.append(f"| {v} | {st['median']:.2f} | {st['min']:.2f}-{st['max']:.2f} | {s['rollout_tok_s']:.1f} | "
-                     f"{s['train_tok_s']:.1f} | {s['peak_rss_mb']:.0f} |")
+        tree = f"{s['peak_tree_rss_mb']:.0f}" if s.get("peak_tree_rss_mb") is not None else "-"
+        oh = s.get("overhead")
+        oh_text = (f"{oh['ratio']['median']:.2f} ({oh['bare_gen_s']:.2f} + {oh['bare_fb_s']:.2f})" if oh else "-")
+        name = v + (f" (micro-batch {s['micro_batch_size']})" if s.get("micro_batch_size") else "")
+        lines.append(f"| {name} | {st['median']:.2f} | {st['min']:.2f}-{st['max']:.2f} | {s['rollout_tok_s']:.1f} | "
+                     f"{s['train_tok_s']:.1f} | {s['peak_rss_mb']:.0f} | {tree} | {oh_text} |")
+    for v, why in (failed or {}).items():
+        lines.append(f"| {v} | failed: {why['reason'][:300]} | | | | | | |")
     for k, r in rat.items():
         if k == "best":
             lines.append(f"\nbest settings: {r['ours']} / {r['trl']}: step time x{r['step_time']:.2f}, "
@@ -400,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="unmeasured steps per run")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, default=0, help="torch threads in each run (0: torch's default)")
+    p.add_argument("--micro-batch-size", type=int, default=defaults.micro_batch_size,
+                   help="ours: sequences per forward/backward, same gradient as the whole batch (0: the whole batch, "
+                        "one forward/backward like TRL's run; default %(default)s)")
+    p.add_argument("--no-overhead", dest="overhead", action="store_false",
+                   help="skip the overhead ratio of our runs (bare generate + bare forward/backward after the steps)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run")
     p.add_argument("--out", default="results/perf/perf_vs_trl.json")
     p.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
@@ -412,7 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     variants = [parse_variant(v.strip()) for v in a.variants.split(",") if v.strip()]
     base = PerfConfig(model=a.model, prompts_per_step=a.prompts, responses_per_prompt=a.responses,
                       max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_p=a.top_p, lr=a.lr,
-                      steps=a.steps, warmup=a.warmup, seed=a.seed, threads=a.threads).check()
+                      steps=a.steps, warmup=a.warmup, seed=a.seed, threads=a.threads,
+                      micro_batch_size=a.micro_batch_size, overhead=a.overhead).check()
+    shown = {k: v for k, v in dataclasses.asdict(base).items() if k not in ("dtype", "engine")}
+    print(f"variants: {', '.join(':'.join(v) for v in variants)}; settings: {shown}", flush=True)
     runs = []
     from tqdm import tqdm
 
@@ -428,23 +548,35 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(report, indent=2))
         os.replace(tmp, out)
 
+    failed: dict[str, dict] = {}
     for system, dtype, engine in tqdm(order_runs, desc="perf_vs_trl runs", unit="run"):
         cfg = dataclasses.replace(base, dtype=dtype, engine=engine)
-        res = _run_subprocess(system, cfg, a.timeout)
-        res["variant"] = f"{system}:{dtype}:{engine}"
+        variant = f"{system}:{dtype}:{engine}"
+        try:
+            res = _run_subprocess(system, cfg, a.timeout)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            # a variant that cannot run here (e.g. a vLLM mode on this CPU) is recorded with its reason; the others go on
+            text = f"timed out after {a.timeout:.0f} s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc)
+            failed[variant] = {"reason": failure_reason(text), "log_tail": text[-4000:]}
+            tqdm.write(f"{variant}: FAILED: {failed[variant]['reason']}")
+            write({"command": command, "config": dataclasses.asdict(base), "status": "partial", "runs": runs,
+                   "failed": failed})
+            continue
+        res["variant"] = variant
         runs.append(res)
         tqdm.write(f"{res['variant']}: steps {[round(s['step_s'], 2) for s in res['steps']]} s, "
                    f"peak RSS {res['peak_rss_mb']:.0f} MB")
         # partial results after every run, so an interrupted comparison keeps what it measured
-        write({"command": command, "config": dataclasses.asdict(base), "status": "partial", "runs": runs})
-    summary = summarize_runs(runs)
+        write({"command": command, "config": dataclasses.asdict(base), "status": "partial", "runs": runs,
+               "failed": failed})
+    summary = summarize_runs(runs) if runs else {}
     rat = ratios(summary)
     write({"command": command, "config": dataclasses.asdict(base), "status": "complete",
-           "machine": machine_description(), "summary": summary, "ratios": rat, "runs": runs,
+           "machine": machine_description(), "summary": summary, "ratios": rat, "runs": runs, "failed": failed,
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    print(_table(summary, rat))
+    print(_table(summary, rat, failed))
     print(f"\nwritten: {out}")
-    return 0
+    return 1 if failed and not runs else 0
 
 
 if __name__ == "__main__":

@@ -63,3 +63,69 @@ def test_trl_grpo_step_on_tiny_random_is_measured():
     assert 0 < step["gen_tokens"] <= 2 * 2 * 4                     # 4 completions of at most 4 tokens
     assert 0 < step["gen_s"] < step["step_s"]
     assert step["train_tokens"] > step["gen_tokens"] and res["peak_rss_mb"] > 0
+
+
+def test_summary_reports_overhead_median_and_parts():
+    a = _run("ours:float32:hf", [9.0, 4.0, 6.0], [5.0, 2.0, 3.0])
+    for st, (g, fb) in zip(a["steps"][1:], [(1.0, 1.0), (2.0, 1.0)]):
+        st.update(bare_gen_s=g, bare_fb_s=fb, bare_gen_tokens=64, overhead_ratio=st["step_s"] / (g + fb))
+    a["micro_batch_size"] = 8
+    s = perf.summarize_runs([a, _run("trl:float32:hf", [9.0, 8.0], [5.0, 4.0])])
+    oh = s["ours:float32:hf"]["overhead"]
+    assert oh["ratio"]["median"] == pytest.approx((4.0 / 2 + 6.0 / 3) / 2) and oh["ratio"]["n"] == 2
+    assert (oh["bare_gen_s"], oh["bare_fb_s"]) == (1.5, 1.0)
+    assert "overhead" not in s["trl:float32:hf"] and s["ours:float32:hf"]["micro_batch_size"] == 8
+    table = perf._table(s, perf.ratios(s), {"trl:bfloat16:vllm": {"reason": "ValueError: no CPU support"}})
+    assert "| 2.00 (1.50 + 1.00) |" in table and "trl:bfloat16:vllm | failed: ValueError: no CPU support" in table
+
+
+def test_failure_reason_picks_the_exception_line():
+    log = "loading...\nTraceback (most recent call last):\n  File x\nvllm.v1.Foo: nope\nRuntimeError: no kernel\n"
+    assert perf.failure_reason("trl run failed (exit 1); its output ends with:\n" + log) == "RuntimeError: no kernel"
+    assert perf.failure_reason("timed out after 60 s") == "timed out after 60 s"
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        perf.PerfConfig(micro_batch_size=-1).check()
+
+
+@pytest.mark.slow
+def test_overhead_parts_of_a_real_step_on_tiny_random(one_torch_thread):
+    """One real step of our trainer on tiny-random, then its bare generate and bare forward/backward."""
+    cfg = perf.PerfConfig(model="tiny-random", prompts_per_step=2, responses_per_prompt=3, max_new_tokens=5,
+                          steps=1, warmup=0, micro_batch_size=4)
+    res = perf.run_ours(cfg)
+    (step,) = res["steps"]
+    longest = max(1, step["bare_gen_expected_tokens"] // 6)
+    assert step["bare_gen_expected_tokens"] == 2 * 3 * longest and 1 <= longest <= 5
+    assert step["bare_gen_tokens"] == step["bare_gen_expected_tokens"]     # every row forced to the longest length
+    assert step["gen_tokens"] <= step["bare_gen_tokens"]                    # the step sampled at most that many
+    assert step["bare_gen_s"] > 0 and step["bare_fb_s"] > 0
+    assert step["bare_fb_tokens"] == step["train_tokens"]                   # same real prompt + response tokens
+    assert step["overhead_ratio"] == pytest.approx(step["step_s"] / (step["bare_gen_s"] + step["bare_fb_s"]))
+    assert res["micro_batch_size"] == 4 and res["peak_rss_mb"] > 0 and res["peak_tree_rss_mb"] >= 0
+
+
+@pytest.mark.slow
+def test_bare_forward_backward_matches_a_plain_log_prob_sum(one_torch_thread):
+    import torch
+
+    from benchmarks.perf_overhead import StepWork, bare_forward_backward, bare_generate_hf
+    from harness import models
+    from harness.rollout import Rollout
+
+    model, _ = models.load_policy("tiny-random")
+    rollouts = [Rollout(prompt_index=i // 2, prompt_ids=[5, 6, 7][: 2 + i // 2], response_ids=[8, 9, 10][: 1 + i],
+                        text="", logprobs=[0.0] * (1 + i), finish_reason="length") for i in range(3)]
+    work = StepWork.from_rollouts(rollouts, n=2)
+    assert work.prompt_ids == [[5, 6], [5, 6, 7]] and work.longest == 3
+    whole = bare_forward_backward(model, work, pad_token_id=0, dtype="float32")
+    split = bare_forward_backward(model, work, pad_token_id=0, dtype="float32", micro_batch_size=1)
+    assert whole["tokens"] == 2 + 1 + 2 + 2 + 3 + 3 and whole["loss"] < 0
+    assert split["loss"] == pytest.approx(whole["loss"], rel=1e-5)          # micro-batches: same sum
+    with torch.no_grad():                                                    # the first row on its own
+        logits = model(input_ids=torch.tensor([[5, 6, 8]])).logits
+        direct = torch.log_softmax(logits[0, 1], -1)[8]
+    one = bare_forward_backward(model, StepWork.from_rollouts(rollouts[:1], n=1), pad_token_id=0, dtype="float32")
+    assert one["loss"] == pytest.approx(float(direct), rel=1e-5)
+    assert all(p.grad is None for p in model.parameters())
+    gen = bare_generate_hf(model, work, pad_token_id=0, temperature=1.0, top_p=1.0, dtype="float32")
+    assert gen["tokens"] == 2 * 2 * 3 and gen["seconds"] > 0
