@@ -736,9 +736,14 @@ class Trainer:
                 if critic:
                     values = module(input_ids=ids, attention_mask=attn, position_ids=pos)
                     return values[:, p_len - 1:p_len - 1 + r_len].float(), mask
-                out = module(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False,
-                             logits_to_keep=r_len + 1)
-            logits = out.logits[:, :-1]
+                # the last token predicts nothing we score: leave it out, so the model returns exactly the r_len
+                # positions that predict the labels, as one contiguous [b, r_len, V] tensor (slicing a longer one
+                # made the log-prob and entropy code copy the whole full-vocabulary tensor, and its backward
+                # allocate a zero-padded one)
+                out = module(input_ids=ids[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, :-1],
+                             use_cache=False, logits_to_keep=r_len)
+            logits = out.logits
+            del out
             if self.cfg.temperature != 1.0:
                 logits = logits / self.cfg.temperature
             logp = logprobs_from_logits(logits, labels.masked_fill(~mask, -100), chunk_size=self.chunk_size)
