@@ -63,7 +63,7 @@ class PerfConfig:
     task_params: dict = field(default_factory=lambda: {"level": 1})
     template: str = "boxed"              # ... rendered with this template
     threads: int = 0                     # torch.set_num_threads (0: leave torch's default)
-    micro_batch_size: int = 0            # ours: sequences per forward/backward (0: the whole batch, like TRL's run)
+    micro_batch_size: int = 0            # sequences per forward/backward, both systems (0: the whole batch)
     overhead: bool = True                # ours: measure the overhead ratio after the run (benchmarks.perf_overhead)
 
     def check(self) -> "PerfConfig":
@@ -222,10 +222,17 @@ def run_trl(cfg: PerfConfig) -> dict[str, Any]:
         return [r.value for r in reward_fn.batch(list(answer), list(completions), ntok)]
 
     batch = cfg.prompts_per_step * cfg.responses_per_prompt
+    mb = cfg.micro_batch_size or batch
+    if batch % mb:
+        raise ValueError(f"micro_batch_size {mb} must divide the batch ({batch} sequences) for TRL's gradient "
+                         f"accumulation; use a divisor of {batch} or 0 (the whole batch)")
     with tempfile.TemporaryDirectory(prefix="perf-trl-") as out_dir:
+        # micro-batches: TRL generates per_device_train_batch_size * steps_per_generation = batch sequences at once
+        # and accumulates batch / mb forward/backward passes into one optimiser step
         args = trl.GRPOConfig(
             output_dir=out_dir, use_cpu=True, bf16=cfg.dtype == "bfloat16", fp16=False,
-            per_device_train_batch_size=batch, gradient_accumulation_steps=1, steps_per_generation=1,
+            per_device_train_batch_size=mb, gradient_accumulation_steps=batch // mb,
+            steps_per_generation=batch // mb,
             num_generations=cfg.responses_per_prompt, num_iterations=1, max_completion_length=cfg.max_new_tokens,
             temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, learning_rate=cfg.lr,
             lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
@@ -264,7 +271,7 @@ def run_trl(cfg: PerfConfig) -> dict[str, Any]:
             trainer.train()
         wall = time.perf_counter() - t0
         rewards_logged = [h.get("reward") for h in trainer.state.log_history if "reward" in h]
-    return {"system": "trl", "version": trl.__version__, "config": dataclasses.asdict(cfg),
+    return {"system": "trl", "version": trl.__version__, "config": dataclasses.asdict(cfg), "micro_batch_size": mb,
             "steps": _per_step(step_s, timer, cfg), "wall_s": wall, "peak_rss_mb": _peak_rss_mb(),
             "peak_tree_rss_mb": tree.peak_mb, "reward_mean": rewards_logged}
 
@@ -513,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, default=0, help="torch threads in each run (0: torch's default)")
     p.add_argument("--micro-batch-size", type=int, default=defaults.micro_batch_size,
-                   help="ours: sequences per forward/backward, same gradient as the whole batch (0: the whole batch, "
-                        "one forward/backward like TRL's run; default %(default)s)")
+                   help="sequences per forward/backward for both systems (ours: micro_batch_size; TRL: "
+                        "per_device_train_batch_size with gradient accumulation); same gradient as the whole batch; "
+                        "0: the whole batch in one forward/backward (default %(default)s)")
     p.add_argument("--no-overhead", dest="overhead", action="store_false",
                    help="skip the overhead ratio of our runs (bare generate + bare forward/backward after the steps)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run")
