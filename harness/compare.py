@@ -250,14 +250,19 @@ def _load_engine(model_spec: str, train: dict[str, Any]):
     """The model and rollout engine exactly as the trainer builds them: float32 weights, the engine running under
     the configured compute dtype (`dtype`, e.g. bf16 autocast) with the configured `engine_params`."""
     from harness.models import load_policy
-    from harness.rollout import make_engine
 
     model, tokenizer = load_policy(model_spec, dtype="float32")
     model.eval()
+    return model, tokenizer, _make_engine(train, model, tokenizer)
+
+
+def _make_engine(train: dict[str, Any], model, tokenizer):
+    """The comparison's rollout engine for `model`: `engine` with the compute dtype and `engine_params`."""
+    from harness.rollout import make_engine
+
     engine_kw = {"dtype": train.get("dtype") or _train_default("dtype"),
                  **(train.get("engine_params") or _train_default("engine_params") or {})}
-    engine = make_engine(train.get("engine") or _train_default("engine") or "hf", model, tokenizer, **engine_kw)
-    return model, tokenizer, engine
+    return make_engine(train.get("engine") or _train_default("engine") or "hf", model, tokenizer, **engine_kw)
 
 
 def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_dir: Path, label: str,
@@ -299,13 +304,8 @@ class SharedEngine:
 
     def get(self, model, tokenizer):
         if self.engine is None:
-            from harness.rollout import make_engine
-
             start = time.perf_counter()
-            engine_kw = {"dtype": self.train.get("dtype") or _train_default("dtype"),
-                         **(self.train.get("engine_params") or _train_default("engine_params") or {})}
-            self.engine = make_engine(self.train.get("engine") or _train_default("engine"), model, tokenizer,
-                                      **engine_kw)
+            self.engine = _make_engine(self.train, model, tokenizer)
             self.startup_s = time.perf_counter() - start
         else:
             self.engine.sync_weights(model)
