@@ -33,6 +33,17 @@ def _rows(n_rows: int, vocab: int, chunk_size: int | None):
         yield slice(start, min(start + chunk_size, n_rows))
 
 
+def _softmax_into(grad: Tensor, logits: Tensor, lse: Tensor, rows: slice) -> Tensor:
+    """softmax of ``logits[rows]`` in the compute dtype, written straight into ``grad[rows]`` when the dtypes agree
+    (no chunk-sized temporary and no copy), else into a new float32 chunk."""
+    x = logits[rows]
+    if x.dtype == lse.dtype and grad.dtype == lse.dtype:
+        out = grad[rows]
+        torch.sub(x, lse[rows, None], out=out)
+        return out.exp_()
+    return torch.exp(x.to(lse.dtype) - lse[rows, None])
+
+
 class _ChunkedLogprobs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, labels, chunk_size):
@@ -53,9 +64,11 @@ class _ChunkedLogprobs(torch.autograd.Function):
         grad = torch.empty_like(logits)
         for rows in _rows(logits.shape[0], logits.shape[1], ctx.chunk_size):
             g = grad_out[rows, None].to(lse.dtype)
-            chunk = -torch.exp(logits[rows].to(lse.dtype) - lse[rows, None]) * g   # -p_j * g
+            chunk = _softmax_into(grad, logits, lse, rows)
+            chunk.mul_(-g)                                                          # -p_j * g
             chunk.scatter_add_(-1, labels[rows, None], g)                          # +1[j = y] * g
-            grad[rows] = chunk.to(grad.dtype)
+            if chunk.data_ptr() != grad[rows].data_ptr():
+                grad[rows] = chunk.to(grad.dtype)
         return grad, None, None
 
 
@@ -102,6 +115,7 @@ class _ChunkedLogprobsEntropy(torch.autograd.Function):
             entropy[rows] = lse[rows] - mean_x[rows]
         ctx.save_for_backward(logits, labels, lse, mean_x)
         ctx.chunk_size = chunk_size
+        ctx.set_materialize_grads(False)   # an output the loss does not use gets None, not a tensor of zeros
         return logp, entropy
 
     @staticmethod
@@ -109,15 +123,19 @@ class _ChunkedLogprobsEntropy(torch.autograd.Function):
         logits, labels, lse, mean_x = ctx.saved_tensors
         grad = torch.empty_like(logits)
         zeros = torch.zeros_like(lse)
+        with_entropy = grad_entropy is not None    # None when the entropy is only reported, not in the loss
         grad_logp = zeros if grad_logp is None else grad_logp.to(lse.dtype)
         grad_entropy = zeros if grad_entropy is None else grad_entropy.to(lse.dtype)
         for rows in _rows(logits.shape[0], logits.shape[1], ctx.chunk_size):
-            x = logits[rows].to(lse.dtype)
-            p = torch.exp(x - lse[rows, None])
             g_lp, g_h = grad_logp[rows, None], grad_entropy[rows, None]
-            chunk = -p * (g_lp + g_h * (x - mean_x[rows, None]))                   # d logp + d H, softmax part
+            chunk = _softmax_into(grad, logits, lse, rows)                          # p
+            if with_entropy:                          # d logp + d H, softmax part: -p (g_lp + g_h (x - E_p[x]))
+                chunk.mul_(-(g_lp + g_h * (logits[rows].to(lse.dtype) - mean_x[rows, None])))
+            else:
+                chunk.mul_(-g_lp)
             chunk.scatter_add_(-1, labels[rows, None], g_lp)                       # + 1[j = y] * g_logp
-            grad[rows] = chunk.to(grad.dtype)
+            if chunk.data_ptr() != grad[rows].data_ptr():
+                grad[rows] = chunk.to(grad.dtype)
         return grad, None, None
 
 

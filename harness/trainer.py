@@ -119,6 +119,10 @@ class TrainConfig:
                                 "i.e. one update per epoch")
     micro_batch_size: int = _f(8, "sequences per forward/backward on one rank (gradient accumulation)")
     logprob_chunk_size: int = _f(0, "rows per chunk of the chunked log-softmax; 0: automatic (~128 MiB)")
+    shared_prefix: bool = _f(True, "run each distinct prompt of a micro-batch through the model once and let its "
+                                   "responses attend to that prompt's keys and values (same log-probs and "
+                                   "gradients, less time and memory when responses share a prompt); false: one "
+                                   "full forward per sequence")
     seed: int = _f(0, "seed of prompt order, sampling and initialisation of new heads")
     # --- outputs ------------------------------------------------------------------------------------------------
     out_dir: str = _f("runs/train", "output directory: metrics.jsonl, run.json, checkpoints/, final/")
@@ -717,7 +721,7 @@ class Trainer:
     # -------------------------------------------------------------------------------------------------- forward
     def _forward(self, module, batch: dict, rows, *, grad: bool, entropy: bool, critic: bool = False):
         """Per-token log-probs (and entropies) [b, r] of the response tokens of ``rows``, or critic values."""
-        from algorithms import entropy_from_logits, logprobs_from_logits
+        from algorithms import logprobs_and_entropy_from_logits, logprobs_from_logits
 
         P = int(batch["prompt_length"])
         pm = batch["attention_mask"][rows, :P]
@@ -736,24 +740,28 @@ class Trainer:
                 if critic:
                     values = module(input_ids=ids, attention_mask=attn, position_ids=pos)
                     return values[:, p_len - 1:p_len - 1 + r_len].float(), mask
-                # the last token predicts nothing we score: leave it out, so the model returns exactly the r_len
-                # positions that predict the labels, as one contiguous [b, r_len, V] tensor (slicing a longer one
-                # made the log-prob and entropy code copy the whole full-vocabulary tensor, and its backward
-                # allocate a zero-padded one)
-                out = module(input_ids=ids[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, :-1],
-                             use_cache=False, logits_to_keep=r_len)
+                out = None
+                if self.cfg.shared_prefix:
+                    out = shared_prefix_forward(module, ids, attn, pos, p_len, r_len)
+                if out is None:
+                    # the last token predicts nothing we score: leave it out, so the model returns exactly the
+                    # r_len positions that predict the labels, as one contiguous [b, r_len, V] tensor (slicing a
+                    # longer one made the log-prob and entropy code copy the whole full-vocabulary tensor, and its
+                    # backward allocate a zero-padded one)
+                    out = module(input_ids=ids[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, :-1],
+                                 use_cache=False, logits_to_keep=r_len)
             logits = out.logits
             del out
             if self.cfg.temperature != 1.0:
                 logits = logits / self.cfg.temperature
-            logp = logprobs_from_logits(logits, labels.masked_fill(~mask, -100), chunk_size=self.chunk_size)
+            labels = labels.masked_fill(~mask, -100)
             ent = None
-            if entropy:
-                if grad and getattr(self.algo, "entropy_coef", 0.0) > 0:
-                    ent = entropy_from_logits(logits, chunk_size=self.chunk_size)
-                else:
-                    with torch.no_grad():
-                        ent = entropy_from_logits(logits.detach(), chunk_size=self.chunk_size)
+            if entropy:   # one softmax pass for both; the entropy keeps its gradient only when the loss uses it
+                logp, ent = logprobs_and_entropy_from_logits(logits, labels, chunk_size=self.chunk_size)
+                if not (grad and getattr(self.algo, "entropy_coef", 0.0) > 0):
+                    ent = ent.detach()
+            else:
+                logp = logprobs_from_logits(logits, labels, chunk_size=self.chunk_size)
         return logp, ent, mask
 
     def _per_token_all(self, module, batch, critic: bool = False) -> torch.Tensor:
@@ -1169,6 +1177,37 @@ class _Acc:
             elif den > 0:
                 out[k] = num / den
         return out
+
+
+def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: torch.Tensor, p_len: int, r_len: int):
+    """The model output whose logits [b, r_len, V] predict the response tokens ``ids[:, p_len:]``, computing each
+    distinct prompt once; ``None`` when nothing is shared (every row has its own prompt), when the prompt is a single
+    token, or when the model cannot take a KV cache in training (gradient checkpointing turns the cache off).
+
+    ``ids``/``attn``/``pos`` [b, p_len + r_len] hold left-padded prompts then right-padded responses. The prompts
+    without their last token go through the model once per distinct prompt (with the cache on); the cache rows are
+    then indexed out to the b sequences (an index, so the gradients of the b copies sum into the one prompt pass)
+    and the last prompt token plus the responses go through the model on top of it. The result equals the plain
+    full forward up to float rounding: the same keys, values, positions and mask, in a different order of work.
+    """
+    b = ids.shape[0]
+    if p_len < 2 or b < 2 or getattr(module, "is_gradient_checkpointing", False):
+        return None
+    key = torch.cat([ids[:, :p_len], attn[:, :p_len]], dim=1)
+    uniq, inverse = torch.unique(key, dim=0, return_inverse=True)
+    U = uniq.shape[0]
+    if U == b:
+        return None
+    rows = torch.arange(b, device=ids.device)
+    first = torch.full((U,), b, dtype=torch.long, device=ids.device).scatter_reduce(0, inverse, rows, "amin")
+    pre = module(input_ids=ids[first, :p_len - 1], attention_mask=attn[first, :p_len - 1],
+                 position_ids=pos[first, :p_len - 1], use_cache=True, logits_to_keep=1)
+    cache = getattr(pre, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_select_indices"):
+        return None
+    cache.batch_select_indices(inverse)
+    return module(input_ids=ids[:, p_len - 1:-1], attention_mask=attn[:, :-1], position_ids=pos[:, p_len - 1:-1],
+                  past_key_values=cache, use_cache=True, logits_to_keep=r_len)
 
 
 def _adamw(params: list, **kw) -> torch.optim.AdamW:

@@ -249,6 +249,18 @@ def test_combined_logprobs_and_entropy_equal_the_separate_functions(dtype):
     d = base.clone().requires_grad_(True)
     algorithms.entropy_from_logits(d, chunk_size=4).sum().backward()
     torch.testing.assert_close(c.grad.float(), d.grad.float(), rtol=tol, atol=tol)
+    # the log-prob alone in the loss (the trainer reports the entropy, detached): the entropy's gradient is skipped
+    e = base.clone().requires_grad_(True)
+    lp_e, ent_e = algorithms.logprobs_and_entropy_from_logits(e, labels, chunk_size=4)
+    (w1 * lp_e + 0.0 * ent_e.detach()).sum().backward()
+    f = base.clone().requires_grad_(True)
+    (w1 * algorithms.logprobs_from_logits(f, labels, chunk_size=4)).sum().backward()
+    torch.testing.assert_close(e.grad.float(), f.grad.float(), rtol=tol, atol=tol)
+    # and both equal the plain full log-softmax in float64
+    full = torch.log_softmax(base.double(), -1)
+    want = (w1.double()[..., None] * torch.nn.functional.one_hot(labels.clamp_min(0), 30).double()
+            * (labels != -100)[..., None]) - (w1.double() * (labels != -100))[..., None] * full.exp()
+    torch.testing.assert_close(e.grad.double(), want, rtol=tol, atol=tol)
 
 
 def test_chunked_functions_pass_gradcheck_in_float64():

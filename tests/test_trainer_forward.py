@@ -42,3 +42,72 @@ def test_forward_logprobs_equal_a_plain_full_log_softmax(tmp_path, temperature):
             want_h = float(-(lsm[p + j - 1].exp() * lsm[p + j - 1]).sum())
             assert float(ent[i, j]) == pytest.approx(want_h, abs=1e-4)
         assert not bool(mask[i, len(r.response_ids):].any())
+
+
+# prompts shared by several responses (the GRPO case), of different lengths, with responses of different lengths
+SHARED = [Rollout(0, [5, 6, 7, 20], [8, 9, 10, 11], "", [0.0] * 4, "length"),
+          Rollout(0, [5, 6, 7, 20], [8, 2], "", [0.0] * 2, "stop"),
+          Rollout(1, [12, 30], [13], "", [0.0], "stop"),
+          Rollout(0, [5, 6, 7, 20], [21, 22, 23], "", [0.0] * 3, "stop"),
+          Rollout(1, [12, 30], [16, 17, 18, 19], "", [0.0] * 4, "length")]
+
+
+def _trainer(tmp_path, shared: bool, temperature: float = 1.0) -> Trainer:
+    cfg = TrainConfig(model="tiny-random", dtype="float32", steps=1, prompts_per_step=1, responses_per_prompt=2,
+                      max_new_tokens=4, temperature=temperature, out_dir=str(tmp_path / f"run{int(shared)}"),
+                      save_final=False, tensorboard=False, shared_prefix=shared)
+    return Trainer(cfg, dataset=ROWS, reward_fn=lambda golds, rollouts: [0.0] * len(rollouts), progress=False)
+
+
+def test_shared_prefix_forward_equals_a_plain_full_log_softmax(tmp_path):
+    tr = _trainer(tmp_path, shared=True)
+    batch = collate(SHARED, tr.pad_id)
+    tr.model.eval()
+    logp, ent, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=False, entropy=True)
+    for i, r in enumerate(SHARED):
+        ids = torch.tensor([r.prompt_ids + r.response_ids])
+        with torch.no_grad():
+            lsm = torch.log_softmax(tr.model(input_ids=ids).logits[0].double(), -1)
+        p = len(r.prompt_ids)
+        for j, tok in enumerate(r.response_ids):
+            assert float(logp[i, j]) == pytest.approx(float(lsm[p + j - 1, tok]), abs=1e-5)
+            assert float(ent[i, j]) == pytest.approx(float(-(lsm[p + j - 1].exp() * lsm[p + j - 1]).sum()), abs=1e-4)
+        assert int(mask[i].sum()) == len(r.response_ids)
+
+
+def test_shared_prefix_forward_runs_each_prompt_once_and_gives_the_same_gradients(tmp_path):
+    from harness.trainer import shared_prefix_forward
+
+    grads = {}
+    for shared in (False, True):
+        tr = _trainer(tmp_path, shared=shared, temperature=0.8)
+        torch.manual_seed(0)
+        with torch.no_grad():  # the same non-trivial weights in both trainers
+            for p in tr.model.parameters():
+                p.copy_(torch.randn_like(p) * 0.05)
+        batch = collate(SHARED, tr.pad_id)
+        calls = []
+        hook = tr.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape),
+                                                  with_kwargs=True)
+        tr.model.train()
+        tr.model.zero_grad(set_to_none=True)
+        logp, _, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=False)
+        weights = torch.linspace(-1.0, 1.0, logp.numel()).reshape(logp.shape)
+        (logp * weights * mask).sum().backward()
+        hook.remove()
+        grads[shared] = {n: p.grad.clone() for n, p in tr.model.named_parameters() if p.grad is not None}
+        if shared:   # one pass over the 2 distinct prompts (minus their last token), one over the 5 sequences
+            assert [tuple(c) for c in calls] == [(2, 3), (5, 4)]
+        else:
+            assert [tuple(c) for c in calls] == [(5, 7)]
+    assert grads[True].keys() == grads[False].keys() and grads[True]
+    for name, g in grads[False].items():
+        torch.testing.assert_close(grads[True][name], g, atol=1e-5, rtol=1e-4, msg=name)
+    # nothing to share: every row its own prompt, or a single-token prompt
+    tr = _trainer(tmp_path, shared=True)
+    ids = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    ones = torch.ones_like(ids)
+    assert shared_prefix_forward(tr.model, ids, ones, ones.cumsum(-1) - 1, 2, 2) is None
+    ids = torch.tensor([[1, 2, 3], [1, 6, 7]])
+    assert shared_prefix_forward(tr.model, ids, torch.ones_like(ids), torch.ones_like(ids).cumsum(-1) - 1, 1, 2) \
+        is None

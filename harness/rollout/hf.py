@@ -8,8 +8,10 @@ short and exact:
 2. each chunk is left-padded, with position ids counting only real tokens, so padding changes nothing;
 3. one prefill forward per distinct prompt (logits of the last position only; the n samples of a prompt then
    share copies of its KV cache), then one forward per new token through the KV cache;
-4. at each step: ``log_softmax(logits / T)`` gives the returned log-prob; the token is drawn from it (after top-p
-   truncation when top_p < 1) by an exponential race with a seeded ``torch.Generator``; greedy takes the argmax;
+4. at each step: ``log_softmax(logits / T)`` of the drawn token is the returned log-prob; the token is drawn from
+   softmax(logits / T) (after top-p truncation when top_p < 1) by inverting its cumulative sum at one seeded uniform
+   number per row (``torch.Generator``); greedy takes the argmax. The KV cache reserves room for the whole response
+   after the prefill, so a decode step writes one position instead of copying the cache;
 5. a row stops after its first end-of-sequence token (kept in ``response_ids``); finished rows are dropped from
    the batch and its KV cache so the remaining rows run faster. The chunk ends when every row has stopped or
    ``max_new_tokens`` is reached.
@@ -22,8 +24,70 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from . import Rollout, Sampling, encode_prompts, eos_token_ids
+
+
+def _inverse_cdf_draw(probs: torch.Tensor, generator) -> torch.Tensor:
+    """One exact draw per row from the unnormalised weights ``probs`` [B, V]: the first token whose cumulative weight
+    (summed in float64) exceeds u * total, u ~ U[0, 1). One uniform number per row: over a 49k vocabulary on a CPU
+    this is several times faster than an exponential race (a random number per vocabulary entry) or
+    ``torch.multinomial``, and deterministic per seed."""
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)
+    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=torch.float64, device=probs.device)
+    tok = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
+    return tok.squeeze(-1).clamp_max(probs.shape[-1] - 1)
+
+
+class _GrowingLayer(DynamicLayer):
+    """A KV-cache layer with room reserved for ``capacity`` positions: each decode step writes its key and value into
+    the buffer instead of concatenating (``DynamicLayer`` copies the whole cache at every token), and attention reads
+    a view of the filled part."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
+        super().__init__()
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        b, h, n, d = keys.shape
+        self._k = keys.new_empty((b, h, capacity, d))
+        self._v = values.new_empty((b, values.shape[1], capacity, values.shape[-1]))
+        self._k[:, :, :n] = keys
+        self._v[:, :, :n] = values
+        self._n = n
+        self._view()
+
+    def _view(self):
+        self.keys, self.values = self._k[:, :, :self._n], self._v[:, :, :self._n]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        m = key_states.shape[-2]
+        if self._n + m > self._k.shape[-2]:   # past the reserved room: grow like a dynamic layer
+            grow = max(m, self._k.shape[-2])
+            self._k = torch.cat([self._k, self._k.new_empty(self._k.shape[:2] + (grow,) + self._k.shape[3:])], -2)
+            self._v = torch.cat([self._v, self._v.new_empty(self._v.shape[:2] + (grow,) + self._v.shape[3:])], -2)
+        self._k[:, :, self._n:self._n + m] = key_states
+        self._v[:, :, self._n:self._n + m] = value_states
+        self._n += m
+        self._view()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self._n
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._k, self._v = self._k[indices], self._v[indices]
+        self._view()
+
+
+def _reserve(cache, extra: int) -> None:
+    """Give every plain dynamic layer of ``cache`` room for ``extra`` more positions (see ``_GrowingLayer``)."""
+    layers = getattr(cache, "layers", None)
+    if not layers:
+        return
+    for i, layer in enumerate(layers):
+        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.numel():
+            layers[i] = _GrowingLayer(layer.keys, layer.values, layer.keys.shape[-2] + extra)
 
 
 class HFEngine:
@@ -96,23 +160,21 @@ class HFEngine:
             return self._sample(logits.float(), sampling, generator)
 
     def _sample(self, logits, sampling, generator):
+        # only the chosen token's log-prob is needed: log p = x - logsumexp(x), never a full log-softmax tensor
+        x = logits if sampling.greedy else logits / sampling.temperature
+        lse = torch.logsumexp(x, dim=-1)
         if sampling.greedy:
-            logp = torch.log_softmax(logits, dim=-1)
-            tok = logits.argmax(dim=-1)
-            return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
-        logp = torch.log_softmax(logits / sampling.temperature, dim=-1)
-        probs = logp.exp()
-        if sampling.top_p < 1.0:
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            # keep the smallest prefix whose mass reaches top_p (a token is kept if the mass before it is < top_p)
-            keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < sampling.top_p
-            keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-            probs = probs * keep
-        # exponential race (exact sampling: argmax_i p_i / E_i with E_i ~ Exp(1) picks i with probability p_i);
-        # several times faster than torch.multinomial over a 49k vocabulary on a CPU, and deterministic per seed
-        noise = torch.empty_like(probs).exponential_(generator=generator)
-        tok = (probs / noise).argmax(dim=-1)
-        return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+            tok = x.argmax(dim=-1)
+        else:
+            probs = torch.exp(x - lse[:, None])
+            if sampling.top_p < 1.0:
+                sorted_p, order = probs.sort(dim=-1, descending=True)
+                # keep the smallest prefix whose mass reaches top_p (a token is kept if the mass before it is < top_p)
+                keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < sampling.top_p
+                keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+                probs = probs * keep
+            tok = _inverse_cdf_draw(probs, generator)
+        return tok, x.gather(-1, tok[:, None]).squeeze(-1) - lse
 
     @torch.no_grad()
     def _generate_chunk(self, chunk, sampling: Sampling, generator, device) -> list[Rollout]:
@@ -143,6 +205,7 @@ class HFEngine:
         if U != B:
             cache.batch_select_indices(row_to_u)
             logits, attn, pos = logits[row_to_u], attn[row_to_u], pos[row_to_u]
+        _reserve(cache, sampling.max_new_tokens)
         next_pos = pos[:, -1] + 1
 
         tokens = [[] for _ in range(B)]
