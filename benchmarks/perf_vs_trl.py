@@ -65,6 +65,7 @@ class PerfConfig:
     threads: int = 0                     # torch.set_num_threads (0: leave torch's default)
     micro_batch_size: int = 0            # sequences per forward/backward, both systems (0: the whole batch)
     overhead: bool = True                # ours: measure the overhead ratio after the run (benchmarks.perf_overhead)
+    vllm_kv_cache_gib: float = 0.0       # ours with vLLM: KV cache size (0: sized to the work, see vllm_sizing)
 
     def check(self) -> "PerfConfig":
         if self.dtype not in ("float32", "bfloat16"):
@@ -77,6 +78,9 @@ class PerfConfig:
         for name in ("prompts_per_step", "responses_per_prompt", "max_new_tokens", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PerfConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.vllm_kv_cache_gib < 0:
+            raise ValueError(f"PerfConfig.vllm_kv_cache_gib must be >= 0 (0: sized to the work), got "
+                             f"{self.vllm_kv_cache_gib}")
         if self.warmup < 0:
             raise ValueError(f"PerfConfig.warmup must be >= 0, got {self.warmup}")
         return self
@@ -96,6 +100,28 @@ def build_prompts(cfg: PerfConfig, tokenizer) -> list[dict]:
     for r in rows:
         r["prompt"] = benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template)
     return rows
+
+
+def vllm_sizing(cfg: PerfConfig, tokenizer, rows: list[dict]) -> dict:
+    """Engine parameters that size our in-process vLLM engine to the benchmark's work instead of its 1 GiB CPU
+    default: ``max_model_len`` = longest prompt + ``max_new_tokens``, and a KV cache of twice what one step's
+    sequences can hold at that length (``cfg.vllm_kv_cache_gib`` overrides it). KV bytes per token = layers x 2 (keys
+    and values) x KV heads x head size x 2 bytes (bf16)."""
+    import json as _json
+
+    from harness import models
+
+    prompt_max = max(len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in rows)
+    max_len = prompt_max + cfg.max_new_tokens
+    if cfg.vllm_kv_cache_gib:
+        return {"kv_cache_gib": cfg.vllm_kv_cache_gib, "max_model_len": max_len}
+    conf = _json.loads((Path(models.resolve(cfg.model)) / "config.json").read_text())
+    heads = int(conf["num_attention_heads"])
+    head_dim = int(conf.get("head_dim") or int(conf["hidden_size"]) // heads)
+    per_token = int(conf["num_hidden_layers"]) * 2 * int(conf.get("num_key_value_heads") or heads) * head_dim * 2
+    need = 2 * cfg.prompts_per_step * cfg.responses_per_prompt * max_len * per_token
+    gib = max(1, -(-need // (1 << 24))) / 64   # rounded up to 1/64 GiB
+    return {"kv_cache_gib": gib, "max_model_len": max_len}
 
 
 def _reward_values() -> tuple[float, float]:
@@ -298,7 +324,7 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
             "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
             "steps": cfg.total_steps, "lr": cfg.lr, "warmup_steps": 0, "weight_decay": 0.0, "grad_clip": 1.0,
             "epochs": 1, "minibatch_size": 0, "micro_batch_size": cfg.micro_batch_size or batch, "seed": cfg.seed,
-            "out_dir": out_dir,
+            "out_dir": out_dir, "engine_params": vllm_sizing(cfg, tokenizer, rows) if cfg.engine == "vllm" else {},
             "save_final": False, "tensorboard": False, "save_every": 0})
         trainer = Trainer(tc, dataset=[{k: r[k] for k in ("id", "problem", "answer")} for r in rows],
                           progress=False)
@@ -336,7 +362,7 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
             for i, o in zip(measured, overhead):
                 steps[i].update({k: v for k, v in o.items() if k != "step_s"})
     return {"system": "ours", "version": "rlvr-zoo", "config": dataclasses.asdict(cfg),
-            "micro_batch_size": tc.micro_batch_size, "steps": steps, "wall_s": wall, "peak_rss_mb": peak,
+            "micro_batch_size": tc.micro_batch_size, "engine_params": tc.engine_params, "steps": steps, "wall_s": wall, "peak_rss_mb": peak,
             "peak_tree_rss_mb": tree.peak_mb, "reward_mean": [m.get("reward/mean") for m in metrics]}
 
 
@@ -525,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
                         "0: the whole batch in one forward/backward (default %(default)s)")
     p.add_argument("--no-overhead", dest="overhead", action="store_false",
                    help="skip the overhead ratio of our runs (bare generate + bare forward/backward after the steps)")
+    p.add_argument("--vllm-kv-cache-gib", type=float, default=defaults.vllm_kv_cache_gib,
+                   help="our vLLM engine's KV cache in GiB (0: twice what one step's sequences need at the longest "
+                        "prompt + max new tokens; the engine's own CPU default is 1 GiB)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run")
     p.add_argument("--out", default="results/perf/perf_vs_trl.json")
     p.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
@@ -538,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     base = PerfConfig(model=a.model, prompts_per_step=a.prompts, responses_per_prompt=a.responses,
                       max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_p=a.top_p, lr=a.lr,
                       steps=a.steps, warmup=a.warmup, seed=a.seed, threads=a.threads,
-                      micro_batch_size=a.micro_batch_size, overhead=a.overhead).check()
+                      micro_batch_size=a.micro_batch_size, overhead=a.overhead,
+                      vllm_kv_cache_gib=a.vllm_kv_cache_gib).check()
     shown = {k: v for k, v in dataclasses.asdict(base).items() if k not in ("dtype", "engine")}
     print(f"variants: {', '.join(':'.join(v) for v in variants)}; settings: {shown}", flush=True)
     runs = []

@@ -239,3 +239,29 @@ def test_sampler_draws_from_the_stated_distribution(engine, temperature, top_p):
     assert torch.allclose(freq, target, atol=0.006), (freq, target)
     # returned log-probs are those of softmax(logits / T), un-truncated
     assert torch.allclose(lp.double(), torch.log(probs)[tok], atol=1e-5)
+
+
+def test_two_level_inverse_cdf_draw_is_exact_across_blocks_and_never_draws_a_zero_weight():
+    from harness.rollout.hf import _BLOCK, _inverse_cdf_draw
+
+    V = 2 * _BLOCK + 52                      # three blocks, the last one padded
+    support = torch.tensor([0, _BLOCK - 1, _BLOCK, 1500, 2 * _BLOCK, V - 1])
+    w = torch.tensor([0.5, 1.0, 2.0, 0.25, 3.0, 1.25])
+    weights = torch.zeros(V)
+    weights[support] = w
+    g = torch.Generator().manual_seed(0)
+    counts = torch.zeros(V, dtype=torch.float64)
+    rows, rounds = 4000, 10
+    for _ in range(rounds):
+        counts += torch.bincount(_inverse_cdf_draw(weights.repeat(rows, 1), g), minlength=V).double()
+    assert counts.sum() == rows * rounds
+    assert counts[support].sum() == rows * rounds          # nothing outside the support, no padding token
+    freq = counts[support] / (rows * rounds)
+    assert torch.allclose(freq, (w / w.sum()).double(), atol=0.01), freq
+    # one-hot rows and the same seed twice
+    one = torch.zeros(3, V)
+    one[0, 7], one[1, _BLOCK + 3], one[2, V - 1] = 1.0, 5.0, 1e-30
+    assert _inverse_cdf_draw(one, torch.Generator().manual_seed(1)).tolist() == [7, _BLOCK + 3, V - 1]
+    a = _inverse_cdf_draw(weights.repeat(50, 1), torch.Generator().manual_seed(5))
+    b = _inverse_cdf_draw(weights.repeat(50, 1), torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
