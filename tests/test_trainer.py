@@ -113,13 +113,16 @@ def test_every_algorithm_runs_two_steps(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["grpo", "ce-gppo"])
 def test_mean_reward_rises_on_an_easily_learned_reward(name, tmp_path):
-    """Reward 1 when the first response token lies in a fixed 10% of the vocabulary: starts near 0.1 and must
-    exceed 0.8 (mean of the last three steps) within 16 steps."""
-    cfg = small_cfg(tmp_path, algo=name, steps=16, prompts_per_step=4, responses_per_prompt=8, max_new_tokens=1,
+    """Reward 1 when the first response token lies in a fixed 10% of the vocabulary: starts near chance (0.1; the
+    first step's 32 samples stay under 0.3, about 4 standard errors above it) and must exceed 0.8 (mean of the last
+    three steps) within 24 steps. At this learning rate without clipping the trajectory is chaotic: float rounding
+    (e.g. the shared-prefix forward, equal to the plain one to 1e-6) moves the step at which it takes off between
+    about 4 and 16 (measured over seeds 0-3), so the budget leaves room past the slowest seen."""
+    cfg = small_cfg(tmp_path, algo=name, steps=24, prompts_per_step=4, responses_per_prompt=8, max_new_tokens=1,
                     lr=5e-2, grad_clip=0.0, micro_batch_size=32)
     result = train(cfg, progress=False, dataset=ROWS, reward_fn=first_token_reward)
     rewards = [r["reward/mean"] for r in read_metrics(result.metrics_path)]
-    assert rewards[0] < 0.2, rewards
+    assert rewards[0] < 0.3, rewards
     assert sum(rewards[-3:]) / 3 > 0.8, rewards
 
 
