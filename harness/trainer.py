@@ -23,6 +23,7 @@ One training step (DESIGN.md, "The path of one training step"; docs/trainer.md h
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -119,6 +120,9 @@ class TrainConfig:
                                 "i.e. one update per epoch")
     micro_batch_size: int = _f(8, "sequences per forward/backward on one rank (gradient accumulation)")
     logprob_chunk_size: int = _f(0, "rows per chunk of the chunked log-softmax; 0: automatic (~128 MiB)")
+    length_buckets: bool = _f(True, "with shared_prefix: run a micro-batch's responses in up to 3 groups of similar "
+                                    "length, each only as long as its longest response, when that saves more "
+                                    "padded positions than an extra model call costs (same results)")
     shared_prefix: bool = _f(True, "run each distinct prompt of a micro-batch through the model once and let its "
                                    "responses attend to that prompt's keys and values (same log-probs and "
                                    "gradients, less time and memory when responses share a prompt); false: one "
@@ -740,28 +744,41 @@ class Trainer:
                 if critic:
                     values = module(input_ids=ids, attention_mask=attn, position_ids=pos)
                     return values[:, p_len - 1:p_len - 1 + r_len].float(), mask
-                out = None
+                parts = None
                 if self.cfg.shared_prefix:
-                    out = shared_prefix_forward(module, ids, attn, pos, p_len, r_len)
-                if out is None:
+                    parts = shared_prefix_forward(module, ids, attn, pos, p_len, r_len,
+                                                  lengths=rm.sum(-1).long() if self.cfg.length_buckets else None)
+                if parts is None:
                     # the last token predicts nothing we score: leave it out, so the model returns exactly the
                     # r_len positions that predict the labels, as one contiguous [b, r_len, V] tensor (slicing a
                     # longer one made the log-prob and entropy code copy the whole full-vocabulary tensor, and its
                     # backward allocate a zero-padded one)
                     out = module(input_ids=ids[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, :-1],
                                  use_cache=False, logits_to_keep=r_len)
-            logits = out.logits
-            del out
-            if self.cfg.temperature != 1.0:
-                logits = logits / self.cfg.temperature
+                    parts = [(None, r_len, out.logits)]
+                    del out
             labels = labels.masked_fill(~mask, -100)
-            ent = None
-            if entropy:   # one softmax pass for both; the entropy keeps its gradient only when the loss uses it
-                logp, ent = logprobs_and_entropy_from_logits(logits, labels, chunk_size=self.chunk_size)
-                if not (grad and getattr(self.algo, "entropy_coef", 0.0) > 0):
-                    ent = ent.detach()
-            else:
-                logp = logprobs_from_logits(logits, labels, chunk_size=self.chunk_size)
+            want_ent_grad = grad and getattr(self.algo, "entropy_coef", 0.0) > 0
+            lps, ents, order = [], [], []
+            for rows_k, r_k, logits in parts:
+                if self.cfg.temperature != 1.0:
+                    logits = logits / self.cfg.temperature
+                lab = labels if rows_k is None else labels[rows_k, :r_k]
+                if entropy:   # one softmax pass for both; the entropy keeps its gradient only when the loss uses it
+                    lp, en = logprobs_and_entropy_from_logits(logits, lab, chunk_size=self.chunk_size)
+                    ents.append(en if want_ent_grad else en.detach())
+                else:
+                    lp = logprobs_from_logits(logits, lab, chunk_size=self.chunk_size)
+                lps.append(lp)
+                order.append(rows_k)
+                del logits
+            if len(parts) == 1 and order[0] is None:
+                logp, ent = lps[0], (ents[0] if entropy else None)
+            else:   # rows were run in length buckets: pad each to r_len and put the rows back in their order
+                inverse = torch.argsort(torch.cat(order))
+                logp = torch.cat([torch.nn.functional.pad(t, (0, r_len - t.shape[1])) for t in lps])[inverse]
+                ent = (torch.cat([torch.nn.functional.pad(t, (0, r_len - t.shape[1])) for t in ents])[inverse]
+                       if entropy else None)
         return logp, ent, mask
 
     def _per_token_all(self, module, batch, critic: bool = False) -> torch.Tensor:
@@ -1179,16 +1196,22 @@ class _Acc:
         return out
 
 
-def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: torch.Tensor, p_len: int, r_len: int):
-    """The model output whose logits [b, r_len, V] predict the response tokens ``ids[:, p_len:]``, computing each
-    distinct prompt once; ``None`` when nothing is shared (every row has its own prompt), when the prompt is a single
-    token, or when the model cannot take a KV cache in training (gradient checkpointing turns the cache off).
+def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: torch.Tensor, p_len: int, r_len: int,
+                          lengths: torch.Tensor | None = None):
+    """Logits that predict the response tokens ``ids[:, p_len:]``, computing each distinct prompt once: a list of
+    ``(rows, r, logits [len(rows), r, V])`` parts covering every row once (``rows`` None: all rows in order, r =
+    r_len); ``None`` when nothing is shared (every row has its own prompt), when the prompt is a single token, or when
+    the model cannot take a KV cache in training (gradient checkpointing turns the cache off).
 
     ``ids``/``attn``/``pos`` [b, p_len + r_len] hold left-padded prompts then right-padded responses. The prompts
     without their last token go through the model once per distinct prompt (with the cache on); the cache rows are
     then indexed out to the b sequences (an index, so the gradients of the b copies sum into the one prompt pass)
     and the last prompt token plus the responses go through the model on top of it. The result equals the plain
     full forward up to float rounding: the same keys, values, positions and mask, in a different order of work.
+
+    ``lengths`` [b] (response tokens per row): when given, rows are sorted by length and cut into at most
+    ``_MAX_BUCKETS`` buckets where that saves padded positions worth more than an extra model call
+    (``length_buckets``), each bucket run only up to its longest response.
     """
     b = ids.shape[0]
     if p_len < 2 or b < 2 or getattr(module, "is_gradient_checkpointing", False):
@@ -1203,11 +1226,65 @@ def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: to
     pre = module(input_ids=ids[first, :p_len - 1], attention_mask=attn[first, :p_len - 1],
                  position_ids=pos[first, :p_len - 1], use_cache=True, logits_to_keep=1)
     cache = getattr(pre, "past_key_values", None)
-    if cache is None or not hasattr(cache, "batch_select_indices"):
+    if cache is None or not hasattr(cache, "batch_select_indices") or not hasattr(cache, "layers"):
         return None
-    cache.batch_select_indices(inverse)
-    return module(input_ids=ids[:, p_len - 1:-1], attention_mask=attn[:, :-1], position_ids=pos[:, p_len - 1:-1],
-                  past_key_values=cache, use_cache=True, logits_to_keep=r_len)
+    buckets = [(None, r_len)] if lengths is None else _length_buckets(lengths.tolist(), r_len)
+    parts = []
+    for bucket_rows, r in buckets:
+        if bucket_rows is None:    # the only bucket: every row, up to r_len
+            sel, c = None, cache
+            c.batch_select_indices(inverse)
+            r_ids, r_attn, r_pos = ids, attn, pos
+        else:                      # a cache object of its own; its tensors are indexed copies, the prompt pass shared
+            sel = torch.as_tensor(bucket_rows, dtype=torch.long, device=ids.device)
+            c = copy.copy(cache)
+            c.layers = [copy.copy(layer) for layer in cache.layers]
+            c.batch_select_indices(inverse[sel])
+            r_ids, r_attn, r_pos = ids[sel], attn[sel], pos[sel]
+        end = p_len - 1 + r
+        out = module(input_ids=r_ids[:, p_len - 1:end], attention_mask=r_attn[:, :end],
+                     position_ids=r_pos[:, p_len - 1:end], past_key_values=c, use_cache=True, logits_to_keep=r)
+        parts.append((sel, r, out.logits))
+    return parts
+
+
+_MAX_BUCKETS = 3
+_BUCKET_CALL_COST = 32   # an extra model call, in padded positions' worth of work (forward + backward)
+
+
+def _length_buckets(lengths: list[int], r_len: int) -> list[tuple[list[int] | None, int]]:
+    """Rows grouped by response length: ``[(rows, longest), ...]`` minimising padded positions plus
+    ``_BUCKET_CALL_COST`` per bucket (dynamic programme over the rows sorted by length, at most ``_MAX_BUCKETS``);
+    ``[(None, r_len)]`` when one bucket is best."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    L = [max(1, int(lengths[i])) for i in order]
+    n = len(L)
+    if n < 2 or n > 512 or L[0] == L[-1]:
+        return [(None, r_len)]
+    INF = float("inf")
+    # best[k][j]: cost of the first j sorted rows in k buckets; cut[k][j]: where the last of them starts
+    best = [[INF] * (n + 1) for _ in range(_MAX_BUCKETS + 1)]
+    cut = [[0] * (n + 1) for _ in range(_MAX_BUCKETS + 1)]
+    best[0][0] = 0.0
+    starts = [0] + [i for i in range(1, n) if L[i] != L[i - 1]]   # a bucket starts where the length changes
+    ends = [i for i in range(1, n + 1) if i == n or L[i] != L[i - 1]]
+    for k in range(1, _MAX_BUCKETS + 1):
+        for j in ends:
+            for i in starts:
+                if i >= j or best[k - 1][i] == INF:
+                    continue
+                c = best[k - 1][i] + (j - i) * L[j - 1] + _BUCKET_CALL_COST
+                if c < best[k][j]:
+                    best[k][j], cut[k][j] = c, i
+    k = min(range(1, _MAX_BUCKETS + 1), key=lambda kk: best[kk][n])
+    if k == 1:
+        return [(None, r_len)]
+    out, j = [], n
+    for kk in range(k, 0, -1):
+        i = cut[kk][j]
+        out.append(([order[t] for t in range(i, j)], L[j - 1]))
+        j = i
+    return out[::-1]
 
 
 def _adamw(params: list, **kw) -> torch.optim.AdamW:

@@ -111,3 +111,37 @@ def test_shared_prefix_forward_runs_each_prompt_once_and_gives_the_same_gradient
     ids = torch.tensor([[1, 2, 3], [1, 6, 7]])
     assert shared_prefix_forward(tr.model, ids, torch.ones_like(ids), torch.ones_like(ids).cumsum(-1) - 1, 1, 2) \
         is None
+
+
+def test_length_buckets_give_the_same_log_probs_entropies_and_gradients(tmp_path, monkeypatch):
+    import harness.trainer as trainer_mod
+
+    monkeypatch.setattr(trainer_mod, "_BUCKET_CALL_COST", 0)   # split wherever it saves a padded position
+    assert trainer_mod._length_buckets([4, 2, 1, 3, 4], 4) == [([2], 1), ([1], 2), ([3, 0, 4], 4)]
+    assert trainer_mod._length_buckets([3, 3, 3], 3) == [(None, 3)]
+    results = {}
+    for buckets in (False, True):
+        tr = _trainer(tmp_path / str(buckets), shared=True, temperature=0.9)
+        tr.cfg.length_buckets = buckets
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for p in tr.model.parameters():
+                p.copy_(torch.randn_like(p) * 0.05)
+        batch = collate(SHARED, tr.pad_id)
+        calls = []
+        hook = tr.model.register_forward_pre_hook(lambda m, a, kw: calls.append(tuple(kw["input_ids"].shape)),
+                                                  with_kwargs=True)
+        tr.model.train()
+        logp, ent, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=True)
+        weights = torch.linspace(-1.0, 1.0, logp.numel()).reshape(logp.shape)
+        (logp * weights * mask).sum().backward()
+        hook.remove()
+        results[buckets] = (logp.detach(), torch.where(mask, ent, 0.0), calls,
+                            {n: p.grad.clone() for n, p in tr.model.named_parameters() if p.grad is not None})
+    (lp0, en0, calls0, g0), (lp1, en1, calls1, g1) = results[False], results[True]
+    assert calls0 == [(2, 3), (5, 4)]
+    assert calls1[0] == (2, 3) and sorted(calls1[1:]) == [(1, 1), (1, 2), (3, 4)]   # lengths 1 | 2 | 3, 4, 4
+    torch.testing.assert_close(lp1, lp0, atol=1e-5, rtol=0)
+    torch.testing.assert_close(en1, en0, atol=1e-4, rtol=0)
+    for name, g in g0.items():
+        torch.testing.assert_close(g1[name], g, atol=1e-5, rtol=1e-4, msg=name)

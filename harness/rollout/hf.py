@@ -108,6 +108,45 @@ def _reserve(cache, extra: int) -> None:
             layers[i] = _GrowingLayer(layer.keys, layer.values, layer.keys.shape[-2] + extra)
 
 
+_GQA_SDPA = "rlvr_zoo_sdpa_gqa"
+
+
+def _sdpa_gqa_forward(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, is_causal=None,
+                      **kwargs):
+    """transformers' ``sdpa`` attention, except that grouped-query attention with a padding mask on a CPU passes
+    ``enable_gqa=True`` to ``scaled_dot_product_attention`` instead of first copying the keys and values out to every
+    query head (transformers copies them whenever a mask is given, since CUDA's fast kernels cannot take both). Same
+    result; a decode step's attention is about 4x faster for SmolLM2 (3 KV heads, 9 query heads). Every other case
+    goes to transformers' own function."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    groups = getattr(module, "num_key_value_groups", 1)
+    if (attention_mask is None or groups <= 1 or query.device.type != "cpu" or key.shape[-1] != value.shape[-1]
+            or kwargs.get("position_bias") is not None or kwargs.get("cache") is not None
+            or kwargs.get("output_attentions", False)):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                           dropout_p=dropout, scale=scaling, is_causal=False,
+                                                           enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _gqa_attention_config(model):
+    """The config whose ``_attn_implementation`` the engine switches to ``_GQA_SDPA`` during a ``generate`` call
+    (registering the function on first use), or None when the model does not use ``sdpa``."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
+        return None
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if _GQA_SDPA not in AttentionInterface._global_mapping:
+        AttentionInterface.register(_GQA_SDPA, _sdpa_gqa_forward)
+        AttentionMaskInterface.register(_GQA_SDPA, sdpa_mask)
+    return config
+
+
 class HFEngine:
     """Rollouts with a transformers causal LM.
 
@@ -158,6 +197,9 @@ class HFEngine:
         was_training = self.model.training
         self.model.eval()
         out: list[Rollout] = []
+        gqa_config = _gqa_attention_config(self.model)
+        if gqa_config is not None:
+            gqa_config._attn_implementation = _GQA_SDPA
         try:
             # one autocast region for the whole call: autocast caches the bf16 copies of the weights inside a
             # region, so they are cast once instead of at every decode step
@@ -166,6 +208,8 @@ class HFEngine:
                     out.extend(self._generate_chunk(chunk, sampling, generator, device))
         finally:
             self.model.train(was_training)
+            if gqa_config is not None:
+                gqa_config._attn_implementation = "sdpa"
         return out
 
     def _autocast(self, device):

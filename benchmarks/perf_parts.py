@@ -1,0 +1,94 @@
+"""Before/after figures for single optimisations of one GRPO step: the rollout and the training forward/backward,
+each timed alone on the work of ``benchmarks/perf_vs_trl.py`` (SmolLM2-135M, 2 arith prompts x 8 responses x 64
+new tokens, fp32 unless ``--dtype bfloat16``).
+
+    .venv/bin/python -m benchmarks.perf_parts --part gen --repeats 3
+    .venv/bin/python -m benchmarks.perf_parts --part train --shared-prefix off --repeats 4
+
+``--part gen``: ``trainer.engine.generate`` of the step's prompts (HF engine), seconds and tokens per call.
+``--part train``: one forward + backward + optimiser step of the 16 sequences of one rollout (the same rollout for
+every repeat; the first repeat is a warm-up and not counted), seconds per repeat and the process's peak RSS.
+
+Each invocation is one process, so peak RSS belongs to that configuration alone. To compare against an earlier
+commit, check it out elsewhere (``git worktree add /tmp/old <commit>``) and run this file with ``PYTHONPATH=/tmp/old``
+(the older tree's modules are imported instead of this one's; options it does not know are not passed). Prints one
+JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+
+
+def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int):
+    from benchmarks.perf_vs_trl import PerfConfig, build_prompts
+    from harness import models
+    from harness.trainer import TrainConfig, Trainer
+
+    cfg = PerfConfig(model="smollm2-135m", prompts_per_step=2, responses_per_prompt=8, max_new_tokens=max_new_tokens)
+    rows = build_prompts(cfg, models.load_tokenizer(cfg.model))
+    params = {"algo": "grpo", "algo_overrides": {"kl_coef": 0.0}, "model": cfg.model, "dtype": dtype,
+              "template": cfg.template, "reward": "correctness", "shuffle": False, "engine": "hf",
+              "prompts_per_step": 2, "responses_per_prompt": 8, "max_new_tokens": max_new_tokens, "steps": 10,
+              "lr": 1e-6, "micro_batch_size": 16, "out_dir": tempfile.mkdtemp(prefix="perf-parts-"),
+              "save_final": False, "tensorboard": False}
+    if shared_prefix is not None:
+        params["shared_prefix"] = shared_prefix
+    return Trainer(TrainConfig.from_dict(params), dataset=[{k: r[k] for k in ("id", "problem", "answer")}
+                                                            for r in rows], progress=False)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--part", choices=["gen", "train"], required=True)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--shared-prefix", choices=["on", "off", "default"], default="default",
+                   help="train part: the trainer's shared_prefix setting (default: leave the trainer's default)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    a = p.parse_args(argv)
+    import torch
+
+    from harness.rollout import Sampling, collate
+
+    shared = None if a.shared_prefix == "default" else a.shared_prefix == "on"
+    tr = _trainer(a.dtype, shared, a.max_new_tokens)
+    prompts = [tr._prompt(0), tr._prompt(1)]
+    sampling = Sampling(n=8, max_new_tokens=a.max_new_tokens, seed=3)
+    out = {"part": a.part, "dtype": a.dtype, "torch_threads": torch.get_num_threads()}
+    if a.part == "gen":
+        tr.engine.generate(prompts, Sampling(n=2, max_new_tokens=4, seed=0))   # warm-up
+        secs, toks = [], []
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            rs = tr.engine.generate(prompts, sampling)
+            secs.append(time.perf_counter() - t)
+            toks.append(sum(len(r.response_ids) for r in rs))
+        out.update(seconds=secs, tokens=toks, median_s=statistics.median(secs))
+    else:
+        rs = tr.engine.generate(prompts, sampling)
+        batch = collate(rs, tr.pad_id)
+        rows = torch.arange(len(rs))
+        tr.model.train()
+        secs = []
+        for _ in range(a.repeats + 1):
+            t = time.perf_counter()
+            logp, _, mask = tr._forward(tr.model, batch, rows, grad=True, entropy=True)
+            (logp * mask).sum().backward()
+            tr.optimizer.step()
+            tr.optimizer.zero_grad(set_to_none=True)
+            secs.append(time.perf_counter() - t)
+        out.update(shared_prefix=getattr(tr.cfg, "shared_prefix", None), seconds=secs[1:],
+                   median_s=statistics.median(secs[1:]), response_tokens=int(batch["response_mask"].sum()),
+                   sequence_tokens=int(batch["attention_mask"].sum()))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
