@@ -4,6 +4,7 @@ new tokens, fp32 unless ``--dtype bfloat16``).
 
     .venv/bin/python -m benchmarks.perf_parts --part gen --repeats 3
     .venv/bin/python -m benchmarks.perf_parts --part train --shared-prefix off --repeats 4
+    PYTHONPATH=/tmp/old .venv/bin/python benchmarks/perf_parts.py --part gen    # an older checkout, see below
 
 ``--part gen``: ``trainer.engine.generate`` of the step's prompts (HF engine), seconds and tokens per call.
 ``--part train``: one forward + backward + optimiser step of the 16 sequences of one rollout (the same rollout for
@@ -24,7 +25,7 @@ import tempfile
 import time
 
 
-def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int):
+def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length_buckets: bool | None = None):
     from benchmarks.perf_vs_trl import PerfConfig, build_prompts
     from harness import models
     from harness.trainer import TrainConfig, Trainer
@@ -38,6 +39,8 @@ def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int):
               "save_final": False, "tensorboard": False}
     if shared_prefix is not None:
         params["shared_prefix"] = shared_prefix
+    if length_buckets is not None:
+        params["length_buckets"] = length_buckets
     return Trainer(TrainConfig.from_dict(params), dataset=[{k: r[k] for k in ("id", "problem", "answer")}
                                                             for r in rows], progress=False)
 
@@ -48,6 +51,11 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--shared-prefix", choices=["on", "off", "default"], default="default",
                    help="train part: the trainer's shared_prefix setting (default: leave the trainer's default)")
+    p.add_argument("--length-buckets", choices=["on", "off", "default"], default="default",
+                   help="train part: the trainer's length_buckets setting (default: leave the trainer's default)")
+    p.add_argument("--no-stop", action="store_true",
+                   help="gen part: no end-of-sequence token, every row runs to max_new_tokens (the same work whatever "
+                        "the sampler draws: use it to compare engines or commits)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=64)
     a = p.parse_args(argv)
@@ -56,11 +64,14 @@ def main(argv=None) -> int:
     from harness.rollout import Sampling, collate
 
     shared = None if a.shared_prefix == "default" else a.shared_prefix == "on"
-    tr = _trainer(a.dtype, shared, a.max_new_tokens)
+    buckets = None if a.length_buckets == "default" else a.length_buckets == "on"
+    tr = _trainer(a.dtype, shared, a.max_new_tokens, buckets)
     prompts = [tr._prompt(0), tr._prompt(1)]
     sampling = Sampling(n=8, max_new_tokens=a.max_new_tokens, seed=3)
     out = {"part": a.part, "dtype": a.dtype, "torch_threads": torch.get_num_threads()}
     if a.part == "gen":
+        if a.no_stop:
+            tr.engine.stop_token_ids = [-1]
         tr.engine.generate(prompts, Sampling(n=2, max_new_tokens=4, seed=0))   # warm-up
         secs, toks = [], []
         for _ in range(a.repeats):
@@ -82,7 +93,8 @@ def main(argv=None) -> int:
             tr.optimizer.step()
             tr.optimizer.zero_grad(set_to_none=True)
             secs.append(time.perf_counter() - t)
-        out.update(shared_prefix=getattr(tr.cfg, "shared_prefix", None), seconds=secs[1:],
+        out.update(shared_prefix=getattr(tr.cfg, "shared_prefix", None),
+                   length_buckets=getattr(tr.cfg, "length_buckets", None), seconds=secs[1:],
                    median_s=statistics.median(secs[1:]), response_tokens=int(batch["response_mask"].sum()),
                    sequence_tokens=int(batch["attention_mask"].sum()))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

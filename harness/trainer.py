@@ -120,9 +120,11 @@ class TrainConfig:
                                 "i.e. one update per epoch")
     micro_batch_size: int = _f(8, "sequences per forward/backward on one rank (gradient accumulation)")
     logprob_chunk_size: int = _f(0, "rows per chunk of the chunked log-softmax; 0: automatic (~128 MiB)")
-    length_buckets: bool = _f(True, "with shared_prefix: run a micro-batch's responses in up to 3 groups of similar "
-                                    "length, each only as long as its longest response, when that saves more "
-                                    "padded positions than an extra model call costs (same results)")
+    length_buckets: bool = _f(False, "with shared_prefix: run a micro-batch's responses in up to 3 groups of "
+                                     "similar length, each only as long as its longest response, when that saves "
+                                     "more padded positions than an extra model call costs (same results; less "
+                                     "memory, but slower on the 2-core CPU for 16 x 64 tokens, see "
+                                     "docs/benchmarks.md)")
     shared_prefix: bool = _f(True, "run each distinct prompt of a micro-batch through the model once and let its "
                                    "responses attend to that prompt's keys and values (same log-probs and "
                                    "gradients, less time and memory when responses share a prompt); false: one "
