@@ -773,14 +773,14 @@ class Trainer:
                     lp = logprobs_from_logits(logits, lab, chunk_size=self.chunk_size)
                 lps.append(lp)
                 order.append(rows_k)
-                del logits
             if len(parts) == 1 and order[0] is None:
                 logp, ent = lps[0], (ents[0] if entropy else None)
             else:   # rows were run in length buckets: pad each to r_len and put the rows back in their order
                 inverse = torch.argsort(torch.cat(order))
-                logp = torch.cat([torch.nn.functional.pad(t, (0, r_len - t.shape[1])) for t in lps])[inverse]
-                ent = (torch.cat([torch.nn.functional.pad(t, (0, r_len - t.shape[1])) for t in ents])[inverse]
-                       if entropy else None)
+
+                def merge(ts):
+                    return torch.cat([torch.nn.functional.pad(t, (0, r_len - t.shape[1])) for t in ts])[inverse]
+                logp, ent = merge(lps), (merge(ents) if entropy else None)
         return logp, ent, mask
 
     def _per_token_all(self, module, batch, critic: bool = False) -> torch.Tensor:
