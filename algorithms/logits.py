@@ -107,10 +107,16 @@ class _ChunkedLogprobsEntropy(torch.autograd.Function):
         dtype = _compute_dtype(logits)
         logp = torch.empty(logits.shape[0], dtype=dtype, device=logits.device)
         entropy, lse, mean_x = torch.empty_like(logp), torch.empty_like(logp), torch.empty_like(logp)
+        buf = None   # one chunk of exp(x - max), reused: four passes over a chunk instead of about ten
         for rows in _rows(logits.shape[0], logits.shape[1], chunk_size):
             x = logits[rows].to(dtype)
-            lse[rows] = torch.logsumexp(x, dim=-1)
-            mean_x[rows] = (torch.exp(x - lse[rows, None]) * x).sum(-1)           # E_p[x]
+            if buf is None:                       # the first chunk is the largest
+                buf = torch.empty_like(x)
+            top = x.amax(dim=-1, keepdim=True)
+            e = torch.sub(x, top, out=buf[:x.shape[0]]).exp_()                    # softmax up to its normaliser
+            total = e.sum(-1)
+            lse[rows] = top.squeeze(-1) + total.log()
+            mean_x[rows] = torch.linalg.vecdot(e, x) / total                       # E_p[x]
             logp[rows] = x.gather(-1, labels[rows, None]).squeeze(-1) - lse[rows]
             entropy[rows] = lse[rows] - mean_x[rows]
         ctx.save_for_backward(logits, labels, lse, mean_x)

@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-stop", action="store_true",
                    help="gen part: no end-of-sequence token, every row runs to max_new_tokens (the same work whatever "
                         "the sampler draws: use it to compare engines or commits)")
+    p.add_argument("--packed-weights", choices=["on", "off", "default"], default="default",
+                   help="gen part: the HF engine's packed_weights setting (MKL packed-weight decode GEMMs)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=64)
     a = p.parse_args(argv)
@@ -72,6 +74,9 @@ def main(argv=None) -> int:
     if a.part == "gen":
         if a.no_stop:
             tr.engine.stop_token_ids = [-1]
+        if a.packed_weights != "default":
+            tr.engine.packed_weights = a.packed_weights == "on"
+        out["packed_weights"] = getattr(tr.engine, "packed_weights", None)
         tr.engine.generate(prompts, Sampling(n=2, max_new_tokens=4, seed=0))   # warm-up
         secs, toks = [], []
         for _ in range(a.repeats):

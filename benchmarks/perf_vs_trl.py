@@ -362,8 +362,18 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
             for i, o in zip(measured, overhead):
                 steps[i].update({k: v for k, v in o.items() if k != "step_s"})
     return {"system": "ours", "version": "rlvr-zoo", "config": dataclasses.asdict(cfg),
-            "micro_batch_size": tc.micro_batch_size, "engine_params": tc.engine_params, "steps": steps, "wall_s": wall, "peak_rss_mb": peak,
+            "micro_batch_size": tc.micro_batch_size, "engine_params": tc.engine_params,
+            "engine_effective": _engine_effective(trainer.engine), "steps": steps, "wall_s": wall, "peak_rss_mb": peak,
             "peak_tree_rss_mb": tree.peak_mb, "reward_mean": [m.get("reward/mean") for m in metrics]}
+
+
+def _engine_effective(engine) -> dict:
+    """The HF engine's settings as they applied in the run (defaults resolved), for the record."""
+    use_packed = getattr(engine, "_use_packed", None)
+    if use_packed is None:
+        return {}
+    return {"packed_weights": bool(use_packed(next(engine.model.parameters()).device)),
+            "batch_size": engine.batch_size}
 
 
 # ------------------------------------------------------------------------------------------------ driver

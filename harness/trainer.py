@@ -89,8 +89,8 @@ class TrainConfig:
                              "False: in file order (e.g. an ascending-difficulty curriculum)")
     # --- rollout ------------------------------------------------------------------------------------------------
     engine: str = _f("hf", "rollout engine: hf | vllm")
-    engine_params: dict = _f({}, "keyword arguments of the engine (HF: batch_size; vLLM: enforce_eager, "
-                                 "kv_cache_gib, ...); dtype defaults to `dtype`")
+    engine_params: dict = _f({}, "keyword arguments of the engine (HF: batch_size, packed_weights; vLLM: "
+                                 "enforce_eager, kv_cache_gib, ...); dtype defaults to `dtype`")
     prompts_per_step: int = _f(8, "prompts per training step (the global batch, over all ranks)")
     responses_per_prompt: int = _f(8, "responses sampled per prompt: the group size G (CE-GPPO paper: 8)")
     max_new_tokens: int = _f(256, "maximum response length in tokens; longer responses are truncated")

@@ -328,3 +328,25 @@ def test_gradient_shares_of_a_zero_gradient_are_zero():
     assert algorithms.gradient_shares(torch.zeros(2, 2), regions, mask) == {r: 0.0 for r in algorithms.REGIONS}
     shares = algorithms.gradient_shares(torch.tensor([[1.0, -3.0], [0.0, 0.0]]), regions, mask)
     assert shares["inside"] == 1.0 and math.isclose(sum(shares.values()), 1.0)
+
+
+@pytest.mark.parametrize("chunk_size", [3, None])
+def test_combined_logprobs_and_entropy_equal_full_log_softmax_on_a_real_vocabulary(chunk_size):
+    """The trainer's one-pass path (max, exp into a reused chunk buffer, a row dot product for E_p[x]) against a plain
+    float64 log-softmax, on SmolLM2's vocabulary size where the float32 sums are long."""
+    g = torch.Generator().manual_seed(11)
+    base = torch.randn(2, 5, 49152, generator=g) * 4
+    base[0, 0, 7] = 40.0                      # a peaked row
+    labels = torch.randint(0, 49152, (2, 5), generator=g)
+    logits = base.clone().requires_grad_(True)
+    logp, entropy = algorithms.logprobs_and_entropy_from_logits(logits, labels, chunk_size=chunk_size)
+    w = torch.randn(2, 5, generator=g)
+    (w * logp + w * entropy).sum().backward()
+    ref = base.double().requires_grad_(True)
+    full = ref.log_softmax(-1)
+    ref_logp = full.gather(-1, labels[..., None]).squeeze(-1)
+    ref_entropy = -(full.exp() * full).sum(-1)
+    (w.double() * ref_logp + w.double() * ref_entropy).sum().backward()
+    torch.testing.assert_close(logp.double(), ref_logp.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropy.double(), ref_entropy.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits.grad.double(), ref.grad, rtol=1e-5, atol=1e-5)

@@ -265,3 +265,70 @@ def test_two_level_inverse_cdf_draw_is_exact_across_blocks_and_never_draws_a_zer
     a = _inverse_cdf_draw(weights.repeat(50, 1), torch.Generator().manual_seed(5))
     b = _inverse_cdf_draw(weights.repeat(50, 1), torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_packed_weights_rollouts_equal_plain_ones_and_leave_the_model_untouched(policy):
+    from harness.rollout.hf import _packing_available
+
+    model, tok = policy
+    if not _packing_available():
+        pytest.skip("this torch build has no oneDNN packed linear (torch.ops.mkldnn._linear_pointwise)")
+    plain = make_engine("hf", model, tok, packed_weights=False)
+    packed = make_engine("hf", model, tok, packed_weights=True)
+    assert make_engine("hf", model, tok).packed_weights is None      # default: on where it applies
+    cpu = torch.device("cpu")
+    assert make_engine("hf", model, tok)._use_packed(cpu)
+    assert not make_engine("hf", model, tok, dtype="bfloat16")._use_packed(cpu)   # autocast: plain weights
+    s = Sampling(n=3, max_new_tokens=10, seed=5)
+    a, b = plain.generate(PROMPTS, s), packed.generate(PROMPTS, s)
+    assert [r.response_ids for r in a] == [r.response_ids for r in b]
+    for x, y in zip(a, b):
+        assert max(abs(p - q) for p, q in zip(x.logprobs, y.logprobs)) < 1e-5
+    # the per-module forwards are removed again: training and later calls see plain nn.Linear modules
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all("forward" not in m.__dict__ for m in linears)
+    # packed rollouts follow weight updates (the packing is redone per call, from the current weights)
+    with torch.no_grad():
+        saved = model.lm_head.weight.clone()
+        model.lm_head.weight.mul_(1.5)
+        try:
+            c, d = plain.generate(PROMPTS, s), packed.generate(PROMPTS, s)
+        finally:
+            model.lm_head.weight.copy_(saved)
+    assert [r.response_ids for r in c] == [r.response_ids for r in d]
+    assert [r.logprobs[0] for r in c] != [r.logprobs[0] for r in a]
+
+
+def test_packed_linear_forward_equals_f_linear():
+    from harness.rollout.hf import _PackedLinears, _packing_available
+
+    if not _packing_available():
+        pytest.skip("this torch build has no oneDNN packed linear (torch.ops.mkldnn._linear_pointwise)")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(24, 40), torch.nn.Linear(40, 8, bias=False))
+    for shape in [(6, 24), (6, 1, 24), (3, 5, 24), (1, 24)]:
+        x = torch.randn(*shape)
+        want = net(x)
+        with torch.no_grad(), _PackedLinears(net, rows=6):
+            got = net(x)
+            assert "forward" in net[0].__dict__
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert "forward" not in net[0].__dict__
+
+
+@pytest.mark.parametrize("bool_mask", [True, False])
+def test_decode_attention_equals_sdpa_with_grouped_heads(bool_mask):
+    from harness.rollout.hf import _decode_attention
+
+    g = torch.Generator().manual_seed(2)
+    B, H, KV, n, D = 3, 6, 2, 9, 8
+    q, k, v = (torch.randn(B, H, 1, D, generator=g), torch.randn(B, KV, n, D, generator=g),
+               torch.randn(B, KV, n, D, generator=g))
+    keep = torch.ones(B, 1, 1, n, dtype=torch.bool)
+    keep[0, ..., :4] = False       # a left-padded row
+    mask = keep if bool_mask else torch.zeros(B, 1, 1, n).masked_fill(~keep, float("-inf"))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1), attn_mask=mask, scale=0.3)
+    got = _decode_attention(q, k, v, mask, 0.3)
+    assert got.shape == (B, 1, H, D)
+    torch.testing.assert_close(got, want.transpose(1, 2), rtol=1e-5, atol=1e-6)
