@@ -4,11 +4,20 @@ new tokens, fp32 unless ``--dtype bfloat16``).
 
     .venv/bin/python -m benchmarks.perf_parts --part gen --repeats 3
     .venv/bin/python -m benchmarks.perf_parts --part train --shared-prefix off --repeats 4
+    .venv/bin/python -m benchmarks.perf_parts --part kernels --repeats 7
     PYTHONPATH=/tmp/old .venv/bin/python benchmarks/perf_parts.py --part gen    # an older checkout, see below
 
 ``--part gen``: ``trainer.engine.generate`` of the step's prompts (HF engine), seconds and tokens per call.
 ``--part train``: one forward + backward + optimiser step of the 16 sequences of one rollout (the same rollout for
 every repeat; the first repeat is a warm-up and not counted), seconds per repeat and the process's peak RSS.
+``--part kernels``: the single operations behind three changes, each against what it replaced, alternating in one
+process (milliseconds per call, per repeat; the host's speed drifts by tens of percent over minutes here, far more
+than the difference between two whole-step processes run a minute apart, so the kernels are compared paired):
+``linear`` – one decode step's matrix products over all of SmolLM2's real weights for 16 rows, ``F.linear`` against
+the oneDNN-packed weights of the HF engine; ``attention`` – one decode position's grouped-query attention over a
+124-position KV cache (16 rows, 9 query / 3 KV heads), PyTorch SDPA against ``_decode_attention``; ``logits`` – the
+trainer's log-prob + entropy forward over 883 response positions x 49152 logits, the previous formula
+(``logsumexp``, then ``exp(x - lse) * x``) against the current one.
 
 Each invocation is one process, so peak RSS belongs to that configuration alone. To compare against an earlier
 commit, check it out elsewhere (``git worktree add /tmp/old <commit>``) and run this file with ``PYTHONPATH=/tmp/old``
@@ -45,9 +54,68 @@ def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length
                                                             for r in rows], progress=False)
 
 
+def kernels(repeats: int) -> dict:
+    """``--part kernels`` (see the module docstring): {name: {variant: [ms per call, one per repeat]}, ...}."""
+    import torch
+    import torch.nn.functional as F
+
+    from algorithms.logits import logprobs_and_entropy_from_logits
+    from harness import models
+    from harness.rollout.hf import _decode_attention, _PackedLinears
+
+    model, _ = models.load_policy("smollm2-135m")
+    linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
+    rows = 16
+    xs = {m.in_features: torch.randn(rows, 1, m.in_features) for m in linears}
+    B, H, KV, n, D = rows, 9, 3, 124, 64
+    g = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(B, H, 1, D, generator=g), torch.randn(B, KV, n, D, generator=g), \
+        torch.randn(B, KV, n, D, generator=g)
+    mask = torch.ones(B, 1, 1, n, dtype=torch.bool)
+    mask[:4, ..., :7] = False
+    logits = torch.randn(883, 49152, generator=g) * 3
+    labels = torch.randint(0, 49152, (883,), generator=g)
+
+    def plain_linears():
+        for m in linears:
+            F.linear(xs[m.in_features], m.weight)
+
+    def packed_linears():
+        for m in linears:
+            m(xs[m.in_features])
+
+    def previous_logits():
+        lse = torch.logsumexp(logits, -1)
+        mean_x = (torch.exp(logits - lse[:, None]) * logits).sum(-1)
+        return logits.gather(-1, labels[:, None]).squeeze(-1) - lse, lse - mean_x
+
+    cases = {
+        "linear": {"F.linear": (plain_linears, 1), "oneDNN packed": (packed_linears, 1)},
+        "attention": {"sdpa": (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True), 50),
+                      "_decode_attention": (lambda: _decode_attention(q, k, v, mask, None), 50)},
+        "logits": {"previous": (previous_logits, 1),
+                   "current": (lambda: logprobs_and_entropy_from_logits(logits, labels), 1)},
+    }
+    out: dict = {"part": "kernels", "torch_threads": torch.get_num_threads()}
+    with torch.no_grad(), _PackedLinears(model, rows=rows):
+        for name, variants in cases.items():
+            res = {label: [] for label in variants}
+            for _ in range(repeats):
+                for label, (fn, calls) in variants.items():
+                    fn()   # warm-up
+                    t = time.perf_counter()
+                    for _ in range(calls):
+                        fn()
+                    res[label].append(round((time.perf_counter() - t) / calls * 1000, 3))
+            out[name] = {label: {"ms": ms, "median_ms": statistics.median(ms)} for label, ms in res.items()}
+            first, second = list(res)
+            out[name]["median_ratio"] = statistics.median(b / a for a, b in zip(res[first], res[second]))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=["gen", "train"], required=True)
+    p.add_argument("--part", choices=["gen", "train", "kernels"], required=True)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--shared-prefix", choices=["on", "off", "default"], default="default",
                    help="train part: the trainer's shared_prefix setting (default: leave the trainer's default)")
@@ -65,6 +133,9 @@ def main(argv=None) -> int:
 
     from harness.rollout import Sampling, collate
 
+    if a.part == "kernels":
+        print(json.dumps(kernels(a.repeats)), flush=True)
+        return 0
     shared = None if a.shared_prefix == "default" else a.shared_prefix == "on"
     buckets = None if a.length_buckets == "default" else a.length_buckets == "on"
     tr = _trainer(a.dtype, shared, a.max_new_tokens, buckets)

@@ -150,8 +150,10 @@ def _from_marker(text: str, name: str) -> str | None:
     head = tail.lstrip(" :$*\t\n")
     if head.startswith(("\\boxed", "\\fbox")):
         boxed = _boxed_spans(head, first_only=True)
-        if boxed and boxed[0].strip():
-            return boxed[0].strip()
+        if boxed:
+            # "the answer is \boxed{}": the marker's answer is the empty box, so there is none (the box's own text
+            # is not an answer to parse)
+            return boxed[0].strip() or None
     return _dollar_or_line(tail)
 
 

@@ -296,3 +296,14 @@ def test_last_boxed_and_extract():
     assert extract_answer(text, ("answer_is", "boxed")) == "3"
     with pytest.raises(ValueError, match="unknown extraction method"):
         extract_answer(text, ("nope",))
+
+
+def test_an_empty_box_is_no_answer_not_an_unparsable_one():
+    # "the answer is \boxed{}" used to fall through to the line after the marker and be reported as unparsable
+    # LaTeX (reason "unparsable: ... \boxed is not supported"); an empty box is simply no answer
+    assert extract_answer(r"The answer is \boxed{}") is None
+    assert extract_answer(r"Final answer: $\boxed{ }$") is None
+    out = verify_batch_detailed(["5", "5", "5"], [r"The answer is \boxed{}", r"The final answer is \boxed{}.",
+                                                  r"so \boxed{} and then \boxed{5}"])
+    assert [v.reason for v in out[:2]] == ["no_answer", "no_answer"] and not out[0].correct
+    assert out[2].correct   # an empty box beside a real one is ignored
