@@ -125,7 +125,7 @@ def main(argv=None) -> int:
                    help="gen part: no end-of-sequence token, every row runs to max_new_tokens (the same work whatever "
                         "the sampler draws: use it to compare engines or commits)")
     p.add_argument("--packed-weights", choices=["on", "off", "default"], default="default",
-                   help="gen part: the HF engine's packed_weights setting (MKL packed-weight decode GEMMs)")
+                   help="gen part: the HF engine's packed_weights setting (oneDNN-packed float32 weights)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=64)
     a = p.parse_args(argv)

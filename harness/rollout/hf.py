@@ -16,6 +16,10 @@ short and exact:
    the batch and its KV cache so the remaining rows run faster. The chunk ends when every row has stopped or
    ``max_new_tokens`` is reached.
 
+In float32 on a CPU the model's linear layers run, for the length of one call, on copies of their weights packed
+into oneDNN's layout (``_PackedLinears``; ``packed_weights``), and a decode step's grouped-query attention is two
+batched matmuls (``_decode_attention``).
+
 The engine shares the trainer's model object: ``sync_weights(model)`` only rebinds it (no copy), so rollouts always
 use the current weights. ``dtype="bfloat16"`` runs the forwards under CPU bf16 autocast (parameters stay fp32).
 """
