@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from harness.commands import COMMANDS
+from harness.errors import EXIT_USER_ERROR, UserError
 
 
 def load_plugin(spec: str) -> None:
@@ -60,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    for plugin in [*args.global_plugins, *args.plugin]:
-        load_plugin(plugin)
-    return int(args._run(args) or 0)
+    try:
+        for plugin in [*args.global_plugins, *args.plugin]:
+            load_plugin(plugin)
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"rlvr-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Dataset acceptance test (issue 3): every gold answer of every benchmark file in the data directory verifies
-against ``\\boxed{gold}`` and against the gold written a second, equivalent way (``rewards.rewrite.second_form``)
+against ``\\boxed{gold}`` and against the gold written a second, equivalent way (``tools.checker.rewrite.second_form``)
 where a rewriting rule applies. Known exceptions are listed below with their reasons; any other failure fails the
 test, and an exception that starts passing must be removed from the list.
 
@@ -12,7 +12,7 @@ import pytest
 import benchmarks
 from benchmarks.sources import BENCHMARKS
 from rewards import verify_batch_detailed
-from rewards.rewrite import second_form
+from tools.checker.rewrite import second_form
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 

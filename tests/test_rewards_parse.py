@@ -7,7 +7,7 @@ import sympy
 from rewards.normalize import LIMITS, normalize
 from rewards.numeric import Literal, literal_of, rounding_match
 from rewards.parse import MatrixNode, ParseError, Rel, Seq, TooLarge, parse_answer, tokenize
-from rewards.rewrite import second_form
+from tools.checker.rewrite import second_form
 
 
 @pytest.mark.parametrize("raw,expected", [

@@ -198,7 +198,7 @@ class _PackedLinears:
     oneDNN's blocked layout for a batch of ``rows`` rows (``torch.ops.mkldnn._reorder_linear_weight`` +
     ``_linear_pointwise``, what ``torch.compile``'s CPU weight freezing uses). A decode step multiplies a handful of
     rows by every weight matrix; the plain GEMM for so few rows runs well below the memory bandwidth, and the packed
-    layout was measured 10-30% faster per decode step on SmolLM2-135M here (benchmarks/perf_parts.py). Same float32
+    layout was measured 10-30% faster per decode step on SmolLM2-135M here (tools/perf/perf_parts.py). Same float32
     arithmetic; the sums are accumulated in another order, so results differ from ``F.linear`` by float32 rounding.
 
     The packed copies (as large as the weights) are made when the context is entered and dropped when it exits:

@@ -15,8 +15,8 @@ Per system it reports: step time (median, min, max, interquartile range over all
 the step: reward, log-probs, backward, optimiser), peak resident memory (``ru_maxrss`` of the run's process), and the
 ratios ours / TRL. Figures go to ``results/perf/perf_vs_trl.json`` (atomically) with the machine description.
 
-    .venv/bin/python -m benchmarks.perf_vs_trl --steps 3 --warmup 1 --rounds 1
-    .venv/bin/python -m benchmarks.perf_vs_trl --variants ours:float32,trl:float32,ours:bfloat16,trl:bfloat16
+    .venv/bin/python -m tools.perf.perf_vs_trl --steps 3 --warmup 1 --rounds 1
+    .venv/bin/python -m tools.perf.perf_vs_trl --variants ours:float32,trl:float32,ours:bfloat16,trl:bfloat16
 
 A variant is ``system:dtype[:engine]`` with system ``ours`` or ``trl``, dtype ``float32`` or ``bfloat16`` and engine
 ``hf`` (default) or ``vllm`` (TRL: ``use_vllm=True, vllm_mode="colocate"``; ours: ``engine: vllm``).
@@ -64,7 +64,7 @@ class PerfConfig:
     template: str = "boxed"              # ... rendered with this template
     threads: int = 0                     # torch.set_num_threads (0: leave torch's default)
     micro_batch_size: int = 0            # sequences per forward/backward, both systems (0: the whole batch)
-    overhead: bool = True                # ours: measure the overhead ratio after the run (benchmarks.perf_overhead)
+    overhead: bool = True                # ours: measure the overhead ratio after the run (tools.perf.perf_overhead)
     vllm_kv_cache_gib: float = 0.0       # ours with vLLM: KV cache size (0: sized to the work, see vllm_sizing)
 
     def check(self) -> "PerfConfig":
@@ -350,7 +350,7 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
         steps = _per_step(step_s, timer, cfg)
         overhead = None
         if cfg.overhead:
-            from benchmarks.perf_overhead import StepWork, measure_overhead
+            from tools.perf.perf_overhead import StepWork, measure_overhead
 
             measured = [i for i, st in enumerate(steps) if not st["warmup"]]
             overhead = measure_overhead(
@@ -524,12 +524,12 @@ def _worker(system: str, cfg: PerfConfig, result_path: str) -> None:
 def _run_subprocess(system: str, cfg: PerfConfig, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="perf-") as d:
         result = os.path.join(d, "result.json")
-        cmd = [sys.executable, "-m", "benchmarks.perf_vs_trl", "--worker", system, "--config",
+        cmd = [sys.executable, "-m", "tools.perf.perf_vs_trl", "--worker", system, "--config",
                json.dumps(dataclasses.asdict(cfg)), "--result", result]
         # the run's output goes to a file (a pipe could fill up); on timeout the child is killed by subprocess.run
         log_path = os.path.join(d, "run.log")
         with open(log_path, "w") as log:
-            proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, timeout=timeout,
+            proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], timeout=timeout,
                                   stdout=log, stderr=subprocess.STDOUT, text=True)
         proc.stdout = Path(log_path).read_text(errors="replace")
         if proc.returncode != 0 or not os.path.exists(result):
@@ -539,7 +539,7 @@ def _run_subprocess(system: str, cfg: PerfConfig, timeout: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.perf_vs_trl", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.perf.perf_vs_trl", description=__doc__.split("\n\n")[0])
     defaults = PerfConfig()
     p.add_argument("--variants", default="ours:float32,trl:float32",
                    help="comma-separated system:dtype[:engine] (default: %(default)s)")
@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         order_runs.extend(variants if r % 2 == 0 else list(reversed(variants)))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.perf_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m tools.perf.perf_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:])
 
     def write(report: dict) -> None:
         tmp = out.with_suffix(out.suffix + ".tmp")

@@ -22,7 +22,7 @@ tokens) and trained on the resulting ``B = P * n`` sequences:
 A ratio of 1.0 means the step does nothing but the two unavoidable pieces; the reward, advantages, the optimiser
 step, weight sync and bookkeeping all count as overhead (the optimiser step is small but real). The ratio is computed
 per measured step, right after the run's steps, in the same process and with the same thread and dtype settings;
-``benchmarks.perf_vs_trl`` reports the median over steps.
+``tools.perf.perf_vs_trl`` reports the median over steps.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Methods: full (logits.float().log_softmax), chunked (logprobs_from_logits + entropy_from_logits), combined
 (logprobs_and_entropy_from_logits).
 
-    python -m algorithms.bench_logits --rows 2048 --vocab 49152 --dtype bfloat16 [--device cpu|cuda]
+    python -m tools.perf.bench_logits --rows 2048 --vocab 49152 --dtype bfloat16 [--device cpu|cuda]
 
 Each method runs in a fresh subprocess (CPU: peak resident memory from getrusage; CUDA: torch's peak allocated
 memory), measured from just after the logits exist to the end of the backward pass, so the logits themselves and
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         print(json.dumps(_run_one(args._one, args.rows, args.vocab, args.dtype, args.device, args.chunk_size)))
         return 0
     for method in ("full", "chunked", "combined"):
-        cmd = [sys.executable, "-m", "algorithms.bench_logits", "--rows", str(args.rows), "--vocab", str(args.vocab),
+        cmd = [sys.executable, "-m", "tools.perf.bench_logits", "--rows", str(args.rows), "--vocab", str(args.vocab),
                "--dtype", args.dtype, "--device", args.device, "--_one", method]
         if args.chunk_size:
             cmd += ["--chunk-size", str(args.chunk_size)]

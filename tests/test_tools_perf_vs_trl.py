@@ -1,4 +1,4 @@
-"""benchmarks.perf_vs_trl: the aggregation arithmetic, variant parsing, and one real TRL GRPO step on tiny-random."""
+"""tools.perf.perf_vs_trl: the aggregation arithmetic, variant parsing, and one real TRL GRPO step on tiny-random."""
 import pytest
 
 from benchmarks import perf_vs_trl as perf
@@ -108,7 +108,7 @@ def test_overhead_parts_of_a_real_step_on_tiny_random(one_torch_thread):
 def test_bare_forward_backward_matches_a_plain_log_prob_sum(one_torch_thread):
     import torch
 
-    from benchmarks.perf_overhead import StepWork, bare_forward_backward, bare_generate_hf
+    from tools.perf.perf_overhead import StepWork, bare_forward_backward, bare_generate_hf
     from harness import models
     from harness.rollout import Rollout
 

@@ -11,8 +11,8 @@ Prints and writes to ``results/perf/backbone-<host>-<UTC time>.json``:
 
 Usage::
 
-    python benchmarks/perf_backbone.py                       # smollm2-135m, 64 responses x 64 tokens
-    python benchmarks/perf_backbone.py --model tiny-random --no-vllm --train-steps 0   # quick smoke run
+    python tools/perf/perf_backbone.py                       # smollm2-135m, 64 responses x 64 tokens
+    python tools/perf/perf_backbone.py --model tiny-random --no-vllm --train-steps 0   # quick smoke run
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

@@ -1,11 +1,11 @@
 """Before/after figures for single optimisations of one GRPO step: the rollout and the training forward/backward,
-each timed alone on the work of ``benchmarks/perf_vs_trl.py`` (SmolLM2-135M, 2 arith prompts x 8 responses x 64
+each timed alone on the work of ``tools/perf/perf_vs_trl.py`` (SmolLM2-135M, 2 arith prompts x 8 responses x 64
 new tokens, fp32 unless ``--dtype bfloat16``).
 
-    .venv/bin/python -m benchmarks.perf_parts --part gen --repeats 3
-    .venv/bin/python -m benchmarks.perf_parts --part train --shared-prefix off --repeats 4
-    .venv/bin/python -m benchmarks.perf_parts --part kernels --repeats 7
-    PYTHONPATH=/tmp/old .venv/bin/python benchmarks/perf_parts.py --part gen    # an older checkout, see below
+    .venv/bin/python -m tools.perf.perf_parts --part gen --repeats 3
+    .venv/bin/python -m tools.perf.perf_parts --part train --shared-prefix off --repeats 4
+    .venv/bin/python -m tools.perf.perf_parts --part kernels --repeats 7
+    PYTHONPATH=/tmp/old .venv/bin/python tools/perf/perf_parts.py --part gen    # an older checkout, see below
 
 ``--part gen``: ``trainer.engine.generate`` of the step's prompts (HF engine), seconds and tokens per call.
 ``--part train``: one forward + backward + optimiser step of the 16 sequences of one rollout (the same rollout for
@@ -35,7 +35,7 @@ import time
 
 
 def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length_buckets: bool | None = None):
-    from benchmarks.perf_vs_trl import PerfConfig, build_prompts
+    from tools.perf.perf_vs_trl import PerfConfig, build_prompts
     from harness import models
     from harness.trainer import TrainConfig, Trainer
 

@@ -1,4 +1,4 @@
-"""Equivalent rewritings of gold answers, for the dataset acceptance test and ``benchmarks/checker_bench.py``.
+"""Equivalent rewritings of gold answers, for the dataset acceptance test and ``tools/checker/checker_bench.py``.
 
 ``second_form(gold)`` returns the gold written differently but equal in value (or None when no rewriting rule
 applies), by plain string rules: integers get thousands separators or become ``\\frac{2n}{2}``, decimals become

@@ -2,7 +2,7 @@
 
 Pairs (all built from the 500 MATH-500 gold answers), with the verdict expected by construction:
   * identity   : gold vs "The final answer is $\\boxed{gold}$."                  correct
-  * rewritten  : gold vs the gold rewritten by rewards.rewrite.second_form      correct
+  * rewritten  : gold vs the gold rewritten by tools.checker.rewrite.second_form      correct
   * labelled   : gold vs "x = gold" (scalar golds)                              correct
   * decimal    : gold vs its value to 6 significant digits (real non-integers)  correct
   * other_gold : gold vs the next problem's gold (a different string)           wrong
@@ -17,7 +17,7 @@ Math-Verify (in this process, its own signal-based timeouts), the agreement rate
 and every disagreement with the expectation by construction, so the reader can see which side is right. Writes the
 figures to results/checker/checker_bench.json (atomically).
 
-    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/checker_bench.py
+    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/checker_bench.py
 
 Math-Verify is a development-only dependency of this script (the ``compare`` extra); rlvr-zoo never imports it.
 """
@@ -32,14 +32,14 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import benchmarks  # noqa: E402
 import rewards  # noqa: E402
 from rewards.pool import configure_pool  # noqa: E402
-from rewards.rewrite import second_form  # noqa: E402
+from tools.checker.rewrite import second_form  # noqa: E402
 
 
 _LABEL = re.compile(r"^[A-Za-z]\s*=\s*")
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
         for d in disagreements:
             if d["kind"] == "trap":
                 print(f"  trap {d['gold']!r} vs {d['response']!r}: {d['note']}; right side: {d['right_side']}")
-    fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/checker_bench.py"
+    fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/checker_bench.py"
     write_json_atomic(Path(args.out), fig)
     print(f"wrote {args.out}")
     return 0

@@ -1,0 +1,1 @@
+"""Answer-checker benchmarks: agreement with reference verdicts and Math-Verify, and speed."""

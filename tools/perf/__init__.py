@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks: ours against TRL, the backbone, single kernels."""
