@@ -86,6 +86,9 @@ class EvalConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None (all problems), got {self.limit}")
+        from harness.rollout import Sampling
+
+        Sampling(temperature=self.temperature, top_p=self.top_p)  # its own checks name the valid ranges
         for bench, params in (self.bench_params or {}).items():
             if not isinstance(params, dict):
                 raise ValueError(f"bench_params[{bench!r}] must be a mapping of settings, got {params!r}")
@@ -116,6 +119,16 @@ def check_benches(benches: Iterable[str]) -> None:
             raise ValueError(f"unknown benchmark {b!r}; valid benchmarks: {', '.join(valid)}")
 
 
+def check_data(cfg: EvalConfig) -> None:
+    """Read every benchmark of ``cfg`` once, so that a missing or unreadable data file is reported (as the loader's
+    ``BenchmarkDataError``) before a model is loaded; rows are not kept."""
+    import benchmarks
+
+    for bench in cfg.benches:
+        limit, _, params = cfg.for_bench(bench)
+        benchmarks.load_with_report(bench, split=cfg.split, data_dir=cfg.data_dir, limit=limit, **params)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # files
 
@@ -141,6 +154,49 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A summary.json written by :func:`evaluate`, checked for the fields readers use; a file that is not valid JSON
+    or not of that shape is a :class:`harness.errors.UserError` naming the file and the first problem."""
+    from harness.errors import UserError
+
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read as JSON ({exc}); it should be the summary.json that `rlvr-zoo eval` "
+                        f"or `rlvr-zoo compare` writes: re-run the evaluation that wrote it") from None
+    problem = _summary_problem(data)
+    if problem:
+        raise UserError(f"{path}: not an evaluation summary ({problem}); expected the summary.json that `rlvr-zoo "
+                        f"eval` or `rlvr-zoo compare` writes, {{\"benches\": {{bench: {{\"k\", \"problems\", "
+                        f"\"per_problem\", ...}}}}, ...}}")
+    return data
+
+
+def _summary_problem(data: Any) -> str | None:
+    """What is wrong with a summary's shape, or None."""
+    if not isinstance(data, dict):
+        return f"the top level is a JSON {type(data).__name__}, not an object"
+    benches = data.get("benches")
+    if not isinstance(benches, dict):
+        return "no 'benches' object"
+    for bench, scores in benches.items():
+        if not isinstance(scores, dict):
+            return f"benches.{bench} is not an object"
+        k = scores.get("k")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            return f"benches.{bench}.k is {k!r}, not an integer >= 1"
+        if not isinstance(scores.get("problems"), int):
+            return f"benches.{bench}.problems is {scores.get('problems')!r}, not an integer"
+        per_problem = scores.get("per_problem", [])
+        if not isinstance(per_problem, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in per_problem):
+            return f"benches.{bench}.per_problem is not a list of fractions in [0, 1]"
+        ci = scores.get("ci95")
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2):
+            return f"benches.{bench}.ci95 is {ci!r}, not a pair"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------

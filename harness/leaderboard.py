@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.evaluate import SUMMARY_FILE, read_json
+from harness.evaluate import SUMMARY_FILE, read_json, read_summary
 
 FORMATS = ("md", "csv", "latex", "html", "json")
 VIEWS = ("scores", "delta", "dynamics")
@@ -158,7 +158,7 @@ def collect(run_dir: str | Path) -> list[dict[str, Any]]:
                          f"or `rlvr-zoo eval --out`")
     name = run_dir.resolve().name
     if (run_dir / SUMMARY_FILE).is_file() and not (run_dir / "runs").is_dir():
-        summary = read_json(run_dir / SUMMARY_FILE)
+        summary = read_summary(run_dir / SUMMARY_FILE)
         benches = list(summary["benches"])
         label = summary.get("label") or summary.get("model") or name
         return [_row(label, name, [summary], benches, wall_time_s=summary.get("wall_time_s"))]
@@ -171,14 +171,14 @@ def collect(run_dir: str | Path) -> list[dict[str, Any]]:
         raise ValueError(f"{run_dir}: no finished run (no runs/*/seed-*/{DONE_FILE}) and no base evaluation; is it a "
                          f"directory written by `rlvr-zoo compare --out`?")
     benches: list[str] = []
-    base = read_json(base_summary) if base_summary.is_file() else None
+    base = read_summary(base_summary) if base_summary.is_file() else None
     if base:
         benches = list(base["benches"])
     for entries in runs.values():
         for _, path in entries:
             s = path / "eval" / SUMMARY_FILE
             if s.is_file():
-                for b in read_json(s)["benches"]:
+                for b in read_summary(s)["benches"]:
                     if b not in benches:
                         benches.append(b)
     rows = []
@@ -188,7 +188,7 @@ def collect(run_dir: str | Path) -> list[dict[str, Any]]:
     order = _label_order(run_dir, list(runs))
     for label in order:
         entries = sorted(runs[label], key=lambda e: e[0].get("seed", 0))
-        summaries = [read_json(p / "eval" / SUMMARY_FILE) for _, p in entries if (p / "eval" / SUMMARY_FILE).is_file()]
+        summaries = [read_summary(p / "eval" / SUMMARY_FILE) for _, p in entries if (p / "eval" / SUMMARY_FILE).is_file()]
         walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
         info0 = entries[0][0]
         rows.append(_row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),

@@ -40,17 +40,12 @@ def _print_fields() -> None:
 
 def build_config(args):
     """TrainConfig from --config, then the flags, then --set (later wins)."""
-    import yaml
-
+    from harness.commands._checks import yaml_mapping
     from harness.trainer import TrainConfig
 
     data: dict = {}
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--config {args.config}: expected a YAML mapping of TrainConfig fields")
-        data.update(loaded)
+        data.update(yaml_mapping(args.config, "--config", "TrainConfig fields"))
     for flag, field_name in (("algo", "algo"), ("model", "model"), ("task", "task"), ("steps", "steps"),
                              ("out", "out_dir")):
         value = getattr(args, flag)
@@ -64,20 +59,24 @@ def run(args) -> int:
     if any(s.split("=", 1)[0].strip() == "help" for s in args.sets):
         _print_fields()
         return 0
+    import benchmarks
     from harness.checkpoint import CheckpointError
+    from harness.commands._checks import output_dir
+    from harness.errors import UserError
     from harness.trainer import TrainingError, train
 
     try:
         cfg = build_config(args)
         cfg.validate()
-    except (ValueError, OSError) as exc:
-        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
-        return 2
+        # the task's rows are read before the model loads, so that a bad task name or data file stops at once
+        dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    output_dir(cfg.out_dir)
     try:
-        result = train(cfg, resume=args.resume, progress=not args.no_progress)
+        result = train(cfg, resume=args.resume, progress=not args.no_progress, dataset=dataset)
     except (TrainingError, CheckpointError, ValueError) as exc:
-        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
     except KeyboardInterrupt:
         print("rlvr-zoo train: stopped at once by a second signal (no checkpoint for the current step)",
               file=sys.stderr)
