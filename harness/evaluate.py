@@ -256,6 +256,10 @@ def headline(summary: dict[str, Any]) -> dict[str, float | None]:
     return {b: s.get(f"avg@{s['k']}") for b, s in summary["benches"].items()}
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A small plain-text table of an evaluation summary (one line per benchmark)."""
     from tabulate import tabulate
@@ -265,9 +269,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         k = s["k"]
         avg = s.get(f"avg@{k}")
         lo, hi = s.get("ci95") or [None, None]
-        pct = (lambda x: "-" if x is None else f"{100 * x:.1f}")
-        rows.append([bench, s["problems"], pct(avg), f"[{pct(lo)}, {pct(hi)}]", pct(s.get(f"pass@{k}")),
-                     pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
+        rows.append([bench, s["problems"], _pct(avg), f"[{_pct(lo)}, {_pct(hi)}]", _pct(s.get(f"pass@{k}")),
+                     _pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
     k = next(iter(summary["benches"].values()))["k"] if summary["benches"] else "k"
     return tabulate(rows, headers=["bench", "problems", f"avg@{k} %", "95% CI", f"pass@{k} %", f"maj@{k} %",
                                    "gold unparsable", "truncated"], tablefmt="github")
