@@ -346,9 +346,9 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
             del base_model
         kw["engine"] = shared.engine
     result = train(cfg, resume=resume, callbacks=[callback], progress=progress, **kw)
-    if getattr(result, "status", "completed") != "completed" or not result.final_model_dir:
-        raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {getattr(result, 'steps_done', '?')} "
-                                 f"({getattr(result, 'status', 'no final model')}); its checkpoint is in "
+    if result.status != "completed" or not result.final_model_dir:
+        raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {result.steps_done} "
+                                 f"({result.status}); its checkpoint is in "
                                  f"{checkpoints}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
@@ -358,10 +358,10 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     summary["label"] = spec.label
     write_json(eval_dir / SUMMARY_FILE, summary)
     info = {"label": spec.label, "algo": spec.algo, "overrides": spec.overrides, "seed": seed,
-            "train_wall_time_s": getattr(result, "wall_time_s", None),
+            "train_wall_time_s": result.wall_time_s,
             "wall_time_s": time.time() - start, "resumed": resume,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if info["train_wall_time_s"] is not None and resume:
+    if resume:
         info["wall_time_s"] = max(info["wall_time_s"], float(info["train_wall_time_s"]))
     write_json(run_dir / DONE_FILE, info)
     if not plan.options.get("keep_checkpoints", False) and checkpoints.is_dir():

@@ -302,7 +302,7 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
             out["eval/accuracy"] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
-                     label=f"final {getattr(trainer.cfg, 'algo', '')}", extra={"step": step})
+                     label=f"final {trainer.cfg.algo}", extra={"step": step})
         return out
 
     return callback

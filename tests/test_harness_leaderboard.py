@@ -139,7 +139,7 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
     assert demo.train["task"] == "arith"
     for name in presets.names():
         EvalConfig.from_dict(presets.load(name).eval)
-    # every shipped preset is listed (cpu-smollm2, the issue-7 study, joins the three the suite relies on)
+    # every shipped preset is listed, not only the three the suite relies on
     with pytest.raises(ValueError, match="valid presets: " + re.escape(", ".join(presets.names()))):
         presets.load("cpu-dmeo")
     bad = tmp_path / "bad.yaml"
