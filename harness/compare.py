@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from harness import presets as presets_mod
 from harness import run_layout
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
-from harness.io import read_json, write_json, write_text
+from harness.io import write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
 
 
@@ -334,7 +334,9 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
     resume = checkpoints.is_dir() and any(checkpoints.iterdir())
-    callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
+    final_model = run_dir / run_layout.FINAL_DIR  # where the trainer saves the trained model
+    callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False, final_label=spec.label,
+                                   final_extra={"model": str(final_model)})
     start = time.time()
     kw: dict[str, Any] = {}
     if shared is not None:
@@ -353,10 +355,6 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
                        progress=progress, shared=shared)
-    summary = read_json(eval_dir / SUMMARY_FILE)
-    summary["model"] = str(result.final_model_dir)
-    summary["label"] = spec.label
-    write_json(eval_dir / SUMMARY_FILE, summary)
     info = {"label": spec.label, "algo": spec.algo, "overrides": spec.overrides, "seed": seed,
             "train_wall_time_s": result.wall_time_s,
             "wall_time_s": time.time() - start, "resumed": resume,

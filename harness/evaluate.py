@@ -281,13 +281,15 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = None,
-                        final_dir: str | Path | None = None, progress: bool = False):
+                        final_dir: str | Path | None = None, progress: bool = False, *, final_label: str | None = None,
+                        final_extra: dict[str, Any] | None = None):
     """A trainer callback `cb(step, trainer) -> dict` measuring held-out accuracy with the trainer's engine.
 
     Every call evaluates `curve_cfg` and returns {"eval/<bench>/avg@<k>": ..., "eval/accuracy": mean over benches},
     which the trainer merges into that step's metrics record. At the last step (`step == trainer.cfg.steps`), when
     `final_cfg` and `final_dir` are given, it also runs the final evaluation and writes its files into `final_dir`
-    (so the trained model is evaluated without reloading it or starting another engine).
+    (so the trained model is evaluated without reloading it or starting another engine), with `final_label`
+    (default "final <algo>") and the entries of `final_extra` in its summary.
     """
     def callback(step: int, trainer) -> dict[str, float]:
         summary = evaluate(trainer.engine, trainer.tokenizer, curve_cfg, None, progress=progress, label=f"step {step}")
@@ -302,7 +304,7 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
             out["eval/accuracy"] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
-                     label=f"final {trainer.cfg.algo}", extra={"step": step})
+                     label=final_label or f"final {trainer.cfg.algo}", extra={**(final_extra or {}), "step": step})
         return out
 
     return callback

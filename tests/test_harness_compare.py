@@ -50,6 +50,7 @@ def test_compare_writes_every_file(compared):
         assert (run / "run.json").is_file() and (run / "final" / "config.json").is_file()
         assert not (run / "checkpoints").exists()  # removed once the run is finished (keep_checkpoints: false)
         summary = json.loads((run / "eval/summary.json").read_text())
+        assert summary["label"] == done["label"] and summary["model"] == str(run / "final") and summary["step"] == 2
         s = summary["benches"]["arith"]
         assert s["problems"] == 4 and s["k"] == 2 and 0.0 <= s["avg@2"] <= 1.0
         assert s["pass@"]["1"] == pytest.approx(s["avg@2"])  # pass@1 estimated from k samples is avg@k
