@@ -6,6 +6,10 @@ advantages, TIS, epochs x mini-batches x micro-batches, clipping, AdamW) and its
 it, so a change of behaviour anywhere shows up as a changed value. Every value is compared exactly, except the keys
 in TIMING_KEYS (wall clock, throughput and memory), which measure the machine, not the computation.
 
+A metric that a run does not compute is absent from its records (not 0): the files were written at 341ca41, and
+the keys that trainer filled with a default 0 (`kl/ref` without a reference model, `gradshare/*` when no gradient
+reached the log-probs) were then deleted from them; every other value is as 341ca41 wrote it.
+
 Each run happens in a fresh subprocess with one torch thread, so that the result does not depend on the host's core
 count or on what other tests left in the process (RNG state, thread pools).
 
@@ -66,7 +70,7 @@ def run(name: str, out_dir: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from harness.trainer import TrainConfig, train
+    from harness.training import TrainConfig, train
 
     cfg = TrainConfig(**{**BASE, **RUNS[name], "out_dir": out_dir})
     kw = {"reward_fn": mod3_reward} if name in CALLABLE_REWARD else {}
