@@ -18,6 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field (steps=3), or eval.FIELD / train_eval.FIELD / "
                              "compare.FIELD (repeatable)")
+    parser.add_argument("--report-to", default=None, metavar="T1,T2",
+                        help="trackers for every run: tensorboard, wandb, mlflow (comma-separated); each comparison "
+                             "is one W&B group / one MLflow experiment")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -33,7 +36,10 @@ def run(args) -> int:
     if args.out is not None:
         output_dir(args.out)
     try:
-        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=args.sets)
+        sets = list(args.sets)
+        if args.report_to is not None:
+            sets.append(f"report_to=[{args.report_to}]")
+        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     output_dir(plan.out)

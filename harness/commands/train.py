@@ -27,12 +27,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="set any TrainConfig field, e.g. --set lr=1e-5 --set algo_overrides.beta1=0.75 "
                              "(repeatable; `--set help=1` lists the fields)")
+    parser.add_argument("--report-to", default=None, metavar="T1,T2",
+                        help="trackers for the config and metrics: tensorboard, wandb, mlflow (comma-separated; "
+                             "default tensorboard when installed; W&B runs offline without an API key)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _print_fields() -> None:
-    from harness.trainer import TrainConfig
+    from harness.training import TrainConfig
 
     for name, info in TrainConfig.describe().items():
         print(f"{name} ({info['type']}, default {info['default']!r}): {info['doc']}")
@@ -41,7 +44,7 @@ def _print_fields() -> None:
 def build_config(args):
     """TrainConfig from --config, then the flags, then --set (later wins)."""
     from harness.commands._checks import yaml_mapping
-    from harness.trainer import TrainConfig
+    from harness.training import TrainConfig
 
     data: dict = {}
     if args.config:
@@ -51,6 +54,8 @@ def build_config(args):
         value = getattr(args, flag)
         if value is not None:
             data[field_name] = value
+    if args.report_to is not None:
+        data["report_to"] = [t.strip() for t in args.report_to.split(",") if t.strip()]
     cfg = TrainConfig.from_dict(data)
     return cfg.with_overrides(args.sets)
 
@@ -63,7 +68,7 @@ def run(args) -> int:
     from harness.checkpoint import CheckpointError
     from harness.commands._checks import output_dir
     from harness.errors import UserError
-    from harness.trainer import TrainingError, train
+    from harness.training import TrainingError, train
 
     try:
         cfg = build_config(args)
