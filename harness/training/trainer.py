@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from harness import checkpoint as ckpt
-from harness import distributed
+from harness import distributed, model_card
 from harness.metrics_log import MetricsLogger, atomic_write_text, truncate_metrics
 from harness.training.batch import collate
 from harness.training.config import TrainConfig, TrainingError
@@ -367,6 +367,7 @@ class Trainer:
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
                 final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / "final"))
+                model_card.write(final, cfg.to_dict(), self.step, time.perf_counter() - start)
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps)
