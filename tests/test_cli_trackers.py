@@ -85,6 +85,7 @@ def test_tiny_test_comparison_reaches_wandb_and_mlflow(tmp_path, monkeypatch, ca
     assert main(["compare", "--preset", "tiny-test", "--algos", "grpo,ce-gppo", "--out", str(out),
                  "--report-to", "wandb,mlflow", "--no-progress"]) == 0
     capsys.readouterr()
+    assert (out / "index.html").is_file()  # compare writes the comparison's page
     run_dirs = sorted(p.parent for p in out.glob("runs/*/seed-*/metrics.jsonl"))
     assert len(run_dirs) == 2
 
