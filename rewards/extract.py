@@ -3,26 +3,40 @@
 Everything here is linear in the length of the text (single scans, no backtracking regular expressions on
 unbounded input), so it is safe to run in the trainer's own process on untrusted model output.
 
-Priority order (``DEFAULT_PRIORITY``; callers may pass their own tuple of names to ``extract_answer``):
+THE PRIORITY RULE. ``DEFAULT_PRIORITY`` lists the methods; the first that finds an answer wins. Callers pass
+their own tuple of names (``extract_answer(text, priority=...)``, ``verify(..., priority=...)``, the correctness
+reward's ``extraction`` parameter), much as Math-Verify's extraction configs choose and order its targets.
 
-1. ``boxed``        the last ``\\boxed{...}`` / ``\\boxed ...`` / ``\\fbox{...}`` (nested braces handled)
-   ``answer_tag``   the last ``<answer>...</answer>`` (its own boxed answer if it has one)
-2. ``final_answer`` "final answer is $...$" / "final answer is: ..." / "final answer: ..."
-3. ``answer_is``    "the answer is ..." (last occurrence)
-4. ``answer_colon`` a line starting with "Answer:" (last occurrence)
-5. ``hashes``       "#### n" (GSM8K style)
-6. ``last_number``  the last number in the text (fallback)
+1. ``boxed``        every ``\\boxed{...}`` / ``\\boxed ...`` / ``\\fbox{...}`` (nested braces handled); several
+                    different boxes form one answer set: ``\\boxed{3}, \\boxed{4}`` is the answer ``3, 4``, so a
+                    hedge ``\\boxed{3} or \\boxed{4}`` never equals a single gold
+2. ``answer_tag``   the last ``<answer>...</answer>`` (its own boxed answer if it has one)
+3. ``final_answer`` the last "final answer": Minerva's "Final Answer: The final answer is $X$. I hope it is
+                    correct.", "Final Answer: The smallest $m$ is 17." (the answer follows the first "is"),
+                    "final answer: X"
+4. ``answer_is``    the last "answer is ..." ("The answer is $\\frac{1}{2}$", "the answer is 12 apples")
+5. ``answer_colon`` the last line starting with "Answer:" (or "Answer" directly followed by math or a number:
+                    "Answer \\( (6+2) \\)")
+6. ``hashes``       "#### n" (GSM8K style)
+7. ``math_span``    the last math span ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` (together with the spans
+                    right before it joined by "," / "and" / "or": "$x=1$ and $x=-2$"), unless the prose after it
+                    ends in a bare number (then that number is the later statement and ``last_number`` takes it)
+8. ``last_number``  the last number of the text (fallback)
 
-The first method that finds something wins. When the response contains ``</think>``, only the text after the last
-``</think>`` is searched (``answer_region``): drafts inside the thinking part are scratch work. Reward hacking by hedging is detected by ``all_boxed``: a response with
-several *different* boxed answers is flagged by the checker (see ``rewards.equivalence``) and counts as wrong.
+After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
+first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
+sentence (a leading number followed by prose is the number: "42 because ...").
+
+When the response contains ``</think>``, only the text after the last ``</think>`` is searched (``answer_region``):
+drafts inside the thinking part are scratch work. A gold answer goes through the same rules when it is a whole
+solution (it contains a box, a math span or a final-answer line; see ``gold_answer``).
 """
 from __future__ import annotations
 
 import re
 
-__all__ = ["last_boxed", "all_boxed", "extract_answer", "extract_with_method", "answer_region", "DEFAULT_PRIORITY",
-           "METHODS"]
+__all__ = ["last_boxed", "all_boxed", "distinct_boxed", "extract_answer", "extract_with_method", "answer_region",
+           "math_spans", "gold_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 MAX_BOXED = 64  # at most this many boxed answers are collected from one response
@@ -97,28 +111,167 @@ def all_boxed(text: str) -> list[str]:
     return [s.strip() for s in _boxed_spans(text)]
 
 
+
+
+def distinct_boxed(text: str) -> list[str]:
+    """The different non-empty boxed answers of ``text`` in order (whitespace-insensitive; repeats dropped)."""
+    out, seen = [], set()
+    for b in all_boxed(text):
+        key = " ".join(b.split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(b)
+    return out
+
+
+def _boxed_answer(text: str) -> str | None:
+    """All different boxed answers as one answer (``3, 4`` for ``\\boxed{3}, \\boxed{4}``), or None."""
+    boxes = distinct_boxed(text)
+    if not boxes:
+        return None
+    return boxes[0] if len(boxes) == 1 else ", ".join(boxes)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# math spans
+
+# (opener, closer, may span lines). Inline $...$ and \(...\) stay on one line, as in LaTeX prose.
+_DELIMS = {"$$": ("$$", True), "\\[": ("\\]", True), "\\(": ("\\)", False), "$": ("$", False)}
+_OPEN_RE = re.compile(r"(?<!\\)(?:\$\$|\$|\\\[|\\\()")
+MAX_JOINED_SPANS = 5  # "$a$, $b$ and $c$": at most this many spans before the last one join it
+
+
+def _find_unescaped(text: str, sub: str, start: int, end: int) -> int:
+    """Position of ``sub`` in text[start:end] not preceded by a backslash, or -1 (each position looked at once)."""
+    while True:
+        k = text.find(sub, start, end)
+        if k <= 0 or text[k - 1] != "\\":
+            return k
+        start = k + 1
+
+
+def math_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every math span of ``text`` as (start, end, content): ``$$...$$``, ``\\[...\\]`` (may span lines), ``$...$``,
+    ``\\(...\\)`` (one line), left to right, not nested; ``\\$`` is a dollar sign, not a delimiter.
+
+    Linear time: a closer is searched at most once per opener, an opener with no closer later in the text is
+    skipped in O(1), and an inline opener that failed on a line makes every later opener of its kind on that line
+    fail in O(1).
+    """
+    if not isinstance(text, str):
+        return []
+    n = len(text)
+    last_close = {c: text.rfind(c) for c, _ in _DELIMS.values()}
+    no_close_before = {}  # closer -> a position before which (on the current line) that closer was not found
+    out = []
+    i = 0
+    while i < n:
+        m = _OPEN_RE.search(text, i)
+        if m is None:
+            break
+        opener = m.group(0)
+        closer, multiline = _DELIMS[opener]
+        start = m.end()
+        if last_close[closer] < start:
+            i = start
+            continue
+        if multiline:
+            k = _find_unescaped(text, closer, start, n)
+            if k < 0:
+                i = start
+                continue
+        else:
+            if start < no_close_before.get(closer, -1):
+                i = start
+                continue
+            nl = text.find("\n", start)
+            stop = n if nl < 0 else nl
+            k = _find_unescaped(text, closer, start, stop)
+            if k < 0:
+                no_close_before[closer] = stop
+                i = start
+                continue
+        out.append((m.start(), k + len(closer), text[start:k]))
+        i = k + len(closer)
+    return out
+
+
+_JOIN_RE = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s*", re.IGNORECASE)
+_PERCENT_AFTER = re.compile(r"\s*(?:\\?%|percent(?:age)?\b|pct\b)", re.IGNORECASE)
+
+
+def _span_value(text: str, span: tuple[int, int, str]) -> str:
+    content = span[2].strip()
+    if "\\boxed" in content or "\\fbox" in content:
+        return _boxed_answer(content) or ""  # "$\\boxed{x}$" reached without the boxed method: its box
+    if _PERCENT_AFTER.match(text, span[1], span[1] + 20) and not content.endswith("%"):
+        content += "\\%"  # "$28$ percent"
+    return content
+
+
+def _last_math_span(text: str) -> str | None:
+    spans = [s for s in math_spans(text) if s[2].strip()]
+    if not spans:
+        return None
+    last = spans[-1]
+    # a bare number stated after the last span is the later statement: leave it to last_number
+    after = text[last[1]:][-MAX_TAIL:]
+    if _NUM_RE.search(after):
+        return None
+    group = [last]
+    for prev in reversed(spans[:-1]):
+        if len(group) > MAX_JOINED_SPANS or not _JOIN_RE.fullmatch(text, prev[1], group[-1][0]):
+            break
+        group.append(prev)
+    return ", ".join(_span_value(text, s) for s in reversed(group))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # textual answer markers. The regular expressions below only match short, bounded windows.
 
-_NUM = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
+_NUM = r"-?[1-9]\d{0,2}(?: \d{3})+(?![\d,])(?:\.\d+)?|-?\d(?:[\d,]*\d)?(?:\.\d+)?|-?\.\d+"
 _NUM_RE = re.compile(r"(?<![\w.])(" + _NUM + r")(?:\s*/\s*(\d+))?")
 
+_LEADING_NUMBER = re.compile(r"^(-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+# "The smallest $m$ is 17", "is $X$": the answer follows the first "is" of a line that starts with words
+_IS_RE = re.compile(r"^(?:[^\n]{0,100}?\s)??(?:is|are|equals)(?=[\s:$\\])\s*[:：]?", re.IGNORECASE)
+MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
 
-_LEADING_NUMBER = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+
+def _leading_span(s: str) -> str | None:
+    """The content of a math span that starts ``s`` ('' for an empty one), or None when ``s`` starts otherwise."""
+    m = _OPEN_RE.match(s)
+    if m is None:
+        return None
+    spans = math_spans(s[:MAX_TAIL])
+    if spans and spans[0][0] == 0:
+        return _span_value(s, spans[0])
+    return None
 
 
-def _dollar_or_line(s: str) -> str | None:
-    """Take ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` math if the text starts with it, else the rest of the line."""
-    s = s.lstrip(" :\t*")
+def _answer_after(tail: str, depth: int = 0) -> str | None:
+    """The answer stated right after a marker (see the module docstring for the order of the rules)."""
+    s = tail.lstrip(" :：*#\t\n")
     if not s:
         return None
-    for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if s.startswith(open_):
-            end = s.find(close, len(open_))
-            if end > len(open_):
-                return s[len(open_):end].strip()
-            return None
+    if s.startswith(("\\boxed", "\\fbox")):
+        boxed = _boxed_spans(s, first_only=True)
+        if boxed:
+            # "the answer is \boxed{}": the marker's answer is the empty box, so there is none
+            return boxed[0].strip() or None
+    span = _leading_span(s)
+    if span is not None:
+        return span or None
     line = s.split("\n", 1)[0].strip()
+    if depth < 2 and line[:1].isalpha():
+        m = _IS_RE.match(line)
+        if m:
+            return _answer_after(line[m.end():], depth + 1)
+    m = _OPEN_RE.search(line, 0, 50)
+    if m is not None:
+        span = _leading_span(line[m.start():])
+        if span:
+            return span
     # a sentence goes on after the answer: cut at ". " (not a decimal point) or at the end
     m = re.search(r"\.(\s|$)", line)
     if m:
@@ -132,12 +285,11 @@ def _dollar_or_line(s: str) -> str | None:
 
 
 _MARKERS = {
-    "final_answer": re.compile(r"final answer(?: is)?\s*[:：]?", re.IGNORECASE),
-    "answer_is": re.compile(r"the answer is\s*[:：]?", re.IGNORECASE),
-    "answer_colon": re.compile(r"(?:^|\n)[ \t]*\**answer\**[ \t]*[:：]\**", re.IGNORECASE),
+    "final_answer": re.compile(r"final answer", re.IGNORECASE),
+    "answer_is": re.compile(r"answer\s+is\b", re.IGNORECASE),
+    "answer_colon": re.compile(r"(?:^|\n)[ \t]*[*#]*[ \t]*answer\b[*]*[ \t]*([:：])?", re.IGNORECASE),
 }
-
-MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
+_STARTS_LIKE_ANSWER = re.compile(r"\s*(?:\$|\\\(|\\\[|\\boxed|\\fbox|-?\d)")
 
 
 def _from_marker(text: str, name: str) -> str | None:
@@ -147,14 +299,9 @@ def _from_marker(text: str, name: str) -> str | None:
     if last is None:
         return None
     tail = text[last.end():last.end() + MAX_TAIL]
-    head = tail.lstrip(" :$*\t\n")
-    if head.startswith(("\\boxed", "\\fbox")):
-        boxed = _boxed_spans(head, first_only=True)
-        if boxed:
-            # "the answer is \boxed{}": the marker's answer is the empty box, so there is none (the box's own text
-            # is not an answer to parse)
-            return boxed[0].strip() or None
-    return _dollar_or_line(tail)
+    if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
+        return None  # "Answer" without a colon counts only when math or a number follows it directly
+    return _answer_after(tail)
 
 
 def _hashes(text: str) -> str | None:
@@ -173,7 +320,7 @@ def _last_number(text: str) -> str | None:
         last = m
     if last is None:
         return None
-    num = last.group(1)
+    num = last.group(1).rstrip(",")
     if last.group(2):
         num = f"{num}/{last.group(2)}"
     return num
@@ -190,7 +337,7 @@ def _answer_tag(text: str) -> str | None:
     inner = text[start + len("<answer>"):end].strip()
     if not inner:
         return None
-    return last_boxed(inner) or inner.strip("$ ").strip() or None
+    return _boxed_answer(inner) or inner.strip("$ ").strip() or None
 
 
 def answer_region(text: str) -> str:
@@ -200,25 +347,44 @@ def answer_region(text: str) -> str:
 
 
 METHODS = {
-    "boxed": last_boxed,
+    "boxed": _boxed_answer,
     "answer_tag": _answer_tag,
     "final_answer": lambda t: _from_marker(t, "final_answer"),
     "answer_is": lambda t: _from_marker(t, "answer_is"),
     "answer_colon": lambda t: _from_marker(t, "answer_colon"),
     "hashes": _hashes,
+    "math_span": _last_math_span,
     "last_number": _last_number,
 }
-DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "last_number")
+DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "math_span",
+                    "last_number")
+
+
+def check_priority(priority) -> tuple[str, ...]:
+    """``priority`` as a tuple of method names (a single name or a comma-separated string is accepted);
+    ValueError naming the valid methods when one is unknown or none is given."""
+    if isinstance(priority, str):
+        priority = [p.strip() for p in priority.split(",") if p.strip()]
+    try:
+        out = tuple(priority)
+    except TypeError:
+        raise ValueError(f"extraction priority must be a list of method names from {list(METHODS)}, "
+                         f"got {priority!r}") from None
+    if not out:
+        raise ValueError(f"extraction priority is empty; give one or more of {list(METHODS)}")
+    for name in out:
+        if name not in METHODS:
+            raise ValueError(f"unknown extraction method {name!r}; valid methods are {list(METHODS)}")
+    return out
 
 
 def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY):
     """(answer, method name) for the first method in ``priority`` that finds an answer, or (None, None)."""
+    priority = check_priority(priority)
     if not isinstance(response, str) or not response:
         return None, None
     response = answer_region(response)
     for name in priority:
-        if name not in METHODS:
-            raise ValueError(f"unknown extraction method {name!r}; valid methods are {sorted(METHODS)}")
         ans = METHODS[name](response)
         if ans is not None and ans.strip():
             return ans.strip(), name
@@ -228,3 +394,17 @@ def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = D
 def extract_answer(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY) -> str | None:
     """The final answer in a model response (see the module docstring for the priority order), or None."""
     return extract_with_method(response, priority)[0]
+
+
+_GOLD_MARKERS = re.compile(r"\\boxed|\\fbox|final answer|</answer>|answer is", re.IGNORECASE)
+
+
+def gold_answer(gold: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY) -> str:
+    """The gold's answer: the gold itself when it is a bare answer (``\\frac{1}{2}``, ``x \\ge 2``), else what the
+    extraction rules find in it when it has a box, an answer marker or a non-empty math span (a whole solution,
+    ``$[0,1)$``, "Final Answer: ... $X$"), falling back to the gold itself when they find nothing."""
+    head = gold[:MAX_TAIL * 8]
+    if not _GOLD_MARKERS.search(head) and not any(c.strip() for *_, c in math_spans(head)):
+        return gold
+    found = extract_answer(gold, priority)
+    return found if found is not None else gold
