@@ -33,13 +33,26 @@ solution (it contains a box, a math span or a final-answer line; see ``gold_answ
 """
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["last_boxed", "all_boxed", "distinct_boxed", "extract_answer", "extract_with_method", "answer_region",
            "math_spans", "gold_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_BRACE_RE = re.compile(r"\\.|[{}]", re.DOTALL)
 MAX_BOXED = 64  # at most this many boxed answers are collected from one response
+
+
+def _start_of_last_boxes(text: str, count: int) -> int:
+    """Where the last ``count`` box commands begin (0 when there are fewer): only they can be kept, so a response
+    with a hundred thousand boxes is scanned from there (a few C-level ``rfind`` calls)."""
+    k = len(text)
+    for _ in range(count):
+        k = max(text.rfind("\\boxed", 0, k), text.rfind("\\fbox", 0, k))
+        if k < 0:
+            return 0
+    return k
 
 
 def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) -> list[str]:
@@ -51,8 +64,8 @@ def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) ->
     if not isinstance(text, str):
         return []
     found: list[str] = []
-    i = 0
     n = len(text)
+    i = 0 if first_only else _start_of_last_boxes(text, limit + 1)
     while True:
         m = _BOX_RE.search(text, i)
         if m is None:
@@ -63,19 +76,16 @@ def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) ->
             j += 1
         if j < n and text[j] == "{":
             depth = 0
-            k = j
-            while k < n:
-                ch = text[k]
-                if ch == "\\" and k + 1 < n:  # escaped brace \{ \} does not change depth
-                    k += 2
-                    continue
+            k = n
+            for b in _BRACE_RE.finditer(text, j):  # jumps over plain text; an escaped brace \{ \} is skipped
+                ch = b.group(0)
                 if ch == "{":
                     depth += 1
                 elif ch == "}":
                     depth -= 1
                     if depth == 0:
+                        k = b.start()
                         break
-                k += 1
             found.append(text[j + 1:k])
             i = k + 1
         elif cmd == "\\boxed" and j < n and text[pos + len(cmd)] == " ":
@@ -107,8 +117,14 @@ def last_boxed(text: str) -> str | None:
 
 
 def all_boxed(text: str) -> list[str]:
-    """Contents of every boxed answer in the response (stripped), in order."""
-    return [s.strip() for s in _boxed_spans(text)]
+    """Contents of every boxed answer in the response (stripped), in order (the last ``MAX_BOXED``)."""
+    return list(_all_boxed_cached(text)) if isinstance(text, str) else []
+
+
+@functools.lru_cache(maxsize=8)
+def _all_boxed_cached(text: str) -> tuple:
+    # extraction and the hedge check both ask for the boxes of the same response: scan it once
+    return tuple(s.strip() for s in _boxed_spans(text))
 
 
 
@@ -137,8 +153,21 @@ def _boxed_answer(text: str) -> str | None:
 
 # (opener, closer, may span lines). Inline $...$ and \(...\) stay on one line, as in LaTeX prose.
 _DELIMS = {"$$": ("$$", True), "\\[": ("\\]", True), "\\(": ("\\)", False), "$": ("$", False)}
-_OPEN_RE = re.compile(r"(?<!\\)(?:\$\$|\$|\\\[|\\\()")
+_OPEN_PATTERNS = {"$$": r"\$\$", "$": r"\$", "\\[": r"\\\[", "\\(": r"\\\("}
+_OPEN_RES: dict = {}
 MAX_JOINED_SPANS = 5  # "$a$, $b$ and $c$": at most this many spans before the last one join it
+
+
+def _open_re(kinds: frozenset):
+    """The opener pattern for the kinds of span that can still close (cached; at most 15 sets)."""
+    r = _OPEN_RES.get(kinds)
+    if r is None:
+        alts = "|".join(_OPEN_PATTERNS[k] for k in ("$$", "$", "\\[", "\\(") if k in kinds)
+        r = _OPEN_RES[kinds] = re.compile(r"(?<!\\)(?:" + alts + ")")
+    return r
+
+
+_OPEN_RE = _open_re(frozenset(_DELIMS))
 
 
 def _find_unescaped(text: str, sub: str, start: int, end: int) -> int:
@@ -154,49 +183,53 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     """Every math span of ``text`` as (start, end, content): ``$$...$$``, ``\\[...\\]`` (may span lines), ``$...$``,
     ``\\(...\\)`` (one line), left to right, not nested; ``\\$`` is a dollar sign, not a delimiter.
 
-    Linear time: a closer is searched at most once per opener, an opener with no closer later in the text is
-    skipped in O(1), and an inline opener that failed on a line makes every later opener of its kind on that line
-    fail in O(1).
+    Linear time: positions only move forward; the next newline is searched once per line; a kind of span whose
+    closer does not occur after the current position is dropped from the opener pattern for good; an inline
+    opener that failed on a line makes every later opener of its kind on that line fail in O(1); a closer is
+    searched once per opener and the scan continues after a found span.
     """
     if not isinstance(text, str):
         return []
     n = len(text)
     last_close = {c: text.rfind(c) for c, _ in _DELIMS.values()}
+    kinds = frozenset(_DELIMS)
     no_close_before = {}  # closer -> a position before which (on the current line) that closer was not found
+    next_nl = -1          # the first newline at or after the current position (n when there is none)
     out = []
     i = 0
-    while i < n:
-        m = _OPEN_RE.search(text, i)
+    while i < n and kinds:
+        m = _open_re(kinds).search(text, i)
         if m is None:
             break
         opener = m.group(0)
         closer, multiline = _DELIMS[opener]
         start = m.end()
         if last_close[closer] < start:
-            i = start
+            kinds = kinds - {opener}  # no closer later in the text: this kind of span cannot occur any more
+            i = m.start()
             continue
         if multiline:
             k = _find_unescaped(text, closer, start, n)
-            if k < 0:
-                i = start
-                continue
         else:
             if start < no_close_before.get(closer, -1):
                 i = start
                 continue
-            nl = text.find("\n", start)
-            stop = n if nl < 0 else nl
-            k = _find_unescaped(text, closer, start, stop)
+            if next_nl < start:
+                next_nl = text.find("\n", start)
+                if next_nl < 0:
+                    next_nl = n
+            k = _find_unescaped(text, closer, start, next_nl)
             if k < 0:
-                no_close_before[closer] = stop
-                i = start
-                continue
+                no_close_before[closer] = next_nl
+        if k < 0:
+            i = start
+            continue
         out.append((m.start(), k + len(closer), text[start:k]))
         i = k + len(closer)
     return out
 
 
-_JOIN_RE = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s*", re.IGNORECASE)
+_JOIN_RE = re.compile(r"[ \t]*(?:,|,?[ \t]*and|,?[ \t]*or)[ \t]*", re.IGNORECASE)
 _PERCENT_AFTER = re.compile(r"\s*(?:\\?%|percent(?:age)?\b|pct\b)", re.IGNORECASE)
 
 
@@ -209,7 +242,27 @@ def _span_value(text: str, span: tuple[int, int, str]) -> str:
     return content
 
 
+MAX_SPAN_SCAN = 20_000  # math spans are looked for in the last this many characters (from a line start)
+
+
+def _span_window(text: str) -> str:
+    """The end of ``text`` where the final math spans are looked for: the last ``MAX_SPAN_SCAN`` characters, from
+    the first line start in them (inline spans never cross a line, so their pairing is the same as in the whole;
+    a display span that began before the window is not seen)."""
+    if len(text) <= MAX_SPAN_SCAN:
+        return text
+    nl = text.find("\n", len(text) - MAX_SPAN_SCAN)
+    # a last line longer than the window is no readable final statement, and its spans cannot be paired from a
+    # point inside it: no span is found there
+    return text[nl + 1:] if nl >= 0 else ""
+
+
+def _is_display(text: str, span: tuple[int, int, str]) -> bool:
+    return text.startswith(("$$", "\\["), span[0])
+
+
 def _last_math_span(text: str) -> str | None:
+    text = _span_window(text)
     spans = [s for s in math_spans(text) if s[2].strip()]
     if not spans:
         return None
@@ -220,8 +273,9 @@ def _last_math_span(text: str) -> str | None:
         return None
     group = [last]
     for prev in reversed(spans[:-1]):
-        if len(group) > MAX_JOINED_SPANS or not _JOIN_RE.fullmatch(text, prev[1], group[-1][0]):
-            break
+        if _is_display(text, group[-1]) or _is_display(text, prev) or len(group) > MAX_JOINED_SPANS \
+                or not _JOIN_RE.fullmatch(text, prev[1], group[-1][0]):
+            break  # only inline spans on one line join: "$x=1$ and $x=-2$"
         group.append(prev)
     return ", ".join(_span_value(text, s) for s in reversed(group))
 
@@ -301,7 +355,21 @@ def _from_marker(text: str, name: str) -> str | None:
     tail = text[last.end():last.end() + MAX_TAIL]
     if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
         return None  # "Answer" without a colon counts only when math or a number follows it directly
+    if name != "final_answer" and _math_after_answer_line(text, last.end()):
+        return None  # "... so our answer is correct.\n\\[ 44 \\]": the later math is the final statement
     return _answer_after(tail)
+
+
+def _math_after_answer_line(text: str, pos: int) -> bool:
+    """Whether a non-empty math span starts after the line that holds the answer following a marker at ``pos``
+    (the marker's line, or the next non-empty one when the marker ends its line)."""
+    k = pos
+    while k < len(text) and text[k] in " \t:：*#\n":
+        k += 1
+    end = text.find("\n", k)
+    if end < 0:
+        return False
+    return any(c.strip() for *_, c in math_spans(_span_window(text[end:])))
 
 
 def _hashes(text: str) -> str | None:
@@ -403,7 +471,7 @@ def gold_answer(gold: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIOR
     """The gold's answer: the gold itself when it is a bare answer (``\\frac{1}{2}``, ``x \\ge 2``), else what the
     extraction rules find in it when it has a box, an answer marker or a non-empty math span (a whole solution,
     ``$[0,1)$``, "Final Answer: ... $X$"), falling back to the gold itself when they find nothing."""
-    head = gold[:MAX_TAIL * 8]
+    head = gold[:MAX_SPAN_SCAN]
     if not _GOLD_MARKERS.search(head) and not any(c.strip() for *_, c in math_spans(head)):
         return gold
     found = extract_answer(gold, priority)
