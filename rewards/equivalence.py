@@ -102,13 +102,26 @@ def _close(a, b, rel) -> bool:
         return bool(d <= mpmath.mpf(rel) * scale)
 
 
+def _literal_for(x, literals):
+    """The decimal literal that wrote the number ``x``: the only one of the answer, or, in a container such as
+    ``(0.6, 2.6667]``, the one whose value is ``x`` (so each entry keeps its own precision)."""
+    if len(literals) == 1:
+        return literals[0]
+    if isinstance(x, sympy.Rational) and literals:
+        v = abs(Fraction(int(x.p), int(x.q)))
+        for lit in literals:
+            if lit.value == v:
+                return lit
+    return None
+
+
 def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
     if g == p:
         return True
     if g.is_infinite or p.is_infinite or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
         return bool(g == p)
-    gold_lit = ctx.gold.decimals[0] if len(ctx.gold.decimals) == 1 else None
-    pred_lit = ctx.pred.decimals[0] if len(ctx.pred.decimals) == 1 else None
+    gold_lit = _literal_for(g, ctx.gold.decimals)
+    pred_lit = _literal_for(p, ctx.pred.decimals)
     if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational):
         if gold_lit is None and pred_lit is None:
             return False  # both exact and different

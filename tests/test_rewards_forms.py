@@ -323,6 +323,11 @@ FLOAT_GOLDS = [
     ("0.0833333333333333", r"so $\frac{1}{12}$", True),
     ("1.4142135623730951", r"so $\frac{2}{\sqrt{2}}$", True),
     ("1.4142135623730951", r"so $\frac{3}{\sqrt{2}}$", False),
+    # each decimal inside a container keeps its own precision
+    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.6,2.6667]$", True),
+    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.61,2.6667]$", False),
+    (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.333\\0.2 \end{pmatrix}$", True),
+    (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.33\\0.2 \end{pmatrix}$", False),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
