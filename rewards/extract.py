@@ -343,6 +343,7 @@ _MARKERS = {
     "answer_is": re.compile(r"answer\s+is\b", re.IGNORECASE),
     "answer_colon": re.compile(r"(?:^|\n)[ \t]*[*#]*[ \t]*answer\b[*]*[ \t]*([:：])?", re.IGNORECASE),
 }
+_WORDS = re.compile(r"^[A-Za-z][A-Za-z\s'\-]*$")
 _STARTS_LIKE_ANSWER = re.compile(r"\s*(?:\$|\\\(|\\\[|\\boxed|\\fbox|-?\d)")
 
 
@@ -355,9 +356,10 @@ def _from_marker(text: str, name: str) -> str | None:
     tail = text[last.end():last.end() + MAX_TAIL]
     if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
         return None  # "Answer" without a colon counts only when math or a number follows it directly
-    if name != "final_answer" and _math_after_answer_line(text, last.end()):
-        return None  # "... so our answer is correct.\n\\[ 44 \\]": the later math is the final statement
-    return _answer_after(tail)
+    ans = _answer_after(tail)
+    if name != "final_answer" and ans is not None and _WORDS.match(ans) and _math_after_answer_line(text, last.end()):
+        return None  # "... so our answer is correct.\n\\[ 44 \\]": words, and the later math is the statement
+    return ans
 
 
 def _math_after_answer_line(text: str, pos: int) -> bool:

@@ -101,6 +101,9 @@ FINAL_LINES = [
     ("7", "<think>\nmaybe 6? recheck: it is 7\n</think>\nThe final answer is $7$.", True),
     ("7", "<think>\nit is 7\n</think>\nThe final answer is $6$.", False),
     ("7", "<think>\nmaybe 6\n</think>\nSo the answer is 7.", True),
+    ("44", "We check it: so our answer is correct.\n\\[\n44\n\\]", True),   # words after the marker: later math
+    ("5", "The answer is $5$.\nCheck: $5 \\cdot 2 = 10$.", True),        # a marker wins over later math
+    ("\\text{Evelyn}", "The answer is Evelyn.", True),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
