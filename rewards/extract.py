@@ -19,13 +19,18 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
                     "Answer \\( (6+2) \\)")
 6. ``hashes``       "#### n" (GSM8K style)
 7. ``math_span``    the last math span ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` (together with the spans
-                    right before it joined by "," / "and" / "or": "$x=1$ and $x=-2$"), unless the prose after it
-                    ends in a bare number (then that number is the later statement and ``last_number`` takes it)
+                    right before it on its line joined by "," / "and" / "or": "$x=1$ and $x=-2$"), unless the
+                    prose after it states a bare number (the later statement, which ``last_number`` takes)
 8. ``last_number``  the last number of the text (fallback)
 
 After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
 first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
-sentence (a leading number followed by prose is the number: "42 because ...").
+sentence (a leading number followed by prose is the number: "42 because ..."). A weak marker (4, 5) whose
+answer is words gives way to a math span on a later line ("so our answer is correct.\n\\[ 44 \\]" gives 44);
+otherwise a marker wins over later math, as Math-Verify's "answer" anchors do.
+
+Math spans are read in the last ``MAX_SPAN_SCAN`` characters (from a line start); inline spans stay on one line
+and ``\\$`` is a dollar sign. Only the last ``MAX_BOXED`` boxes are read.
 
 When the response contains ``</think>``, only the text after the last ``</think>`` is searched (``answer_region``):
 drafts inside the thinking part are scratch work. A gold answer goes through the same rules when it is a whole
