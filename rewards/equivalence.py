@@ -226,11 +226,18 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
 
 
 def _is_label(x) -> bool:
-    """A name for the answer: ``x``, ``f(x)``, a tuple of names ``(a, b)`` or a ratio of names ``S_1 : S_2``."""
+    """A name for the answer: symbols combined without numbers (``x``, ``f(x)``, ``PQ``, ``a + b``,
+    ``\\frac{AO}{OC}``, ``\\angle ABC``; a power only as ``1/s``), a tuple of names ``(a, b)`` or a ratio of names
+    ``S_1 : S_2``. Math-Verify's assignment rule (latex2sympy2_extended ``is_expr_of_only_symbols``) is the same."""
     if isinstance(x, Seq):
         return bool(x.items) and x.kind in ("paren", "ratio", "list") and all(_is_label(i) for i in x.items)
-    return isinstance(x, sympy.Symbol) or (isinstance(x, sympy.Function) and all(
-        isinstance(a, sympy.Symbol) for a in x.args))
+    if isinstance(x, sympy.Symbol):
+        return True
+    if isinstance(x, sympy.Pow):
+        return x.exp == -1 and _is_label(x.base)
+    if isinstance(x, (sympy.Add, sympy.Mul, sympy.Function)):
+        return bool(x.args) and all(_is_label(a) for a in x.args)
+    return False
 
 
 def _is_constant(x) -> bool:
@@ -252,14 +259,14 @@ def _as_interval(r: Rel):
     if len(ops) == 1:
         a, b = parts
         op = ops[0]
-        if isinstance(b, sympy.Symbol) and not isinstance(a, sympy.Symbol):
+        if _is_label(b) and not _is_label(a):
             a, b, op = b, a, _FLIP[op]  # 3 > x  ->  x < 3
-        if not isinstance(a, sympy.Symbol) or b.free_symbols:
+        if not _is_label(a) or b.free_symbols:
             return None
         if op in ("<", "<="):
             return Seq("interval", (-sympy.oo, b), "(", _CLOSE[op])
         return Seq("interval", (b, sympy.oo), "[" if op == ">=" else "(", ")")
-    if len(ops) == 2 and isinstance(parts[1], sympy.Symbol):
+    if len(ops) == 2 and _is_label(parts[1]):
         lo, hi = parts[0], parts[2]
         o1, o2 = ops
         if o1 in (">", ">=") and o2 in (">", ">="):

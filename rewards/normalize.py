@@ -72,9 +72,11 @@ _SIMPLE_REPLACEMENTS = [
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal)\s*\{([^{}]{0,200})\}")
 _DIGIT_GROUP = re.compile(r"(\d)(?:,\\!|\s*\{\s*,\s*\})\s*(?=\d{3}(?!\d))")  # 22,\! 222 and 14 {, }916
 _DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)$")
+_TEXT_UNIT_END = re.compile(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s*/\s*[A-Za-z]+)+"
+                            r"(?:\^\d)?\s*\}\s*$")
 _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percentage|percent|pct)\b", re.IGNORECASE)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?$")
-_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
+_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\./]*)$")
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
 
 
@@ -127,6 +129,7 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
         if a in s:
             s = s.replace(a, b)
     s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space (backslash, space), not a matrix row separator
+    s = _TEXT_UNIT_END.sub("", s)  # 12\\text{ km/h}: a unit written as text at the end
     s = _strip_text_commands(s)
     s = _PERCENT_WORD.sub("%", s)  # 45 pct, 45 percent, 45 percentage -> 45%
     s = s.strip()
@@ -141,8 +144,11 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
         m = _TRAILING_WORDS.match(s)
         if not m:
             break
-        words = [w for w in re.split(r"[\s\^\d\.]+", m.group(2)) if w]
-        if words and all(w.lower() in _UNIT_WORDS for w in words):
+        words = [w for w in re.split(r"[\s\^\d\./]+", m.group(2)) if w]
+        # "12 km/h": a rate is a unit when its words are units or single letters and one is a unit word
+        rate = "/" in m.group(2) and any(w.lower() in _UNIT_WORDS for w in words) and all(
+            w.lower() in _UNIT_WORDS or len(w) == 1 for w in words)
+        if words and (rate or all(w.lower() in _UNIT_WORDS for w in words)):
             s = m.group(1).strip()
         else:
             break

@@ -122,6 +122,9 @@ SHORTHAND = [
     (r"\frac{1}{3}", r"so $\frac{1}{3} \text{cm}$.", True),
     (r"\frac{1}{3}", r"so $\frac{1}{3} \textbf{meters}$.", True),
     (r"\frac{1}{3}", r"so $\frac{1}{3} \text{ inches}$.", True),
+    ("12", r"so $12\text{ km/h}$.", True),
+    ("12", "so 12 km/h.", True),
+    ("12", "so $12 x/y$.", False),    # letters without a unit word are math, not a unit
     ("15", r"The area is $15\mbox{ cm}^2$.", True),
     ("125", r"The distance is $125\textnormal{ miles}$.", True),
     ("e", r"so $\mathrm{e}$.", True),
@@ -242,6 +245,15 @@ RELATIONS = [
     ("x < 1", "so $x > -1$", False),
     ("x <= 1", "so $-x >= -1$", True),
     (r"f(2) < f(1) < f(4)", r"Hence $f(2) < f(1) < f(4)$.", True),
+    # a label is symbols combined without numbers (Math-Verify's assignment rule)
+    ("PQ=6,RS=7", r"so $\boxed{6, 7}$", True),
+    ("PQ=6,RS=7", r"so $\boxed{7, 6}$", False),
+    (r"\frac{AO}{OC}=\frac{2}{\sqrt{5}}", r"so $\frac{2\sqrt5}{5}$", True),
+    (r"\angle ABC = 30^\circ", "so $30$", True),
+    ("a+b=9", "so $9$", True),
+    ("2a+b=9", "so $9$", False),
+    ("0<g(x)<2", "so $(0,2)$", True),
+    ("0<g(x)<2", "so $[0,2)$", False),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
