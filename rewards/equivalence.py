@@ -276,6 +276,60 @@ def _as_interval(r: Rel):
     return None
 
 
+_INEQ = {"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan, ">=": sympy.GreaterThan}
+
+
+def _is_inequality(v) -> bool:
+    """A chain of inequalities, or a bare list of them ("x < -2 or x > 3")."""
+    if isinstance(v, Seq) and v.kind == "list":
+        return bool(v.items) and all(_is_inequality(i) for i in v.items)
+    return isinstance(v, Rel) and all(o in _INEQ for o in v.ops) and all(isinstance(x, sympy.Basic)
+                                                                          for x in v.parts)
+
+
+def _free(v) -> set:
+    items = v.items if isinstance(v, Seq) else (v,)
+    return set().union(*(x.free_symbols for r in items for x in r.parts))
+
+
+def _as_real_set(v):
+    """The set of reals a one-variable inequality (or an "or" list of them) describes, or the set an interval,
+    a union of intervals or a finite set names, as a sympy Set; None when ``v`` is neither (or sympy cannot say).
+    The variable is read as real; the comparison runs in the worker under the check's time limit."""
+    try:
+        if _is_inequality(v):
+            rels = v.items if isinstance(v, Seq) else (v,)
+            syms = set().union(*(x.free_symbols for r in rels for x in r.parts))
+            if len(syms) != 1:
+                return None
+            (var,) = syms
+            real = sympy.Dummy("t", real=True)
+            out = sympy.EmptySet
+            for r in rels:
+                conds = [_INEQ[o](a, b) for o, a, b in zip(r.ops, r.parts, r.parts[1:])]
+                out = out.union(sympy.And(*conds).xreplace({var: real}).as_set())
+            return out
+        if isinstance(v, Seq) and v.kind == "union":
+            parts = [_as_real_set(i) for i in v.items]
+            return None if any(x is None for x in parts) else sympy.Union(*parts)
+        if isinstance(v, Seq) and v.kind == "set" and all(isinstance(i, sympy.Basic) and not i.free_symbols
+                                                          for i in v.items):
+            return sympy.FiniteSet(*v.items)
+        if isinstance(v, Seq) and v.left and v.right and len(v.items) == 2 and all(
+                isinstance(i, sympy.Basic) and not i.free_symbols for i in v.items):
+            return sympy.Interval(v.items[0], v.items[1], v.left == "(", v.right == ")")
+    except Exception:  # noqa: BLE001 - sympy cannot turn every relation into a set
+        return None
+    return None
+
+
+def _sets_equal(a, b) -> bool:
+    try:
+        return bool(a == b) or bool(sympy.Complement(a, b).is_empty and sympy.Complement(b, a).is_empty)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _interval_key(v: Seq):
     return v.items, v.left, v.right
 
@@ -316,6 +370,12 @@ def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
         pi_ = _as_interval(p)
         if pi_ is not None:
             return _values_equal(g, pi_, ctx)
+    # --- other sets of reals written both ways: 2 \le |w| \le 3 and [-3, -2] \cup [2, 3]; x < -2 or x > 3
+    if top and (_is_inequality(g) or _is_inequality(p)) and not (
+            _is_inequality(g) and _is_inequality(p) and _free(g) != _free(p)):  # x > 3 is not y > 3
+        gs, ps = _as_real_set(g), _as_real_set(p)
+        if gs is not None and ps is not None:
+            return _sets_equal(gs, ps)
     # --- relations
     if isinstance(g, Rel) or isinstance(p, Rel):
         return _relations_equal(g, p, ctx)

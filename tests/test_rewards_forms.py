@@ -254,6 +254,15 @@ RELATIONS = [
     ("2a+b=9", "so $9$", False),
     ("0<g(x)<2", "so $(0,2)$", True),
     ("0<g(x)<2", "so $[0,2)$", False),
+    # sets of reals written both ways (Math-Verify turns a relation into a set the same way)
+    (r"2\leq|w|\leq \frac{5}{2}", r"so $w \in \left[-\frac{5}{2}, -2\right] \cup \left[2, \frac{5}{2}\right]$", True),
+    (r"2\leq|w|\leq \frac{5}{2}", r"so $w \in \left[-\frac{5}{2}, -2\right] \cup \left[2, 3\right]$", False),
+    (r"x \in (-\infty, -2) \cup (3, \infty)", r"so $x < -2 \text{ or } x > 3$", True),
+    (r"x \in (-\infty, -2) \cup (3, \infty)", r"so $x < -2 \text{ or } x \ge 3$", False),
+    ("x^2 < 4", "so $(-2, 2)$", True),
+    ("x^2 < 4", "so $-2 < x < 2$", True),
+    ("x^2 < 4", "so $[-2, 2)$", False),
+    ("x > 3", "so $y > 3$", False),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
