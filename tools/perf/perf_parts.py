@@ -16,8 +16,9 @@ than the difference between two whole-step processes run a minute apart, so the 
 ``linear`` – one decode step's matrix products over all of SmolLM2's real weights for 16 rows, ``F.linear`` against
 the oneDNN-packed weights of the HF engine; ``attention`` – one decode position's grouped-query attention over a
 124-position KV cache (16 rows, 9 query / 3 KV heads), PyTorch SDPA against ``_decode_attention``; ``logits`` – the
-trainer's log-prob + entropy forward over 883 response positions x 49152 logits, the previous formula
-(``logsumexp``, then ``exp(x - lse) * x``) against the current one.
+trainer's log-prob + entropy forward over 883 response positions x 49152 logits, the two-pass formula
+(``logsumexp``, then ``exp(x - lse) * x``; key "previous") against the one the trainer uses
+(``logprobs_and_entropy_from_logits``; key "current").
 
 Each invocation is one process, so peak RSS belongs to that configuration alone. To compare against an earlier
 commit, check it out elsewhere (``git worktree add /tmp/old <commit>``) and run this file with ``PYTHONPATH=/tmp/old``
@@ -37,7 +38,7 @@ import time
 def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length_buckets: bool | None = None):
     from tools.perf.perf_vs_trl import PerfConfig, build_prompts
     from harness import models
-    from harness.trainer import TrainConfig, Trainer
+    from harness.trainer import TrainConfig, Trainer   # the name older trees have too
 
     cfg = PerfConfig(model="smollm2-135m", prompts_per_step=2, responses_per_prompt=8, max_new_tokens=max_new_tokens)
     rows = build_prompts(cfg, models.load_tokenizer(cfg.model))
@@ -84,7 +85,7 @@ def kernels(repeats: int) -> dict:
         for m in linears:
             m(xs[m.in_features])
 
-    def previous_logits():
+    def two_pass_logits():
         lse = torch.logsumexp(logits, -1)
         mean_x = (torch.exp(logits - lse[:, None]) * logits).sum(-1)
         return logits.gather(-1, labels[:, None]).squeeze(-1) - lse, lse - mean_x
@@ -93,7 +94,7 @@ def kernels(repeats: int) -> dict:
         "linear": {"F.linear": (plain_linears, 1), "oneDNN packed": (packed_linears, 1)},
         "attention": {"sdpa": (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True), 50),
                       "_decode_attention": (lambda: _decode_attention(q, k, v, mask, None), 50)},
-        "logits": {"previous": (previous_logits, 1),
+        "logits": {"previous": (two_pass_logits, 1),
                    "current": (lambda: logprobs_and_entropy_from_logits(logits, labels), 1)},
     }
     out: dict = {"part": "kernels", "torch_threads": torch.get_num_threads()}
@@ -139,7 +140,8 @@ def main(argv=None) -> int:
     shared = None if a.shared_prefix == "default" else a.shared_prefix == "on"
     buckets = None if a.length_buckets == "default" else a.length_buckets == "on"
     tr = _trainer(a.dtype, shared, a.max_new_tokens, buckets)
-    prompts = [tr._prompt(0), tr._prompt(1)]
+    old_tree = not hasattr(tr, "collector")   # a tree from before harness/training (see the module notes)
+    prompts = [tr._prompt(0), tr._prompt(1)] if old_tree else [tr.collector.prompt(0), tr.collector.prompt(1)]
     sampling = Sampling(n=8, max_new_tokens=a.max_new_tokens, seed=3)
     out = {"part": a.part, "dtype": a.dtype, "torch_threads": torch.get_num_threads()}
     if a.part == "gen":
@@ -158,13 +160,18 @@ def main(argv=None) -> int:
         out.update(seconds=secs, tokens=toks, median_s=statistics.median(secs))
     else:
         rs = tr.engine.generate(prompts, sampling)
-        batch = collate(rs, tr.pad_id)
+        if old_tree:
+            batch, run = collate(rs, tr.pad_id), tr._forward
+        else:
+            from harness.training.batch import RolloutBatch
+
+            batch, run = RolloutBatch.from_rollouts(rs, tr.pad_id, tr.device), tr.forward.logprobs
         rows = torch.arange(len(rs))
         tr.model.train()
         secs = []
         for _ in range(a.repeats + 1):
             t = time.perf_counter()
-            logp, _, mask = tr._forward(tr.model, batch, rows, grad=True, entropy=True)
+            logp, _, mask = run(tr.model, batch, rows, grad=True, entropy=True)
             (logp * mask).sum().backward()
             tr.optimizer.step()
             tr.optimizer.zero_grad(set_to_none=True)
