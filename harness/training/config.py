@@ -106,6 +106,8 @@ class TrainConfig:
     save_final: bool = _f(True, "write out_dir/final (save_pretrained model + tokenizer) at the end")
     tensorboard: bool = _f(True, "also write TensorBoard scalars to out_dir/tensorboard when tensorboard is "
                                  "installed")
+    report_to: list = _f(["tensorboard"], "trackers that get the config and every metrics.jsonl record: "
+                                          "tensorboard | wandb | mlflow (harness.trackers; docs/harness.md)")
     # --- hardware -----------------------------------------------------------------------------------------------
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
@@ -162,13 +164,17 @@ class TrainConfig:
 
     def changed_training_fields(self, saved: dict) -> list[str]:
         """Fields of a saved config (a checkpoint's) that differ from this one, leaving out those a resumed run may
-        change: steps, out_dir, eval_every, save_every, keep_checkpoints, tensorboard, save_final."""
-        ignore = {"steps", "out_dir", "eval_every", "save_every", "keep_checkpoints", "tensorboard", "save_final"}
+        change: steps, out_dir, eval_every, save_every, keep_checkpoints, tensorboard, report_to, save_final."""
+        ignore = {"steps", "out_dir", "eval_every", "save_every", "keep_checkpoints", "tensorboard", "report_to",
+                  "save_final"}
         now = self.to_dict()
         return sorted(k for k in saved if k not in ignore and saved.get(k) != now.get(k))
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first out-of-range field; returns self."""
+        from harness.trackers import check as check_trackers
+
+        check_trackers(self.report_to)
         positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",
                     "micro_batch_size", "dynamic_sampling_max_rounds")
         for name in positive:

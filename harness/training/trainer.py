@@ -352,6 +352,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._logger = MetricsLogger(self.out_dir, cfg.steps, initial_step=self.step, enabled=self.dist.is_main,
                                      progress=self.progress, tensorboard=cfg.tensorboard,
+                                     report_to=cfg.report_to, config=cfg.to_dict(),
                                      desc=f"train {self.algo.name}")
         previous, status = self._install_signals(), "running"
         self._write_run_json(status, 0.0)
