@@ -184,6 +184,24 @@ def _fast(gold: str, cands: list[str], opts: Options):
     return None
 
 
+def _run_tasks(tasks: list[dict], timeout: float, total_timeout: float | None, progress: bool) -> list[dict]:
+    """The pool's answers for ``tasks`` (a counted ``pool_error`` for each when no worker could run them)."""
+    bar = None
+    cb = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
+        cb = bar.update
+    try:
+        total_deadline = time.monotonic() + total_timeout if total_timeout else None
+        return get_pool().run(tasks, timeout, total_deadline=total_deadline, progress=cb)
+    except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
+        return [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # public API
 
@@ -240,20 +258,7 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
         where.append((i, ts, boxes))
         extracted_of[i] = shown
     if tasks:
-        bar = None
-        cb = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
-            cb = bar.update
-        try:
-            total_deadline = time.monotonic() + total_timeout if total_timeout else None
-            results = get_pool().run(tasks, timeout, total_deadline=total_deadline, progress=cb)
-        except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
-            results = [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
-        finally:
-            if bar is not None:
-                bar.close()
+        results = _run_tasks(tasks, timeout, total_timeout, progress)
         for i, ts, boxes in where:
             res = next((results[t] for t in ts if results[t]["correct"]), results[ts[0]])
             ok = bool(res["correct"])
