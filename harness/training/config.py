@@ -47,9 +47,11 @@ class TrainConfig:
     split: str = _f("train", "split of the task to train on")
     data_dir: str | None = _f(None, "local benchmark data directory (else $RLVR_ZOO_DATA_DIR, else the Hub)")
     template: str = _f("boxed", "prompt template (benchmarks.template_names()): boxed | r1 | plain")
-    reward: str = _f("correctness", "reward function name (rewards.reward_names())")
-    reward_params: dict = _f({}, "keyword arguments of rewards.get_reward (correct/incorrect values default to the "
-                                 "objective's reward_correct / reward_incorrect when the reward accepts them)")
+    reward: str = _f("correctness", "reward spec: a reward function name or a '+'-joined sum of them "
+                                    "(rewards.reward_names()), built by rewards.training_reward")
+    reward_params: dict = _f({}, "keyword arguments of the reward function (of a sum: one mapping per part name); "
+                                 "correctness's correct/incorrect default to the objective's reward_correct / "
+                                 "reward_incorrect")
     shuffle: bool = _f(True, "visit the task's rows in a seeded random order (same for every algorithm given seed); "
                              "False: in file order (e.g. an ascending-difficulty curriculum)")
     # --- rollout ------------------------------------------------------------------------------------------------
@@ -69,8 +71,9 @@ class TrainConfig:
     old_logprobs: str = _f("auto", "'auto': take old log-probs from the training forward when the step makes exactly "
                                    "one update (epochs=1, one mini-batch), else recompute them once before the "
                                    "update; 'recompute': always recompute; 'rollout': use the engine's log-probs")
-    tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: advantages are "
-                             "weighted by min(pi_old/pi_engine, tis_cap) (Yao et al. 2025 use 2); 0 disables")
+    tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: the loss gets token "
+                             "weights min(pi_old/pi_engine, tis_cap) as rollout_is_weights (Yao et al. 2025 use 2); "
+                             "0 disables")
     # --- optimisation -------------------------------------------------------------------------------------------
     steps: int = _f(100, "training steps (one rollout batch and its updates per step)")
     lr: float = _f(1e-6, "AdamW learning rate of the policy (CE-GPPO paper: 1e-6)")
