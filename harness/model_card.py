@@ -86,7 +86,7 @@ def render(config: dict[str, Any], run_dir: str | Path, steps_done: int | None =
            wall_time_s: float | None = None) -> str:
     """The card's text for a run of ``config`` (a TrainConfig.to_dict()) written to ``run_dir``."""
     import algorithms
-    from harness.commands.list import objective
+    from harness.objective_info import objective
 
     run_dir = Path(run_dir)
     algo = config["algo"]
