@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import torch
 
 from harness import checkpoint as ckpt
-from harness import distributed
-from harness.metrics_log import MetricsLogger, atomic_write_text, truncate_metrics
+from harness import distributed, io, run_layout
+from harness.metrics_log import MetricsLogger, truncate_metrics
 from harness.training.batch import collate
 from harness.training.config import TrainConfig, TrainingError
 from harness.training.forward import Forward, disable_dropout
@@ -102,10 +102,10 @@ class Trainer:
             if ckpt.latest_checkpoint(self.out_dir) is not None:
                 raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
                                     f"(--resume) to continue it, or choose another out_dir")
-            if (self.out_dir / "metrics.jsonl").exists():  # a run that died before its first checkpoint
-                warnings.warn(f"{self.out_dir}/metrics.jsonl from an earlier run without checkpoints is replaced",
-                              stacklevel=2)
-                truncate_metrics(self.out_dir / "metrics.jsonl", 0)
+            if (self.out_dir / run_layout.METRICS_FILE).exists():  # a run that died before its first checkpoint
+                warnings.warn(f"{self.out_dir / run_layout.METRICS_FILE} from an earlier run without checkpoints is "
+                              f"replaced", stacklevel=2)
+                truncate_metrics(self.out_dir / run_layout.METRICS_FILE, 0)
 
     # -------------------------------------------------------------------------------------------------- build
     def _build_algorithm(self, algorithm):
@@ -286,7 +286,7 @@ class Trainer:
         if diff and self.dist.is_main:
             warnings.warn(f"resuming {path} with a different config for: {', '.join(diff)}", stacklevel=2)
         if self.dist.is_main:
-            truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
+            truncate_metrics(self.out_dir / run_layout.METRICS_FILE, self.step)
 
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
@@ -332,7 +332,7 @@ class Trainer:
         info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
                 "skipped_steps": self.skipped_steps, "world_size": self.dist.world_size,
                 "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
-        atomic_write_text(self.out_dir / "run.json", json.dumps(info, indent=1, default=str) + "\n")
+        io.write_json(self.out_dir / run_layout.RUN_INFO_FILE, info, indent=1)
 
     def _after_step(self, rec: dict) -> int:
         """Callbacks, the metrics record and checkpoints after a step; the signal that asks to stop, else 0."""
@@ -357,7 +357,7 @@ class Trainer:
                                      desc=f"train {self.algo.name}")
         previous, status = self._install_signals(), "running"
         self._write_run_json(status, 0.0)
-        metrics_path = str(self.out_dir / "metrics.jsonl")
+        metrics_path = str(self.out_dir / run_layout.METRICS_FILE)
         try:
             while self.step < cfg.steps:
                 stop = self._after_step(self.train_step())
@@ -365,7 +365,7 @@ class Trainer:
                     raise _Interrupted(stop)
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
-                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / "final"))
+                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / run_layout.FINAL_DIR))
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps)
