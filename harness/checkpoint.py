@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from harness.io import write_dir
-from harness.run_layout import CHECKPOINTS_DIR
 
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final"]
@@ -171,7 +170,7 @@ def save_final(model, tokenizer, out_dir: str | os.PathLike) -> Path:
 
 def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """(step, path) of the complete checkpoints under ``out_dir/checkpoints``, oldest first."""
-    root = Path(out_dir) / CHECKPOINTS_DIR
+    root = Path(out_dir) / "checkpoints"
     found = []
     if root.is_dir():
         for child in root.iterdir():
@@ -196,7 +195,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
     """
     from safetensors.torch import save_model
 
-    target = Path(out_dir) / CHECKPOINTS_DIR / f"step-{step}"
+    target = Path(out_dir) / "checkpoints" / f"step-{step}"
     state = dict(trainer_state)
     state["step"] = int(step)
     state["rng"] = capture_rng()
