@@ -28,8 +28,9 @@ __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
 
 
 def old_logprob_source(setting: str, algo, single_update: bool) -> str:
-    """"rollout", "forward" or "recompute" for TrainConfig.old_logprobs = ``setting`` (module notes). The training
-    forward cannot serve when the KL is in the reward: the advantages need pi_old before the update."""
+    """The source of pi_old, ``"rollout"``, ``"forward"`` or ``"recompute"``, for TrainConfig.old_logprobs =
+    ``setting`` (module notes). The training forward cannot serve when the KL is in the reward: the advantages need
+    pi_old before the update."""
     if setting == "rollout":
         return "rollout"
     if setting == "auto" and single_update and not (algo.kl_in_reward and algo.kl_coef > 0):
