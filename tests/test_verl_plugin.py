@@ -265,3 +265,21 @@ def test_recipe_overrides_compose_for_every_objective():
             estimator = cfg.algorithm.adv_estimator
             assert estimator == "gae" if algorithms.get(name).needs_critic else estimator.startswith("zoo-")
             assert estimator in core_algos.ADV_ESTIMATOR_REGISTRY
+
+
+def test_registering_again_is_harmless():
+    """The module may run twice in one process (imported by verl's entry point, then as __main__ of
+    `python -m harness.integrations.verl_plugin`): verl refuses a different function under a taken estimator name,
+    so the plugin replaces its own earlier registrations."""
+    again = verl_plugin.register_all()
+    assert again == verl_plugin.REGISTERED
+    assert core_algos.get_adv_estimator_fn("zoo-grpo").rlvr_zoo_estimator == "grpo"
+
+
+def test_overrides_command_prints_the_recipe(capsys):
+    verl_plugin.main(["ce-gppo", "beta1=0.75"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "+actor_rollout_ref.actor.policy_loss.hparams.beta1=0.75" in lines
+    assert "actor_rollout_ref.actor.clip_ratio_c=10.0" in lines
+    with pytest.raises(SystemExit, match="beta9"):
+        verl_plugin.main(["ce-gppo", "beta9=1"])

@@ -191,14 +191,16 @@ def advantage_fn(estimator: str):
         return adv, adv if returns is None else returns
 
     zoo_advantage.__name__ = f"zoo_advantage_{estimator.replace('-', '_').replace('+', 'p')}"
+    zoo_advantage.rlvr_zoo_estimator = estimator
     return zoo_advantage
 
 
 def register_all() -> dict[str, list[str]]:
     """Register every objective of algorithms.names() and every outcome estimator; returns the verl names.
 
-    Idempotent: re-registering an estimator replaces it (verl refuses a *different* function under a taken name,
-    so the previous registration of this plugin is dropped first).
+    Idempotent: verl refuses a *different* function under a taken estimator name, so an estimator this plugin
+    registered before (e.g. by the module imported once by verl's entry point and once more as __main__) is dropped
+    first.
     """
     losses = []
     for name in algorithms.names():
@@ -210,7 +212,7 @@ def register_all() -> dict[str, list[str]]:
             continue
         key = PREFIX + estimator
         previous = core_algos.ADV_ESTIMATOR_REGISTRY.get(key)
-        if previous is not None and getattr(previous, "__module__", None) == __name__:
+        if getattr(previous, "rlvr_zoo_estimator", None) == estimator:
             del core_algos.ADV_ESTIMATOR_REGISTRY[key]
         core_algos.register_adv_est(key)(advantage_fn(estimator))
         estimators.append(key)
@@ -265,3 +267,28 @@ def _hydra_value(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m harness.integrations.verl_plugin ce-gppo beta1=0.75`: print verl_overrides, one per line."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m harness.integrations.verl_plugin OBJECTIVE [FIELD=VALUE ...]\n"
+              f"objectives: {', '.join(algorithms.names())}")
+        return
+    hparams = {}
+    for item in args[1:]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"expected FIELD=VALUE, got {item!r}")
+        hparams[key] = value
+    try:
+        print("\n".join(verl_overrides(args[0], **hparams)))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()
