@@ -127,15 +127,29 @@ def test_data_parallel_normalisation_follows_verl():
     torch.testing.assert_close(sum(losses) / 2, single[0], rtol=1e-9, atol=1e-12)
 
 
-def test_rollout_is_weights_scale_each_token_loss():
-    """verl's rollout-correction weights multiply each token's loss; for CE-GPPO (positively homogeneous in A) that
-    equals the zoo loss on w * A (docs/trainer.md, token TIS)."""
+def test_rollout_is_weights_match_the_zoo_and_verls_weighting():
+    """verl's rollout-correction weights give the zoo's loss with rollout_is_weights (every objective), and for
+    CE-GPPO the same as verl's convention of multiplying each token's loss by its weight (verl's vanilla loss)."""
     old, logp, adv, mask = _batch(3)
     w = torch.rand(B, T, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2
-    config = _actor_config(clip_ratio_c=10.0)
-    loss, grad, _ = _verl_loss("zoo-ce-gppo", old, logp, adv, mask, config, weights=w)
-    ref_loss, ref_grad = _zoo_reference(algorithms.get("ce-gppo"), old, logp, adv * w, mask)
-    torch.testing.assert_close((loss, grad), (ref_loss, ref_grad), rtol=1e-6, atol=1e-9)
+    for name in algorithms.BUILTIN:
+        algo = algorithms.get(name, kl_coef=0.0)
+        hparams = {"dual_clip_c": algo.dual_clip_c} if hasattr(algo, "dual_clip_c") else {}
+        config = _actor_config(clip_ratio_low=algo.clip_ratio_low, clip_ratio_high=algo.clip_ratio_high,
+                               loss_agg_mode=algo.loss_agg_mode,
+                               policy_loss=verl_plugin.ZooPolicyLossConfig(loss_mode=f"zoo-{name}", hparams=hparams))
+        loss, grad, _ = _verl_loss(f"zoo-{name}", old, logp, adv, mask, config, weights=w)
+        leaf = logp.clone().requires_grad_(True)
+        ref_loss, _ = algo.loss(logp=leaf, old_logp=old, advantages=adv, mask=mask, rollout_is_weights=w)
+        ref_loss.backward()
+        torch.testing.assert_close((loss, grad), (ref_loss.detach(), leaf.grad), rtol=1e-6, atol=1e-9)
+    # beta1 = beta2 = 0 has PPO's gradient, so it must equal verl's vanilla with the loss weighted per token
+    zero = _actor_config(clip_ratio_c=10.0, policy_loss=verl_plugin.ZooPolicyLossConfig(
+        loss_mode="zoo-ce-gppo", hparams={"beta1": 0.0, "beta2": 0.0}))
+    _, grad, _ = _verl_loss("zoo-ce-gppo", old, logp, adv, mask, zero, weights=w)
+    _, vanilla_grad, _ = _verl_loss("vanilla", old, logp, adv, mask, _actor_config(clip_ratio_c=10.0), weights=w)
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, vanilla_grad, rtol=1e-6, atol=1e-9)
 
 
 def test_advantage_estimators_match_verl_and_the_zoo():

@@ -17,8 +17,10 @@ range, dual clip, aggregation, KL, entropy, estimator).
 How a call maps (verl's `PolicyLossFn`: old_log_prob, log_prob, advantages, response_mask, loss_agg_mode, config,
 rollout_is_weights -> (loss, metrics)):
 
+    weights         A_t -> w_t A_t with verl's rollout-correction weights w (when given), as Algorithm.loss does
+                    (equal to weighting the per-token loss, as verl's own losses do, for objectives piecewise
+                    linear in A)
     per-token loss  l_t = objective.policy_loss(x) with the zoo's padding handling and ratio (algorithms.base)
-    weighted        l_t * w_t with verl's rollout-correction weights w (when given)
     aggregated      verl's own agg_loss(l, response_mask, loss_agg_mode, **config.global_batch_info)
 
 so the loss is normalised over verl's global batch exactly as verl's built-in losses are (dp_size scaling included).
@@ -139,10 +141,10 @@ def policy_loss_fn(name: str):
                         rollout_is_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         algo = objective(name, config)
         keep = response_mask.bool()
+        if rollout_is_weights is not None:   # as Algorithm.loss does: A_t -> w_t A_t
+            advantages = advantages * torch.where(keep, rollout_is_weights.detach(), 0.0)
         x = algo._inputs(log_prob, old_log_prob, advantages, keep)
         per_token = algo.policy_loss(x)
-        if rollout_is_weights is not None:
-            per_token = per_token * torch.where(keep, rollout_is_weights.detach(), 0.0)
         batch_info = dict(_field(config, "global_batch_info", {}) or {})
         loss = core_algos.agg_loss(loss_mat=per_token, loss_mask=response_mask, loss_agg_mode=loss_agg_mode,
                                    **batch_info)
