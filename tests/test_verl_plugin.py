@@ -297,3 +297,8 @@ def test_overrides_command_prints_the_recipe(capsys):
     assert "actor_rollout_ref.actor.clip_ratio_c=10.0" in lines
     with pytest.raises(SystemExit, match="beta9"):
         verl_plugin.main(["ce-gppo", "beta9=1"])
+
+
+def test_installed_verl_is_the_supported_line():
+    """The plugin is written against verl 0.9's PolicyLossFn and config classes (pyproject's extra `verl`)."""
+    assert verl.__version__.startswith(verl_plugin.SUPPORTED_VERL + "."), verl.__version__
