@@ -81,11 +81,9 @@ def adamw(params: list, **kw) -> torch.optim.AdamW:
 
 
 def clip_grad_norm(model, max_norm: float) -> float:
-    """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    if not params:
-        return 0.0
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")))
+    """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping. Under FSDP2
+    the norm is taken over all ranks' gradient shards (harness.distributed.clip_grad_norm)."""
+    return distributed.clip_grad_norm(model.parameters(), max_norm)
 
 
 @dataclass
