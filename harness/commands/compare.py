@@ -36,6 +36,9 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"rlvr-zoo compare: {exc}", file=sys.stderr)
         return 2
+    from harness.run_lock import lock_run_folder
+
+    lock_run_folder(plan.out if args.out is None else args.out, "compare")  # an empty --out is refused
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
     try:

@@ -47,6 +47,10 @@ def run(args) -> int:
         print(f"rlvr-zoo eval: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model)
+    from harness.run_lock import lock_run_folder
+
+    # before the model loads: a busy, empty or unusable --out is refused at once
+    lock_run_folder(out if args.out is None else args.out, "eval")
     model, tokenizer = load_policy(args.model, dtype="float32")
     model.eval()
     engine = make_engine(args.engine, model, tokenizer, dtype=args.dtype)

@@ -73,6 +73,9 @@ def run(args) -> int:
     except (ValueError, OSError) as exc:
         print(f"rlvr-zoo train: {exc}", file=sys.stderr)
         return 2
+    from harness.run_lock import lock_run_folder
+
+    lock_run_folder(cfg.out_dir, "train")  # one writer per run folder; RunLockError is a one-line UserError
     try:
         result = train(cfg, resume=args.resume, progress=not args.no_progress)
     except (TrainingError, CheckpointError, ValueError) as exc:
