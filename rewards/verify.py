@@ -28,6 +28,7 @@ from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_with_method, last_boxed
 from rewards.pool import get_pool
+from rewards.cost import check_timeout, screen
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
            "MAX_ANSWER_CHARS", "MAX_CANDIDATES"]
@@ -118,6 +119,9 @@ def _squash(s: str) -> str:
 
 def _prepare(gold, response, priority):
     """Either a final Verdict, or (gold string, candidate answers, extracted answer)."""
+    gold, response, refused = screen(gold, response)  # rewards.cost: numpy golds, bounded extraction time
+    if refused:
+        return Verdict(False, None, refused)
     if isinstance(gold, (int, float)) and not isinstance(gold, bool):
         gold = repr(gold)
     if not isinstance(gold, str) or not gold.strip():
@@ -194,8 +198,8 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
     if len(golds) != len(responses):
         raise ValueError(f"verify_batch needs one gold per response: got {len(golds)} golds and "
                          f"{len(responses)} responses")
-    if not timeout or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = check_timeout(timeout)  # rewards.cost: finite, > 0, capped
+    total_timeout = None if total_timeout is None else check_timeout(total_timeout, "total_timeout", cap=86400.0)
     opts = options or DEFAULT_OPTIONS
     verdicts: list[Verdict | None] = [None] * len(golds)
     tasks, where, extracted_of, task_of = [], [], {}, {}
