@@ -40,14 +40,13 @@ def _print_fields() -> None:
 
 def build_config(args):
     """TrainConfig from --config, then the flags, then --set (later wins)."""
-    import yaml
-
+    from harness.presets import load_yaml
     from harness.trainer import TrainConfig
 
     data: dict = {}
     if args.config:
         with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
+            loaded = load_yaml(fh.read(), f"--config {args.config}") or {}  # safe loader with an alias limit
         if not isinstance(loaded, dict):
             raise ValueError(f"--config {args.config}: expected a YAML mapping of TrainConfig fields")
         data.update(loaded)
