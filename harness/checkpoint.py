@@ -35,19 +35,20 @@ import pickle
 import random
 import re
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from harness.io import write_dir, write_json
+
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final", "write_manifest",
            "verify_checkpoint", "remove_stale_temporaries", "MANIFEST"]
 
 _STEP_RE = re.compile(r"^step-(\d+)$")
-_TEMP_RE = re.compile(r"^\.(?:step-\d+|final)\.(?:tmp|old)-(?:(\d+)-)?")
+_TEMP_RE = re.compile(r"^\.(?:step-\d+|final)\.(?:tmp|old)-(?:(\d+)(?=-|$))?")
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -127,36 +128,12 @@ def _signature(directory: Path) -> tuple:
     return tuple(sig)
 
 
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_manifest(directory: str | os.PathLike) -> Path:
-    """Write ``directory/manifest.json``: {"version", "files": {relative path: {"bytes", "sha256"}}} for every file
-    below ``directory``, after flushing each to disk. Call it last, once every file of the checkpoint is written."""
+    """Write ``directory/manifest.json`` (atomically, fsynced): {"version", "files": {relative path: {"bytes",
+    "sha256"}}} for every file below ``directory``. Call it last, once every file of the checkpoint is written."""
     directory = Path(directory)
-    files = {}
-    for rel, f in _files_of(directory).items():
-        _fsync(f)
-        files[rel] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-    target = directory / MANIFEST
-    tmp = directory / f".{MANIFEST}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"version": MANIFEST_VERSION, "files": files}, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    _fsync(directory)
-    return target
+    files = {rel: {"bytes": f.stat().st_size, "sha256": _sha256(f)} for rel, f in _files_of(directory).items()}
+    return write_json(directory / MANIFEST, {"version": MANIFEST_VERSION, "files": files}, indent=1)
 
 
 def _expects_manifest(directory: Path) -> bool:
@@ -320,26 +297,8 @@ def save_final(model, tokenizer, out_dir: str | os.PathLike) -> Path:
     def build(tmp: Path) -> None:
         _save_policy(base, tokenizer, tmp)
 
-    _atomic_dir(out_dir, build)
+    write_dir(out_dir, build)
     return out_dir
-
-
-def _atomic_dir(target: Path, build) -> None:
-    """Build ``target`` in a temporary sibling directory, then rename it into place (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
-    try:
-        build(tmp)
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}-"
-            os.rename(target, old)
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -448,7 +407,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
         write_manifest(tmp)
 
     remove_stale_temporaries(out_dir)
-    _atomic_dir(target, build)
+    write_dir(target, build)
     found = list_checkpoints(out_dir)
     for old_step, old in found:
         if old_step > step:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,7 +22,8 @@ from typing import Any, Iterable
 
 from tqdm.auto import tqdm
 
-SUMMARY_FILE = "summary.json"
+from harness.io import write_json, write_text
+from harness.run_layout import SUMMARY_FILE, responses_file
 
 
 @dataclass
@@ -114,33 +113,6 @@ def check_benches(benches: Iterable[str]) -> None:
     for b in benches:
         if b not in valid:
             raise ValueError(f"unknown benchmark {b!r}; valid benchmarks: {', '.join(valid)}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# files
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -273,7 +245,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
                         "response_tokens": len(ro.response_ids)}, ensure_ascii=False))
             for rid in skipped:
                 lines.append(json.dumps({"id": rid, "skipped": "gold answer cannot be parsed"}))
-            write_atomic(Path(out_dir) / f"{bench}.responses.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+            write_text(Path(out_dir) / responses_file(bench), "\n".join(lines) + ("\n" if lines else ""))
     summary["wall_time_s"] = time.time() - start
     if out_dir is not None:
         write_json(Path(out_dir) / SUMMARY_FILE, summary)
@@ -285,6 +257,10 @@ def headline(summary: dict[str, Any]) -> dict[str, float | None]:
     return {b: s.get(f"avg@{s['k']}") for b, s in summary["benches"].items()}
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A small plain-text table of an evaluation summary (one line per benchmark)."""
     from tabulate import tabulate
@@ -294,9 +270,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         k = s["k"]
         avg = s.get(f"avg@{k}")
         lo, hi = s.get("ci95") or [None, None]
-        pct = (lambda x: "-" if x is None else f"{100 * x:.1f}")
-        rows.append([bench, s["problems"], pct(avg), f"[{pct(lo)}, {pct(hi)}]", pct(s.get(f"pass@{k}")),
-                     pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
+        rows.append([bench, s["problems"], _pct(avg), f"[{_pct(lo)}, {_pct(hi)}]", _pct(s.get(f"pass@{k}")),
+                     _pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
     k = next(iter(summary["benches"].values()))["k"] if summary["benches"] else "k"
     return tabulate(rows, headers=["bench", "problems", f"avg@{k} %", "95% CI", f"pass@{k} %", f"maj@{k} %",
                                    "gold unparsable", "truncated"], tablefmt="github")
@@ -307,13 +282,15 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = None,
-                        final_dir: str | Path | None = None, progress: bool = False):
+                        final_dir: str | Path | None = None, progress: bool = False, *, final_label: str | None = None,
+                        final_extra: dict[str, Any] | None = None):
     """A trainer callback `cb(step, trainer) -> dict` measuring held-out accuracy with the trainer's engine.
 
     Every call evaluates `curve_cfg` and returns {"eval/<bench>/avg@<k>": ..., "eval/accuracy": mean over benches},
     which the trainer merges into that step's metrics record. At the last step (`step == trainer.cfg.steps`), when
     `final_cfg` and `final_dir` are given, it also runs the final evaluation and writes its files into `final_dir`
-    (so the trained model is evaluated without reloading it or starting another engine).
+    (so the trained model is evaluated without reloading it or starting another engine), with `final_label`
+    (default "final <algo>") and the entries of `final_extra` in its summary.
     """
     def callback(step: int, trainer) -> dict[str, float]:
         summary = evaluate(trainer.engine, trainer.tokenizer, curve_cfg, None, progress=progress, label=f"step {step}")
@@ -328,7 +305,7 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
             out["eval/accuracy"] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
-                     label=f"final {getattr(trainer.cfg, 'algo', '')}", extra={"step": step})
+                     label=final_label or f"final {trainer.cfg.algo}", extra={**(final_extra or {}), "step": step})
         return out
 
     return callback

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from harness.io import write_text  # noqa: E402
+
 
 def machine() -> dict:
     import torch
@@ -61,16 +63,11 @@ def machine() -> dict:
 
 
 def prompts_for(tokenizer, count: int) -> list[str]:
-    try:
-        import benchmarks
-        rows = benchmarks.load("arith", split="test", limit=count)
-        return [benchmarks.render_prompt(tokenizer, r["problem"], template="boxed") for r in rows]
-    except Exception as exc:  # the benchmarks package is another engineer's; fall back to fixed questions
-        print(f"(arith task unavailable: {exc}; using fixed questions)")
-        qs = [f"What is {a} + {b} * {c}? Put the final answer in \\boxed{{}}."
-              for a, b, c in zip(range(3, 200, 7), range(5, 200, 11), range(2, 50, 3))]
-        return [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
-                                              add_generation_prompt=True) for q in qs[:count]]
+    """The first `count` test problems of the offline arith task in the boxed template."""
+    import benchmarks
+
+    rows = benchmarks.load("arith", split="test", limit=count)
+    return [benchmarks.render_prompt(tokenizer, r["problem"], template="boxed") for r in rows]
 
 
 def time_rollout(engine, prompts, sampling, repeats: int) -> dict:
@@ -187,9 +184,7 @@ def main(argv=None) -> dict:
     def save(final: bool = False) -> None:
         result["complete"] = final
         result["updated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(result, indent=1))
 
     model, tok = models.load_policy(args.model)
     prompts = prompts_for(tok, args.prompts)
