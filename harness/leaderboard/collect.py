@@ -7,16 +7,95 @@ written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes
 Scores are fractions (avg@k). Over several seeds the per-problem fractions correct are averaged first and the 95%
 interval is a bootstrap over problems of those pooled fractions. `delta_vs_base` is the row's average minus the
 average of the base model of the same directory.
+
+Damaged or partial run files are never used silently. A `summary.json` or `DONE` that is not valid JSON (a cut
+write, a bad copy) or not the expected shape is an error naming the file. With a warning (`PartialRunWarning`)
+naming each file: a benchmark whose `per_problem` list does not hold one value per problem is left out of that
+row (shown as "-"); a finished run without `eval/summary.json` shows "-"; a `metrics.jsonl` that is missing, has
+lines that are not JSON, or ends before the step its `run.json` records is reported (its readable records are
+used).
 """
 from __future__ import annotations
 
 import fnmatch
+import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import run_layout
 from harness.io import read_json
+
+class PartialRunWarning(UserWarning):
+    """A run file the leaderboard uses only in part (see the module docstring)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PartialRunWarning, stacklevel=3)
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    try:
+        return read_json(path)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}): the {what} is truncated or "
+                         f"damaged; re-run the command that writes it") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text: the {what} is damaged; re-run the command that writes it"
+                         ) from None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """An evaluation summary, checked: benchmarks whose per-problem list is partial are left out with a warning."""
+    data = _read_json_file(path, "evaluation summary")
+    if not isinstance(data, dict) or not isinstance(data.get("benches"), dict) or \
+            not all(isinstance(v, dict) for v in data["benches"].values()):
+        raise ValueError(f"{path}: not an evaluation summary (expected a JSON object whose 'benches' maps each "
+                         f"benchmark to its scores); re-run the evaluation that writes it")
+    for bench, scores in list(data["benches"].items()):
+        per_problem, problems = scores.get("per_problem"), scores.get("problems")
+        if per_problem is None or not isinstance(problems, int):
+            continue
+        if not isinstance(per_problem, list) or len(per_problem) != problems or \
+                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in per_problem):
+            count = len(per_problem) if isinstance(per_problem, list) else 0
+            _warn(f"{path}: {bench}: per_problem holds {count} values for {problems} problems (a partial file); "
+                  f"this result is left out")
+            data["benches"][bench] = {**scores, "per_problem": []}
+    return data
+
+
+def _check_metrics(folder: Path) -> None:
+    """Warn about a missing, damaged or truncated metrics.jsonl of a finished run."""
+    path = folder / run_layout.METRICS_FILE
+    if not path.is_file():
+        _warn(f"{path} is missing: this seed is left out of the training-dynamics figures")
+        return
+    bad, last = [], None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad.append(lineno)
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                last = rec["step"] if last is None else max(last, rec["step"])
+    if bad:
+        _warn(f"{path}: line(s) {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} are not valid JSON "
+              f"(a torn or damaged file); they are left out")
+    info_path = folder / run_layout.RUN_INFO_FILE
+    if info_path.is_file():
+        try:
+            step = read_json(info_path).get("step")
+        except (ValueError, AttributeError):
+            step = None
+        if isinstance(step, int) and (last is None or last < step):
+            _warn(f"{path} ends at step {last} but {info_path} records step {step}: the file is truncated")
+
 
 BOOTSTRAP_SAMPLES = 1000
 ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
@@ -179,7 +258,7 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
 
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
     """The one row of a directory written by `rlvr-zoo eval --out`."""
-    summary = read_json(run_dir / run_layout.SUMMARY_FILE)
+    summary = _read_summary(run_dir / run_layout.SUMMARY_FILE)
     label = summary.get("label") or summary.get("model") or name
     return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
 
@@ -188,7 +267,9 @@ def _finished_runs(run_dir: Path) -> dict[str, list[tuple[dict[str, Any], Path]]
     """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison."""
     runs: dict[str, list[tuple[dict[str, Any], Path]]] = {}
     for done in run_layout.done_files(run_dir):
-        info = read_json(done)
+        info = _read_json_file(done, f"{run_layout.DONE_FILE} record")
+        if not isinstance(info, dict) or not isinstance(info.get("label"), str):
+            raise ValueError(f"{done}: not a {run_layout.DONE_FILE} record of `rlvr-zoo compare` (no 'label')")
         runs.setdefault(info["label"], []).append((info, done.parent))
     return {label: sorted(entries, key=lambda e: e[0].get("seed", 0)) for label, entries in runs.items()}
 
@@ -203,12 +284,19 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
     for entries in runs.values():
         for _, folder in entries:
             if _run_summary(folder).is_file():
-                benches += [b for b in read_json(_run_summary(folder))["benches"] if b not in benches]
+                benches += [b for b in _read_summary(_run_summary(folder))["benches"] if b not in benches]
     return benches
 
 
 def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
-    summaries = [read_json(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
+    summaries = []
+    for _, folder in entries:
+        _check_metrics(folder)
+        if _run_summary(folder).is_file():
+            summaries.append(_read_summary(_run_summary(folder)))
+        else:
+            _warn(f"{folder} is finished ({run_layout.DONE_FILE}) but has no "
+                  f"{run_layout.EVAL_DIR}/{run_layout.SUMMARY_FILE}: its scores are left out (shown as '-')")
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
     return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
@@ -231,7 +319,7 @@ def collect(run_dir: str | Path) -> list[Row]:
     if not runs and not base_summary.is_file():
         raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
                          f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
-    base = read_json(base_summary) if base_summary.is_file() else None
+    base = _read_summary(base_summary) if base_summary.is_file() else None
     benches = _bench_order(base, runs)
     rows = []
     if base:
