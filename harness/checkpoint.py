@@ -22,7 +22,7 @@ returns the newest checkpoint that verifies; a newer one that does not (a change
 file, a missing manifest) is skipped with a warning naming the file, and when no checkpoint verifies it raises
 :class:`CheckpointError` listing each bad file. So ``--resume`` falls back to the newest intact checkpoint, and
 the next checkpoint written replaces the skipped ones. A checkpoint from before manifests (its trainer_state.pt has
-no ``manifest`` entry) is used unverified, with a warning. Loading never unpickles arbitrary objects: tensors come from safetensors files and every
+no ``integrity`` entry) is used unverified, with a warning. Loading never unpickles arbitrary objects: tensors come from safetensors files and every
 ``.pt`` file is read with ``torch.load(..., weights_only=True)``, which refuses anything but tensors and plain
 containers; a file that is refused raises :class:`CheckpointError` naming it, and nothing in it runs.
 """

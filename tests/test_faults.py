@@ -254,3 +254,86 @@ def test_second_writer_is_refused_while_a_run_trains(tmp_path):
     assert _steps(out) == list(range(1, run["step"] + 1))
     assert ckpt.verify_checkpoint(ckpt.latest_checkpoint(out))
     assert assert_all_weights_finite(out) >= 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the trainer: finite weights after every optimiser step, no silent success
+
+ROWS = [{"id": str(i), "prompt": f"Q{i}:", "answer": str(i)} for i in range(32)]
+
+
+def _small_cfg(tmp_path, **kw):
+    from harness.training import TrainConfig
+
+    base = dict(model="tiny-random", dtype="float32", steps=2, prompts_per_step=2, responses_per_prompt=4,
+                max_new_tokens=3, lr=1e-3, micro_batch_size=8, out_dir=str(tmp_path / "run"), save_final=False,
+                tensorboard=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _alternating_reward(golds, rollouts):
+    return [1.0 if i % 2 == 0 else -1.0 for i in range(len(rollouts))]
+
+
+def test_step_guard_undoes_a_step_that_writes_nan_into_the_weights():
+    from harness.training.guard import StepGuard
+
+    model, _ = load_policy("tiny-random")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    guard = StepGuard(model)
+    ids = torch.tensor([[1, 2, 3, 4]])
+
+    def backward():
+        opt.zero_grad()
+        model(input_ids=ids, labels=ids).loss.backward()
+
+    backward()
+    assert guard.step([opt]) == 0                      # an ordinary step goes through
+    first = next(iter(opt.state.values()))
+    first["exp_avg"].view(-1)[:7] = float("nan")       # an optimiser state damaged as by a bad checkpoint
+    params = [p.detach().clone() for p in model.parameters()]
+    state = {k: {n: v.clone() for n, v in s.items()} for k, s in opt.state.items()}
+    backward()
+    assert guard.step([opt]) >= 7
+    for a, b in zip(params, model.parameters()):
+        assert torch.equal(a, b)                       # weights bit for bit as before the step
+    for k, s in opt.state.items():
+        for n, v in s.items():
+            torch.testing.assert_close(v, state[k][n], rtol=0, atol=0, equal_nan=True)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_poisoned_optimizer_state_never_reaches_the_weights_and_is_counted(tmp_path, capsys):
+    from harness.training import Trainer
+
+    trainer = Trainer(_small_cfg(tmp_path, steps=3), progress=False, dataset=ROWS, reward_fn=_alternating_reward)
+    trainer._logger = None
+    rec = trainer.train_step()
+    trainer.step = 1
+    assert rec["skipped_updates"] == 0 and "skipped_updates/nonfinite_weights" not in rec
+    for s in trainer.optimizer.state.values():
+        s["exp_avg_sq"].fill_(float("nan"))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    rec = trainer.train_step()
+    assert rec["skipped_updates"] == 1 and rec["skipped_updates/nonfinite_weights"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert "would have written NaN/inf into the weights and were undone" in capsys.readouterr().out
+
+
+def test_nan_rewards_are_named_and_a_run_without_one_update_fails(tmp_path, capsys):
+    from harness.training import TrainingError, train
+
+    def nan_reward(golds, rollouts):
+        return [float("nan")] + [1.0] * (len(rollouts) - 1)
+
+    cfg = _small_cfg(tmp_path)
+    with pytest.raises(TrainingError, match=r"no update succeeded: all 2 update\(s\) of the run's 2 step\(s\)"):
+        train(cfg, progress=False, dataset=ROWS, reward_fn=nan_reward)
+    err = capsys.readouterr().err
+    assert "1 of 8 rewards are NaN or infinite (responses 0 of the batch" in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "failed" and run["step"] == 2
+    # resumable counts: the checkpoint holds them
+    state = ckpt.safe_load(ckpt.latest_checkpoint(tmp_path / "run") / "trainer_state.pt")
+    assert state["updates_applied"] == 0 and state["updates_skipped"] == 2
