@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rewards.cost import BATCH_TIMEOUT_REASON, batch_deadline, check_timeout
-from rewards.extract import all_boxed, answer_region, extract_answer
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, check_priority, extract_answer
 from rewards.options import Options
 from rewards.verify import verify_batch_detailed
 
@@ -90,8 +90,10 @@ class Correctness(RewardFn):
     batch_timeout: float | None = None
     percent_fraction: bool = False
     rounded_gold_decimals: bool = False
+    extraction: tuple | list | str = DEFAULT_PRIORITY  # answer extraction order (rewards.extract, e.g. reward_params)
 
     def __post_init__(self):
+        self.extraction = check_priority(self.extraction)
         self.timeout = check_timeout(self.timeout, "correctness timeout")
         if self.batch_timeout is not None:
             self.batch_timeout = check_timeout(self.batch_timeout, "correctness batch_timeout", cap=86400.0)
@@ -103,7 +105,8 @@ class Correctness(RewardFn):
         if self.percent_fraction or self.rounded_gold_decimals:
             opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals)
         deadline = self.batch_timeout if self.batch_timeout is not None else batch_deadline(len(responses))
-        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, total_timeout=deadline)
+        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, priority=self.extraction,
+                                         total_timeout=deadline)
         cut = sum(v.reason == BATCH_TIMEOUT_REASON for v in verdicts)
         if cut:
             warnings.warn(f"correctness reward: {cut} of {len(verdicts)} answers were not checked within the batch "

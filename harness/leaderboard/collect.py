@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import run_layout
+from harness.errors import UserError
 from harness.io import read_json
 
 class PartialRunWarning(UserWarning):
@@ -35,33 +36,26 @@ def _warn(message: str) -> None:
     warnings.warn(message, PartialRunWarning, stacklevel=3)
 
 
-def _read_json_file(path: Path, what: str) -> Any:
+def _read_done(path: Path) -> dict[str, Any]:
+    """A DONE record of `rlvr-zoo compare`; not valid JSON or without a label is a UserError naming the file."""
     try:
-        return read_json(path)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}): the {what} is truncated or "
-                         f"damaged; re-run the command that writes it") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text: the {what} is damaged; re-run the command that writes it"
-                         ) from None
+        info = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read as JSON ({exc}): the run's {run_layout.DONE_FILE} record is truncated "
+                        f"or damaged; delete it and run the comparison again to redo that run") from None
+    if not isinstance(info, dict) or not isinstance(info.get("label"), str):
+        raise UserError(f"{path}: not a {run_layout.DONE_FILE} record of `rlvr-zoo compare` (no 'label')")
+    return info
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
-    """An evaluation summary, checked: benchmarks whose per-problem list is partial are left out with a warning."""
-    data = _read_json_file(path, "evaluation summary")
-    if not isinstance(data, dict) or not isinstance(data.get("benches"), dict) or \
-            not all(isinstance(v, dict) for v in data["benches"].values()):
-        raise ValueError(f"{path}: not an evaluation summary (expected a JSON object whose 'benches' maps each "
-                         f"benchmark to its scores); re-run the evaluation that writes it")
+def _complete_summary(path: Path) -> dict[str, Any]:
+    """:func:`read_summary`, with benchmarks whose per-problem list is partial left out (and a warning)."""
+    data = read_summary(path)
     for bench, scores in list(data["benches"].items()):
         per_problem, problems = scores.get("per_problem"), scores.get("problems")
-        if per_problem is None or not isinstance(problems, int):
-            continue
-        if not isinstance(per_problem, list) or len(per_problem) != problems or \
-                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in per_problem):
-            count = len(per_problem) if isinstance(per_problem, list) else 0
-            _warn(f"{path}: {bench}: per_problem holds {count} values for {problems} problems (a partial file); "
-                  f"this result is left out")
+        if per_problem and len(per_problem) != problems:
+            _warn(f"{path}: {bench}: per_problem holds {len(per_problem)} values for {problems} problems (a partial "
+                  f"file); this result is left out")
             data["benches"][bench] = {**scores, "per_problem": []}
     return data
 
@@ -256,9 +250,53 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
                dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None)
 
 
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A summary.json written by `harness.evaluate.evaluate`, checked for the fields readers use; a file that is not valid JSON
+    or not of that shape is a :class:`harness.errors.UserError` naming the file and the first problem."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read as JSON ({exc}); it should be the summary.json that `rlvr-zoo eval` "
+                        f"or `rlvr-zoo compare` writes: re-run the evaluation that wrote it") from None
+    problem = _summary_problem(data)
+    if problem:
+        raise UserError(f"{path}: not an evaluation summary ({problem}); expected the summary.json that `rlvr-zoo "
+                        f"eval` or `rlvr-zoo compare` writes, {{\"benches\": {{bench: {{\"k\", \"problems\", "
+                        f"\"per_problem\", ...}}}}, ...}}")
+    return data
+
+
+def _summary_problem(data: Any) -> str | None:
+    """What is wrong with a summary's shape, or None."""
+    if not isinstance(data, dict):
+        return f"the top level is a JSON {type(data).__name__}, not an object"
+    benches = data.get("benches")
+    if not isinstance(benches, dict):
+        return "no 'benches' object"
+    for bench, scores in benches.items():
+        if not isinstance(scores, dict):
+            return f"benches.{bench} is not an object"
+        k = scores.get("k")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            return f"benches.{bench}.k is {k!r}, not an integer >= 1"
+        if not isinstance(scores.get("problems"), int):
+            return f"benches.{bench}.problems is {scores.get('problems')!r}, not an integer"
+        per_problem = scores.get("per_problem", [])
+        if not isinstance(per_problem, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in per_problem):
+            return f"benches.{bench}.per_problem is not a list of fractions in [0, 1]"
+        ci = scores.get("ci95")
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2):
+            return f"benches.{bench}.ci95 is {ci!r}, not a pair"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
     """The one row of a directory written by `rlvr-zoo eval --out`."""
-    summary = _read_summary(run_dir / run_layout.SUMMARY_FILE)
+    summary = _complete_summary(run_dir / run_layout.SUMMARY_FILE)
     label = summary.get("label") or summary.get("model") or name
     return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
 
@@ -267,9 +305,7 @@ def _finished_runs(run_dir: Path) -> dict[str, list[tuple[dict[str, Any], Path]]
     """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison."""
     runs: dict[str, list[tuple[dict[str, Any], Path]]] = {}
     for done in run_layout.done_files(run_dir):
-        info = _read_json_file(done, f"{run_layout.DONE_FILE} record")
-        if not isinstance(info, dict) or not isinstance(info.get("label"), str):
-            raise ValueError(f"{done}: not a {run_layout.DONE_FILE} record of `rlvr-zoo compare` (no 'label')")
+        info = _read_done(done)
         runs.setdefault(info["label"], []).append((info, done.parent))
     return {label: sorted(entries, key=lambda e: e[0].get("seed", 0)) for label, entries in runs.items()}
 
@@ -284,7 +320,7 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
     for entries in runs.values():
         for _, folder in entries:
             if _run_summary(folder).is_file():
-                benches += [b for b in _read_summary(_run_summary(folder))["benches"] if b not in benches]
+                benches += [b for b in _complete_summary(_run_summary(folder))["benches"] if b not in benches]
     return benches
 
 
@@ -293,7 +329,7 @@ def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: s
     for _, folder in entries:
         _check_metrics(folder)
         if _run_summary(folder).is_file():
-            summaries.append(_read_summary(_run_summary(folder)))
+            summaries.append(_complete_summary(_run_summary(folder)))
         else:
             _warn(f"{folder} is finished ({run_layout.DONE_FILE}) but has no "
                   f"{run_layout.EVAL_DIR}/{run_layout.SUMMARY_FILE}: its scores are left out (shown as '-')")
@@ -319,7 +355,7 @@ def collect(run_dir: str | Path) -> list[Row]:
     if not runs and not base_summary.is_file():
         raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
                          f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
-    base = _read_summary(base_summary) if base_summary.is_file() else None
+    base = _complete_summary(base_summary) if base_summary.is_file() else None
     benches = _bench_order(base, runs)
     rows = []
     if base:
