@@ -263,24 +263,18 @@ def _read_jsonl(path: Path, bench: Benchmark, split: str) -> list[dict]:
         raise BenchmarkDataError(f"{path}: not UTF-8 text (byte {e.start}); a benchmark file holds one JSON object "
                                  f"per line") from None
     out = []
-    lineno = 0
-    try:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise BenchmarkDataError(f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one "
-                                             f"JSON object") from None
-                if not isinstance(rec, dict):
-                    raise BenchmarkDataError(f"{path}:{lineno}: expected a JSON object per line, got "
-                                             f"{type(rec).__name__}")
-                out.append(rec)
-    except UnicodeDecodeError:
-        raise BenchmarkDataError(f"{path}:{lineno + 1}: not UTF-8 text (a binary or compressed file?); a benchmark "
-                                 f"file is JSON lines, one object per line") from None
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BenchmarkDataError(f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON "
+                                         f"object") from None
+            if not isinstance(rec, dict):
+                raise BenchmarkDataError(f"{path}:{lineno}: expected a JSON object per line, got {type(rec).__name__}")
+            out.append(rec)
     if not out:
         raise BenchmarkDataError(f"{path} has no records (it is empty or blank); a benchmark file needs one JSON "
                                  f"object per line")

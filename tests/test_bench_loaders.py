@@ -117,7 +117,7 @@ def test_malformed_json_line_is_an_error_with_location(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     (b"", r"test.jsonl has no records"),
     (b"\n  \n\n", r"test.jsonl has no records"),
-    (b"\x1f\x8b\x08\x00\xff\xfe\x00binary", r"test.jsonl:1: not UTF-8 text"),
+    (b"\x1f\x8b\x08\x00\xff\xfe\x00binary", r"test.jsonl: not UTF-8 text"),
     (b'{"id": 1, "problem": "x"}\n{"id": 2, "problem": "y", "answer": ""}\n',
      r"kept 0 of 2 records.*no usable row is left"),
 ])
