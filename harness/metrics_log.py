@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from harness.io import write_text as atomic_write_text
+from harness.io import write_text
 from harness.run_layout import METRICS_FILE
 
-__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "atomic_write_text"]
+__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics"]
 
 
 def _jsonable(value):
@@ -57,7 +57,7 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     if not path.exists():
         return
     kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= last_step]
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+    write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 class MetricsLogger:
