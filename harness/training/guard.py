@@ -6,7 +6,7 @@ into the weights, and every later step (and checkpoint) would carry them. ``Step
 
 1. copies the trainable parameters and the optimisers' state tensors into buffers kept between steps,
 2. runs ``optimizer.step()`` for each optimiser,
-3. checks every trainable parameter for NaN/inf (one fused reduction per tensor list), and when one is not finite
+3. checks every trainable parameter for NaN/inf (each rank its own shards under FSDP2), and when one is not finite
    (on any rank) copies the parameters and optimiser state back, bit for bit, and reports the step as skipped.
 
 Cost: one extra copy of the trainable parameters and of the optimiser state (AdamW: about 3x the trainable
@@ -21,10 +21,16 @@ from harness import distributed
 __all__ = ["StepGuard", "nonfinite_count"]
 
 
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a tensor: the local shard of an FSDP2 DTensor (same storage), else the tensor."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
 def nonfinite_count(tensors) -> int:
-    """How many values of ``tensors`` are NaN or infinite."""
+    """How many values of ``tensors`` (this rank's shards) are NaN or infinite."""
     total = 0
     for t in tensors:
+        t = _local(t)
         if t.is_floating_point() or t.is_complex():
             total += int((~torch.isfinite(t)).sum())
     return total
@@ -46,11 +52,12 @@ class StepGuard:
 
     def _copy(self, tensors, to_buffers: bool) -> None:
         with torch.no_grad():
-            for t in tensors:
-                buf = self._buffers.get(id(t))
+            for whole in tensors:
+                t = _local(whole)
+                buf = self._buffers.get(id(whole))
                 if to_buffers:
                     if buf is None or buf.shape != t.shape or buf.dtype != t.dtype or buf.device != t.device:
-                        buf = self._buffers[id(t)] = torch.empty_like(t)
+                        buf = self._buffers[id(whole)] = torch.empty_like(t)
                     buf.copy_(t)
                 elif buf is not None:
                     t.copy_(buf)
