@@ -275,6 +275,9 @@ def _read_jsonl(path: Path, bench: Benchmark, split: str) -> list[dict]:
             if not isinstance(rec, dict):
                 raise BenchmarkDataError(f"{path}:{lineno}: expected a JSON object per line, got {type(rec).__name__}")
             out.append(rec)
+    if not out:
+        raise BenchmarkDataError(f"{path} has no records (it is empty or blank); a benchmark file needs one JSON "
+                                 f"object per line")
     return out
 
 
@@ -293,7 +296,11 @@ def _read_hub(bench: Benchmark, split: str) -> list[dict]:
             f"could not load benchmark {bench.name!r} from the Hugging Face Hub ({bench.hub_id}{cfg}, split "
             f"{hub_split!r}): {type(e).__name__}: {e}. Check the network (HF_HUB_OFFLINE must be unset) or pass "
             f"data_dir= / set ${DATA_DIR_ENV} to a folder with {bench.local_folder}/{split}.jsonl") from e
-    return [dict(r) for r in ds]
+    rows = [dict(r) for r in ds]
+    if not rows:
+        raise BenchmarkDataError(f"benchmark {bench.name!r} split {split!r} from the Hub ({bench.hub_id}, split "
+                                 f"{hub_split!r}) has no records")
+    return rows
 
 
 def map_records(bench: Benchmark, split: str, records: list[dict], source: str) -> tuple[list[dict], LoadReport]:
@@ -319,6 +326,9 @@ def map_records(bench: Benchmark, split: str, records: list[dict], source: str) 
         row["answer"] = str(gold).strip()
         rows.append(row)
     report.rows = len(rows)
+    if records and not rows:
+        raise BenchmarkDataError(f"{report.message()}: no usable row is left, so there is nothing to evaluate or "
+                                 f"train on; check the file's fields (problem and gold answer)")
     return rows, report
 
 

@@ -10,30 +10,47 @@ Layout of ``OUT/checkpoints/step-<N>/``::
     critic.safetensors  the critic (PPO), when there is one
     critic_optimizer.pt its AdamW state
 
-A checkpoint is written into a temporary sibling directory and renamed into place, so ``step-<N>/`` either exists
-complete or not at all. Loading never unpickles arbitrary objects: tensors come from safetensors files and every
+    manifest.json       size and SHA-256 of every other file in the directory (format-agnostic: whatever a writer
+                        puts in the directory, including a torch.distributed.checkpoint layout, is covered)
+
+A checkpoint is written into a temporary sibling directory (``.step-<N>.tmp-<pid>-*``) and renamed into place, so
+``step-<N>/`` either exists complete or not at all; temporaries left by a killed writer (its pid no longer runs) are
+removed by :func:`latest_checkpoint` and :func:`save_checkpoint`.
+
+Integrity: :func:`verify_checkpoint` re-hashes every file against ``manifest.json``. :func:`latest_checkpoint`
+returns the newest checkpoint that verifies; a newer one that does not (a changed byte, a truncated, missing or extra
+file, a missing manifest) is skipped with a warning naming the file, and when no checkpoint verifies it raises
+:class:`CheckpointError` listing each bad file. So ``--resume`` falls back to the newest intact checkpoint, and
+the next checkpoint written replaces the skipped ones. A checkpoint from before manifests (its trainer_state.pt has
+no ``integrity`` entry) is used unverified, with a warning. Loading never unpickles arbitrary objects: tensors come from safetensors files and every
 ``.pt`` file is read with ``torch.load(..., weights_only=True)``, which refuses anything but tensors and plain
 containers; a file that is refused raises :class:`CheckpointError` naming it, and nothing in it runs.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from harness.io import write_dir
+from harness.io import write_dir, write_json
 
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
-           "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final"]
+           "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final", "write_manifest",
+           "verify_checkpoint", "remove_stale_temporaries", "MANIFEST"]
 
 _STEP_RE = re.compile(r"^step-(\d+)$")
+_TEMP_RE = re.compile(r"^\.(?:step-\d+|final)\.(?:tmp|old)-(?:(\d+)(?=-|$))?")
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
 
 
 class CheckpointError(RuntimeError):
@@ -52,13 +69,123 @@ def safe_load(path: str | os.PathLike, map_location="cpu"):
                               f"optimizer.pt and trainer_state.pt")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:
+        first = _first_line(exc)
         raise CheckpointError(
             f"refused to load {path}: it is not a plain tensor/state file (torch.load with weights_only=True "
             f"rejected it: {first}). Checkpoints are read as data only and nothing in this file was executed. "
             f"Use a checkpoint written by rlvr-zoo, or delete this checkpoint directory and resume from an "
             f"earlier one.") from None
+    except (RuntimeError, AttributeError, TypeError, ValueError, EOFError, OSError, IndexError, KeyError) as exc:
+        raise CheckpointError(f"could not read {path}: it is damaged or truncated ({_first_line(exc)}); resume "
+                              f"from an earlier checkpoint (delete this one)") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# integrity: manifest.json with the size and SHA-256 of every file
+
+_VERIFIED: dict[str, tuple] = {}   # directory -> file signature at its last successful verification
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files_of(directory: Path) -> dict[str, Path]:
+    """Every file under ``directory`` (recursively) but the manifest, by POSIX path relative to it."""
+    out = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            f = Path(root) / name
+            rel = f.relative_to(directory).as_posix()
+            if rel != MANIFEST:
+                out[rel] = f
+    return dict(sorted(out.items()))
+
+
+def _signature(directory: Path) -> tuple:
+    files = _files_of(directory)
+    files[MANIFEST] = directory / MANIFEST
+    sig = []
+    for rel, f in files.items():
+        try:
+            st = f.stat()
+        except OSError:
+            return ()
+        sig.append((rel, st.st_size, st.st_mtime_ns))
+    return tuple(sig)
+
+
+def write_manifest(directory: str | os.PathLike) -> Path:
+    """Write ``directory/manifest.json`` (atomically, fsynced): {"version", "files": {relative path: {"bytes",
+    "sha256"}}} for every file below ``directory``. Call it last, once every file of the checkpoint is written."""
+    directory = Path(directory)
+    files = {rel: {"bytes": f.stat().st_size, "sha256": _sha256(f)} for rel, f in _files_of(directory).items()}
+    return write_json(directory / MANIFEST, {"version": MANIFEST_VERSION, "files": files}, indent=1)
+
+
+def _expects_manifest(directory: Path) -> bool:
+    """Whether the checkpoint was written with a manifest (its trainer_state.pt says so)."""
+    state = safe_load(directory / "trainer_state.pt")
+    return not isinstance(state, dict) or "integrity" in state
+
+
+def verify_checkpoint(directory: str | os.PathLike) -> bool:
+    """Check every file of a checkpoint directory against its ``manifest.json``.
+
+    Returns True when verified, False for a checkpoint written before manifests existed (nothing to verify against).
+    Raises :class:`CheckpointError` naming the first file that is missing, truncated, changed (SHA-256 differs) or
+    not listed, or a manifest that is missing or unreadable. A verification is remembered until a file's size or
+    modification time changes, so checking the same directory twice hashes it once.
+    """
+    directory = Path(directory)
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        if _expects_manifest(directory):
+            raise CheckpointError(f"{manifest} is missing, so the files of {directory} cannot be verified")
+        return False
+    sig = _signature(directory)
+    if sig and _VERIFIED.get(str(directory.resolve())) == sig:
+        return True
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        if not isinstance(listed, dict):
+            raise TypeError("files is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{manifest} is damaged ({_first_line(exc)})") from None
+    present = _files_of(directory)
+    for rel, entry in listed.items():
+        f = directory / rel
+        if rel not in present:
+            raise CheckpointError(f"{f} is missing (listed in {MANIFEST})")
+        try:
+            size, digest = int(entry["bytes"]), str(entry["sha256"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{manifest} is damaged (bad entry for {rel})") from None
+        actual = f.stat().st_size
+        if actual < size:
+            raise CheckpointError(f"{f} is truncated: {actual} of {size} bytes")
+        if actual != size:
+            raise CheckpointError(f"{f} is damaged: it has {actual} bytes, {size} were written")
+        if _sha256(f) != digest:
+            raise CheckpointError(f"{f} is damaged: its SHA-256 differs from the one written with it")
+    extra = sorted(set(present) - set(listed))
+    if extra:
+        raise CheckpointError(f"{directory / extra[0]} was not part of the checkpoint when it was written")
+    _VERIFIED[str(directory.resolve())] = _signature(directory)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -99,13 +226,20 @@ def _is_peft(model) -> bool:
     return hasattr(model, "peft_config")
 
 
+def _load_safetensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ...: a damaged file, reported by name
+        raise CheckpointError(f"could not read {path}: it is damaged or truncated ({_first_line(exc)})") from None
+
+
 def load_model_weights(model: torch.nn.Module, model_dir: str | os.PathLike) -> None:
     """Load the safetensors weights of a save_pretrained directory into ``model`` in place.
 
     Handles single-file and sharded (``*.index.json``) checkpoints, tied weights (saved once) and PEFT adapters.
     """
-    from safetensors.torch import load_file
-
     model_dir = Path(model_dir)
     if _is_peft(model):
         from peft import set_peft_model_state_dict
@@ -114,7 +248,7 @@ def load_model_weights(model: torch.nn.Module, model_dir: str | os.PathLike) -> 
         if not f.is_file():
             raise CheckpointError(f"{model_dir} has no adapter_model.safetensors; this run uses LoRA, so its "
                                   f"checkpoints hold the adapter")
-        result = set_peft_model_state_dict(model, load_file(str(f)))
+        result = set_peft_model_state_dict(model, _load_safetensors(f))
         unexpected = getattr(result, "unexpected_keys", [])
         if unexpected:
             raise CheckpointError(f"adapter in {model_dir} has unexpected keys {unexpected[:5]}")
@@ -122,12 +256,15 @@ def load_model_weights(model: torch.nn.Module, model_dir: str | os.PathLike) -> 
     single = model_dir / "model.safetensors"
     index = model_dir / "model.safetensors.index.json"
     if single.is_file():
-        state = load_file(str(single))
+        state = _load_safetensors(single)
     elif index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"could not read {index}: {_first_line(exc)}") from None
         state = {}
         for shard in sorted(set(weight_map.values())):
-            state.update(load_file(str(model_dir / shard)))
+            state.update(_load_safetensors(model_dir / shard))
     else:
         raise CheckpointError(f"{model_dir} has no model.safetensors (or sharded index); expected a policy saved "
                               f"with save_pretrained")
@@ -168,21 +305,75 @@ def save_final(model, tokenizer, out_dir: str | os.PathLike) -> Path:
 # checkpoints
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing while it cleans up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove the hidden ``.step-N.tmp-<pid>-*`` / ``.step-N.old-<pid>-`` (and ``.final.*``) directories that a
+    writer killed mid-write left in ``out_dir/checkpoints`` and ``out_dir``; a directory whose writer process still
+    runs on this machine is left alone. Returns the removed paths."""
+    removed = []
+    for parent in (Path(out_dir) / "checkpoints", Path(out_dir)):
+        if not parent.is_dir():
+            continue
+        for child in parent.iterdir():
+            m = _TEMP_RE.match(child.name)
+            if not m or not child.is_dir() or (m.group(1) and _pid_alive(int(m.group(1)))):
+                continue
+            shutil.rmtree(child, ignore_errors=True)
+            if not child.exists():
+                removed.append(child)
+    return removed
+
+
 def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(step, path) of the complete checkpoints under ``out_dir/checkpoints``, oldest first."""
+    """(step, path) of the checkpoints under ``out_dir/checkpoints``, oldest first: every ``step-<N>`` directory
+    with a ``trainer_state.pt`` or a ``manifest.json`` (whether intact is :func:`verify_checkpoint`'s job)."""
     root = Path(out_dir) / "checkpoints"
     found = []
     if root.is_dir():
         for child in root.iterdir():
             m = _STEP_RE.match(child.name)
-            if m and child.is_dir() and (child / "trainer_state.pt").is_file():
+            if m and child.is_dir() and ((child / "trainer_state.pt").is_file() or (child / MANIFEST).is_file()):
                 found.append((int(m.group(1)), child))
     return sorted(found)
 
 
-def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+def latest_checkpoint(out_dir: str | os.PathLike, *, verify: bool = True) -> Path | None:
+    """The newest checkpoint of ``out_dir`` that passes :func:`verify_checkpoint` (None when there is none at all).
+
+    A newer checkpoint that fails is skipped with a warning naming the bad file; when every checkpoint fails,
+    :class:`CheckpointError` lists them. ``verify=False``: the newest complete one, unchecked. Stale temporary
+    directories of killed writers are removed first.
+    """
+    remove_stale_temporaries(out_dir)
     found = list_checkpoints(out_dir)
-    return found[-1][1] if found else None
+    if not found or not verify:
+        return found[-1][1] if found else None
+    problems = []
+    for _, path in reversed(found):
+        try:
+            verified = verify_checkpoint(path)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            warnings.warn(f"checkpoint skipped: {problem}; using the older {path} instead", stacklevel=2)
+        if not verified:
+            warnings.warn(f"{path} has no {MANIFEST} (written by an older rlvr-zoo): its files are not verified",
+                          stacklevel=2)
+        return path
+    raise CheckpointError(f"no intact checkpoint in {Path(out_dir) / 'checkpoints'}: " + "; ".join(problems)
+                          + ". Start a new run in another out_dir, or delete the checkpoints to start over here")
 
 
 def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, optimizer, scheduler,
@@ -200,6 +391,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
     target = Path(out_dir) / "checkpoints" / f"step-{step}"
     state = dict(trainer_state)
     state["step"] = int(step)
+    state["integrity"] = MANIFEST
     state["rng"] = capture_rng()
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
@@ -216,11 +408,19 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
             save_model(critic, str(tmp / "critic.safetensors"))
             if critic_optimizer is not None:
                 torch.save(critic_optimizer.state_dict(), tmp / "critic_optimizer.pt")
-        torch.save(state, tmp / "trainer_state.pt")  # last: its presence marks a complete directory
+        torch.save(state, tmp / "trainer_state.pt")  # its presence marks a complete directory
+        write_manifest(tmp)
 
+    remove_stale_temporaries(out_dir)
     write_dir(target, build)
+    found = list_checkpoints(out_dir)
+    for old_step, old in found:
+        if old_step > step:
+            # newer than the step just written: left behind when resume fell back past it (it failed verification)
+            warnings.warn(f"removing {old}: this run continued from an earlier checkpoint", stacklevel=2)
+            shutil.rmtree(old, ignore_errors=True)
     if keep and keep > 0:
-        for _, old in list_checkpoints(out_dir)[:-keep]:
+        for _, old in [c for c in found if c[0] <= step][:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -229,13 +429,15 @@ def load_checkpoint(path: str | os.PathLike, *, model, optimizer=None, scheduler
                     critic_optimizer=None, rank: int = 0, restore_rng_state: bool = True) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` into the given objects; return the trainer state.
 
-    Everything is validated (read as data) before any object is modified.
+    The directory is first checked against its manifest (:func:`verify_checkpoint`); everything is then read as
+    data and validated before any object is modified.
     """
     from safetensors.torch import load_model
 
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory {path} does not exist")
+    verify_checkpoint(path)
     state = safe_load(path / "trainer_state.pt")
     opt_state = safe_load(path / "optimizer.pt") if optimizer is not None else None
     crit_opt_state = None

@@ -336,7 +336,10 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
         shutil.rmtree(eval_dir)
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
-    resume = checkpoints.is_dir() and any(checkpoints.iterdir())
+    from harness.checkpoint import list_checkpoints, remove_stale_temporaries  # torch: imported when a run starts
+
+    remove_stale_temporaries(run_dir)   # a killed writer's half-written .step-N.tmp-* is not a checkpoint
+    resume = bool(list_checkpoints(run_dir))
     final_model = run_dir / run_layout.FINAL_DIR  # where the trainer saves the trained model
     callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False, final_label=spec.label,
                                    final_extra={"model": str(final_model)})

@@ -192,6 +192,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
     import benchmarks
     from harness.rollout import Sampling
     from rewards import verify_batch_detailed
+    from rewards.cost import batch_deadline
 
     cfg.check()
     check_benches(cfg.benches)
@@ -228,7 +229,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
         bar.close()
         golds = [str(r["answer"]) for r in usable for _ in range(cfg.k)]
         texts = [ro.text for ro in rollouts]
-        verdicts = verify_batch_detailed(golds, texts) if texts else []
+        verdicts = verify_batch_detailed(golds, texts, total_timeout=batch_deadline(len(texts))) if texts else []
         correct = [[bool(v.correct) for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         answers = [[v.extracted for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         scores = score_problems(correct, answers, cfg.k, bootstrap_samples=cfg.bootstrap_samples, seed=cfg.seed)

@@ -14,9 +14,11 @@ with the reason, never an exception.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rewards.cost import BATCH_TIMEOUT_REASON, batch_deadline, check_timeout
 from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, check_priority, extract_answer
 from rewards.options import Options
 from rewards.verify import verify_batch_detailed
@@ -75,19 +77,26 @@ class Correctness(RewardFn):
     """+correct when the final answer equals the gold (rewards.verify), else incorrect.
 
     correct / incorrect: CE-GPPO and DAPO use +1/-1; use incorrect=0.0 for 1/0 rewards.
-    timeout: seconds per check in the worker pool.
+    timeout: seconds per check in the worker pool (finite, > 0, at most rewards.cost.MAX_TIMEOUT_S).
+    batch_timeout: seconds one batch may spend in the worker pool; None (default): rewards.cost.batch_deadline,
+        10 s + 0.25 s per response. Answers not checked by then are incorrect with the reason
+        "timeout: batch deadline", and a warning gives their number, so no batch can stall training for long.
     percent_fraction: 10% also equals 0.1; rounded_gold_decimals: decimal golds are rounded values (a prediction
         that rounds to the gold is right), see rewards.options.Options.
     """
     correct: float = 1.0
     incorrect: float = -1.0
     timeout: float = 5.0
+    batch_timeout: float | None = None
     percent_fraction: bool = False
     rounded_gold_decimals: bool = False
     extraction: tuple | list | str = DEFAULT_PRIORITY  # answer extraction order (rewards.extract, e.g. reward_params)
 
     def __post_init__(self):
         self.extraction = check_priority(self.extraction)
+        self.timeout = check_timeout(self.timeout, "correctness timeout")
+        if self.batch_timeout is not None:
+            self.batch_timeout = check_timeout(self.batch_timeout, "correctness batch_timeout", cap=86400.0)
 
     def batch(self, golds, responses, num_tokens=None) -> list[RewardResult]:
         golds, responses = list(golds), list(responses)
@@ -95,7 +104,14 @@ class Correctness(RewardFn):
         opts = None
         if self.percent_fraction or self.rounded_gold_decimals:
             opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals)
-        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, priority=self.extraction)
+        deadline = self.batch_timeout if self.batch_timeout is not None else batch_deadline(len(responses))
+        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, priority=self.extraction,
+                                         total_timeout=deadline)
+        cut = sum(v.reason == BATCH_TIMEOUT_REASON for v in verdicts)
+        if cut:
+            warnings.warn(f"correctness reward: {cut} of {len(verdicts)} answers were not checked within the batch "
+                          f"deadline of {deadline:.0f} s and count as incorrect (reason '{BATCH_TIMEOUT_REASON}'); "
+                          f"raise reward_params.batch_timeout if honest answers are being cut", stacklevel=2)
         return [RewardResult(self.correct if v.correct else self.incorrect, v.reason) for v in verdicts]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -31,6 +32,8 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait as mp_wait
+
+from rewards.cost import BATCH_TIMEOUT_REASON, check_timeout
 
 __all__ = ["CheckerPool", "get_pool", "configure_pool", "shutdown_pool", "pool_stats"]
 
@@ -271,7 +274,7 @@ class CheckerPool:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
-        self.stats = {"tasks": 0, "timeouts": 0, "worker_died": 0, "workers_started": 0}
+        self.stats = {"tasks": 0, "timeouts": 0, "worker_died": 0, "workers_started": 0, "batch_deadline": 0}
         self._closed = False
         self.pid = os.getpid()  # a pool belongs to the process that made it (a forked child makes its own)
 
@@ -342,8 +345,13 @@ class CheckerPool:
         chunk or the answer to the task before it); ``total_deadline`` (a time.monotonic() value) additionally
         caps the whole call. A task that overruns gets ``{"correct": False, "reason": "timeout"}`` and its worker
         is killed and replaced; a worker that dies gives its current task ``worker_died``; tasks queued behind
-        either are sent again to another worker.
+        either are sent again to another worker. Tasks cut off by ``total_deadline`` (queued, or running when it
+        passes) get the reason ``timeout: batch deadline`` instead. ``timeout`` must be finite, > 0 and at most
+        ``rewards.cost.MAX_TIMEOUT_S`` (ValueError otherwise).
         """
+        timeout = check_timeout(timeout)
+        if total_deadline is not None and not math.isfinite(total_deadline):
+            raise ValueError(f"total_deadline must be a finite time.monotonic() value, got {total_deadline!r}")
         n = len(tasks)
         results: list[dict | None] = [None] * n
         if n == 0:
@@ -388,7 +396,7 @@ class CheckerPool:
                     finish(head, {"correct": False, "reason": reason})
             pending.extendleft(reversed(queue))
             with self._lock:
-                self.stats["timeouts" if reason == "timeout" else "worker_died"] += 1
+                self.stats["timeouts" if reason.startswith("timeout") else "worker_died"] += 1
             if w in alive_workers:
                 alive_workers.remove(w)
             self._discard(w)
@@ -401,8 +409,10 @@ class CheckerPool:
             while pending or busy:
                 now = time.monotonic()
                 if total_deadline is not None and now >= total_deadline and pending:
+                    with self._lock:
+                        self.stats["batch_deadline"] += len(pending)
                     while pending:
-                        finish(pending.popleft(), {"correct": False, "reason": "timeout"})
+                        finish(pending.popleft(), {"correct": False, "reason": BATCH_TIMEOUT_REASON})
                 while idle and pending:
                     w = idle.pop()
                     k = max(1, min(MAX_CHUNK, len(pending) // (2 * len(alive_workers))))
@@ -458,7 +468,11 @@ class CheckerPool:
                     if w.proc.sentinel in ready or not w.alive():
                         fail_worker(w, "worker_died")
                     elif time.monotonic() >= busy[w][1]:
-                        fail_worker(w, "timeout")
+                        cut = total_deadline is not None and time.monotonic() >= total_deadline
+                        if cut:
+                            with self._lock:
+                                self.stats["batch_deadline"] += 1
+                        fail_worker(w, BATCH_TIMEOUT_REASON if cut else "timeout")
         finally:
             # anything still busy (an exception in this thread) is killed: its state is unknown
             for w in list(busy):

@@ -29,6 +29,7 @@ from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.extract import (DEFAULT_PRIORITY, answer_region, check_priority, distinct_boxed, extract_with_method,
                              gold_answer)
 from rewards.pool import get_pool
+from rewards.cost import check_timeout, screen
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
            "MAX_ANSWER_CHARS", "MAX_CANDIDATES"]
@@ -124,6 +125,9 @@ def _prepare(gold, response, priority):
     candidate equals the gold. Several different boxes give two: the answer set they form (``\\boxed{3},
     \\boxed{4}`` is ``3, 4``) and the boxes one by one (``\\boxed{15\\frac{39}{40}} = \\boxed{\\frac{639}{40}}``
     restates one value). Either way a hedge over two different values never equals a single gold."""
+    gold, response, refused = screen(gold, response)  # rewards.cost: numpy golds, bounded extraction time
+    if refused:
+        return Verdict(False, None, refused)
     if isinstance(gold, (int, float)) and not isinstance(gold, bool):
         gold = repr(gold)
     if not isinstance(gold, str) or not gold.strip():
@@ -222,8 +226,8 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
     if len(golds) != len(responses):
         raise ValueError(f"verify_batch needs one gold per response: got {len(golds)} golds and "
                          f"{len(responses)} responses")
-    if not timeout or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = check_timeout(timeout)  # rewards.cost: finite, > 0, capped
+    total_timeout = None if total_timeout is None else check_timeout(total_timeout, "total_timeout", cap=86400.0)
     opts = options or DEFAULT_OPTIONS
     priority = check_priority(priority)
     verdicts: list[Verdict | None] = [None] * len(golds)

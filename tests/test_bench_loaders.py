@@ -114,6 +114,32 @@ def test_malformed_json_line_is_an_error_with_location(tmp_path):
         benchmarks.load("hmmt25", data_dir=tmp_path)
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"", r"test.jsonl has no records"),
+    (b"\n  \n\n", r"test.jsonl has no records"),
+    (b"\x1f\x8b\x08\x00\xff\xfe\x00binary", r"test.jsonl: not UTF-8 text"),
+    (b'{"id": 1, "problem": "x"}\n{"id": 2, "problem": "y", "answer": ""}\n',
+     r"kept 0 of 2 records.*no usable row is left"),
+])
+def test_a_benchmark_file_without_usable_rows_is_an_error(tmp_path, content, expected):
+    (tmp_path / "hmmt25").mkdir()
+    (tmp_path / "hmmt25" / "test.jsonl").write_bytes(content)
+    with pytest.raises(benchmarks.BenchmarkDataError, match=expected) as err:
+        benchmarks.load("hmmt25", data_dir=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_evaluate_refuses_a_zero_row_benchmark_instead_of_scoring_nothing(tmp_path):
+    from harness.evaluate import EvalConfig, evaluate
+
+    (tmp_path / "hmmt25").mkdir()
+    (tmp_path / "hmmt25" / "test.jsonl").write_text("")
+    with pytest.raises(benchmarks.BenchmarkDataError, match="has no records"):
+        evaluate(engine=None, tokenizer=None, cfg=EvalConfig(benches=["hmmt25"], data_dir=str(tmp_path)),
+                 out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
 # ------------------------------------------------------------------------------ the Hub path
 # Rows shaped like each Hub dataset's rows (field names and types as published), mapped by the same functions the
 # local path uses.

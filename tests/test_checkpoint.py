@@ -124,6 +124,11 @@ def test_crafted_pickle_as_optimizer_file_does_not_execute(tiny, tmp_path, paylo
     # sanity: the file really is a working exploit for an unrestricted unpickler (never run it in this process)
     assert b"exec" in (path / "optimizer.pt").read_bytes() or b"system" in (path / "optimizer.pt").read_bytes()
     before = [p.detach().clone() for p in model.parameters()]
+    # the manifest catches the changed file first ...
+    with pytest.raises(ckpt.CheckpointError, match=r"optimizer\.pt is (damaged|truncated)"):
+        ckpt.load_checkpoint(path, model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3))
+    # ... and with a manifest rewritten to match it, weights_only loading still refuses it
+    ckpt.write_manifest(path)
     with pytest.raises(ckpt.CheckpointError, match="nothing in this file was executed"):
         ckpt.load_checkpoint(path, model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3))
     assert not marker.exists()

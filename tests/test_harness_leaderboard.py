@@ -329,3 +329,54 @@ def test_committed_markdown_tables_match_the_committed_run_files():
     for path in files:
         blocks, changed = leaderboard.refresh(path, block_table, check=True)
         assert blocks >= 1 and changed == [], f"{path}: stale table block(s) {changed}; run `rlvr-zoo leaderboard --refresh {path}`"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# damaged or partial run files are named, never used silently
+
+
+def test_truncated_summary_is_an_error_naming_the_file(tmp_path, capsys):
+    from harness.cli import main
+
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO]}, BASE)
+    summary = d / "runs" / "grpo" / "seed-0" / "eval" / "summary.json"
+    text = summary.read_text()
+    summary.write_text(text[: len(text) // 2])
+    from harness.errors import UserError
+
+    with pytest.raises(UserError, match=rf"{re.escape(str(summary))}: cannot be read as JSON"):
+        leaderboard.collect(d)
+    assert main(["leaderboard", str(d)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(summary) in err
+    write_json(summary, {"benches": ["arith"]})
+    with pytest.raises(UserError, match="not an evaluation summary"):
+        leaderboard.collect(d)
+
+
+def test_partial_per_problem_list_is_left_out_with_a_warning(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO, GRPO]}, BASE)
+    summary = d / "runs" / "grpo" / "seed-1" / "eval" / "summary.json"
+    data = json.loads(summary.read_text())
+    data["benches"]["arith"]["per_problem"] = data["benches"]["arith"]["per_problem"][:2]   # 2 of 4 problems
+    write_json(summary, data)
+    with pytest.warns(leaderboard.PartialRunWarning,
+                      match=rf"{re.escape(str(summary))}: arith: per_problem holds 2 values for 4 problems"):
+        rows = leaderboard.collect(d)
+    grpo = rows[1]
+    assert grpo.benches["arith"].seeds == 1 and grpo.benches["arith"].score == pytest.approx(0.5)
+
+
+def test_finished_run_without_eval_and_truncated_metrics_are_reported(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO], "dapo": [CE0]}, BASE)
+    grpo = d / "runs" / "grpo" / "seed-0"
+    (grpo / "eval" / "summary.json").unlink()
+    dapo = d / "runs" / "dapo" / "seed-0"
+    write_json(dapo / "run.json", {"status": "completed", "step": 5})   # metrics.jsonl stops at step 3
+    with pytest.warns(UserWarning) as record:
+        rows = leaderboard.collect(d)
+    messages = [str(w.message) for w in record]
+    assert any(str(grpo) in m and "has no eval/summary.json" in m for m in messages), messages
+    assert any(f"{dapo / 'metrics.jsonl'} ends at step 3 but" in m and "truncated" in m for m in messages), messages
+    assert any(f"{dapo / 'metrics.jsonl'}: line(s) 4 are not valid JSON" in m for m in messages), messages
+    assert {r.label: r.benches["arith"] for r in rows}["grpo"] is None

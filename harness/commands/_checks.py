@@ -37,21 +37,18 @@ def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
 
 
 def yaml_mapping(path: str | os.PathLike, flag: str, what: str) -> dict:
-    """The YAML mapping in file ``path``; a missing file, broken YAML or a non-mapping is a :class:`UserError`."""
-    import yaml
+    """The YAML mapping in file ``path``; a missing file, broken YAML, an alias bomb or a non-mapping is a
+    :class:`UserError` (harness.presets.load_yaml: the safe loader with alias limits)."""
+    from harness.presets import load_yaml
 
     try:
         with open(path, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh)
+            text = fh.read()
     except FileNotFoundError:
         raise UserError(f"{flag} {path}: no such file; give a YAML file of {what}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{flag} {path}: cannot read it ({exc}); give a YAML text file of {what}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{flag} {path}: not valid YAML{where}: {problem}; give a YAML mapping of {what}") from None
+    loaded = load_yaml(text, f"{flag} {path}")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -47,6 +47,9 @@ def run(args) -> int:
         compare._check_existing(plan)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    from harness.run_lock import lock_run_folder
+
+    lock_run_folder(plan.out, "compare")  # one writer per run folder (after output_dir's checks)
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
     try:

@@ -49,6 +49,9 @@ def run(args) -> int:
         raise UserError(str(exc)) from exc
     out = output_dir(args.out if args.out is not None
                      else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model))
+    from harness.run_lock import lock_run_folder
+
+    lock_run_folder(out, "eval")  # one writer per run folder, before the model loads
     model, tokenizer = load_policy(args.model, dtype="float32")
     model.eval()
     engine = make_engine(args.engine, model, tokenizer, dtype=args.dtype)

@@ -78,6 +78,9 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     output_dir(cfg.out_dir)
+    from harness.run_lock import lock_run_folder
+
+    lock_run_folder(cfg.out_dir, "train")  # one writer per run folder, before the model loads
     try:
         result = train(cfg, resume=args.resume, progress=not args.no_progress, dataset=dataset)
     except (TrainingError, CheckpointError, ValueError) as exc:

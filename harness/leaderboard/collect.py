@@ -7,11 +7,19 @@ written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes
 Scores are fractions (avg@k). Over several seeds the per-problem fractions correct are averaged first and the 95%
 interval is a bootstrap over problems of those pooled fractions. `delta_vs_base` is the row's average minus the
 average of the base model of the same directory.
+
+Damaged or partial run files are never used silently. A `summary.json` or `DONE` that is not valid JSON (a cut
+write, a bad copy) or not the expected shape is an error naming the file. With a warning (`PartialRunWarning`)
+naming each file: a benchmark whose `per_problem` list does not hold one value per problem is left out of that
+row (shown as "-"); a finished run without `eval/summary.json` shows "-"; a `metrics.jsonl` that is missing, has
+lines that are not JSON, or ends before the step its `run.json` records is reported (its readable records are
+used).
 """
 from __future__ import annotations
 
 import fnmatch
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +27,69 @@ from typing import Any
 from harness import run_layout
 from harness.errors import UserError
 from harness.io import read_json
+
+class PartialRunWarning(UserWarning):
+    """A run file the leaderboard uses only in part (see the module docstring)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PartialRunWarning, stacklevel=3)
+
+
+def _read_done(path: Path) -> dict[str, Any]:
+    """A DONE record of `rlvr-zoo compare`; not valid JSON or without a label is a UserError naming the file."""
+    try:
+        info = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read as JSON ({exc}): the run's {run_layout.DONE_FILE} record is truncated "
+                        f"or damaged; delete it and run the comparison again to redo that run") from None
+    if not isinstance(info, dict) or not isinstance(info.get("label"), str):
+        raise UserError(f"{path}: not a {run_layout.DONE_FILE} record of `rlvr-zoo compare` (no 'label')")
+    return info
+
+
+def _complete_summary(path: Path) -> dict[str, Any]:
+    """:func:`read_summary`, with benchmarks whose per-problem list is partial left out (and a warning)."""
+    data = read_summary(path)
+    for bench, scores in list(data["benches"].items()):
+        per_problem, problems = scores.get("per_problem"), scores.get("problems")
+        if per_problem and len(per_problem) != problems:
+            _warn(f"{path}: {bench}: per_problem holds {len(per_problem)} values for {problems} problems (a partial "
+                  f"file); this result is left out")
+            data["benches"][bench] = {**scores, "per_problem": []}
+    return data
+
+
+def _check_metrics(folder: Path) -> None:
+    """Warn about a missing, damaged or truncated metrics.jsonl of a finished run."""
+    path = folder / run_layout.METRICS_FILE
+    if not path.is_file():
+        _warn(f"{path} is missing: this seed is left out of the training-dynamics figures")
+        return
+    bad, last = [], None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad.append(lineno)
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                last = rec["step"] if last is None else max(last, rec["step"])
+    if bad:
+        _warn(f"{path}: line(s) {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} are not valid JSON "
+              f"(a torn or damaged file); they are left out")
+    info_path = folder / run_layout.RUN_INFO_FILE
+    if info_path.is_file():
+        try:
+            step = read_json(info_path).get("step")
+        except (ValueError, AttributeError):
+            step = None
+        if isinstance(step, int) and (last is None or last < step):
+            _warn(f"{path} ends at step {last} but {info_path} records step {step}: the file is truncated")
+
 
 BOOTSTRAP_SAMPLES = 1000
 ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
@@ -225,7 +296,7 @@ def _summary_problem(data: Any) -> str | None:
 
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
     """The one row of a directory written by `rlvr-zoo eval --out`."""
-    summary = read_summary(run_dir / run_layout.SUMMARY_FILE)
+    summary = _complete_summary(run_dir / run_layout.SUMMARY_FILE)
     label = summary.get("label") or summary.get("model") or name
     return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
 
@@ -234,7 +305,7 @@ def _finished_runs(run_dir: Path) -> dict[str, list[tuple[dict[str, Any], Path]]
     """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison."""
     runs: dict[str, list[tuple[dict[str, Any], Path]]] = {}
     for done in run_layout.done_files(run_dir):
-        info = read_json(done)
+        info = _read_done(done)
         runs.setdefault(info["label"], []).append((info, done.parent))
     return {label: sorted(entries, key=lambda e: e[0].get("seed", 0)) for label, entries in runs.items()}
 
@@ -249,12 +320,19 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
     for entries in runs.values():
         for _, folder in entries:
             if _run_summary(folder).is_file():
-                benches += [b for b in read_summary(_run_summary(folder))["benches"] if b not in benches]
+                benches += [b for b in _complete_summary(_run_summary(folder))["benches"] if b not in benches]
     return benches
 
 
 def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
-    summaries = [read_summary(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
+    summaries = []
+    for _, folder in entries:
+        _check_metrics(folder)
+        if _run_summary(folder).is_file():
+            summaries.append(_complete_summary(_run_summary(folder)))
+        else:
+            _warn(f"{folder} is finished ({run_layout.DONE_FILE}) but has no "
+                  f"{run_layout.EVAL_DIR}/{run_layout.SUMMARY_FILE}: its scores are left out (shown as '-')")
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
     return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
@@ -277,7 +355,7 @@ def collect(run_dir: str | Path) -> list[Row]:
     if not runs and not base_summary.is_file():
         raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
                          f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
-    base = read_summary(base_summary) if base_summary.is_file() else None
+    base = _complete_summary(base_summary) if base_summary.is_file() else None
     benches = _bench_order(base, runs)
     rows = []
     if base:

@@ -90,6 +90,15 @@ class VLLMEngine:
         kw = dict(llm_kwargs or {})
         if kv_cache_gib is None and not on_gpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             kv_cache_gib = 1.0
+        if not on_gpu:
+            # vLLM samples a token for a request whose prompt is only partly prefilled in this step (chunked
+            # prefill), throws it away and rewinds the request's seeded generator with set_offset(); a CPU
+            # torch.Generator (Mersenne Twister) has no offset, so any seeded batch whose prompts exceed one step's
+            # max_num_batched_tokens died with "CPU Generator does not use offset". Without chunked prefill a
+            # prompt is always prefilled whole, so no sampled token is discarded; vLLM then raises the token
+            # budget to at least max_model_len. Schedules that never split a prompt (all that worked before) are
+            # unchanged, so their samples are too.
+            kw.setdefault("enable_chunked_prefill", False)
         if kv_cache_gib is not None:
             kw.setdefault("kv_cache_memory_bytes", int(kv_cache_gib * (1 << 30)))
         elif on_gpu:

@@ -111,6 +111,7 @@ class UpdateStats:
     sums: MetricSums = field(default_factory=MetricSums)
     updates: int = 0
     skipped_updates: int = 0
+    nonfinite_weight_updates: int = 0   # of the skipped: steps undone because they made a weight NaN/inf
     grad_norms: list[float] = field(default_factory=list)
     train_tokens: int = 0
 
@@ -146,6 +147,8 @@ class UpdateStats:
         rec["grad_norm"] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
         rec["updates"] = self.updates
         rec["skipped_updates"] = self.skipped_updates
+        if self.nonfinite_weight_updates:
+            rec["skipped_updates/nonfinite_weights"] = self.nonfinite_weight_updates
         return rec
 
 

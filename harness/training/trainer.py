@@ -97,6 +97,7 @@ class Trainer:
         self._build_data(dataset, reward_fn)
         self._build_optimisation()
         self.step = self.skipped_steps = self.empty_batches = 0
+        self.updates_applied = self.updates_skipped = 0   # over the whole run (kept in checkpoints)
         self._stop_signal: int | None = None
         self._logger: MetricsLogger | None = None
         self.resumed_from: str | None = None
@@ -256,11 +257,12 @@ class Trainer:
         stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
                                  n_mb)
         stats.train_tokens += int(batch.attention_mask.sum()) * ((source == "recompute") + (ref_logp is not None))
+        self.updates_applied += stats.updates - stats.skipped_updates
+        self.updates_skipped += stats.skipped_updates
         if stats.skipped_updates:
             self.skipped_steps += 1
             if self.dist.is_main:
-                self._log_msg(f"step {step}: non-finite loss or gradient in {stats.skipped_updates} of "
-                              f"{stats.updates} update(s); skipped them (skipped_steps={self.skipped_steps})")
+                self._log_msg(_skip_message(step, stats, batch.scores, self.skipped_steps))
         self._scheduler_step()
         self._sync_engine()
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
@@ -317,6 +319,9 @@ class Trainer:
                                          rank=self.dist.rank)
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        # a checkpoint from before these counters: count its steps as applied (they cannot be told apart)
+        self.updates_applied = int(state.get("updates_applied", self.step))
+        self.updates_skipped = int(state.get("updates_skipped", 0))
         self.empty_batches = int(state.get("empty_batches", 0))
         self.sampler.load_state_dict(state["sampler"])
         self._sync_engine()
@@ -344,6 +349,7 @@ class Trainer:
             move_in = {SHARDED: staging}
         if self.dist.is_main:
             state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
+                     "updates_applied": self.updates_applied, "updates_skipped": self.updates_skipped,
                      "empty_batches": self.empty_batches, "config_json": json.dumps(self.cfg.to_dict())}
             path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
                                         optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
@@ -417,6 +423,12 @@ class Trainer:
                 stop = self._after_step(self.train_step())
                 if stop:
                     raise _Interrupted(stop)
+            if self.updates_skipped and not self.updates_applied:
+                raise TrainingError(
+                    f"no update succeeded: all {self.updates_skipped} update(s) of the run's {self.step} step(s) "
+                    f"were skipped (non-finite rewards, loss, gradient or weights; the log says which, "
+                    f"step by step), so the model is still the initial one; fix the cause (the reward function, "
+                    f"lr, a damaged checkpoint) and start again")
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
                 final = str(ckpt.save_final(self.rollout_model, self.tokenizer, self.out_dir / FINAL_DIR))
@@ -438,6 +450,23 @@ class Trainer:
                 signal.signal(sig, h)
             self._write_run_json(status, time.perf_counter() - start)
             self._logger.close()
+
+
+def _skip_message(step: int, stats, scores: torch.Tensor, skipped_steps: int) -> str:
+    """Why updates of a step were skipped, naming non-finite rewards when there were any."""
+    why = []
+    bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+    if bad:
+        shown = ", ".join(str(i) for i in bad[:8]) + (" ..." if len(bad) > 8 else "")
+        why.append(f"{len(bad)} of {scores.numel()} rewards are NaN or infinite (responses {shown} of the batch; "
+                   f"check the reward function), which makes the loss non-finite")
+    if stats.nonfinite_weight_updates:
+        why.append(f"{stats.nonfinite_weight_updates} optimiser step(s) would have written NaN/inf into the weights "
+                   f"and were undone")
+    if not why:
+        why.append("non-finite loss or gradient")
+    return (f"step {step}: {stats.skipped_updates} of {stats.updates} update(s) skipped: {'; '.join(why)} "
+            f"(skipped_steps={skipped_steps})")
 
 
 def train(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True,

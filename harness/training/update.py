@@ -22,6 +22,7 @@ from algorithms import off_policy
 from harness import distributed
 from harness.training.batch import RolloutBatch
 from harness.training.forward import Forward
+from harness.training.guard import StepGuard
 from harness.training.metrics import UpdateStats
 
 __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
@@ -105,6 +106,7 @@ class Updater:
         self.cfg, self.algo, self.forward, self.dist = cfg, algo, forward, dist
         self.policy, self.model, self.optimizer = policy, model, optimizer
         self.critic, self.train_critic, self.critic_optimizer = critic, train_critic, critic_optimizer
+        self.guard = StepGuard(model, critic)
 
     def run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
         cfg, N = self.cfg, data.batch.num_seqs
@@ -207,9 +209,10 @@ class Updater:
         optimizers = [o for o in (self.optimizer, self.critic_optimizer) if o is not None]
         if bad or not math.isfinite(norm) or not math.isfinite(cnorm):
             stats.skipped_updates += 1
+        elif self.guard.step(optimizers):   # the step wrote NaN/inf into the weights: undone (harness.training.guard)
+            stats.skipped_updates += 1
+            stats.nonfinite_weight_updates += 1
         else:
             stats.grad_norms.append(norm)
-            for opt in optimizers:
-                opt.step()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)

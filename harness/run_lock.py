@@ -1,0 +1,146 @@
+"""One writer per run folder: an advisory lock that `train`, `compare` and `eval` take on their output folder.
+
+    with lock_run_folder(out_dir, "train"):
+        ...                          # a second writer on out_dir gets RunLockError naming this process
+
+The lock is ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``OUT/.rlvr-zoo.lock``, a small file that also records the
+holder's pid, command and start time for the refusal message. The kernel drops a flock when the last descriptor of
+the open file closes, so the lock goes away when its process ends, however it ends (SIGKILL included); a stale lock
+file left behind is harmless and is simply locked again. Advisory: it stops other rlvr-zoo writers, not other
+programs. Under torchrun only rank 0 (``RANK`` unset or 0) takes the lock; the other ranks write nothing of their
+own to the folder. On a platform without ``fcntl`` (Windows) no lock is taken.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+from harness.errors import UserError
+
+__all__ = ["RunLock", "RunLockError", "lock_run_folder", "check_out_dir", "LOCK_FILE"]
+
+LOCK_FILE = ".rlvr-zoo.lock"
+
+
+class RunLockError(UserError):
+    """The run folder is in use by another process, or cannot be used as a run folder."""
+
+
+def check_out_dir(out_dir, flag: str = "--out") -> Path:
+    """``out_dir`` as a Path, after refusing an empty value, an existing file, a path under a file and a folder that
+    cannot be created or written (each a one-line :class:`RunLockError`)."""
+    text = "" if out_dir is None else os.fspath(out_dir)
+    if not text.strip():
+        raise RunLockError(f"{flag} is empty; give the output directory, e.g. {flag} runs/my-run")
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunLockError(f"{flag} {text}: this is a file, not a directory; give a directory for the outputs")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunLockError(f"{flag} {text}: a part of this path is a file, not a directory; give a directory "
+                           f"path for the outputs") from None
+    except NotADirectoryError:
+        raise RunLockError(f"{flag} {text}: a part of this path is a file, not a directory; give a directory "
+                           f"path for the outputs") from None
+    except OSError as exc:
+        raise RunLockError(f"{flag} {text}: cannot create this directory ({exc.strerror or exc}); give a "
+                           f"writable location") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunLockError(f"{flag} {text}: this directory is not writable; give a writable location")
+    return path
+
+
+class RunLock:
+    """An exclusive advisory lock on one run folder (see the module docstring). Use :func:`lock_run_folder`."""
+
+    def __init__(self, folder: str | os.PathLike, command: str = "rlvr-zoo", flag: str = "--out"):
+        self.folder = Path(os.fspath(folder)) if folder is not None else None
+        self.command = command
+        self.flag = flag
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "RunLock":
+        folder = check_out_dir(self.folder, self.flag)
+        if os.environ.get("RANK", "0") not in ("", "0"):
+            return self
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        path = folder / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunLockError(f"{self.flag} {folder}: cannot create the lock file {path} ({exc.strerror or exc})"
+                               ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            who = f"{holder.get('command', 'another rlvr-zoo process')} (pid {holder.get('pid', '?')}"
+            if holder.get("started"):
+                who += f", started {holder['started']}"
+            raise RunLockError(f"{folder} is in use by {who}); one process writes to a run folder at a time: "
+                               f"wait for it to finish or choose another {self.flag}") from None
+        except OSError as exc:  # a file system without flock (some network mounts): go on without the lock
+            os.close(fd)
+            warnings.warn(f"cannot lock {folder} ({exc.strerror or exc}); another process could write to it "
+                          f"at the same time", stacklevel=3)
+            return self
+        info = {"pid": os.getpid(), "command": f"rlvr-zoo {self.command}",
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire() if not self.held else self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+_HELD: dict[str, RunLock] = {}
+
+
+def lock_run_folder(folder: str | os.PathLike, command: str, flag: str = "--out") -> RunLock:
+    """Take the lock on ``folder`` for ``command`` (``train``, ``compare``, ``eval``) and return it, held until
+    :meth:`RunLock.release` or the end of the process. Re-entrant within a process (a process that already holds
+    the folder's lock gets it again). Raises :class:`RunLockError` when another process holds it or the folder
+    cannot be used."""
+    path = check_out_dir(folder, flag)
+    key = str(path.resolve())
+    held = _HELD.get(key)
+    if held is not None and held.held:
+        return held
+    lock = RunLock(path, command, flag).acquire()
+    if lock.held:
+        _HELD[key] = lock
+    return lock
