@@ -198,3 +198,54 @@ def test_seeds_for_difference_inverts_the_mdd():
     assert stats.minimum_detectable_difference(comps, n_seeds=n - 1) > 0.10
     assert 28 <= n <= 36          # 2 x (2.8 x 14 / 10)^2 = 30.7 seeds from the seed term alone (issue 15's estimate)
     assert stats.seeds_for_difference(comps, 0.001) is None     # the problem term alone is larger
+
+
+# ---------------------------------------------------------------- seed-level t-test
+@pytest.mark.parametrize("t,df,expected", [
+    (12.706, 1, 1 - 2 / math.pi * math.atan(12.706)),     # df = 1 is the Cauchy: p = 1 - (2/pi) atan|t|
+    (0.3, 1, 1 - 2 / math.pi * math.atan(0.3)),
+    (4.303, 2, 1 - 4.303 / math.sqrt(4.303 ** 2 + 2)),      # df = 2: p = 1 - |t| / sqrt(t^2 + 2)
+    (30.0, 2, 1 - 30 / math.sqrt(902)),
+    (1.959964, 1e7, 0.05),                                   # the normal limit
+])
+def test_t_distribution_against_closed_forms_and_tables(t, df, expected):
+    assert stats.t_two_sided(t, df) == pytest.approx(expected, rel=2e-4)
+
+
+def test_t_distribution_against_a_table():
+    assert stats.t_two_sided(2.228, 10) == pytest.approx(0.05, rel=1e-3)   # t table: t_{0.975, 10} = 2.228
+
+
+def test_f_distribution_against_tables():
+    assert stats.f_sf(161.45, 1, 1) == pytest.approx(0.05, rel=1e-3)      # F_{0.95}(1, 1) = 161.45
+    assert stats.f_sf(4.0, 1, 1e7) == pytest.approx(0.0455003, rel=1e-4)  # F(1, inf) = z^2: P(|z| >= 2)
+    assert stats.f_sf(3.49, 3, 12) == pytest.approx(0.05, rel=5e-3)       # F_{0.95}(3, 12) = 3.49
+
+
+@pytest.mark.parametrize("n_seeds", [2, 3, 5])
+def test_seed_t_test_holds_its_size_where_the_bootstrap_does_not(n_seeds):
+    """No true difference, seed SD 0.15, problem SD 0.1, residual 0.3, 60 problems. The t-test rejects at 5% about
+    5% of the time; the hierarchical bootstrap's own p-value, resampling the few seeds as if they were the
+    population, rejects far more often (25% / 15% / 11% at 2 / 3 / 5 seeds here). This is why a verdict needs
+    both."""
+    rng = np.random.default_rng(n_seeds)
+    x = _crossed(rng, 1000, n_seeds, 60, 0.15, 0.1, 0.3, mu=0.0)
+    p_t = np.array([stats.seed_t_test(t)[0] for t in x])
+    assert 0.025 <= np.mean(p_t < 0.05) <= 0.075
+    p_boot = np.array([stats.paired_hierarchical_bootstrap(t, np.zeros_like(t), n_boot=500).p_boot for t in x[:300]])
+    assert np.mean(p_boot < 0.05) > 0.09
+    d = stats.paired_hierarchical_bootstrap(x[0], np.zeros_like(x[0]), n_boot=500)
+    assert d.p_t == pytest.approx(stats.seed_t_test(x[0])[0]) and d.p_value == max(d.p_boot, d.p_t)
+
+
+def test_seed_t_test_two_seeds_is_the_one_df_t_test():
+    """Two seeds, no problem structure: the seed term has 1 df, so two seeds that agree closely still give a
+    large p; a clear difference with many seeds gives a small one."""
+    r = np.tile([0.01, -0.01], 25)
+    two = np.array([0.40 + r, 0.30 - r])   # problem means all 0.35: no problem term; seed means 0.40 and 0.30
+    p, df = stats.seed_t_test(two)
+    # MS_seed = 50 * 2 * 0.05^2 = 0.25, SE = sqrt(0.25 / 100) = 0.05, t = 0.35 / 0.05 = 7 with 1 df
+    assert df == pytest.approx(1.0) and p == pytest.approx(1 - 2 / math.pi * math.atan(7.0), rel=1e-9)
+    many = _crossed(np.random.default_rng(1), 1, 20, 60, 0.05, 0.05, 0.2, mu=0.2)[0]
+    assert stats.seed_t_test(many)[0] < 1e-6
+    assert stats.seed_t_test(np.zeros((3, 10))) == (1.0, float("inf"))
