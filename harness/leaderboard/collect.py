@@ -4,9 +4,10 @@ A comparison directory (layout in `harness.run_layout`) holds `base/eval/summary
 per finished run, `runs/<slug>/seed-<s>/` with a `DONE` marker, `metrics.jsonl` and `eval/summary.json`. A directory
 written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes one row.
 
-Scores are fractions (avg@k). Over several seeds the per-problem fractions correct are averaged first and the 95%
-interval is a bootstrap over problems of those pooled fractions. `delta_vs_base` is the row's average minus the
-average of the base model of the same directory.
+Scores are fractions (avg@k): the mean over seeds of each seed's score. The 95% interval is the hierarchical
+bootstrap (`stats.hierarchical_bootstrap`: seeds, then problems; with one seed, problems only). `delta_vs_base` is
+the row's average minus the average of the base model of the same directory. Each row keeps its seeds x problems
+tables (`Row.tables`) for the verdicts view.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 from harness import run_layout
 from harness.io import read_json
 
-BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical bootstrap, numpy seed 0
 ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
 ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
 RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
@@ -70,6 +71,10 @@ class Row:
     """metrics.jsonl of each seed"""
     dynamics: dict[str, Any] | None = field(default=None, repr=False)
     """training-dynamics figures pooled over seeds (keys DYNAMICS_KEYS and entropy_change_per_seed)"""
+    tables: dict[str, list[list[float]]] = field(default_factory=dict, repr=False)
+    """per benchmark: one list of per-problem fractions per seed (the seeds x problems table)"""
+    table_seeds: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    """per benchmark: the seed number of each line of `tables` (pairs rows by seed)"""
 
     PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
               "final_entropy", "wall_time_s")
@@ -115,16 +120,8 @@ def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = 
     if not parts:
         return None
     k = parts[0]["k"]
-    same = _same_problems(parts)
-    # seeds evaluated on different problem sets: every (seed, problem) counts as a problem
-    pooled = _pooled_problems(parts) if same else [x for p in parts for x in p["per_problem"]]
-    if len(parts) == 1 and parts[0].get("ci95") and parts[0]["ci95"][0] is not None:
-        lo, hi = parts[0]["ci95"]
-    else:
-        ci = stats.bootstrap_ci(pooled, n_boot=bootstrap_samples, seed=0)
-        lo, hi = ci.low, ci.high
-    return Cell(score=sum(pooled) / len(pooled), lo=lo, hi=hi, k=k,
-                problems=len(pooled) if same else parts[0]["problems"],
+    ci = stats.hierarchical_bootstrap([p["per_problem"] for p in parts], n_boot=bootstrap_samples, seed=0)
+    return Cell(score=ci.mean, lo=ci.low, hi=ci.high, k=k, problems=ci.n_problems,
                 pass_at_k=_mean([p.get(f"pass@{k}") for p in parts]), maj_at_k=_mean([p.get(f"maj@{k}") for p in parts]),
                 gold_unparsable=max(p.get("gold_unparsable", 0) for p in parts), seeds=len(parts))
 
@@ -158,9 +155,18 @@ def _pool_dynamics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _seed_parts(summaries: list[dict[str, Any]], seeds: list[Any] | None, bench: str) -> list[tuple[Any, dict]]:
+    """(seed, result) of each summary that holds per-problem fractions of `bench` (seeds numbered 0.. when the
+    seed list does not match the summaries)."""
+    seeds = list(seeds) if seeds is not None and len(seeds) == len(summaries) else list(range(len(summaries)))
+    return [(s, x["benches"][bench]) for s, x in zip(seeds, summaries)
+            if x.get("benches", {}).get(bench, {}).get("per_problem")]
+
+
 def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[str], *, is_base: bool = False,
          algo: str | None = None, overrides: dict | None = None, seeds: list[int] | None = None,
-         metrics: list[Path] | None = None, wall_time_s: float | None = None) -> Row:
+         summary_seeds: list[Any] | None = None, metrics: list[Path] | None = None,
+         wall_time_s: float | None = None) -> Row:
     from harness.curves import read_metrics
 
     cells = {b: _pool(summaries, b) for b in benches}
@@ -174,7 +180,9 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
                per_seed={b: [sum(p["per_problem"]) / len(p["per_problem"]) for p in _parts(summaries, b)]
                          for b in benches},
                metrics=list(metrics or []),
-               dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None)
+               dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None,
+               tables={b: [p["per_problem"] for _, p in _seed_parts(summaries, summary_seeds, b)] for b in benches},
+               table_seeds={b: [s for s, _ in _seed_parts(summaries, summary_seeds, b)] for b in benches})
 
 
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
@@ -208,11 +216,12 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
 
 
 def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
-    summaries = [read_json(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
+    scored = [(info, p) for info, p in entries if _run_summary(p).is_file()]
+    summaries = [read_json(_run_summary(p)) for _, p in scored]
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
     return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
-                seeds=[info.get("seed") for info, _ in entries],
+                seeds=[info.get("seed") for info, _ in entries], summary_seeds=[info.get("seed") for info, _ in scored],
                 metrics=[p / run_layout.METRICS_FILE for _, p in entries],
                 wall_time_s=sum(walls) / len(walls) if walls else None)
 
