@@ -56,82 +56,88 @@ def _same_problems(*tables: list[list[float]]) -> bool:
     return len({len(seed) for t in tables for seed in t}) == 1
 
 
-def analyse(rows: list[Row], n_boot: int = BOOT, alpha: float = ALPHA) -> dict[str, Any]:
-    """Every figure of the verdicts view (fractions, not percent). Keys: benches, scores (one entry per row),
-    vs_base and pairwise (one entry per comparison), mdd (per benchmark), max_seeds, notes."""
-    benches = benches_of(rows)
-    trained = [r for r in rows if not r.is_base]
-    scores = []
+def _score_entries(rows: list[Row], benches: list[str], n_boot: int, alpha: float) -> list[dict[str, Any]]:
+    """Per row and benchmark: mean over seeds, hierarchical interval, each seed's score."""
+    out = []
     for r in rows:
-        cells = {}
+        cells: dict[str, Any] = {}
         for b in benches:
             t = _table(r, b)
-            if t is None:
-                cells[b] = None
-                continue
-            ci = stats.hierarchical_bootstrap(t, n_boot=n_boot, alpha=alpha, seed=0)
-            cells[b] = {"score": ci.mean, "lo": ci.low, "hi": ci.high, "per_seed": list(ci.per_seed),
-                        "seeds": ci.n_seeds, "problems": ci.n_problems}
-        scores.append({"label": r.label, "run": r.run, "is_base": r.is_base, "benches": cells})
+            ci = None if t is None else stats.hierarchical_bootstrap(t, n_boot=n_boot, alpha=alpha, seed=0)
+            cells[b] = None if ci is None else {"score": ci.mean, "lo": ci.low, "hi": ci.high,
+                                                "per_seed": list(ci.per_seed), "seeds": ci.n_seeds,
+                                                "problems": ci.n_problems}
+        out.append({"label": r.label, "run": r.run, "is_base": r.is_base, "benches": cells})
+    return out
 
+
+def _against_base(r: Row, base: Row | None, b: str, n_boot: int, alpha: float) -> dict[str, Any] | None:
+    """One comparison of a trained row with the base model of its directory (None: no result for `b`)."""
+    mine, ref = _table(r, b), _table(base, b)
+    if mine is None:
+        return None
+    entry: dict[str, Any] = {"a": r.label, "b": base.label if base else None, "bench": b, "note": None}
+    if base is None:
+        entry["note"] = "no base model in this directory"
+    elif ref is None:
+        entry["note"] = f"the base model has no per-problem results for {b}"
+    elif not _same_problems(mine, ref):
+        entry["note"] = "scored on different numbers of problems than the base model: no pairing"
+    else:
+        entry["diff"] = stats.paired_hierarchical_bootstrap(mine, ref[:1], reference=True, n_boot=n_boot,
+                                                            alpha=alpha, seed=0)
+    return entry
+
+
+def _between(ra: Row, rb: Row, b: str, n_boot: int, alpha: float) -> dict[str, Any] | None:
+    """One comparison of two trained rows (None: one of them has no result for `b`)."""
+    ta, tb = _table(ra, b), _table(rb, b)
+    if ta is None or tb is None:
+        return None
+    entry: dict[str, Any] = {"a": ra.label, "b": rb.label, "bench": b, "note": None}
+    if len(ta) < 2 or len(tb) < 2:
+        entry["note"] = ONE_SEED
+    elif not _same_problems(ta, tb):
+        entry["note"] = "scored on different numbers of problems: no pairing"
+    else:
+        entry["diff"] = stats.paired_hierarchical_bootstrap(ta, tb, seeds_a=_seed_labels(ra, b),
+                                                            seeds_b=_seed_labels(rb, b), n_boot=n_boot, alpha=alpha,
+                                                            seed=0)
+        if entry["diff"].paired_seeds:
+            entry["components"] = stats.variance_components([[x - y for x, y in zip(sa, sb)]
+                                                             for sa, sb in zip(ta, tb)])
+    return entry
+
+
+def _holm_verdicts(family: list[dict[str, Any]], alpha: float, b_name: str | None = None) -> None:
+    """Holm over the comparisons of one family that have a test; verdict and adjusted p into each entry."""
+    tested = [e for e in family if "diff" in e]
+    names = [(e["a"], b_name or e["b"]) for e in tested]
+    for e, (word, p) in zip(tested, stats.verdicts([e["diff"] for e in tested], names, alpha)):
+        e["verdict"], e["p_holm"] = word, p
+    for e in family:
+        e.setdefault("verdict", e["note"] or "-")
+        e.setdefault("p_holm", None)
+        e.setdefault("diff", None)
+
+
+def analyse(rows: list[Row], n_boot: int = BOOT, alpha: float = ALPHA) -> dict[str, Any]:
+    """Every figure of the verdicts view (fractions, not percent). Keys: benches, scores (one entry per row),
+    vs_base and pairwise (one entry per comparison), mdd (per benchmark), max_seeds, notes, family_sizes."""
+    benches = benches_of(rows)
+    trained = [r for r in rows if not r.is_base]
     base_of = {r.run: r for r in rows if r.is_base}
-    vs_base = []
-    for r in trained:
-        base = base_of.get(r.run)
-        for b in benches:
-            entry = {"a": r.label, "b": base.label if base else None, "bench": b, "note": None}
-            mine, ref = _table(r, b), _table(base, b)
-            if mine is None:
-                continue
-            if base is None:
-                entry["note"] = "no base model in this directory"
-            elif ref is None:
-                entry["note"] = f"the base model has no per-problem results for {b}"
-            elif not _same_problems(mine, ref):
-                entry["note"] = "scored on different numbers of problems than the base model: no pairing"
-            else:
-                entry["diff"] = stats.paired_hierarchical_bootstrap(mine, ref[:1], reference=True, n_boot=n_boot,
-                                                                    alpha=alpha, seed=0)
-            vs_base.append(entry)
-
+    vs_base = [e for r in trained for b in benches
+               if (e := _against_base(r, base_of.get(r.run), b, n_boot, alpha)) is not None]
+    pairwise = [e for i, ra in enumerate(trained) for rb in trained[i + 1:] for b in benches
+                if (e := _between(ra, rb, b, n_boot, alpha)) is not None]
+    _holm_verdicts(vs_base, alpha, b_name="base")
+    _holm_verdicts(pairwise, alpha)
     max_seeds = max((len(t) for r in trained for b in benches if (t := _table(r, b))), default=0)
-    pairwise = []
-    for i, ra in enumerate(trained):
-        for rb in trained[i + 1:]:
-            for b in benches:
-                ta, tb = _table(ra, b), _table(rb, b)
-                if ta is None or tb is None:
-                    continue
-                entry = {"a": ra.label, "b": rb.label, "bench": b, "note": None}
-                if len(ta) < 2 or len(tb) < 2:
-                    entry["note"] = ONE_SEED
-                elif not _same_problems(ta, tb):
-                    entry["note"] = "scored on different numbers of problems: no pairing"
-                else:
-                    entry["diff"] = stats.paired_hierarchical_bootstrap(
-                        ta, tb, seeds_a=_seed_labels(ra, b), seeds_b=_seed_labels(rb, b), n_boot=n_boot, alpha=alpha,
-                        seed=0)
-                    if entry["diff"].paired_seeds:
-                        entry["components"] = stats.variance_components(
-                            [[x - y for x, y in zip(sa, sb)] for sa, sb in zip(ta, tb)])
-                pairwise.append(entry)
-
-    for family in (vs_base, pairwise):
-        tested = [e for e in family if "diff" in e]
-        names = [(e["a"], "base" if family is vs_base else e["b"]) for e in tested]
-        for e, (word, p) in zip(tested, stats.verdicts([e["diff"] for e in tested], names, alpha)):
-            e["verdict"], e["p_holm"] = word, p
-        for e in family:
-            e.setdefault("verdict", e["note"] or "-")
-            e.setdefault("p_holm", None)
-            e.setdefault("diff", None)
-
-    mdd = {b: _mdd(b, trained, pairwise, alpha) for b in benches}
-    notes = []
-    if trained and max_seeds < 2:
-        notes.append(NO_RANKING)
-    return {"benches": benches, "scores": scores, "vs_base": vs_base, "pairwise": pairwise, "mdd": mdd,
-            "max_seeds": max_seeds, "n_boot": n_boot, "alpha": alpha, "notes": notes,
+    return {"benches": benches, "scores": _score_entries(rows, benches, n_boot, alpha), "vs_base": vs_base,
+            "pairwise": pairwise, "mdd": {b: _mdd(b, trained, pairwise, alpha) for b in benches},
+            "max_seeds": max_seeds, "n_boot": n_boot, "alpha": alpha,
+            "notes": [NO_RANKING] if trained and max_seeds < 2 else [],
             "family_sizes": {"vs_base": sum(1 for e in vs_base if e["p_holm"] is not None),
                              "pairwise": sum(1 for e in pairwise if e["p_holm"] is not None)}}
 
