@@ -18,6 +18,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field (steps=3), or eval.FIELD / train_eval.FIELD / "
                              "compare.FIELD (repeatable)")
+    parser.add_argument("--init-from", default=None, metavar="RUN_DIR_OR_MODEL",
+                        help="start every arm (and the base evaluation) from this model instead of the preset's: a "
+                             "model directory, a run directory (its final/), a comparison directory with one "
+                             "trained model, or a model name; recorded in config.yaml")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -31,7 +35,8 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     try:
-        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=args.sets)
+        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=args.sets,
+                                 init_from=args.init_from)
         compare._check_existing(plan)
     except ValueError as exc:
         print(f"rlvr-zoo compare: {exc}", file=sys.stderr)
