@@ -202,6 +202,8 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     seeds = list(seeds) if seeds else list(p.seeds)
     train = dict(p.train)
     train.update(changes["train"])
+    # equal budgets: a dynamic-sampling objective may not draw more responses than the others (TrainConfig.budget)
+    train.setdefault("budget", "equal-rollouts")
     valid = train_config_fields()
     unknown = sorted(set(train) - set(valid))
     if unknown:

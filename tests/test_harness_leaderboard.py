@@ -240,7 +240,7 @@ def test_dynamics_view_by_hand(tmp_path):
     line = next(x for x in md.splitlines() if x.startswith("| ce-gppo"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells == ["ce-gppo", "2", "8", "1.780", "1.230", "-0.550 (-0.500 / -0.600)", "35.0", "65.0", "3.00",
-                     "-", "5.00", "1.00", "62.5"]
+                     "-", "5.00", "1.00", "62.5"] + ["-"] * 5      # no budget/* logged
     table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "dynamics"))))
     assert float(table[0]["entropy_change"]) == pytest.approx(-0.55) and table[0]["gradshare_high_pos"] == ""
     assert table[0]["entropy_change_per_seed"] == "-0.5 -0.6"

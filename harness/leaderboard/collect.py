@@ -23,8 +23,10 @@ BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical boot
 ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
 ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
 RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
+BUDGET = ("budget/prompts", "budget/responses", "budget/tokens", "budget/zero_adv_groups", "budget/updates")
+"""the trainer's cumulative budget counters: the dynamics view shows each run's last value (mean over seeds)"""
 DYNAMICS_KEYS = ("steps", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
-                 *RUN_MEANS, "eval_accuracy_final")
+                 *RUN_MEANS, "eval_accuracy_final", *BUDGET)
 
 
 @dataclass
@@ -143,6 +145,9 @@ def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
            "eval_accuracy_final": evals[-1] if evals else None, "final_entropy": ent[-1] if ent else None}
     for key in RUN_MEANS:
         out[key] = _mean(vals(key))
+    for key in BUDGET:
+        spent = vals(key)
+        out[key] = spent[-1] if spent else None
     return out
 
 

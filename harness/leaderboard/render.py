@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.leaderboard import verdicts
-from harness.leaderboard.collect import ACCURACY_STEPS, DYNAMICS_KEYS, ENTROPY_STEPS, RUN_MEANS, Cell, Row, benches_of
+from harness.leaderboard.collect import (ACCURACY_STEPS, BUDGET, DYNAMICS_KEYS, ENTROPY_STEPS, RUN_MEANS, Cell, Row,
+                                         benches_of)
 from harness.leaderboard.views import (DEFAULT_VIEW, VIEWS, analysis, delta_rows, dynamics_rows, scores_rows,
                                        verdict_record)
 
@@ -102,7 +103,7 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
                f"entropy end (last {ENTROPY_STEPS})", "Δ entropy (per seed)",
                f"train acc first {ACCURACY_STEPS} (%)", f"train acc last {ACCURACY_STEPS} (%)",
                "gradshare low_neg (%)", "gradshare high_pos (%)", "clipfrac low_neg (%)", "clipfrac high_pos (%)",
-               "final held-out acc (%)"]
+               "final held-out acc (%)", "prompts", "responses", "tokens", "zero-adv groups", "updates"]
     body = []
     for d in dynamics_rows(rows):
         change = _signed(d["entropy_change"])
@@ -111,7 +112,8 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         body.append([d["label"], str(len(d["seeds"])) if d["seeds"] else "-",
                      "-" if d["steps"] is None else str(d["steps"]), _fixed(d["entropy_start"]),
                      _fixed(d["entropy_end"]), change, _pct(d["accuracy_first"]), _pct(d["accuracy_last"])] +
-                    [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])])
+                    [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])] +
+                    ["-" if d[k] is None else f"{d[k]:.0f}" for k in BUDGET])
     return headers, body
 
 
