@@ -22,7 +22,9 @@ import torch
 
 from harness import checkpoint as ckpt
 from harness import distributed
-from harness.metrics_log import MetricsLogger, atomic_write_text, truncate_metrics
+from harness.io import write_text
+from harness.metrics_log import MetricsLogger, truncate_metrics
+from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.config import TrainConfig, TrainingError
 from harness.training.forward import Forward, disable_dropout
@@ -34,6 +36,10 @@ BUDGET_KEYS = ("prompts", "responses", "tokens", "zero_adv_groups", "updates")
 """What a run spent, cumulative, logged every step as ``budget/<key>``: prompts drawn, responses and response tokens
 generated, groups whose rewards were all equal (zero advantage for group-relative estimators; the groups dynamic
 sampling drops), optimiser updates applied."""
+
+SHARDED = "sharded"
+"""Folder of an FSDP2 checkpoint (inside checkpoints/step-N/) with torch.distributed.checkpoint's files: the policy,
+the critic and their optimisers, one file per rank that wrote it; it loads at any world size."""
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -81,11 +87,8 @@ class Trainer:
         # from_dict re-checks every value against its field type (a YAML "1e-5" is a string, for instance)
         self.cfg = cfg = TrainConfig.from_dict(cfg.to_dict()).validate()
         self.callbacks, self.progress, self.out_dir = list(callbacks), progress, Path(cfg.out_dir)
-        if cfg.fsdp:
-            raise TrainingError("fsdp=True is not supported by the trainer yet (checkpoints and the rollout engine "
-                                "need full weights gathered from FSDP2 shards); use fsdp=False, which trains with "
-                                "DDP under torchrun")
         self.dist = distributed.init(cfg.device, cfg.backend)
+        self.fsdp = cfg.fsdp and self.dist.enabled
         self.device = torch.device(self.dist.device)
         if self.dist.enabled and cfg.prompts_per_step % self.dist.world_size:
             raise TrainingError(f"prompts_per_step={cfg.prompts_per_step} must be a multiple of the number of ranks "
@@ -93,6 +96,7 @@ class Trainer:
         seed_everything(cfg.seed)
         reset_peak_rss()
         self.algo = self._build_algorithm(algorithm)
+        self._check_fsdp()
         self._build_models()
         self._build_engine(engine)
         self._build_data(dataset, reward_fn)
@@ -100,20 +104,19 @@ class Trainer:
         self.step = self.skipped_steps = self.empty_batches = 0
         self.budget = dict.fromkeys(BUDGET_KEYS, 0)   # cumulative over the run (checkpointed)
         self._stop_signal: int | None = None
-        self._logger = None
-        self.resumed_from = None
+        self._logger: MetricsLogger | None = None
+        self.resumed_from: str | None = None
         if resume:
             self._resume()
         elif self.dist.is_main:
             if ckpt.latest_checkpoint(self.out_dir) is not None:
                 raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
                                     f"(--resume) to continue it, or choose another out_dir")
-            if (self.out_dir / "metrics.jsonl").exists():  # a run that died before its first checkpoint
-                warnings.warn(f"{self.out_dir}/metrics.jsonl from an earlier run without checkpoints is replaced",
+            if (self.out_dir / METRICS_FILE).exists():  # a run that died before its first checkpoint
+                warnings.warn(f"{self.out_dir / METRICS_FILE} from an earlier run without checkpoints is replaced",
                               stacklevel=2)
-                truncate_metrics(self.out_dir / "metrics.jsonl", 0)
+                truncate_metrics(self.out_dir / METRICS_FILE, 0)
 
-    # -------------------------------------------------------------------------------------------------- build
     def _build_algorithm(self, algorithm):
         import algorithms
 
@@ -128,6 +131,20 @@ class Trainer:
             warnings.warn(f"objective {algo.name!r} selects tokens over the whole batch; micro-batches of "
                           f"{cfg.micro_batch_size} sequences make its selection per micro-batch", stacklevel=3)
         return algo
+
+    def _check_fsdp(self) -> None:
+        """Under FSDP2 every forward and backward is a collective, so every rank must make the same model calls."""
+        if not self.fsdp:
+            return
+        cfg, why = self.cfg, None
+        if self.algo.dynamic_sampling:
+            why = f"objective {self.algo.name!r} uses dynamic sampling, which leaves ranks with different batch sizes"
+        elif cfg.length_buckets:
+            why = "length_buckets splits each rank's micro-batches by its own lengths; set length_buckets=false"
+        elif cfg.lora is not None:
+            why = "LoRA adapters are not sharded yet; train LoRA with fsdp=false (DDP)"
+        if why:
+            raise TrainingError(f"fsdp=true cannot run here: {why}")
 
     def _build_models(self) -> None:
         from harness import models
@@ -148,7 +165,8 @@ class Trainer:
             disable_dropout(self.critic)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
             self.tokenizer.eos_token_id
-        self.forward = Forward(temperature=cfg.temperature, shared_prefix=cfg.shared_prefix,
+        # the shared-prefix forward steps aside per micro-batch on data that differ between ranks: off under FSDP2
+        self.forward = Forward(temperature=cfg.temperature, shared_prefix=cfg.shared_prefix and not self.fsdp,
                                length_buckets=cfg.length_buckets, chunk_size=cfg.logprob_chunk_size or None,
                                bf16=cfg.dtype == "bfloat16", device_type=self.device.type,
                                micro_batch_size=cfg.micro_batch_size)
@@ -156,10 +174,24 @@ class Trainer:
     def _build_engine(self, engine) -> None:
         from harness.rollout import make_engine
 
+        # under FSDP2 the engine (and save_pretrained) use an unsharded copy refreshed after every update: generating
+        # on the sharded policy would need every rank to make the same forward calls
+        self.rollout_model = self.model
+        if self.fsdp:
+            import copy
+
+            self.rollout_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.engine = engine if engine is not None else make_engine(
-            self.cfg.engine, self.model, self.tokenizer, **{"dtype": self.cfg.dtype, **self.cfg.engine_params})
+            self.cfg.engine, self.rollout_model, self.tokenizer, **{"dtype": self.cfg.dtype, **self.cfg.engine_params})
         if engine is not None:   # a shared engine (one vLLM for all runs of a comparison) holds another run's weights
-            self.engine.sync_weights(self.model)
+            self.engine.sync_weights(self.rollout_model)
+
+    def _sync_engine(self) -> None:
+        """Push the current policy into the rollout engine (under FSDP2 a collective: every rank gathers)."""
+        if self.fsdp:
+            with torch.no_grad():
+                self.rollout_model.load_state_dict(distributed.full_state_dict(self.model))
+        self.engine.sync_weights(self.rollout_model)
 
     def _build_data(self, dataset, reward_fn) -> None:
         import rewards
@@ -187,8 +219,12 @@ class Trainer:
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
-        self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=cfg.fsdp)
-        self.train_critic = distributed.wrap_model(self.critic, self.dist) if self.critic is not None else None
+        param_dtype = torch.bfloat16 if self.fsdp and cfg.dtype == "bfloat16" and self.device.type == "cuda" else None
+        self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=self.fsdp, param_dtype=param_dtype)
+        self.train_critic = distributed.wrap_model(self.critic, self.dist, fsdp=self.fsdp, param_dtype=param_dtype) \
+            if self.critic is not None else None
+        if self.fsdp and self.ref_model is not None:
+            distributed.shard_model(self.ref_model, self.dist, param_dtype=param_dtype)
         opt_kw = dict(betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         self.optimizer = adamw([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, **opt_kw)
         warm = cfg.warmup_steps
@@ -201,7 +237,6 @@ class Trainer:
                                optimizer=self.optimizer, critic=self.critic, train_critic=self.train_critic,
                                critic_optimizer=self.critic_optimizer)
 
-    # -------------------------------------------------------------------------------------------------- one step
     def train_step(self) -> dict:
         """Run one training step (module notes); return its metrics record."""
         cfg, algo, forward = self.cfg, self.algo, self.forward
@@ -234,7 +269,7 @@ class Trainer:
                 self._log_msg(f"step {step}: non-finite loss or gradient in {stats.skipped_updates} of "
                               f"{stats.updates} update(s); skipped them (skipped_steps={self.skipped_steps})")
         self._scheduler_step()
-        self.engine.sync_weights(self.model)
+        self._sync_engine()
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
@@ -298,27 +333,31 @@ class Trainer:
         else:
             print(message, flush=True)
 
-    # -------------------------------------------------------------------------------------------------- checkpoints
     def _resume(self) -> None:
         path = ckpt.latest_checkpoint(self.out_dir)
         if path is None:
-            raise TrainingError(f"resume requested but {self.out_dir / 'checkpoints'} holds no complete checkpoint; "
+            raise TrainingError(f"resume requested but {self.out_dir / CHECKPOINTS_DIR} holds no complete checkpoint; "
                                 f"run without --resume to start a new run")
-        state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                                     critic=self.critic, critic_optimizer=self.critic_optimizer,
-                                     rank=self.dist.rank)
+        if (path / SHARDED).is_dir():   # written under FSDP2: weights and optimisers from the DCP folder
+            state = ckpt.load_checkpoint(path, model=self.rollout_model, optimizer=None, scheduler=self.scheduler,
+                                         rank=self.dist.rank)
+            distributed.load_sharded(path / SHARDED, *self._sharded_state())
+        else:
+            state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                         critic=self.critic, critic_optimizer=self.critic_optimizer,
+                                         rank=self.dist.rank)
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.empty_batches = int(state.get("empty_batches", 0))
         self.budget.update({k: int(v) for k, v in (state.get("budget") or {}).items() if k in self.budget})
         self.sampler.load_state_dict(state["sampler"])
-        self.engine.sync_weights(self.model)
+        self._sync_engine()
         self.resumed_from = str(path)
         diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
         if diff and self.dist.is_main:
             warnings.warn(f"resuming {path} with a different config for: {', '.join(diff)}", stacklevel=2)
         if self.dist.is_main:
-            truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
+            truncate_metrics(self.out_dir / METRICS_FILE, self.step)
 
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
@@ -329,19 +368,33 @@ class Trainer:
             states = [None] * self.dist.world_size
             tdist.all_gather_object(states, ckpt.capture_rng())
             rank_rng = {r: s for r, s in enumerate(states) if r > 0}
-        path = None
+        path, move_in = None, None
+        if self.fsdp:   # every rank writes its shards; rank 0 moves the folder into the checkpoint it builds
+            staging = self.out_dir / "checkpoints" / f".{SHARDED}-step-{self.step}"
+            distributed.save_sharded(staging, *self._sharded_state())
+            distributed.barrier()
+            move_in = {SHARDED: staging}
         if self.dist.is_main:
             state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
                      "empty_batches": self.empty_batches, "budget": dict(self.budget),
                      "config_json": json.dumps(self.cfg.to_dict())}
-            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.model, tokenizer=self.tokenizer,
-                                        optimizer=self.optimizer, scheduler=self.scheduler, trainer_state=state,
-                                        rank_rng=rank_rng, critic=self.critic,
-                                        critic_optimizer=self.critic_optimizer, keep=self.cfg.keep_checkpoints)
+            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
+                                        optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
+                                        trainer_state=state, rank_rng=rank_rng,
+                                        critic=None if self.fsdp else self.critic,
+                                        critic_optimizer=None if self.fsdp else self.critic_optimizer,
+                                        keep=self.cfg.keep_checkpoints, move_in=move_in)
         distributed.barrier()
         return path
 
-    # -------------------------------------------------------------------------------------------------- the loop
+    def _sharded_state(self) -> tuple[dict, dict]:
+        """({name: module}, {name: (module, optimizer)}) of what an FSDP2 checkpoint holds."""
+        modules, optimizers = {"policy": self.model}, {"policy": (self.model, self.optimizer)}
+        if self.critic is not None:
+            modules["critic"] = self.critic
+            optimizers["critic"] = (self.critic, self.critic_optimizer)
+        return modules, optimizers
+
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
             return {}
@@ -365,7 +418,7 @@ class Trainer:
         info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
                 "skipped_steps": self.skipped_steps, "world_size": self.dist.world_size,
                 "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
-        atomic_write_text(self.out_dir / "run.json", json.dumps(info, indent=1, default=str) + "\n")
+        write_text(self.out_dir / RUN_INFO_FILE, json.dumps(info, indent=1, default=str) + "\n")
 
     def _after_step(self, rec: dict) -> int:
         """Callbacks, the metrics record and checkpoints after a step; the signal that asks to stop, else 0."""
@@ -387,10 +440,11 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._logger = MetricsLogger(self.out_dir, cfg.steps, initial_step=self.step, enabled=self.dist.is_main,
                                      progress=self.progress, tensorboard=cfg.tensorboard,
+                                     report_to=cfg.report_to, config=cfg.to_dict(),
                                      desc=f"train {self.algo.name}")
         previous, status = self._install_signals(), "running"
         self._write_run_json(status, 0.0)
-        metrics_path = str(self.out_dir / "metrics.jsonl")
+        metrics_path = str(self.out_dir / METRICS_FILE)
         try:
             while self.step < cfg.steps:
                 stop = self._after_step(self.train_step())
@@ -398,14 +452,14 @@ class Trainer:
                     raise _Interrupted(stop)
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
-                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / "final"))
+                final = str(ckpt.save_final(self.rollout_model, self.tokenizer, self.out_dir / FINAL_DIR))
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps)
         except _Interrupted as exc:
             status, signum = "interrupted", exc.args[0]
             self._log_msg(f"stopped by signal {signum} after step {self.step}; checkpoint written to "
-                          f"{self.out_dir / 'checkpoints'}; continue with resume=True (--resume)")
+                          f"{self.out_dir / CHECKPOINTS_DIR}; continue with resume=True (--resume)")
             return TrainResult(str(self.out_dir), None, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps, signum)
         except BaseException:
