@@ -68,6 +68,10 @@ class TrainConfig:
                                        "number of ranks (used by the data-parallel equivalence test)")
     dynamic_sampling_max_rounds: int = _f(3, "with dynamic sampling: at most this many rounds of drawing prompts "
                                              "per step (DAPO keeps drawing until the batch is full)")
+    budget: str = _f("none", "'none': dynamic sampling draws up to dynamic_sampling_max_rounds rounds a step; "
+                             "'equal-rollouts' (compare's default): a round is drawn only while the run's responses "
+                             "stay within step x prompts_per_step x responses_per_prompt, what an objective without "
+                             "dynamic sampling generates by that step")
     old_logprobs: str = _f("auto", "'auto': take old log-probs from the training forward when the step makes exactly "
                                    "one update (epochs=1, one mini-batch), else recompute them once before the "
                                    "update; 'recompute': always recompute; 'rollout': use the engine's log-probs")
@@ -188,6 +192,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value}")
+        if self.budget not in ("none", "equal-rollouts"):
+            raise ValueError(f"TrainConfig.budget must be 'none' or 'equal-rollouts', got {self.budget!r}")
         if self.dtype not in ("bfloat16", "float32"):
             raise ValueError(f"TrainConfig.dtype must be 'bfloat16' (bf16 autocast) or 'float32', got {self.dtype!r}")
         if self.old_logprobs not in ("auto", "recompute", "rollout"):

@@ -186,12 +186,16 @@ class GroupCollector:
                             correct=[s.correct for s in scored[g * G:(g + 1) * G]])
                 for g, row in enumerate(mine)]
 
-    def collect(self, step: int) -> Collected:
-        """This rank's groups for the step, after dynamic sampling (module notes)."""
+    def collect(self, step: int, max_rounds: int | None = None) -> Collected:
+        """This rank's groups for the step, after dynamic sampling (module notes); ``max_rounds`` (>= 1) caps the
+        rounds of this step below ``dynamic_sampling_max_rounds`` (the trainer's equal-rollouts budget)."""
         cfg, W = self.cfg, self.dist.world_size
         target = cfg.prompts_per_step // W
         out = Collected()
-        for round_ in range(cfg.dynamic_sampling_max_rounds if self.dynamic else 1):
+        rounds = cfg.dynamic_sampling_max_rounds if self.dynamic else 1
+        if max_rounds is not None:
+            rounds = max(1, min(rounds, max_rounds))
+        for round_ in range(rounds):
             global_idx = self.sampler.draw(cfg.prompts_per_step)
             if target - len(out.groups) > 0:
                 for group in self._round(step, round_, global_idx[self.dist.rank::W], out):

@@ -32,6 +32,11 @@ from harness.training.metrics import RolloutStats, memory_record, reset_peak_rss
 from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
 from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
 
+BUDGET_KEYS = ("prompts", "responses", "tokens", "zero_adv_groups", "updates")
+"""What a run spent, cumulative, logged every step as ``budget/<key>``: prompts drawn, responses and response tokens
+generated, groups whose rewards were all equal (zero advantage for group-relative estimators; the groups dynamic
+sampling drops), optimiser updates applied."""
+
 SHARDED = "sharded"
 """Folder of an FSDP2 checkpoint (inside checkpoints/step-N/) with torch.distributed.checkpoint's files: the policy,
 the critic and their optimisers, one file per rank that wrote it; it loads at any world size."""
@@ -98,6 +103,7 @@ class Trainer:
         self._build_optimisation()
         self.step = self.skipped_steps = self.empty_batches = 0
         self.updates_applied = self.updates_skipped = 0   # over the whole run (kept in checkpoints)
+        self.budget = dict.fromkeys(BUDGET_KEYS, 0)   # cumulative over the run (checkpointed)
         self._stop_signal: int | None = None
         self._logger: MetricsLogger | None = None
         self.resumed_from: str | None = None
@@ -237,11 +243,12 @@ class Trainer:
         cfg, algo, forward = self.cfg, self.algo, self.forward
         step, t_step = self.step + 1, time.perf_counter()
         # rollout and reward (with dynamic sampling)
-        collected = self.collector.collect(step)
+        collected = self.collector.collect(step, max_rounds=self._rounds_allowed(step))
         rollout = RolloutStats.gather(collected)
         rec = {"step": step, **rollout.record(self.dist.world_size)}
+        self._count_rollouts(collected, rollout)
         if rollout.train_seqs == 0:
-            return self._empty_step(step, rec, t_step)
+            return self._empty_step(step, rec, t_step, collected.rounds)
         batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
         n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
         t_train = time.perf_counter()
@@ -268,6 +275,8 @@ class Trainer:
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
+        self.budget["updates"] += stats.updates - stats.skipped_updates
+        rec.update(self._budget_record())
         rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.skipped_steps,
                     "filter/empty_batches": self.empty_batches, "old_logprobs": source,
                     "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
@@ -276,9 +285,9 @@ class Trainer:
         self.step = step
         return rec
 
-    def _empty_step(self, step: int, rec: dict, t_step: float) -> dict:
-        """A step whose groups dynamic sampling dropped, every one: no update, said so, the run goes on."""
-        rounds = self.cfg.dynamic_sampling_max_rounds
+    def _empty_step(self, step: int, rec: dict, t_step: float, rounds: int) -> dict:
+        """A step whose groups dynamic sampling dropped, every one (after ``rounds`` rounds): no update, said so,
+        the run goes on."""
         self.empty_batches += 1
         if self.dist.is_main:
             self._log_msg(f"step {step}: every group was filtered out (all rewards equal in each group) after "
@@ -287,10 +296,32 @@ class Trainer:
                       f"without an update", stacklevel=3)
         self._scheduler_step()
         self.step = step
+        rec.update(self._budget_record())
         rec.update({"skipped_steps": self.skipped_steps, "filter/empty_batches": self.empty_batches,
                     "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
                     **memory_record(self.device)})
         return rec
+
+    def _rounds_allowed(self, step: int) -> int | None:
+        """Equal-rollouts budget: the rounds this step may draw so that the run's responses stay within
+        ``step x prompts_per_step x responses_per_prompt`` (what an objective without dynamic sampling has generated
+        by the end of this step); at least one, so every step draws. None without the budget."""
+        cfg = self.cfg
+        if cfg.budget != "equal-rollouts":
+            return None
+        per_round = cfg.prompts_per_step * cfg.responses_per_prompt
+        return max(1, (step * per_round - self.budget["responses"]) // per_round)
+
+    def _count_rollouts(self, collected, rollout) -> None:
+        """Add the step's draws to the run's budget counters (global over ranks)."""
+        zero = distributed.all_reduce_sum({"z": float(sum(1 for g in collected.seen if g.constant))})["z"]
+        self.budget["prompts"] += int(rollout.responses) // self.cfg.responses_per_prompt
+        self.budget["responses"] += int(rollout.responses)
+        self.budget["tokens"] += int(rollout.gen_tokens)
+        self.budget["zero_adv_groups"] += int(zero)
+
+    def _budget_record(self) -> dict:
+        return {f"budget/{k}": v for k, v in self.budget.items()}
 
     def _scheduler_step(self) -> None:
         """One learning-rate schedule step per training step, also when the update was skipped."""
@@ -323,6 +354,7 @@ class Trainer:
         self.updates_applied = int(state.get("updates_applied", self.step))
         self.updates_skipped = int(state.get("updates_skipped", 0))
         self.empty_batches = int(state.get("empty_batches", 0))
+        self.budget.update({k: int(v) for k, v in (state.get("budget") or {}).items() if k in self.budget})
         self.sampler.load_state_dict(state["sampler"])
         self._sync_engine()
         self.resumed_from = str(path)
@@ -350,7 +382,8 @@ class Trainer:
         if self.dist.is_main:
             state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
                      "updates_applied": self.updates_applied, "updates_skipped": self.updates_skipped,
-                     "empty_batches": self.empty_batches, "config_json": json.dumps(self.cfg.to_dict())}
+                     "empty_batches": self.empty_batches, "budget": dict(self.budget),
+                     "config_json": json.dumps(self.cfg.to_dict())}
             path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
                                         optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
                                         trainer_state=state, rank_rng=rank_rng,
