@@ -110,8 +110,10 @@ def analytic(name, algo, logp, old_logp, adv, mask):
     if name in ("clip-cov", "kl-cov"):
         cov = covariance(logp, adv, mask)
         if name == "clip-cov":
-            cands = [k for k, v in cov.items() if algo.clip_cov_lb < v < algo.clip_cov_ub]
-            k_sel = math.ceil(algo.clip_cov_ratio * len(cov))
+            # the authors' code: only tokens PPO's clip leaves a gradient to are candidates; k = max(floor(rN), 1)
+            cands = [k for k, v in cov.items() if algo.clip_cov_lb < v < algo.clip_cov_ub
+                     and w_ppo_clip(ratio[k], a[k], lo, hi, algo.dual_clip_c) == -ratio[k] * a[k]]
+            k_sel = max(math.floor(algo.clip_cov_ratio * len(cov)), 1)
         else:
             cands = list(cov)
             k_sel = math.ceil(algo.kl_cov_ratio * len(cov))
@@ -197,6 +199,26 @@ def test_ppo_dual_clip_zeroes_the_gradient_of_negative_tokens_above_c():
     adv = -torch.ones(1, 3, dtype=F64)
     _, grad, _ = autograd_grad(algo, logp, old_logp, adv, torch.ones(1, 3, dtype=F64))
     torch.testing.assert_close(grad, torch.tensor([[2.0 / 3, 0.0, 0.0]], dtype=F64))
+
+
+def test_clip_cov_selects_only_among_tokens_that_ppo_has_not_clipped():
+    """Issue 18's minimal case, with the paper's defaults (k = 1, bounds 1 and 5). The authors' code
+    (compute_policy_loss_clip_cov: cov_all[clip_by_origin] = -inf) excludes token [0, 0] (covariance 2.1, ratio 1.5,
+    A > 0: clipped by PPO), so the only valid candidate is [1, 0] (covariance 1.7); covariances by hand: mean logp
+    -1.15, mean A 0, cov = (1.05)(2), (0.15)(2), (-0.85)(-2), (-0.35)(-2)."""
+    algo = algorithms.get("clip-cov")
+    logp = torch.tensor([[-0.1, -1.0], [-2.0, -1.5]], dtype=F64)
+    old_logp = logp.clone()
+    old_logp[0, 0] = -0.1 - math.log(1.5)
+    adv = torch.tensor([[2.0, 2.0], [-2.0, -2.0]], dtype=F64)
+    mask = torch.ones(2, 2, dtype=F64)
+    x = algo._inputs(logp, old_logp, adv, mask)
+    assert torch.equal(algo.selected_tokens(x), torch.tensor([[False, False], [True, False]]))
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    # token-mean (1/4): [0,0] clipped by PPO -> 0; [0,1] -rA = -2; [1,0] selected -> 0; [1,1] -rA = 2
+    torch.testing.assert_close(grad, torch.tensor([[0.0, -0.5], [0.0, 0.5]], dtype=F64))
+    _, grad_ppo, _ = autograd_grad(algorithms.get("dapo", clip_ratio_high=0.2), logp, old_logp, adv, mask)
+    assert not torch.equal(grad, grad_ppo)          # picking [0, 0] would have left PPO's gradient unchanged
 
 
 def test_ce_gppo_forward_value_on_clipped_tokens_is_beta_times_bound_times_advantage():
