@@ -953,6 +953,7 @@ class Trainer:
                             kw["ref_logp"] = ref_logp[r_t, :T]
                         if ent is not None:
                             kw["entropy"] = ent
+                        kw["scores"] = scores[r_t].to(logp_in.dtype)   # objectives that read the outcome reward
                         finite_in = all(bool(torch.isfinite(torch.where(fmask, t.detach().float(), 0.0)).all())
                                         for t in (logp_in, old, a))
                         if finite_in:

@@ -33,6 +33,9 @@ from algorithms.surrogates import clipped_surrogate, token_covariance, top_token
 class ClipCov(Algorithm):
     """Clip-Cov (Cui et al. 2025): detach the gradient of the highest-covariance tokens."""
 
+    paper = ('Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models"'
+             ' (arXiv 2505.22617)')
+
     batch_dependent = True
     clip_cov_ratio: float = hp(2e-4, "fraction of the response tokens whose gradient is stopped (paper: 2e-4)")
     clip_cov_lb: float = hp(1.0, "only tokens with covariance above this are candidates (paper: 1)")

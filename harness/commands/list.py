@@ -18,11 +18,11 @@ def collect() -> dict:
     from harness import presets
 
     return {
-        "algorithms": {name: {"summary": _summary(algorithms, name),
+        "algorithms": {name: {"summary": _summary(algorithms, name), "paper": algorithms.paper(name),
                               "fields": {k: v.get("default") if isinstance(v, dict) else v
                                          for k, v in algorithms.describe(name).items()}}
                        for name in algorithms.names()},
-        "advantage_estimators": list(algorithms.advantages.names()),
+        "advantage_estimators": {name: algorithms.advantages.paper(name) for name in algorithms.advantages.names()},
         "benchmarks": list(benchmarks.names()),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
@@ -53,8 +53,12 @@ def run(args) -> int:
     for name, entry in info["algorithms"].items():
         desc = ", ".join(f"{k}={_fmt(v)}" for k, v in entry["fields"].items())
         print(f"  {name}" + (f"  - {entry['summary']}" if entry["summary"] else ""))
+        if entry["paper"]:
+            print(f"      paper: {entry['paper']}")
         print(f"      {desc}")
-    print("advantage estimators: " + ", ".join(info["advantage_estimators"]))
+    print("advantage estimators:")
+    for name, paper in info["advantage_estimators"].items():
+        print(f"  {name}  - {paper}")
     print("benchmarks: " + ", ".join(info["benchmarks"]))
     print("presets (rlvr-zoo compare --preset NAME; files in harness/presets/):")
     for p in info["presets"]:
