@@ -23,11 +23,12 @@ import pickle
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from harness.io import write_dir
 
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final"]
@@ -159,26 +160,8 @@ def save_final(model, tokenizer, out_dir: str | os.PathLike) -> Path:
     def build(tmp: Path) -> None:
         _save_policy(base, tokenizer, tmp)
 
-    _atomic_dir(out_dir, build)
+    write_dir(out_dir, build)
     return out_dir
-
-
-def _atomic_dir(target: Path, build) -> None:
-    """Build ``target`` in a temporary sibling directory, then rename it into place (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        build(tmp)
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.rename(target, old)
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -230,7 +213,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
                 torch.save(critic_optimizer.state_dict(), tmp / "critic_optimizer.pt")
         torch.save(state, tmp / "trainer_state.pt")  # last: its presence marks a complete directory
 
-    _atomic_dir(target, build)
+    write_dir(target, build)
     if keep and keep > 0:
         for _, old in list_checkpoints(out_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)

@@ -32,11 +32,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from harness import presets as presets_mod
-from harness.evaluate import (SUMMARY_FILE, EvalConfig, check_benches, evaluate, make_train_callback, read_json,
-                              write_atomic, write_json)
-from harness.leaderboard import DONE_FILE
-
-CONFIG_FILE = "config.yaml"
+from harness import run_layout
+from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
+from harness.io import read_json, write_json, write_text
+from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
 
 
 class CompareInterrupted(Exception):
@@ -138,7 +137,7 @@ class Plan:
                 "compare": dict(self.options)}
 
     def run_dir(self, spec: AlgoSpec, seed: int) -> Path:
-        return self.out / "runs" / spec.slug / f"seed-{seed}"
+        return run_layout.run_dir(self.out, spec.slug, seed)
 
 
 def train_config_fields() -> list[str]:
@@ -328,12 +327,13 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     from harness.trainer import TrainConfig, train
 
     run_dir = plan.run_dir(spec, seed)
-    eval_dir = run_dir / "eval"
+    eval_dir = run_dir / run_layout.EVAL_DIR
+    checkpoints = run_dir / run_layout.CHECKPOINTS_DIR
     if eval_dir.exists():  # from an interrupted attempt: the final evaluation is redone for the final model
         shutil.rmtree(eval_dir)
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
-    resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+    resume = checkpoints.is_dir() and any(checkpoints.iterdir())
     callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
     start = time.time()
     kw: dict[str, Any] = {}
@@ -349,7 +349,7 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     if getattr(result, "status", "completed") != "completed" or not result.final_model_dir:
         raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {getattr(result, 'steps_done', '?')} "
                                  f"({getattr(result, 'status', 'no final model')}); its checkpoint is in "
-                                 f"{run_dir / 'checkpoints'}: run the same command again to resume")
+                                 f"{checkpoints}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
                        progress=progress, shared=shared)
@@ -364,8 +364,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     if info["train_wall_time_s"] is not None and resume:
         info["wall_time_s"] = max(info["wall_time_s"], float(info["train_wall_time_s"]))
     write_json(run_dir / DONE_FILE, info)
-    if not plan.options.get("keep_checkpoints", False) and (run_dir / "checkpoints").is_dir():
-        shutil.rmtree(run_dir / "checkpoints")
+    if not plan.options.get("keep_checkpoints", False) and checkpoints.is_dir():
+        shutil.rmtree(checkpoints)
     if not plan.options.get("keep_final", True) and Path(result.final_model_dir).is_dir():
         shutil.rmtree(result.final_model_dir)
     del result
@@ -383,9 +383,9 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     config = plan.config_dict()
     config["algos"] = labels
     plan.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(plan.out / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+    write_text(plan.out / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
     jobs = [(spec, seed) for spec in plan.algos for seed in plan.seeds]
-    base_dir = plan.out / "base" / "eval"
+    base_dir = run_layout.base_eval_dir(plan.out)
     bar = tqdm(total=len(jobs) + 1, desc="compare", unit="run", disable=not progress, position=0,
                dynamic_ncols=True)
     shared = SharedEngine(plan.train) if _wants_shared_engine(plan) else None
@@ -414,11 +414,6 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
             shared.close()
     rows = leaderboard.collect(plan.out)
     leaderboard.write_all(rows, plan.out)
-    runs: dict[str, list[Path]] = {}
-    for done in sorted(plan.out.glob(f"runs/*/*/{DONE_FILE}")):
-        runs.setdefault(read_json(done)["label"], []).append(done.parent / "metrics.jsonl")
-    ordered = {label: runs[label] for label in labels if label in runs}
-    ordered.update({k: v for k, v in runs.items() if k not in ordered})
-    curves.plot(ordered, plan.out / "curves.png", title=f"{plan.preset.name}: {plan.train.get('model', '')} on "
+    curves.plot(leaderboard.metrics_files(rows), plan.out / "curves.png", title=f"{plan.preset.name}: {plan.train.get('model', '')} on "
                 f"{plan.train.get('task', '')}")
     return rows

@@ -11,8 +11,6 @@ Agg backend: no display needed.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +120,9 @@ def plot(runs: dict[str, list[str | Path]], out_path: str | Path, title: str = "
         fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6))
     if title:
         fig.suptitle(title)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".png", dir=out_path.parent)
-    os.close(fd)
+    from harness.io import write_file
+
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out_path)
+        return write_file(out_path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out_path

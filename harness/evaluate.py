@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,7 +22,8 @@ from typing import Any, Iterable
 
 from tqdm.auto import tqdm
 
-SUMMARY_FILE = "summary.json"
+from harness.io import write_json, write_text
+from harness.run_layout import SUMMARY_FILE, responses_file
 
 
 @dataclass
@@ -114,33 +113,6 @@ def check_benches(benches: Iterable[str]) -> None:
     for b in benches:
         if b not in valid:
             raise ValueError(f"unknown benchmark {b!r}; valid benchmarks: {', '.join(valid)}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# files
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -272,7 +244,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
                         "response_tokens": len(ro.response_ids)}, ensure_ascii=False))
             for rid in skipped:
                 lines.append(json.dumps({"id": rid, "skipped": "gold answer cannot be parsed"}))
-            write_atomic(Path(out_dir) / f"{bench}.responses.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+            write_text(Path(out_dir) / responses_file(bench), "\n".join(lines) + ("\n" if lines else ""))
     summary["wall_time_s"] = time.time() - start
     if out_dir is not None:
         write_json(Path(out_dir) / SUMMARY_FILE, summary)

@@ -10,27 +10,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from harness.io import write_text as atomic_write_text
+from harness.run_layout import METRICS_FILE
+
 __all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "atomic_write_text"]
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(value):
@@ -84,7 +69,7 @@ class MetricsLogger:
     def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
                  progress: bool = True, tensorboard: bool = True, desc: str = "train"):
         self.enabled = enabled
-        self.path = Path(out_dir) / "metrics.jsonl"
+        self.path = Path(out_dir) / METRICS_FILE
         self._fh = None
         self._bar = None
         self._tb = None

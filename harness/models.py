@@ -22,13 +22,13 @@ import copy
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 from torch import nn
+
+from harness.io import write_dir
 
 SMOLLM2_SPEC = "smollm2-135m"
 TINY_SPEC = "tiny-random"
@@ -106,26 +106,9 @@ def smollm2_gguf_path() -> Path:
 
 
 def _atomic_build(target: Path, build) -> Path:
-    """Build a cache entry with ``build(tmp_dir)`` in a temporary sibling directory and rename it to ``target``.
-
-    If another process finished the same entry first, ours is discarded and theirs is used.
-    """
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        build(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp creates 0700; a cache entry is readable like any other download
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """A cache entry built with ``build(tmp_dir)`` and renamed into place; an entry another process finished first
+    is kept (ours is discarded). Readable like any other download (mkdtemp would leave it 0700)."""
+    return write_dir(target, build, keep_existing=True, mode=0o755)
 
 
 _FINGERPRINTS: dict[tuple, str] = {}

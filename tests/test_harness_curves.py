@@ -21,7 +21,7 @@ def _metrics(path: Path, records: list[dict]) -> Path:
 @pytest.fixture()
 def study(tmp_path) -> Path:
     """A comparison directory with a base evaluation and three rows (two with two seeds)."""
-    from harness.evaluate import write_json
+    from harness.io import write_json
 
     root = tmp_path / "study"
     summary = {"label": "base", "model": "m", "benches": {"arith": {"k": 1, "problems": 2, "per_problem": [0, 1],

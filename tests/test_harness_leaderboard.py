@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from harness import compare, curves, leaderboard, presets
-from harness.evaluate import EvalConfig, score_problems, write_json
+from harness.evaluate import EvalConfig, score_problems
+from harness.io import write_json
 
 
 def _summary(correct, label="x"):
@@ -53,19 +54,19 @@ CE1 = [[True, True], [True, True], [True, True], [False, False]]                
 def test_collect_pools_seeds_and_computes_delta(tmp_path):
     d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO], "ce-gppo:beta1=0.75,beta2=1": [CE0, CE1]}, BASE)
     rows = leaderboard.collect(d)
-    assert [r["label"] for r in rows] == ["base (base)", "grpo", "ce-gppo:beta1=0.75,beta2=1"]
+    assert [r.label for r in rows] == ["base (base)", "grpo", "ce-gppo:beta1=0.75,beta2=1"]
     base, grpo, ce = rows
-    assert base["is_base"] and base["average"] == pytest.approx(0.125)
-    assert grpo["benches"]["arith"]["score"] == pytest.approx(0.5)
-    assert grpo["delta_vs_base"] == pytest.approx(0.375)
+    assert base.is_base and base.average == pytest.approx(0.125)
+    assert grpo.benches["arith"].score == pytest.approx(0.5)
+    assert grpo.delta_vs_base == pytest.approx(0.375)
     # two seeds: per-problem fractions averaged first -> (0.625 + 0.75) / 2
-    assert ce["benches"]["arith"]["score"] == pytest.approx(0.6875)
-    assert ce["seeds"] == [0, 1] and ce["overrides"] == {"beta1": 0.75, "beta2": 1}
-    lo, hi = ce["benches"]["arith"]["lo"], ce["benches"]["arith"]["hi"]
+    assert ce.benches["arith"].score == pytest.approx(0.6875)
+    assert ce.seeds == [0, 1] and ce.overrides == {"beta1": 0.75, "beta2": 1}
+    lo, hi = ce.benches["arith"].lo, ce.benches["arith"].hi
     assert lo <= 0.6875 <= hi and hi > lo
     # the last complete metrics record (step 3), mean over seeds; the cut line is skipped
-    assert ce["final_entropy"] == pytest.approx(1.0 - 0.3 - 0.005)
-    assert ce["wall_time_s"] == pytest.approx(100.5)
+    assert ce.final_entropy == pytest.approx(1.0 - 0.3 - 0.005)
+    assert ce.wall_time_s == pytest.approx(100.5)
 
 
 def test_render_all_formats(tmp_path):
@@ -95,7 +96,7 @@ def test_render_all_formats(tmp_path):
 def test_merge_labels_colliding_rows_by_run(tmp_path):
     a = _make_compare_dir(tmp_path / "runA", {"grpo": [GRPO]}, BASE)
     b = _make_compare_dir(tmp_path / "runB", {"grpo": [CE0], "dapo": [CE1]}, BASE)
-    labels = [r["label"] for r in leaderboard.merge([a, b])]
+    labels = [r.label for r in leaderboard.merge([a, b])]
     assert "grpo [runA]" in labels and "grpo [runB]" in labels and "dapo" in labels
     assert "base (base) [runA]" in labels
     with pytest.raises(ValueError, match="no such directory"):
@@ -312,10 +313,12 @@ def test_refresh_markdown_blocks_and_check(tmp_path, capsys):
 def test_committed_markdown_tables_match_the_committed_run_files():
     """Every table block in the README and in results/*/README.md equals what `rlvr-zoo leaderboard` prints for the
     committed run files now (refresh with `rlvr-zoo leaderboard --refresh FILE`)."""
+    from harness.commands.leaderboard import block_table
+
     root = Path(__file__).resolve().parents[1]
     files = [p for p in [root / "README.md", *sorted((root / "results").glob("*/README.md"))]
              if leaderboard.BLOCK_OPEN in p.read_text()]
     assert root / "README.md" in files
     for path in files:
-        blocks, changed = leaderboard.refresh_markdown(path, check=True)
+        blocks, changed = leaderboard.refresh(path, block_table, check=True)
         assert blocks >= 1 and changed == [], f"{path}: stale table block(s) {changed}; run `rlvr-zoo leaderboard --refresh {path}`"

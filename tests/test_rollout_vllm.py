@@ -99,7 +99,7 @@ def test_compare_starts_one_vllm_engine_for_all_runs(tmp_path, monkeypatch, caps
     """compare with engine=vllm: the base evaluation and both runs use one engine (start-up paid once), and each
     run starts from the base weights, not from the previous run's (the engine is re-synced per run)."""
     from harness.cli import main
-    from harness.leaderboard import DONE_FILE
+    from harness.run_layout import DONE_FILE
     from harness.rollout import vllm_engine
 
     starts = []

@@ -1,7 +1,7 @@
 """tools.perf.perf_vs_trl: the aggregation arithmetic, variant parsing, and one real TRL GRPO step on tiny-random."""
 import pytest
 
-from benchmarks import perf_vs_trl as perf
+from tools.perf import perf_vs_trl as perf
 
 
 def _run(variant, step_s, gen_s, gen_tokens=100, prompt_tokens=300, rss=1000.0, warmup=1):

@@ -1,7 +1,9 @@
 """`rlvr-zoo leaderboard`: render comparison directories as one table (scores, paired deltas or training dynamics)."""
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 NAME = "leaderboard"
 HELP = "one table from one or more comparison (or eval) directories: md, csv, latex, html or json"
@@ -29,9 +31,39 @@ def add_arguments(parser) -> None:
                         help="with --refresh: change nothing, exit 1 if any block differs from a fresh table")
 
 
+class _BlockParser(argparse.ArgumentParser):
+    """The command's own parser, raising ValueError instead of exiting (for the ARGS of a Markdown block)."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
+def block_table(args_text: str, base_dir: Path) -> str:
+    """The md table of one Markdown block: its ARGS (RUN_DIR..., --view, --only) parsed as on the command line,
+    directories relative to `base_dir`."""
+    import shlex
+
+    from harness.leaderboard import merge, render, select
+
+    parser = _BlockParser(prog="rlvr-zoo leaderboard", add_help=False)
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(shlex.split(args_text))
+    except ValueError as exc:
+        raise ValueError(f"block '{args_text}': {exc}") from None
+    given = [flag for flag, value in (("--format", args.format != "md"), ("--output", args.output),
+                                      ("--refresh", args.refresh), ("--check", args.check)) if value]
+    if given:
+        raise ValueError(f"block '{args_text}': option {given[0]} is not supported in a Markdown block "
+                         f"(use RUN_DIR..., --view and --only; the format is always md)")
+    if not args.run_dirs:
+        raise ValueError(f"block '{args_text}': no RUN_DIR given")
+    return render(select(merge([base_dir / d for d in args.run_dirs]), args.only), "md", args.view)
+
+
 def run(args) -> int:
-    from harness.evaluate import write_atomic
-    from harness.leaderboard import merge, refresh_markdown, render, select
+    from harness.io import write_text
+    from harness.leaderboard import merge, refresh, render, select
 
     if args.refresh:
         if args.run_dirs:
@@ -41,7 +73,7 @@ def run(args) -> int:
         stale = 0
         for path in args.refresh:
             try:
-                blocks, changed = refresh_markdown(path, check=args.check)
+                blocks, changed = refresh(path, block_table, check=args.check)
             except (OSError, ValueError) as exc:
                 print(f"rlvr-zoo leaderboard: {exc}", file=sys.stderr)
                 return 2
@@ -61,7 +93,7 @@ def run(args) -> int:
         return 2
     text = render(rows, args.format, args.view)
     if args.output:
-        write_atomic(args.output, text)
+        write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

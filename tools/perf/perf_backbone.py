@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from harness.io import write_text  # noqa: E402
+
 
 def machine() -> dict:
     import torch
@@ -187,9 +189,7 @@ def main(argv=None) -> dict:
     def save(final: bool = False) -> None:
         result["complete"] = final
         result["updated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(result, indent=1))
 
     model, tok = models.load_policy(args.model)
     prompts = prompts_for(tok, args.prompts)

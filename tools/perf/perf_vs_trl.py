@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.io import write_text
+
 __all__ = ["PerfConfig", "build_prompts", "run_trl", "run_ours", "summarize_runs", "ratios", "failure_reason",
            "machine_description", "main"]
 
@@ -516,9 +518,7 @@ def _table(summary: dict[str, dict], rat: dict, failed: dict[str, dict] | None =
 
 def _worker(system: str, cfg: PerfConfig, result_path: str) -> None:
     res = run_trl(cfg) if system == "trl" else run_ours(cfg)
-    tmp = result_path + ".tmp"
-    Path(tmp).write_text(json.dumps(res))
-    os.replace(tmp, result_path)
+    write_text(result_path, json.dumps(res))
 
 
 def _run_subprocess(system: str, cfg: PerfConfig, timeout: float) -> dict:
@@ -592,9 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m tools.perf.perf_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:])
 
     def write(report: dict) -> None:
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, out)
+        write_text(out, json.dumps(report, indent=2))
 
     failed: dict[str, dict] = {}
     for system, dtype, engine in tqdm(order_runs, desc="perf_vs_trl runs", unit="run"):

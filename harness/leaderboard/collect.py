@@ -1,0 +1,312 @@
+"""Read comparison and evaluation directories into `Row`s: one per algorithm or variant, seeds pooled.
+
+A comparison directory (layout in `harness.run_layout`) holds `base/eval/summary.json` for the initial model and,
+per finished run, `runs/<slug>/seed-<s>/` with a `DONE` marker, `metrics.jsonl` and `eval/summary.json`. A directory
+written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes one row.
+
+Scores are fractions (avg@k). Over several seeds the per-problem fractions correct are averaged first and the 95%
+interval is a bootstrap over problems of those pooled fractions. `delta_vs_base` is the row's average minus the
+average of the base model of the same directory.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import run_layout
+from harness.io import read_json
+
+BOOTSTRAP_SAMPLES = 1000
+ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
+ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
+RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
+DYNAMICS_KEYS = ("steps", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
+                 *RUN_MEANS, "eval_accuracy_final")
+
+
+@dataclass
+class Cell:
+    """The pooled score of one row on one benchmark (fractions)."""
+    score: float
+    lo: float | None            # 95% interval of `score`
+    hi: float | None
+    k: int                      # responses per problem
+    problems: int
+    pass_at_k: float | None     # mean over seeds
+    maj_at_k: float | None      # mean over seeds
+    gold_unparsable: int        # most over seeds
+    seeds: int                  # seeds with per-problem results
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "lo": self.lo, "hi": self.hi, "k": self.k, "problems": self.problems,
+                f"pass@{self.k}": self.pass_at_k, f"maj@{self.k}": self.maj_at_k,
+                "gold_unparsable": self.gold_unparsable, "seeds": self.seeds}
+
+
+@dataclass
+class Row:
+    """One leaderboard row: an algorithm or variant of one directory (seeds pooled), or its base model."""
+    label: str
+    run: str                                    # name of the directory the row comes from
+    benches: dict[str, Cell | None]             # None: no result for that benchmark
+    algo: str | None = None                     # registry name (None for the base model or an eval directory)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)
+    is_base: bool = False
+    average: float | None = None                # mean over benchmarks, when every benchmark has a score
+    delta_vs_base: float | None = None
+    final_entropy: float | None = None          # last logged entropy, mean over seeds
+    wall_time_s: float | None = None            # per seed, mean over seeds
+    # the data of the delta and dynamics views; not columns of the scores table
+    per_problem: dict[str, list[float] | None] = field(default_factory=dict, repr=False)
+    """per benchmark: per-problem fractions averaged over seeds; None when the seeds saw different problem counts"""
+    per_seed: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    """per benchmark: each seed's score"""
+    base_per_problem: dict[str, list[float] | None] | None = field(default=None, repr=False)
+    """`per_problem` of the base row of the same directory (None: the directory has no base model)"""
+    metrics: list[Path] = field(default_factory=list, repr=False)
+    """metrics.jsonl of each seed"""
+    dynamics: dict[str, Any] | None = field(default=None, repr=False)
+    """training-dynamics figures pooled over seeds (keys DYNAMICS_KEYS and entropy_change_per_seed)"""
+
+    PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
+              "final_entropy", "wall_time_s")
+
+    def identity(self) -> dict[str, Any]:
+        return {"label": self.label, "run": self.run, "algo": self.algo, "overrides": self.overrides,
+                "seeds": self.seeds}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scores-view record (the public fields; cells as dicts)."""
+        out = {name: getattr(self, name) for name in self.PUBLIC}
+        out["benches"] = {b: None if c is None else c.to_dict() for b, c in self.benches.items()}
+        return out
+
+
+def _same_problems(parts: list[dict[str, Any]]) -> bool:
+    return len({len(p["per_problem"]) for p in parts}) == 1
+
+
+def _parts(summaries: list[dict[str, Any]], bench: str) -> list[dict[str, Any]]:
+    """The per-seed results of `bench` that hold per-problem fractions."""
+    parts = [s["benches"][bench] for s in summaries if bench in s.get("benches", {})]
+    return [p for p in parts if p.get("per_problem")]
+
+
+def _mean(xs: list[float | None]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _pooled_problems(parts: list[dict[str, Any]]) -> list[float] | None:
+    """Per-problem fractions correct averaged over seeds; None when the seeds were scored on different problem
+    counts (then no problem-by-problem pairing exists)."""
+    if not parts or not _same_problems(parts):
+        return None
+    return [sum(vals) / len(vals) for vals in zip(*(p["per_problem"] for p in parts))]
+
+
+def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> Cell | None:
+    from harness import stats
+
+    parts = _parts(summaries, bench)
+    if not parts:
+        return None
+    k = parts[0]["k"]
+    same = _same_problems(parts)
+    # seeds evaluated on different problem sets: every (seed, problem) counts as a problem
+    pooled = _pooled_problems(parts) if same else [x for p in parts for x in p["per_problem"]]
+    if len(parts) == 1 and parts[0].get("ci95") and parts[0]["ci95"][0] is not None:
+        lo, hi = parts[0]["ci95"]
+    else:
+        ci = stats.bootstrap_ci(pooled, n_boot=bootstrap_samples, seed=0)
+        lo, hi = ci.low, ci.high
+    return Cell(score=sum(pooled) / len(pooled), lo=lo, hi=hi, k=k,
+                problems=len(pooled) if same else parts[0]["problems"],
+                pass_at_k=_mean([p.get(f"pass@{k}") for p in parts]), maj_at_k=_mean([p.get(f"maj@{k}") for p in parts]),
+                gold_unparsable=max(p.get("gold_unparsable", 0) for p in parts), seeds=len(parts))
+
+
+def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Training-dynamics figures of one seed's metrics records (None where the key was never logged)."""
+    from harness.curves import values
+
+    def vals(key: str) -> list[float]:
+        return [v for _, v in values(records, key)]
+
+    ent, acc = vals("entropy"), vals("accuracy")
+    start = _mean(ent[:ENTROPY_STEPS])
+    end = _mean(ent[-ENTROPY_STEPS:])
+    evals = vals("eval/accuracy")
+    out = {"steps": int(records[-1]["step"]) if records else None, "entropy_start": start, "entropy_end": end,
+           "entropy_change": None if start is None else end - start,
+           "accuracy_first": _mean(acc[:ACCURACY_STEPS]), "accuracy_last": _mean(acc[-ACCURACY_STEPS:]),
+           "eval_accuracy_final": evals[-1] if evals else None, "final_entropy": ent[-1] if ent else None}
+    for key in RUN_MEANS:
+        out[key] = _mean(vals(key))
+    return out
+
+
+def _pool_dynamics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over seeds of each figure (seeds without it left out), plus the per-seed entropy changes."""
+    out: dict[str, Any] = {key: _mean([d[key] for d in per_seed]) for key in DYNAMICS_KEYS if key != "steps"}
+    steps = [d["steps"] for d in per_seed if d["steps"] is not None]
+    out["steps"] = max(steps) if steps else None
+    out["entropy_change_per_seed"] = [d["entropy_change"] for d in per_seed]
+    return out
+
+
+def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[str], *, is_base: bool = False,
+         algo: str | None = None, overrides: dict | None = None, seeds: list[int] | None = None,
+         metrics: list[Path] | None = None, wall_time_s: float | None = None) -> Row:
+    from harness.curves import read_metrics
+
+    cells = {b: _pool(summaries, b) for b in benches}
+    scores = [c.score for c in cells.values() if c is not None]
+    per_seed_dynamics = [_run_dynamics(read_metrics(p)) for p in metrics or []]
+    return Row(label=label, run=run, benches=cells, algo=algo, overrides=overrides or {}, seeds=seeds or [],
+               is_base=is_base,
+               average=sum(scores) / len(scores) if scores and len(scores) == len(benches) else None,
+               final_entropy=_mean([d["final_entropy"] for d in per_seed_dynamics]), wall_time_s=wall_time_s,
+               per_problem={b: _pooled_problems(_parts(summaries, b)) for b in benches},
+               per_seed={b: [sum(p["per_problem"]) / len(p["per_problem"]) for p in _parts(summaries, b)]
+                         for b in benches},
+               metrics=list(metrics or []),
+               dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None)
+
+
+def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
+    """The one row of a directory written by `rlvr-zoo eval --out`."""
+    summary = read_json(run_dir / run_layout.SUMMARY_FILE)
+    label = summary.get("label") or summary.get("model") or name
+    return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
+
+
+def _finished_runs(run_dir: Path) -> dict[str, list[tuple[dict[str, Any], Path]]]:
+    """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison."""
+    runs: dict[str, list[tuple[dict[str, Any], Path]]] = {}
+    for done in run_layout.done_files(run_dir):
+        info = read_json(done)
+        runs.setdefault(info["label"], []).append((info, done.parent))
+    return {label: sorted(entries, key=lambda e: e[0].get("seed", 0)) for label, entries in runs.items()}
+
+
+def _run_summary(folder: Path) -> Path:
+    return folder / run_layout.EVAL_DIR / run_layout.SUMMARY_FILE
+
+
+def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[str, Any], Path]]]) -> list[str]:
+    """The base model's benchmarks first, then any other benchmark of a run, in order of appearance."""
+    benches: list[str] = list(base["benches"]) if base else []
+    for entries in runs.values():
+        for _, folder in entries:
+            if _run_summary(folder).is_file():
+                benches += [b for b in read_json(_run_summary(folder))["benches"] if b not in benches]
+    return benches
+
+
+def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
+    summaries = [read_json(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
+    walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
+    info0 = entries[0][0]
+    return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
+                seeds=[info.get("seed") for info, _ in entries],
+                metrics=[p / run_layout.METRICS_FILE for _, p in entries],
+                wall_time_s=sum(walls) / len(walls) if walls else None)
+
+
+def collect(run_dir: str | Path) -> list[Row]:
+    """Rows (base first, then one per algorithm/variant, seeds pooled) of one comparison or evaluation directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir}: no such directory; give a directory written by `rlvr-zoo compare --out` "
+                         f"or `rlvr-zoo eval --out`")
+    name = run_dir.resolve().name
+    if (run_dir / run_layout.SUMMARY_FILE).is_file() and not (run_dir / run_layout.RUNS_DIR).is_dir():
+        return _eval_dir_rows(run_dir, name)
+    base_summary = run_layout.base_eval_dir(run_dir) / run_layout.SUMMARY_FILE
+    runs = _finished_runs(run_dir)
+    if not runs and not base_summary.is_file():
+        raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
+                         f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
+    base = read_json(base_summary) if base_summary.is_file() else None
+    benches = _bench_order(base, runs)
+    rows = []
+    if base:
+        rows.append(_row(f"base ({base.get('model', 'initial model')})", name, [base], benches, is_base=True,
+                         wall_time_s=base.get("wall_time_s")))
+    rows += [_trained_row(label, runs[label], name, benches) for label in _label_order(run_dir, list(runs))]
+    if rows and rows[0].is_base:
+        _relate_to_base(rows[0], rows[1:])
+    return rows
+
+
+def _relate_to_base(base: Row, rows: list[Row]) -> None:
+    """Give each trained row its base model's per-problem results and its difference to the base average."""
+    for row in rows:
+        row.base_per_problem = base.per_problem
+        if row.average is not None and base.average is not None:
+            row.delta_vs_base = row.average - base.average
+    if base.average is not None:
+        base.delta_vs_base = 0.0
+
+
+def _label_order(run_dir: Path, labels: list[str]) -> list[str]:
+    """Rows in the order of the compare's algos list (config.yaml), unknown labels after, alphabetically."""
+    cfg = run_dir / run_layout.CONFIG_FILE
+    order: list[str] = []
+    if cfg.is_file():
+        import yaml
+        try:
+            order = [str(a) for a in (yaml.safe_load(cfg.read_text()) or {}).get("algos", [])]
+        except Exception:  # noqa: BLE001 - a damaged config.yaml only affects the row order
+            order = []
+    known = [label for label in order if label in labels]
+    return known + sorted(label for label in labels if label not in known)
+
+
+def merge(run_dirs: list[str | Path]) -> list[Row]:
+    """Rows of several directories in one list; labels that collide get ` [<directory name>]` appended."""
+    rows = [r for d in run_dirs for r in collect(d)]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    for r in rows:
+        if counts[r.label] > 1:
+            r.label = f"{r.label} [{r.run}]"
+    # still colliding (two directories with the same name): number them
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen[r.label] = seen.get(r.label, 0) + 1
+        if seen[r.label] > 1:
+            r.label = f"{r.label} #{seen[r.label]}"
+    return rows
+
+
+def select(rows: list[Row], patterns: list[str] | None) -> list[Row]:
+    """The rows whose label matches one of the shell-style `patterns` (fnmatch, case-sensitive), base rows kept.
+    A pattern that matches no row is an error listing the labels (a typo would otherwise drop rows silently)."""
+    if not patterns:
+        return rows
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(r.label, pattern) for r in rows):
+            labels = ", ".join(repr(r.label) for r in rows)
+            raise ValueError(f"--only {pattern!r} matches no row; the labels are: {labels} (shell-style patterns: "
+                             f"'ce-gppo*' matches every CE-GPPO variant, '[' starts a character set)")
+    return [r for r in rows if r.is_base or any(fnmatch.fnmatchcase(r.label, p) for p in patterns)]
+
+
+def metrics_files(rows: list[Row]) -> dict[str, list[Path]]:
+    """{label: [metrics.jsonl of each seed]} of the trained rows, in row order (what `curves.plot` takes)."""
+    return {r.label: r.metrics for r in rows if r.metrics}
+
+
+def benches_of(rows: list[Row]) -> list[str]:
+    """Every benchmark of the rows, in order of first appearance."""
+    out: list[str] = []
+    for r in rows:
+        out += [b for b in r.benches if b not in out]
+    return out
+

@@ -1,0 +1,61 @@
+"""The names of the files in a run folder and a comparison folder, in one place.
+
+Each name belongs to the code that writes it (named beside it); readers (the leaderboard, `curves`, resuming) import
+it from here instead of from the writer, so that no reader depends on a writer's module and no name is spelt twice.
+
+A training run (`TrainConfig.out_dir`), written by the trainer:
+
+    metrics.jsonl          one JSON object per step (harness.metrics_log)
+    run.json               the resolved configuration and environment of the run
+    checkpoints/step-N/    resumable checkpoints (harness.checkpoint)
+    final/                 the trained policy in save_pretrained form
+
+An evaluation folder (`rlvr-zoo eval --out`, or `eval/` of a run), written by harness.evaluate:
+
+    summary.json           the scores of every benchmark
+    <bench>.responses.jsonl
+
+A comparison folder (`rlvr-zoo compare --out OUT`), written by harness.compare:
+
+    config.yaml            the resolved settings
+    base/eval/             evaluation of the initial model
+    runs/<slug>/seed-<s>/  one training run, plus eval/ (its final evaluation) and DONE (JSON: label, algo, overrides,
+                           seed, wall times; written last, when the run is trained and evaluated)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+METRICS_FILE = "metrics.jsonl"
+RUN_INFO_FILE = "run.json"
+CHECKPOINTS_DIR = "checkpoints"
+FINAL_DIR = "final"
+
+SUMMARY_FILE = "summary.json"
+RESPONSES_SUFFIX = ".responses.jsonl"
+
+CONFIG_FILE = "config.yaml"
+BASE_DIR = "base"
+RUNS_DIR = "runs"
+EVAL_DIR = "eval"
+DONE_FILE = "DONE"
+
+
+def responses_file(bench: str) -> str:
+    """File name of one benchmark's responses in an evaluation folder."""
+    return bench + RESPONSES_SUFFIX
+
+
+def base_eval_dir(compare_dir: str | Path) -> Path:
+    """Evaluation folder of the initial model of a comparison."""
+    return Path(compare_dir) / BASE_DIR / EVAL_DIR
+
+
+def run_dir(compare_dir: str | Path, slug: str, seed: int) -> Path:
+    """Training-run folder of one (algorithm or variant, seed) of a comparison."""
+    return Path(compare_dir) / RUNS_DIR / slug / f"seed-{seed}"
+
+
+def done_files(compare_dir: str | Path) -> list[Path]:
+    """DONE markers of the finished runs of a comparison, sorted by path."""
+    return sorted(Path(compare_dir).glob(f"{RUNS_DIR}/*/*/{DONE_FILE}"))
