@@ -13,6 +13,7 @@ def add_arguments(parser) -> None:
 
 def collect() -> dict:
     import algorithms
+    from algorithms import rollout_corrections
     import benchmarks
     import rewards
     from harness import presets
@@ -23,6 +24,7 @@ def collect() -> dict:
                                          for k, v in algorithms.describe(name).items()}}
                        for name in algorithms.names()},
         "advantage_estimators": {name: algorithms.advantages.paper(name) for name in algorithms.advantages.names()},
+        "rollout_corrections": {name: rollout_corrections.describe(name) for name in rollout_corrections.names()},
         "benchmarks": list(benchmarks.names()),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
@@ -59,6 +61,10 @@ def run(args) -> int:
     print("advantage estimators:")
     for name, paper in info["advantage_estimators"].items():
         print(f"  {name}  - {paper}")
+    print("rollout corrections (engine/trainer mismatch; any objective):")
+    for name, entry in info["rollout_corrections"].items():
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in entry["params"].items())
+        print(f"  {name}  - {entry['summary']} [{params}]\n      paper: {entry['paper']}")
     print("benchmarks: " + ", ".join(info["benchmarks"]))
     print("presets (rlvr-zoo compare --preset NAME; files in harness/presets/):")
     for p in info["presets"]:
