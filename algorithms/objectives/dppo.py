@@ -14,8 +14,9 @@ sampled token, the divergence between the two-outcome distributions {y_t, not y_
 Unlike the ratio clip, this bounds the change of probability mass: a rare token may grow from 1e-5 to 1e-3 (ratio
 100), a likely one may not drop from 0.99 to 0.8 (ratio 0.81). Defaults from the authors' recipe (sail-sg/Stable-RL,
 verl examples/dppo_trainer/run_qwen30b_dppo.sh): delta = 0.15 (TV) and 0.05 (KL) both sides, Dr. GRPO advantages
-(no std) with seq-mean-token-sum-norm, no dual clip, no KL. The authors measure the divergence to the rollout
-engine's probabilities (`bypass_mode`); here it is to old_logp, the behaviour policy the trainer passes. Region
+(no std) with seq-mean-token-sum-norm, DAPO's rewards (+1 / -1), no dual clip, no KL. The authors measure the
+divergence to the rollout engine's probabilities (`bypass_mode`); here it is to old_logp, the behaviour policy the
+trainer passes. Region
 diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_pos` count the masked tokens.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ class _DPPO(Algorithm):
 
     advantage_estimator: str = hp("dr-grpo", "R - group mean, no std (the DPPO authors' recipe)")
     loss_agg_mode: str = hp("seq-mean-token-sum-norm", "Dr. GRPO's constant-length normalisation (DPPO recipe)")
+    reward_incorrect: float = hp(-1.0, "the DPPO recipe's DAPO reward: +1 correct, -1 incorrect")
 
     def signed_divergence(self, x: PolicyInputs) -> Tensor:
         raise NotImplementedError

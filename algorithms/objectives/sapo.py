@@ -41,6 +41,7 @@ class SAPO(Algorithm):
                              f"{self.tau_neg}")
 
     def policy_loss(self, x: PolicyInputs) -> Tensor:
-        tau = torch.where(x.advantages > 0, self.tau_pos, self.tau_neg).to(x.ratio.dtype)
+        tau = torch.where(x.advantages > 0, torch.tensor(self.tau_pos, dtype=x.ratio.dtype, device=x.ratio.device),
+                          torch.tensor(self.tau_neg, dtype=x.ratio.dtype, device=x.ratio.device))
         gate = torch.sigmoid(tau * (x.ratio - 1.0)) * (4.0 / tau)
         return -gate * x.advantages
