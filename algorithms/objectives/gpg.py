@@ -7,10 +7,11 @@ Chu et al. 2025, "GPG: A Simple and Strong Reinforcement Learning Baseline for M
     dloss_t/dlogp_t = -A_t
 
 M counts the responses of groups whose rewards are all equal (zero advantage): alpha rescales the gradient so that
-such groups do not shrink it (the `gpg` advantage estimator). The authors' code (AMAP-ML/GPG, open-r1 gpg_trainer)
-divides the loss by the valid fraction instead (the same alpha) and re-samples until at least half the batch is
-valid (`min_inverse_alpha` 0.5); the zoo's `dynamic_sampling` is the nearest recipe field and stays off here, as
-in the paper's main objective. The loss uses log pi, not a ratio: with one update per batch it is on-policy.
+such groups do not shrink it (the `gpg` advantage estimator). F_norm = 1 and alpha = B / (B - M) are the paper's
+choice (the ablation table of AMAP-ML/GPG's README: F_norm = 1, alpha = B/(B-M)). The authors' code (open-r1
+gpg_trainer) divides the loss by the valid fraction instead (the same alpha) and can also re-sample until a fraction
+beta_th of the batch is valid (`min_inverse_alpha`, 0.6 in the table's best row); that re-sampling is not part of
+`gpg` (the zoo's `dynamic_sampling`, which drops all equal-reward groups, is the nearest recipe field). The loss uses log pi, not a ratio: with one update per batch it is on-policy.
 """
 from __future__ import annotations
 
