@@ -144,6 +144,8 @@ class Algorithm:
 
     def __post_init__(self):
         self.validate()
+        if self.entropy_top_q < 1.0:
+            self.batch_dependent = True      # the forking-token selection looks at the whole batch too
 
     def validate(self) -> None:
         """Raise ValueError on a value outside its domain; subclasses extend it (call super().validate())."""

@@ -511,6 +511,7 @@ def test_entropy_top_q_keeps_the_gradient_of_the_high_entropy_tokens_only(q):
     torch.testing.assert_close(g_top, torch.where(keep, g_full, 0.0))
     with pytest.raises(ValueError, match="needs entropy"):
         algorithms.get("dapo", entropy_top_q=q).loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask)
+    assert algorithms.get("dapo", entropy_top_q=q).batch_dependent and not full.batch_dependent
 
 
 def test_token_sum_aggregation_weighs_every_token_one():
