@@ -1,13 +1,14 @@
 # The two commands of the README. Both create .venv at the repository root when it is missing.
 #   make demo   head-to-head comparison (PPO, GRPO, DAPO, CE-GPPO) on the embedded default model
-#   make test   the whole test suite
+#   make test   lint (make lint), then the whole test suite
+#   make lint   ruff (rules in pyproject.toml) and the package import contract (tools/import_contract.py)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.rlvr-zoo-installed
 DATA   ?= $(if $(wildcard ../shared/data),../shared/data,)
 
-.PHONY: demo smoke test venv clean-venv
+.PHONY: demo smoke lint test venv clean-venv
 
 venv: $(STAMP)
 
@@ -29,7 +30,10 @@ demo: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/rlvr-zoo compare --preset cpu-smoke --out results/cpu-smoke
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(PY) -m tools.import_contract
+
+test: lint
 	RLVR_ZOO_DATA_DIR=$${RLVR_ZOO_DATA_DIR:-$(DATA)} $(PY) -m pytest -q -p no:cacheprovider tests
 
 clean-venv:

@@ -41,12 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="import user code that registers objectives (repeatable; also accepted after COMMAND)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"harness.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"harness.commands.{name}":
-                continue  # a sub-command not built yet
-            raise
+        module = importlib.import_module(f"harness.commands.{name}")
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         sub.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                          help="import user code that registers objectives (repeatable)")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from harness import presets as presets_mod
 from harness import run_layout
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
-from harness.io import read_json, write_json, write_text
+from harness.io import write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
 
 
@@ -334,7 +334,9 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
     resume = checkpoints.is_dir() and any(checkpoints.iterdir())
-    callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False)
+    final_model = run_dir / run_layout.FINAL_DIR  # where the trainer saves the trained model
+    callback = make_train_callback(plan.train_eval, plan.eval, eval_dir, progress=False, final_label=spec.label,
+                                   final_extra={"model": str(final_model)})
     start = time.time()
     kw: dict[str, Any] = {}
     if shared is not None:
@@ -346,22 +348,18 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
             del base_model
         kw["engine"] = shared.engine
     result = train(cfg, resume=resume, callbacks=[callback], progress=progress, **kw)
-    if getattr(result, "status", "completed") != "completed" or not result.final_model_dir:
-        raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {getattr(result, 'steps_done', '?')} "
-                                 f"({getattr(result, 'status', 'no final model')}); its checkpoint is in "
+    if result.status != "completed" or not result.final_model_dir:
+        raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {result.steps_done} "
+                                 f"({result.status}); its checkpoint is in "
                                  f"{checkpoints}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
                        progress=progress, shared=shared)
-    summary = read_json(eval_dir / SUMMARY_FILE)
-    summary["model"] = str(result.final_model_dir)
-    summary["label"] = spec.label
-    write_json(eval_dir / SUMMARY_FILE, summary)
     info = {"label": spec.label, "algo": spec.algo, "overrides": spec.overrides, "seed": seed,
-            "train_wall_time_s": getattr(result, "wall_time_s", None),
+            "train_wall_time_s": result.wall_time_s,
             "wall_time_s": time.time() - start, "resumed": resume,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if info["train_wall_time_s"] is not None and resume:
+    if resume:
         info["wall_time_s"] = max(info["wall_time_s"], float(info["train_wall_time_s"]))
     write_json(run_dir / DONE_FILE, info)
     if not plan.options.get("keep_checkpoints", False) and checkpoints.is_dir():

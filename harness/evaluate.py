@@ -256,6 +256,10 @@ def headline(summary: dict[str, Any]) -> dict[str, float | None]:
     return {b: s.get(f"avg@{s['k']}") for b, s in summary["benches"].items()}
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A small plain-text table of an evaluation summary (one line per benchmark)."""
     from tabulate import tabulate
@@ -265,9 +269,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         k = s["k"]
         avg = s.get(f"avg@{k}")
         lo, hi = s.get("ci95") or [None, None]
-        pct = (lambda x: "-" if x is None else f"{100 * x:.1f}")
-        rows.append([bench, s["problems"], pct(avg), f"[{pct(lo)}, {pct(hi)}]", pct(s.get(f"pass@{k}")),
-                     pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
+        rows.append([bench, s["problems"], _pct(avg), f"[{_pct(lo)}, {_pct(hi)}]", _pct(s.get(f"pass@{k}")),
+                     _pct(s.get(f"maj@{k}")), s.get("gold_unparsable", 0), f"{100 * s.get('truncated_frac', 0):.0f}%"])
     k = next(iter(summary["benches"].values()))["k"] if summary["benches"] else "k"
     return tabulate(rows, headers=["bench", "problems", f"avg@{k} %", "95% CI", f"pass@{k} %", f"maj@{k} %",
                                    "gold unparsable", "truncated"], tablefmt="github")
@@ -278,13 +281,15 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = None,
-                        final_dir: str | Path | None = None, progress: bool = False):
+                        final_dir: str | Path | None = None, progress: bool = False, *, final_label: str | None = None,
+                        final_extra: dict[str, Any] | None = None):
     """A trainer callback `cb(step, trainer) -> dict` measuring held-out accuracy with the trainer's engine.
 
     Every call evaluates `curve_cfg` and returns {"eval/<bench>/avg@<k>": ..., "eval/accuracy": mean over benches},
     which the trainer merges into that step's metrics record. At the last step (`step == trainer.cfg.steps`), when
     `final_cfg` and `final_dir` are given, it also runs the final evaluation and writes its files into `final_dir`
-    (so the trained model is evaluated without reloading it or starting another engine).
+    (so the trained model is evaluated without reloading it or starting another engine), with `final_label`
+    (default "final <algo>") and the entries of `final_extra` in its summary.
     """
     def callback(step: int, trainer) -> dict[str, float]:
         summary = evaluate(trainer.engine, trainer.tokenizer, curve_cfg, None, progress=progress, label=f"step {step}")
@@ -299,7 +304,7 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
             out["eval/accuracy"] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
-                     label=f"final {getattr(trainer.cfg, 'algo', '')}", extra={"step": step})
+                     label=final_label or f"final {trainer.cfg.algo}", extra={**(final_extra or {}), "step": step})
         return out
 
     return callback

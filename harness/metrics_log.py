@@ -85,7 +85,7 @@ class MetricsLogger:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except Exception:  # tensorboard not installed: JSON lines only
+            except Exception:  # noqa: BLE001 - tensorboard missing or broken: JSON lines only
                 SummaryWriter = None
             if SummaryWriter is not None:
                 self._tb = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))

@@ -1,6 +1,6 @@
 """Safe parsing of LaTeX and plain-text math answers into sympy objects.
 
-THE RULE (issue 8): text written by the model never reaches ``eval``. This module never calls ``sympify``,
+THE RULE: text written by the model never reaches ``eval``. This module never calls ``sympify``,
 ``parse_expr``, ``parse_latex``, ``eval``, ``exec`` or ``lambdify`` on answer text. Instead:
 
 1. ``normalize`` rewrites the answer with plain string operations (no evaluation).

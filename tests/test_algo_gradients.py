@@ -1,4 +1,4 @@
-"""Acceptance of issue 2: every objective's autograd gradient w.r.t. logp equals the per-token weight its paper
+"""Every objective's autograd gradient w.r.t. logp equals the per-token weight its paper
 gives, and the identities between objectives hold.
 
 The analytic weights below are written out token by token from the papers' formulas (see docs/algorithms.md),

@@ -139,7 +139,7 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
     assert demo.train["task"] == "arith"
     for name in presets.names():
         EvalConfig.from_dict(presets.load(name).eval)
-    # every shipped preset is listed (cpu-smollm2, the issue-7 study, joins the three the suite relies on)
+    # every shipped preset is listed, not only the three the suite relies on
     with pytest.raises(ValueError, match="valid presets: " + re.escape(", ".join(presets.names()))):
         presets.load("cpu-dmeo")
     bad = tmp_path / "bad.yaml"
@@ -308,6 +308,13 @@ def test_refresh_markdown_blocks_and_check(tmp_path, capsys):
     readme.write_text("no blocks\n")
     assert main(["leaderboard", "--refresh", str(readme)]) == 2
     assert "no table block" in capsys.readouterr().err
+    # a block's ARGS go through the command's own parser: its errors, and options a block cannot take
+    for args, message in (("cmp --format csv", "option --format is not supported in a Markdown block"),
+                          ("cmp --vew delta", "unrecognized arguments: --vew delta"),
+                          ("cmp --view deltas", "invalid choice: 'deltas'"), ("--view delta", "no RUN_DIR given")):
+        readme.write_text(f"<!-- rlvr-zoo leaderboard {args} -->\n<!-- /rlvr-zoo leaderboard -->\n")
+        assert main(["leaderboard", "--refresh", str(readme)]) == 2
+        assert f"block '{args}': " in (err := capsys.readouterr().err) and message in err, err
 
 
 def test_committed_markdown_tables_match_the_committed_run_files():

@@ -2,7 +2,6 @@
 reference/critic/LoRA. Real files and real models throughout (the SmolLM2 GGUF from the installed wheel)."""
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,4 @@
-"""Dataset acceptance test (issue 3): every gold answer of every benchmark file in the data directory verifies
+"""Dataset acceptance test: every gold answer of every benchmark file in the data directory verifies
 against ``\\boxed{gold}`` and against the gold written a second, equivalent way (``tools.checker.rewrite.second_form``)
 where a rewriting rule applies. Known exceptions are listed below with their reasons; any other failure fails the
 test, and an exception that starts passing must be removed from the list.

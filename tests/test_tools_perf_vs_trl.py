@@ -22,6 +22,8 @@ def test_summary_excludes_warmup_and_pools_tokens():
     assert ours["rollout_tok_s"] == pytest.approx(300 / 4.0)                        # 3 x 100 tokens in 1+2+1 s
     assert ours["train_tok_s"] == pytest.approx(3 * 400 / (1 + 2 + 2))
     assert ours["peak_rss_mb"] == 900
+    assert trl["step_s"]["n"] == 2 and trl["step_s"]["median"] == 9.0               # 8, 10 (warm-up 20s dropped)
+    assert trl["rollout_tok_s"] == pytest.approx(200 / 10.0) and trl["peak_rss_mb"] == 1200
     r = perf.ratios(s)
     assert r["float32:hf"]["step_time"] == pytest.approx(3.0 / 9.0)
     assert r["float32:hf"]["peak_rss"] == pytest.approx(900 / 1200)

@@ -10,6 +10,9 @@
   of the first 3 logged steps) and at the end (last 3), their difference, training `accuracy` over the first 5 and
   the last 5 steps, the run means of `gradshare/low_neg`, `gradshare/high_pos`, `clipfrac/low_neg`,
   `clipfrac/high_pos`, and the last `eval/accuracy`. Rows without training (the base model) are left out.
+
+A new view is a records function here (rows -> list of dicts), a csv and a table function in `render.py`, its name in
+VIEWS and its three functions in `render.VIEW_FUNCTIONS`.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ default, and every preset) both engines return exactly ``log_softmax(logits / te
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import torch

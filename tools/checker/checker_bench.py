@@ -62,7 +62,7 @@ def _decimal_form(gold: str) -> str | None:
     return f"{float(x):.6g}"
 
 
-# Hand-written traps (gold, response, expected, note): the known false positives of issue 3 and hard categories.
+# Hand-written traps (gold, response, expected, note): known false positives of float comparison and hard categories.
 TRAPS = [
     (r"\frac{1}{2004!}", r"$\boxed{\frac{1}{2006!}}$", False, "different tiny rationals; equal only as floats"),
     (r"\pm 2021", r"$\boxed{2021}$", False, "\\pm 2021 names two values"),

@@ -63,16 +63,11 @@ def machine() -> dict:
 
 
 def prompts_for(tokenizer, count: int) -> list[str]:
-    try:
-        import benchmarks
-        rows = benchmarks.load("arith", split="test", limit=count)
-        return [benchmarks.render_prompt(tokenizer, r["problem"], template="boxed") for r in rows]
-    except Exception as exc:  # the benchmarks package is another engineer's; fall back to fixed questions
-        print(f"(arith task unavailable: {exc}; using fixed questions)")
-        qs = [f"What is {a} + {b} * {c}? Put the final answer in \\boxed{{}}."
-              for a, b, c in zip(range(3, 200, 7), range(5, 200, 11), range(2, 50, 3))]
-        return [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
-                                              add_generation_prompt=True) for q in qs[:count]]
+    """The first `count` test problems of the offline arith task in the boxed template."""
+    import benchmarks
+
+    rows = benchmarks.load("arith", split="test", limit=count)
+    return [benchmarks.render_prompt(tokenizer, r["problem"], template="boxed") for r in rows]
 
 
 def time_rollout(engine, prompts, sampling, repeats: int) -> dict:

@@ -16,8 +16,9 @@ than the difference between two whole-step processes run a minute apart, so the 
 ``linear`` – one decode step's matrix products over all of SmolLM2's real weights for 16 rows, ``F.linear`` against
 the oneDNN-packed weights of the HF engine; ``attention`` – one decode position's grouped-query attention over a
 124-position KV cache (16 rows, 9 query / 3 KV heads), PyTorch SDPA against ``_decode_attention``; ``logits`` – the
-trainer's log-prob + entropy forward over 883 response positions x 49152 logits, the previous formula
-(``logsumexp``, then ``exp(x - lse) * x``) against the current one.
+trainer's log-prob + entropy forward over 883 response positions x 49152 logits, the two-pass formula
+(``logsumexp``, then ``exp(x - lse) * x``; key "previous") against the one the trainer uses
+(``logprobs_and_entropy_from_logits``; key "current").
 
 Each invocation is one process, so peak RSS belongs to that configuration alone. To compare against an earlier
 commit, check it out elsewhere (``git worktree add /tmp/old <commit>``) and run this file with ``PYTHONPATH=/tmp/old``
@@ -84,7 +85,7 @@ def kernels(repeats: int) -> dict:
         for m in linears:
             m(xs[m.in_features])
 
-    def previous_logits():
+    def two_pass_logits():
         lse = torch.logsumexp(logits, -1)
         mean_x = (torch.exp(logits - lse[:, None]) * logits).sum(-1)
         return logits.gather(-1, labels[:, None]).squeeze(-1) - lse, lse - mean_x
@@ -93,7 +94,7 @@ def kernels(repeats: int) -> dict:
         "linear": {"F.linear": (plain_linears, 1), "oneDNN packed": (packed_linears, 1)},
         "attention": {"sdpa": (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True), 50),
                       "_decode_attention": (lambda: _decode_attention(q, k, v, mask, None), 50)},
-        "logits": {"previous": (previous_logits, 1),
+        "logits": {"previous": (two_pass_logits, 1),
                    "current": (lambda: logprobs_and_entropy_from_logits(logits, labels), 1)},
     }
     out: dict = {"part": "kernels", "torch_threads": torch.get_num_threads()}
