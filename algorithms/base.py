@@ -55,8 +55,9 @@ class PolicyInputs:
         return self.mask.sum()
 
 
-def _check_tensors(mask: Tensor, **tensors) -> None:
-    """Same shape as mask, and finite wherever mask == 1; else a ValueError that names the tensor."""
+def _nonfinite(mask: Tensor, **tensors) -> str | None:
+    """Check every tensor: same shape as mask (else a ValueError that names it); returns a message naming the first
+    one that has a NaN/inf where mask == 1, or None when all are finite there."""
     keep = mask.bool()
     for name, value in tensors.items():
         if value is None:
@@ -69,14 +70,39 @@ def _check_tensors(mask: Tensor, **tensors) -> None:
         bad = keep & ~torch.isfinite(value.detach())
         if bool(bad.any()):
             b, t = (int(i) for i in torch.nonzero(bad)[0])
-            raise ValueError(f"{name} has {int(bad.sum())} NaN/inf value(s) on response tokens (mask == 1), first at "
-                             f"[{b}, {t}] = {float(value[b, t])}; every value where mask == 1 must be finite")
+            return (f"{name} has {int(bad.sum())} NaN/inf value(s) on response tokens (mask == 1), first at "
+                    f"[{b}, {t}] = {float(value[b, t])}; every value where mask == 1 must be finite")
+    return None
+
+
+def _check_tensors(mask: Tensor, **tensors) -> None:
+    """Same shape as mask, and finite wherever mask == 1; else a ValueError that names the tensor."""
+    message = _nonfinite(mask, **tensors)
+    if message is not None:
+        raise ValueError(message)
+
+
+def _nan_loss(like: Tensor) -> Tensor:
+    """A NaN scalar connected to ``like``'s graph: the caller's finiteness check sees it and skips the update."""
+    return (like * 0).sum() * float("nan")
 
 
 def _fill(value: Tensor | None, keep: Tensor, fill: float = 0.0) -> Tensor | None:
     if value is None:
         return None
     return torch.where(keep, value, torch.full((), fill, dtype=value.dtype, device=value.device))
+
+
+def _scores_problem(scores: Tensor | None, mask: Tensor) -> str | None:
+    """None when scores is absent or a finite [B] tensor; a NaN/inf message; a wrong shape is a ValueError."""
+    if scores is None:
+        return None
+    if not isinstance(scores, Tensor) or scores.shape != mask.shape[:1]:
+        raise ValueError(f"scores must be a tensor of shape [B] = [{mask.shape[0]}] (one reward per response), got "
+                         f"{getattr(scores, 'shape', type(scores))}")
+    if not bool(torch.isfinite(scores.detach()).all()):
+        return "scores has NaN/inf values; every response's reward must be finite"
+    return None
 
 
 def high_entropy_tokens(entropy: Tensor, mask: Tensor, q: float) -> Tensor:
@@ -215,7 +241,8 @@ class Algorithm:
     def loss(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
              ref_logp: Tensor | None = None, values: Tensor | None = None, old_values: Tensor | None = None,
              returns: Tensor | None = None, entropy: Tensor | None = None, scores: Tensor | None = None,
-             global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:
+             rollout_is_weights: Tensor | None = None, global_tokens=None, global_seqs=None,
+             on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and float metrics.
 
         logp [B, T] (with grad), old_logp, advantages, mask [B, T]. ref_logp: needed when kl_coef > 0 and
@@ -224,17 +251,24 @@ class Algorithm:
         (use that when the critic shares the optimiser step; otherwise call value_loss() yourself, not both).
         scores [B]: each response's outcome reward, for objectives whose loss depends on it (ce-gppo-authors).
         global_tokens / global_seqs: the mini-batch's counts, for micro-batches (see algorithms.aggregation).
+        rollout_is_weights [B, T]: per-token importance weights for the rollout engine / trainer mismatch (e.g.
+        algorithms.off_policy.tis_weights), as in verl; they scale the advantages, A_t -> w_t A_t, which for these
+        objectives (piecewise linear in A, w_t > 0) equals weighting the per-token loss.
+        on_nonfinite: "raise" (a ValueError naming the tensor with a NaN/inf on a response token) or "nan" (a NaN
+        loss and no metrics, for a trainer that skips such an update); NaN/inf in scores counts the same.
         With entropy_top_q < 1, entropy [B, T] is needed and only the top-q tokens by entropy keep a policy gradient.
         """
-        _check_tensors(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp, values=values,
-                       old_values=old_values, returns=returns, entropy=entropy)
-        if scores is not None:
-            if not isinstance(scores, Tensor) or scores.shape != mask.shape[:1]:
-                raise ValueError(f"scores must be a tensor of shape [B] = [{mask.shape[0]}] (one reward per "
-                                 f"response), got {getattr(scores, 'shape', type(scores))}")
-            if not bool(torch.isfinite(scores.detach()).all()):
-                raise ValueError("scores has NaN/inf values; every response's reward must be finite")
+        message = _nonfinite(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp,
+                             values=values, old_values=old_values, returns=returns, entropy=entropy,
+                             rollout_is_weights=rollout_is_weights)
+        message = message or _scores_problem(scores, mask)
+        if message is not None:
+            if on_nonfinite == "nan":
+                return _nan_loss(logp), {}
+            raise ValueError(message)
         keep = mask.bool()
+        if rollout_is_weights is not None:
+            advantages = advantages * rollout_is_weights.detach()
         x = self._inputs(logp, old_logp, advantages, mask, scores)
 
         def agg(per_token: Tensor) -> Tensor:
@@ -246,11 +280,7 @@ class Algorithm:
             raise ValueError(f"{self._label()}: policy_loss must return the per-token loss as a tensor of shape "
                              f"{tuple(keep.shape)} (like mask), got {getattr(per_token, 'shape', type(per_token))}")
         if self.entropy_top_q < 1.0:
-            if entropy is None:
-                raise ValueError(f"{self._label()} has entropy_top_q={self.entropy_top_q}, so loss() needs entropy "
-                                 f"[B, T] to choose the high-entropy tokens")
-            forking = high_entropy_tokens(_fill(entropy.detach(), keep), keep, self.entropy_top_q)
-            per_token = torch.where(forking, per_token, per_token.detach())
+            per_token = self._forking_tokens_only(per_token, entropy, keep)
         policy = agg(per_token)
         zero = policy.new_zeros(())
 
@@ -284,15 +314,36 @@ class Algorithm:
         metrics.update(value_metrics)
         return total, metrics
 
+    def _forking_tokens_only(self, per_token: Tensor, entropy: Tensor | None, keep: Tensor) -> Tensor:
+        """The per-token loss with no gradient outside the top entropy_top_q tokens by entropy (80/20 rule)."""
+        if entropy is None:
+            raise ValueError(f"{self._label()} has entropy_top_q={self.entropy_top_q}, so loss() needs entropy "
+                             f"[B, T] to choose the high-entropy tokens")
+        forking = high_entropy_tokens(_fill(entropy.detach(), keep), keep, self.entropy_top_q)
+        return torch.where(forking, per_token, per_token.detach())
+
     def value_loss(self, *, values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,
                    global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:
         """The critic's loss; only algorithms with needs_critic=True have one (see `ppo`)."""
         raise ValueError(f"{self._label()} has no critic (needs_critic=False), so it has no value loss; pass no "
                          f"values/old_values/returns, or use an algorithm with a critic such as 'ppo'")
 
-    def regions(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    def critic_loss(self, *, values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, global_tokens=None,
+                    global_seqs=None, on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
+        """`value_loss`, with loss()'s ``on_nonfinite``: "nan" gives a NaN loss and no metrics when values, old_values
+        or returns hold a NaN/inf on a response token."""
+        if on_nonfinite == "nan" and _nonfinite(mask, values=values, old_values=old_values, returns=returns):
+            return _nan_loss(values), {}
+        return self.value_loss(values=values, old_values=old_values, returns=returns, mask=mask,
+                               global_tokens=global_tokens, global_seqs=global_seqs)
+
+    def regions(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                rollout_is_weights: Tensor | None = None) -> dict[str, Tensor]:
         """The region masks of algorithms.region_masks, on the ratio this objective clips (GSPO: its sequence
-        ratio) with its clip range: what the trainer needs for gradient shares that match `clipfrac/*`."""
+        ratio) with its clip range: what the trainer needs for gradient shares that match `clipfrac/*`
+        (``rollout_is_weights`` as in loss())."""
+        if rollout_is_weights is not None:
+            advantages = advantages * rollout_is_weights.detach()
         x = self._inputs(logp.detach(), old_logp, advantages, mask)
         return region_masks(self.region_ratio(x), x.advantages, x.mask, self.clip_ratio_low, self.clip_ratio_high)
 
@@ -336,8 +387,7 @@ class Algorithm:
                       for name in ("low_neg", "high_pos", "low_pos", "high_neg")}
             values["ratio/mean"] = torch.where(x.mask, x.ratio, 0.0).sum() / n
             # k3 estimate of KL(old || new) from tokens sampled by old: rho - 1 - log rho, rho = new / old
-            log_rho = x.log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
-            values["kl/old"] = torch.where(x.mask, torch.exp(log_rho) - 1.0 - log_rho, 0.0).sum() / n
+            values["kl/old"] = torch.where(x.mask, kl(x.old_logp, x.logp.detach(), "k3"), 0.0).sum() / n
             if kl_ref is not None:
                 values["kl/ref"] = torch.where(x.mask, kl_ref, 0.0).sum() / n
             if entropy is not None:

@@ -108,8 +108,13 @@ def _coerce(label: str, field_name: str, tp, value):
     raise ValueError(f"{label}: field {field_name!r} must be {names_}, got {value!r}")
 
 
-def get(name: str, **overrides) -> Algorithm:
+def get(name: str, *, generation_budget: int | None = None, **overrides) -> Algorithm:
     """An instance of objective `name` with its paper defaults and the given overrides.
+
+    generation_budget: the run's maximum response length in tokens. An objective that aggregates with
+    seq-mean-token-sum-norm (Dr. GRPO, Liu et al. 2025: divide by the generation budget, a constant) takes it as its
+    loss_norm_length unless that is set; without either it divides by each batch's padded length, with which
+    micro-batches do not add up to the one-big-batch gradient.
 
     Unknown names and unknown fields raise ValueError listing the valid ones; values are type-checked and
     validated (e.g. an unknown loss_agg_mode or a negative clip range is a ValueError).
@@ -122,6 +127,10 @@ def get(name: str, **overrides) -> Algorithm:
                          f"{', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
     values = {k: _coerce(f"objective {name!r}", k, hints.get(k), v) for k, v in overrides.items()}
+    mode = values.get("loss_agg_mode", fields["loss_agg_mode"].default)
+    if (generation_budget is not None and mode == "seq-mean-token-sum-norm"
+            and values.get("loss_norm_length", fields["loss_norm_length"].default) is None):
+        values["loss_norm_length"] = int(generation_budget)
     return cls(**values)
 
 

@@ -13,6 +13,7 @@ from rewards.functions import (Correctness, FormatReward, Overlong, RewardFn, Re
                                get_reward, register_reward, reward_names)
 from rewards.options import Options
 from rewards.pool import configure_pool, get_pool, shutdown_pool
+from rewards.spec import Scored, TrainingReward, training_reward
 from rewards.verify import (Verdict, reason_counts, reset_reason_counts, verify, verify_batch, verify_batch_detailed,
                             verify_detailed)
 
@@ -24,5 +25,6 @@ def warmup() -> None:
 
 __all__ = ["verify", "verify_batch", "verify_batch_detailed", "verify_detailed", "Verdict", "extract_answer",
            "last_boxed", "all_boxed", "DEFAULT_PRIORITY", "Options", "get_reward", "reward_names", "register_reward",
-           "combine", "RewardFn", "RewardResult", "Correctness", "FormatReward", "Overlong", "SumReward",
+           "Scored", "TrainingReward", "training_reward", "combine", "RewardFn", "RewardResult", "Correctness",
+           "FormatReward", "Overlong", "SumReward",
            "reason_counts", "reset_reason_counts", "warmup", "shutdown_pool", "configure_pool"]

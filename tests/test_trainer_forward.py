@@ -1,4 +1,4 @@
-"""The trainer's per-token log-prob forward (``Trainer._forward``) against a plain full forward + log_softmax.
+"""The trainer's per-token log-prob forward (``harness.training.forward.Forward.logprobs``) against a plain full forward + log_softmax.
 
 The forward leaves the last token of each padded row out of the model call and keeps only the response positions'
 logits (a memory saving); this checks the log-probs and entropies it returns are still those of every response token
@@ -9,8 +9,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.rollout import Rollout, collate
-from harness.trainer import TrainConfig, Trainer
+import dataclasses
+
+from harness.rollout import Rollout
+from harness.training import TrainConfig, Trainer
+from harness.training import forward as forward_mod
+from harness.training.batch import RolloutBatch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,10 +30,10 @@ def test_forward_logprobs_equal_a_plain_full_log_softmax(tmp_path, temperature):
     rollouts = [Rollout(0, [5, 6, 7], [8, 9, 10, 11], "", [0.0] * 4, "length"),
                 Rollout(1, [12], [13], "", [0.0], "stop"),
                 Rollout(2, [14, 15], [16, 17], "", [0.0] * 2, "stop")]
-    batch = collate(rollouts, tr.pad_id)
+    batch = RolloutBatch.from_rollouts(rollouts, tr.pad_id, tr.device)
     rows = torch.arange(3)
     tr.model.eval()
-    logp, ent, mask = tr._forward(tr.model, batch, rows, grad=False, entropy=True)
+    logp, ent, mask = tr.forward.logprobs(tr.model, batch, rows, grad=False, entropy=True)
     assert logp.shape == (3, 4) and mask.sum() == 4 + 1 + 2
     for i, r in enumerate(rollouts):
         ids = torch.tensor([r.prompt_ids + r.response_ids])
@@ -61,9 +65,9 @@ def _trainer(tmp_path, shared: bool, temperature: float = 1.0) -> Trainer:
 
 def test_shared_prefix_forward_equals_a_plain_full_log_softmax(tmp_path):
     tr = _trainer(tmp_path, shared=True)
-    batch = collate(SHARED, tr.pad_id)
+    batch = RolloutBatch.from_rollouts(SHARED, tr.pad_id, tr.device)
     tr.model.eval()
-    logp, ent, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=False, entropy=True)
+    logp, ent, mask = tr.forward.logprobs(tr.model, batch, torch.arange(len(SHARED)), grad=False, entropy=True)
     for i, r in enumerate(SHARED):
         ids = torch.tensor([r.prompt_ids + r.response_ids])
         with torch.no_grad():
@@ -76,7 +80,7 @@ def test_shared_prefix_forward_equals_a_plain_full_log_softmax(tmp_path):
 
 
 def test_shared_prefix_forward_runs_each_prompt_once_and_gives_the_same_gradients(tmp_path):
-    from harness.trainer import shared_prefix_forward
+    shared_prefix_forward = forward_mod.shared_prefix_forward
 
     grads = {}
     for shared in (False, True):
@@ -85,13 +89,13 @@ def test_shared_prefix_forward_runs_each_prompt_once_and_gives_the_same_gradient
         with torch.no_grad():  # the same non-trivial weights in both trainers
             for p in tr.model.parameters():
                 p.copy_(torch.randn_like(p) * 0.05)
-        batch = collate(SHARED, tr.pad_id)
+        batch = RolloutBatch.from_rollouts(SHARED, tr.pad_id, tr.device)
         calls = []
         hook = tr.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape),
                                                   with_kwargs=True)
         tr.model.train()
         tr.model.zero_grad(set_to_none=True)
-        logp, _, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=False)
+        logp, _, mask = tr.forward.logprobs(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=False)
         weights = torch.linspace(-1.0, 1.0, logp.numel()).reshape(logp.shape)
         (logp * weights * mask).sum().backward()
         hook.remove()
@@ -114,25 +118,23 @@ def test_shared_prefix_forward_runs_each_prompt_once_and_gives_the_same_gradient
 
 
 def test_length_buckets_give_the_same_log_probs_entropies_and_gradients(tmp_path, monkeypatch):
-    import harness.trainer as trainer_mod
-
-    monkeypatch.setattr(trainer_mod, "_BUCKET_CALL_COST", 0)   # split wherever it saves a padded position
-    assert trainer_mod._length_buckets([4, 2, 1, 3, 4], 4) == [([2], 1), ([1], 2), ([3, 0, 4], 4)]
-    assert trainer_mod._length_buckets([3, 3, 3], 3) == [(None, 3)]
+    monkeypatch.setattr(forward_mod, "_BUCKET_CALL_COST", 0)   # split wherever it saves a padded position
+    assert forward_mod._length_buckets([4, 2, 1, 3, 4], 4) == [([2], 1), ([1], 2), ([3, 0, 4], 4)]
+    assert forward_mod._length_buckets([3, 3, 3], 3) == [(None, 3)]
     results = {}
     for buckets in (False, True):
         tr = _trainer(tmp_path / str(buckets), shared=True, temperature=0.9)
-        tr.cfg.length_buckets = buckets
+        tr.forward = dataclasses.replace(tr.forward, length_buckets=buckets)
         torch.manual_seed(0)
         with torch.no_grad():
             for p in tr.model.parameters():
                 p.copy_(torch.randn_like(p) * 0.05)
-        batch = collate(SHARED, tr.pad_id)
+        batch = RolloutBatch.from_rollouts(SHARED, tr.pad_id, tr.device)
         calls = []
         hook = tr.model.register_forward_pre_hook(lambda m, a, kw: calls.append(tuple(kw["input_ids"].shape)),
                                                   with_kwargs=True)
         tr.model.train()
-        logp, ent, mask = tr._forward(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=True)
+        logp, ent, mask = tr.forward.logprobs(tr.model, batch, torch.arange(len(SHARED)), grad=True, entropy=True)
         weights = torch.linspace(-1.0, 1.0, logp.numel()).reshape(logp.shape)
         (logp * weights * mask).sum().backward()
         hook.remove()

@@ -1,4 +1,4 @@
-"""Rollout engines behind one interface, and the engine-vs-trainer log-prob helpers.
+"""Rollout engines behind one interface.
 
 ```python
 from harness.rollout import Sampling, make_engine
@@ -26,7 +26,7 @@ from typing import Protocol, Sequence
 import torch
 
 __all__ = ["Sampling", "Rollout", "Engine", "make_engine", "engine_names", "encode_prompts", "eos_token_ids",
-           "collate", "mismatch_kl", "tis_weights"]
+           "collate"]
 
 
 @dataclass(frozen=True)
@@ -177,39 +177,3 @@ def collate(rollouts: Sequence[Rollout], pad_token_id: int) -> dict[str, torch.T
     position_ids = (attn.cumsum(-1) - 1).clamp_min(0)
     return dict(input_ids=input_ids, attention_mask=attn, position_ids=position_ids, response_mask=resp_mask,
                 engine_logprobs=eng, prompt_length=torch.tensor(P))
-
-
-def mismatch_kl(engine_logp: torch.Tensor, trainer_logp: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean per-token KL(engine || trainer) on the sampled tokens, estimated with k3.
-
-    The tokens were sampled from the engine's distribution pi_e, so with log rho = trainer_logp - engine_logp,
-    k3 = rho - 1 - log rho is a non-negative, unbiased estimator of KL(pi_e || pi_t) per token (Schulman's k3).
-    Returns the mean over tokens where mask is 1 (0.0 when the mask is empty). Report it every step as
-    ``rollout/logprob_mismatch_kl``: ~0 for the HF engine in fp32, larger for bf16 / vLLM kernels.
-    """
-    if engine_logp.shape != trainer_logp.shape or engine_logp.shape != mask.shape:
-        raise ValueError(f"shapes differ: engine {tuple(engine_logp.shape)}, trainer {tuple(trainer_logp.shape)}, "
-                         f"mask {tuple(mask.shape)}; all three must be [B, T] on the response tokens")
-    m = mask.to(torch.float64)
-    log_rho = (trainer_logp.detach().double() - engine_logp.detach().double()) * m
-    k3 = (torch.exp(log_rho) - 1 - log_rho) * m
-    denom = m.sum()
-    return float(k3.sum() / denom) if denom > 0 else 0.0
-
-
-def tis_weights(trainer_logp_old: torch.Tensor, engine_logp: torch.Tensor, mask: torch.Tensor,
-                cap: float = 2.0) -> torch.Tensor:
-    """Truncated importance-sampling weights min(exp(trainer_logp_old - engine_logp), cap), detached, 0 off mask.
-
-    Multiply the per-token policy loss by these to correct for the rollout engine sampling from a slightly different
-    distribution than the trainer's policy (Yao et al. 2025, "Your efficient RL framework secretly brings you
-    off-policy RL training"; cap C = 2 there).
-    """
-    if cap <= 0:
-        raise ValueError(f"TIS cap must be > 0, got {cap}")
-    if trainer_logp_old.shape != engine_logp.shape or engine_logp.shape != mask.shape:
-        raise ValueError(f"shapes differ: trainer {tuple(trainer_logp_old.shape)}, engine {tuple(engine_logp.shape)}, "
-                         f"mask {tuple(mask.shape)}")
-    on = mask.bool()
-    log_w = torch.where(on, (trainer_logp_old.detach() - engine_logp.detach()).float(), 0.0)
-    return torch.where(on, torch.exp(log_w).clamp(max=cap), 0.0)

@@ -170,7 +170,8 @@ def main(argv=None) -> dict:
 
     import torch
     from harness import models
-    from harness.rollout import Sampling, make_engine, mismatch_kl, collate
+    from algorithms.off_policy import mismatch_kl
+    from harness.rollout import Sampling, make_engine, collate
 
     result = {"command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv or sys.argv[1:])),
               "machine": machine(), "model": args.model,

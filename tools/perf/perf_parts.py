@@ -38,7 +38,7 @@ import time
 def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length_buckets: bool | None = None):
     from tools.perf.perf_vs_trl import PerfConfig, build_prompts
     from harness import models
-    from harness.trainer import TrainConfig, Trainer
+    from harness.trainer import TrainConfig, Trainer   # the name older trees have too
 
     cfg = PerfConfig(model="smollm2-135m", prompts_per_step=2, responses_per_prompt=8, max_new_tokens=max_new_tokens)
     rows = build_prompts(cfg, models.load_tokenizer(cfg.model))
@@ -140,7 +140,8 @@ def main(argv=None) -> int:
     shared = None if a.shared_prefix == "default" else a.shared_prefix == "on"
     buckets = None if a.length_buckets == "default" else a.length_buckets == "on"
     tr = _trainer(a.dtype, shared, a.max_new_tokens, buckets)
-    prompts = [tr._prompt(0), tr._prompt(1)]
+    old_tree = not hasattr(tr, "collector")   # a tree from before harness/training (see the module notes)
+    prompts = [tr._prompt(0), tr._prompt(1)] if old_tree else [tr.collector.prompt(0), tr.collector.prompt(1)]
     sampling = Sampling(n=8, max_new_tokens=a.max_new_tokens, seed=3)
     out = {"part": a.part, "dtype": a.dtype, "torch_threads": torch.get_num_threads()}
     if a.part == "gen":
@@ -159,13 +160,18 @@ def main(argv=None) -> int:
         out.update(seconds=secs, tokens=toks, median_s=statistics.median(secs))
     else:
         rs = tr.engine.generate(prompts, sampling)
-        batch = collate(rs, tr.pad_id)
+        if old_tree:
+            batch, run = collate(rs, tr.pad_id), tr._forward
+        else:
+            from harness.training.batch import RolloutBatch
+
+            batch, run = RolloutBatch.from_rollouts(rs, tr.pad_id, tr.device), tr.forward.logprobs
         rows = torch.arange(len(rs))
         tr.model.train()
         secs = []
         for _ in range(a.repeats + 1):
             t = time.perf_counter()
-            logp, _, mask = tr._forward(tr.model, batch, rows, grad=True, entropy=True)
+            logp, _, mask = run(tr.model, batch, rows, grad=True, entropy=True)
             (logp * mask).sum().backward()
             tr.optimizer.step()
             tr.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,13 @@
+"""The trainer every objective runs on (docs/trainer.md).
+
+    from harness.training import TrainConfig, train
+    result = train(TrainConfig(algo="grpo", model="tiny-random", steps=2))
+
+Modules: `config` (TrainConfig, --set parsing), `sampling` (prompt order, scored groups, dynamic sampling), `batch`
+(RolloutBatch), `forward` (log-probs, entropies, values), `update` (epochs x mini-batches x micro-batches, the
+optimiser step), `metrics` (step metrics), `trainer` (build, loop, checkpoints, signals).
+"""
+from harness.training.config import TrainConfig, TrainingError, parse_set
+from harness.training.trainer import Trainer, TrainResult, train
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingError", "parse_set", "train"]

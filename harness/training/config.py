@@ -1,0 +1,281 @@
+"""`TrainConfig`: every field of a training run, documented; the one documented-field helper (`doc_field`), the
+one coercion of text and YAML values to a field's type (`coerce`) and the one `--set field=value` parser
+(`parse_set`)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+__all__ = ["TrainConfig", "TrainingError", "doc_field", "coerce", "parse_set"]
+
+
+def doc_field(default, doc: str, **kw):
+    """A documented dataclass field: ``lr: float = doc_field(1e-6, "AdamW learning rate")``; mutable defaults (dict,
+    list) are copied per instance."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc, **kw})
+    return field(default=default, metadata={"doc": doc, **kw})
+
+
+_f = doc_field
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue; the message says what was wrong and what would be right."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs. Every field has a documented default; YAML presets, ``from_dict`` and
+    ``--set field=value`` fill it; unknown keys are errors that list the valid ones."""
+
+    # --- what is trained ----------------------------------------------------------------------------------------
+    algo: str = _f("grpo", "registered objective name (algorithms.names()); `rlvr-zoo list` shows them")
+    algo_overrides: dict = _f({}, "fields of the objective to override, passed to algorithms.get(algo, **overrides)"
+                                  " (e.g. {beta1: 0.75}); --set algo_overrides.beta1=0.75")
+    model: str = _f("smollm2-135m", "model spec: smollm2-135m, tiny-random, a local save_pretrained directory, a "
+                                    ".gguf file or a Hugging Face Hub id (harness.models.resolve)")
+    dtype: str = _f("bfloat16", "compute dtype: 'bfloat16' runs forwards (rollout and training) under bf16 autocast "
+                                "with float32 master weights; 'float32' runs everything in float32")
+    lora: dict | None = _f(None, "None: full fine-tuning; or LoRA options {r, alpha, target_modules, dropout, bias} "
+                                 "(needs peft)")
+    # --- data and reward ----------------------------------------------------------------------------------------
+    task: str = _f("arith", "training task: a registered benchmark or procedural task (benchmarks.names())")
+    task_params: dict = _f({}, "keyword arguments of benchmarks.load for the task (e.g. {level: 2, n: 1000})")
+    split: str = _f("train", "split of the task to train on")
+    data_dir: str | None = _f(None, "local benchmark data directory (else $RLVR_ZOO_DATA_DIR, else the Hub)")
+    template: str = _f("boxed", "prompt template (benchmarks.template_names()): boxed | r1 | plain")
+    reward: str = _f("correctness", "reward function name (rewards.reward_names())")
+    reward_params: dict = _f({}, "keyword arguments of rewards.get_reward (correct/incorrect values default to the "
+                                 "objective's reward_correct / reward_incorrect when the reward accepts them)")
+    shuffle: bool = _f(True, "visit the task's rows in a seeded random order (same for every algorithm given seed); "
+                             "False: in file order (e.g. an ascending-difficulty curriculum)")
+    # --- rollout ------------------------------------------------------------------------------------------------
+    engine: str = _f("hf", "rollout engine: hf | vllm")
+    engine_params: dict = _f({}, "keyword arguments of the engine (HF: batch_size, packed_weights; vLLM: "
+                                 "enforce_eager, kv_cache_gib, ...); dtype defaults to `dtype`")
+    prompts_per_step: int = _f(8, "prompts per training step (the global batch, over all ranks)")
+    responses_per_prompt: int = _f(8, "responses sampled per prompt: the group size G (CE-GPPO paper: 8)")
+    max_new_tokens: int = _f(256, "maximum response length in tokens; longer responses are truncated")
+    temperature: float = _f(1.0, "sampling temperature; the trainer's log-probs use the same temperature")
+    top_p: float = _f(1.0, "nucleus sampling threshold (1.0: off)")
+    rollout_batch_prompts: int = _f(0, "prompts per engine call, each call seeded from (seed, step, first prompt); "
+                                       "0: all of a rank's prompts in one call. 1 makes rollouts independent of the "
+                                       "number of ranks (used by the data-parallel equivalence test)")
+    dynamic_sampling_max_rounds: int = _f(3, "with dynamic sampling: at most this many rounds of drawing prompts "
+                                             "per step (DAPO keeps drawing until the batch is full)")
+    old_logprobs: str = _f("auto", "'auto': take old log-probs from the training forward when the step makes exactly "
+                                   "one update (epochs=1, one mini-batch), else recompute them once before the "
+                                   "update; 'recompute': always recompute; 'rollout': use the engine's log-probs")
+    tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: advantages are "
+                             "weighted by min(pi_old/pi_engine, tis_cap) (Yao et al. 2025 use 2); 0 disables")
+    # --- optimisation -------------------------------------------------------------------------------------------
+    steps: int = _f(100, "training steps (one rollout batch and its updates per step)")
+    lr: float = _f(1e-6, "AdamW learning rate of the policy (CE-GPPO paper: 1e-6)")
+    warmup_steps: int = _f(0, "linear learning-rate warmup over this many steps, then constant")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    adam_betas: list = _f([0.9, 0.999], "AdamW betas")
+    adam_eps: float = _f(1e-8, "AdamW epsilon")
+    grad_clip: float = _f(1.0, "clip the global gradient norm to this value; 0 disables clipping")
+    critic_lr: float = _f(1e-5, "AdamW learning rate of the critic (only for objectives with a critic)")
+    epochs: int = _f(1, "passes (K) over each step's batch")
+    minibatch_size: int = _f(0, "sequences per optimiser update (global, over all ranks); 0: the whole batch, "
+                                "i.e. one update per epoch")
+    micro_batch_size: int = _f(8, "sequences per forward/backward on one rank (gradient accumulation)")
+    logprob_chunk_size: int = _f(0, "rows per chunk of the chunked log-softmax; 0: automatic (~128 MiB)")
+    length_buckets: bool = _f(False, "with shared_prefix: run a micro-batch's responses in up to 3 groups of "
+                                     "similar length, each only as long as its longest response, when that saves "
+                                     "more padded positions than an extra model call costs (same results; less "
+                                     "memory, but slower on the 2-core CPU for 16 x 64 tokens, see "
+                                     "docs/benchmarks.md)")
+    shared_prefix: bool = _f(True, "run each distinct prompt of a micro-batch through the model once and let its "
+                                   "responses attend to that prompt's keys and values (same log-probs and "
+                                   "gradients, less time and memory when responses share a prompt); false: one "
+                                   "full forward per sequence")
+    seed: int = _f(0, "seed of prompt order, sampling and initialisation of new heads")
+    # --- outputs ------------------------------------------------------------------------------------------------
+    out_dir: str = _f("runs/train", "output directory: metrics.jsonl, run.json, checkpoints/, final/")
+    eval_every: int = _f(0, "run the callbacks every this many steps and after the last one; 0: only after the last")
+    save_every: int = _f(0, "write a checkpoint every this many steps; 0: only at the end (and on SIGINT/SIGTERM)")
+    keep_checkpoints: int = _f(2, "keep the newest this many checkpoints; 0 keeps all")
+    save_final: bool = _f(True, "write out_dir/final (save_pretrained model + tokenizer) at the end")
+    tensorboard: bool = _f(True, "also write TensorBoard scalars to out_dir/tensorboard when tensorboard is "
+                                 "installed")
+    # --- hardware -----------------------------------------------------------------------------------------------
+    device: str = _f("auto", "auto | cpu | cuda")
+    backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
+                              "| nccl")
+    fsdp: bool = _f(False, "FSDP2 fully_shard instead of DDP: not supported yet (an error); DDP is used under "
+                           "torchrun")
+
+    # ---------------------------------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def describe(cls) -> dict[str, dict]:
+        """field -> {"default", "doc", "type"} (for documentation and `--help`)."""
+        hints = typing.get_type_hints(cls)
+        out = {}
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out[f.name] = {"default": default, "doc": f.metadata.get("doc", ""), "type": _type_name(hints[f.name])}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "TrainConfig":
+        """Build a config from a mapping; unknown keys raise ValueError listing the valid ones."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {', '.join(unknown)}; valid fields: "
+                             f"{', '.join(cls.field_names())}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: coerce(k, hints[k], v) for k, v in data.items()})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def with_overrides(self, assignments: Sequence[str]) -> "TrainConfig":
+        """A copy with ``field=value`` strings applied (see :func:`parse_set`)."""
+        data = self.to_dict()
+        for key, value in parse_set(assignments).items():
+            if "." in key:
+                head, sub = key.split(".", 1)
+                if head not in data or not isinstance(data[head], dict) and data[head] is not None:
+                    raise ValueError(f"--set {key}=...: {head!r} is not a mapping field of TrainConfig; mapping "
+                                     f"fields: {', '.join(k for k, v in data.items() if isinstance(v, dict))}")
+                data[head] = dict(data[head] or {})
+                data[head][sub] = value
+            else:
+                data[key] = value
+        return TrainConfig.from_dict(data)
+
+    def changed_training_fields(self, saved: dict) -> list[str]:
+        """Fields of a saved config (a checkpoint's) that differ from this one, leaving out those a resumed run may
+        change: steps, out_dir, eval_every, save_every, keep_checkpoints, tensorboard, save_final."""
+        ignore = {"steps", "out_dir", "eval_every", "save_every", "keep_checkpoints", "tensorboard", "save_final"}
+        now = self.to_dict()
+        return sorted(k for k in saved if k not in ignore and saved.get(k) != now.get(k))
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the first out-of-range field; returns self."""
+        positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",
+                    "micro_batch_size", "dynamic_sampling_max_rounds")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "minibatch_size", "logprob_chunk_size", "eval_every", "save_every",
+                     "keep_checkpoints", "rollout_batch_prompts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("lr", "critic_lr", "weight_decay", "grad_clip", "tis_cap", "adam_eps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value}")
+        if self.dtype not in ("bfloat16", "float32"):
+            raise ValueError(f"TrainConfig.dtype must be 'bfloat16' (bf16 autocast) or 'float32', got {self.dtype!r}")
+        if self.old_logprobs not in ("auto", "recompute", "rollout"):
+            raise ValueError(f"TrainConfig.old_logprobs must be 'auto', 'recompute' or 'rollout', got "
+                             f"{self.old_logprobs!r}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"TrainConfig.temperature must be > 0 for RL training (sampling from the policy), got "
+                             f"{self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"TrainConfig.top_p must be in (0, 1], got {self.top_p}")
+        if len(self.adam_betas) != 2:
+            raise ValueError(f"TrainConfig.adam_betas must be two numbers, got {self.adam_betas!r}")
+        return self
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _allowed_types(tp) -> tuple:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+        return tuple(t for a in typing.get_args(tp) for t in _allowed_types(a))
+    if tp is type(None):
+        return (type(None),)
+    return (origin or tp,)
+
+
+def coerce(name: str, tp, value):
+    """Check a value against a TrainConfig field type, converting strings and int->float where unambiguous."""
+    allowed = _allowed_types(tp)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ValueError(f"TrainConfig.{name} cannot be None; expected {_type_name(tp)}")
+    if isinstance(value, str) and str not in allowed:
+        import yaml
+
+        text = value.strip()
+        if type(None) in allowed and text.lower() in ("none", "null", "~"):
+            return None
+        try:
+            value = _number(text) if (int in allowed or float in allowed) else None
+            if value is None:
+                value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"TrainConfig.{name}={text!r} is not a valid {_type_name(tp)} ({exc})") from None
+    if bool in allowed and isinstance(value, bool):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"TrainConfig.{name} must be {_type_name(tp)}, got the boolean {value!r}")
+    if float in allowed and isinstance(value, int):
+        return float(value)
+    if int in allowed and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if list in allowed and isinstance(value, tuple):
+        return list(value)
+    if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
+        raise ValueError(f"TrainConfig.{name} must be {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _number(text: str):
+    """int or float from text (YAML alone reads '1e-5' as a string), else None."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
+    """``["lr=1e-5", "algo_overrides.beta1=0.75"]`` -> ``{"lr": "1e-5", "algo_overrides.beta1": 0.75}``.
+
+    Top-level values stay strings (TrainConfig.from_dict converts them with the field's type); values of dotted
+    keys (entries of a mapping field) are parsed as YAML scalars so that numbers and booleans keep their types.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in assignments or ():
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected field=value (e.g. --set lr=1e-5 or "
+                             f"--set algo_overrides.beta1=0.75)")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ValueError(f"--set {item!r}: the field name is empty")
+        head = key.split(".", 1)[0]
+        if head not in TrainConfig.field_names():
+            raise ValueError(f"--set {item!r}: unknown TrainConfig field {head!r}; valid fields: "
+                             f"{', '.join(TrainConfig.field_names())}")
+        if "." in key:
+            number = _number(value.strip())
+            out[key] = number if number is not None else yaml.safe_load(value)
+        else:
+            out[key] = value
+    return out
+

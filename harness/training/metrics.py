@@ -1,0 +1,179 @@
+"""A step's metrics: rollout statistics, the objective's diagnostics, gradient shares, timing and memory.
+
+Every metric in a record was computed this step; one that was not (``kl/ref`` without a reference model, gradient
+shares when no gradient reached the log-probs) is absent, not 0. Values are reduced over ranks: rollout statistics
+as global sums, the objective's per-token diagnostics as token-weighted means, its losses as the mean over the
+step's updates of each mini-batch's loss.
+"""
+from __future__ import annotations
+
+import math
+import resource
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from harness import distributed
+from harness.training.sampling import Collected
+
+__all__ = ["RolloutStats", "MetricSums", "UpdateStats", "REGIONS", "peak_rss_mb", "reset_peak_rss"]
+
+REGIONS = ("low_neg", "high_pos", "low_pos", "high_neg", "inside")
+"""The ratio regions of algorithms.region_masks plus "inside": the keys of ``gradshare/*``."""
+
+
+@dataclass(frozen=True)
+class RolloutStats:
+    """The step's sampled responses, summed over ranks (every scored group: kept, dropped and surplus)."""
+    responses: float
+    reward_sum: float
+    reward_sq_sum: float
+    correct: float
+    length_sum: float
+    truncated: float
+    empty: float
+    kept_groups: float
+    dropped_groups: float
+    gen_tokens: float
+    gen_time: float
+    train_seqs: float          # sequences of the kept groups: 0 when dynamic sampling dropped every group
+
+    @classmethod
+    def gather(cls, collected: Collected) -> "RolloutStats":
+        rollouts = [r for g in collected.seen for r in g.rollouts]
+        rewards = np.asarray([s for g in collected.seen for s in g.scores], dtype=np.float64)
+        lengths = [len(r.response_ids) for r in rollouts]
+        sums = distributed.all_reduce_sum({
+            "n": len(rewards), "r": rewards.sum(), "r2": np.square(rewards).sum(),
+            "correct": float(np.sum([float(c) for g in collected.seen for c in g.correct])),
+            "len": float(np.sum(lengths)), "trunc": float(np.sum([float(r.finish_reason == "length")
+                                                                   for r in rollouts])),
+            "empty": sum(1 for r in rollouts if not r.text.strip()), "kept": collected.kept,
+            "dropped": collected.dropped, "gen_tokens": sum(lengths), "gen_time": collected.gen_time,
+            "seqs": float(sum(len(g.rollouts) for g in collected.groups))})
+        return cls(sums["n"], sums["r"], sums["r2"], sums["correct"], sums["len"], sums["trunc"], sums["empty"],
+                   sums["kept"], sums["dropped"], sums["gen_tokens"], sums["gen_time"], sums["seqs"])
+
+    def record(self, world_size: int) -> dict:
+        n = max(self.responses, 1.0)
+        mean = self.reward_sum / n
+        return {"reward/mean": mean,
+                "reward/std": math.sqrt(max(self.reward_sq_sum / n - mean * mean, 0.0) * n / max(n - 1, 1)),
+                "accuracy": self.correct / n, "response_length/mean": self.length_sum / n,
+                "truncated_frac": self.truncated / n, "empty_responses": int(self.empty),
+                "filter/kept_groups": int(self.kept_groups), "filter/dropped_groups": int(self.dropped_groups),
+                "throughput/rollout_tok_s": self.gen_tokens / max(self.gen_time / world_size, 1e-9)}
+
+
+class MetricSums:
+    """Per-key sums over micro-batches, reduced over ranks: weighted means (``add_mean``: value x weight and weight)
+    and plain sums (``add_sum``)."""
+
+    def __init__(self):
+        self.num: dict[str, float] = {}
+        self.den: dict[str, float] = {}
+        self.sums: dict[str, float] = {}
+
+    def add_mean(self, key: str, weighted_value: float, weight: float) -> None:
+        self.num[key] = self.num.get(key, 0.0) + float(weighted_value)
+        self.den[key] = self.den.get(key, 0.0) + float(weight)
+
+    def add_sum(self, key: str, value: float) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + float(value)
+
+    def reduce(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(weighted means of the keys with weight > 0, sums), over all ranks."""
+        keys = sorted([f"m:{k}" for k in self.num] + [f"s:{k}" for k in self.sums])
+        if distributed.is_distributed():   # every rank must reduce the same keys: take the union
+            import torch.distributed as tdist
+
+            all_keys = [None] * tdist.get_world_size()
+            tdist.all_gather_object(all_keys, keys)
+            keys = sorted(set().union(*all_keys))
+        flat = {}
+        for k in keys:
+            name = k[2:]
+            if k.startswith("m:"):
+                flat["n:" + name], flat["d:" + name] = self.num.get(name, 0.0), self.den.get(name, 0.0)
+            else:
+                flat["s:" + name] = self.sums.get(name, 0.0)
+        red = distributed.all_reduce_sum(flat)
+        means = {k[2:]: red["n:" + k[2:]] / red["d:" + k[2:]] for k in keys
+                 if k.startswith("m:") and red["d:" + k[2:]] > 0}
+        sums = {k[2:]: red["s:" + k[2:]] for k in keys if k.startswith("s:")}
+        return means, sums
+
+
+@dataclass
+class UpdateStats:
+    """What the optimisation part of a step did, and the diagnostics it collected (MetricSums)."""
+    sums: MetricSums = field(default_factory=MetricSums)
+    updates: int = 0
+    skipped_updates: int = 0
+    grad_norms: list[float] = field(default_factory=list)
+    train_tokens: int = 0
+
+    def add_loss_metrics(self, metrics: dict, tokens: float, weight: float) -> None:
+        """The objective's metrics of one micro-batch: losses are parts of the mini-batch's sum; the rest are
+        per-token means, weighted by tokens."""
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                if k.startswith("loss/"):
+                    self.sums.add_sum(k, v * weight)
+                else:
+                    self.sums.add_mean(k, v * tokens, tokens)
+
+    def add_grad_shares(self, shares: dict[str, float], total: float) -> None:
+        """Shares of the |gradient| on the log-probs by ratio region (algorithms.gradient_shares), weighted by the
+        micro-batch's total |gradient|."""
+        self.sums.add_sum("_gs/total", total)
+        for r, s in shares.items():
+            self.sums.add_sum(f"_gs/{r}", s * total)
+
+    def record(self) -> dict:
+        means, sums = self.sums.reduce()
+        rec = {}
+        if "mismatch" in means:
+            rec["rollout/logprob_mismatch_kl"] = means.pop("mismatch")
+        rec.update(means)
+        for k, v in sums.items():
+            if k.startswith("loss/"):
+                rec[k] = v / max(self.updates, 1)    # mean over the step's updates of each mini-batch's loss
+        total = sums.get("_gs/total", 0.0)
+        if total > 0:
+            rec.update({f"gradshare/{r}": sums.get(f"_gs/{r}", 0.0) / total for r in REGIONS})
+        rec["grad_norm"] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
+        rec["updates"] = self.updates
+        rec["skipped_updates"] = self.skipped_updates
+        return rec
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS window, so that a run reports its own peak and not that of an earlier run in the same
+    process (``rlvr-zoo compare`` trains several). Linux only (``/proc/self/clear_refs``); elsewhere a no-op."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory since the last ``reset_peak_rss`` (VmHWM), else since the process started."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_record(device: torch.device) -> dict:
+    """Peak host memory, and peak GPU memory on CUDA."""
+    rec = {"memory/peak_rss_mb": peak_rss_mb()}
+    if device.type == "cuda":
+        rec["memory/peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return rec

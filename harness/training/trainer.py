@@ -1,0 +1,400 @@
+"""The one trainer every objective runs on: build, the loop, checkpoints and signals.
+
+`Trainer.train_step` reads in the order of one step (DESIGN.md, "The path of one training step"; docs/trainer.md):
+rollout and reward with dynamic sampling (`sampling`) -> the `RolloutBatch` (`batch`) -> old log-probs
+(`update.OldLogprobs`), reference log-probs and critic values (`forward`) -> advantages (the objective's
+estimator) -> epochs x mini-batches x micro-batches of loss, backward and optimiser steps (`update`) -> the metrics
+record (`metrics`); then callbacks, the JSON lines log and checkpoints (`Trainer.train`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from harness import checkpoint as ckpt
+from harness import distributed
+from harness.metrics_log import MetricsLogger, atomic_write_text, truncate_metrics
+from harness.training.batch import collate
+from harness.training.config import TrainConfig, TrainingError
+from harness.training.forward import Forward, disable_dropout
+from harness.training.metrics import RolloutStats, memory_record, reset_peak_rss
+from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
+from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
+
+__all__ = ["Trainer", "TrainResult", "train"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    out_dir: str
+    final_model_dir: str | None
+    metrics_path: str
+    wall_time_s: float
+    status: str = "completed"          # completed | interrupted
+    steps_done: int = 0
+    skipped_steps: int = 0
+    signal: int | None = None          # the signal that interrupted the run
+
+
+class _Interrupted(Exception):
+    """SIGINT/SIGTERM asked the run to stop (args[0]: the signal)."""
+
+
+class Trainer:
+    """The shared rollout + optimisation loop.
+
+    ``Trainer(cfg)`` builds everything from the config. For programmatic use and tests:
+
+    * ``dataset``: a list of rows ``{"id", "problem", "answer"}`` to train on instead of ``cfg.task``; a row with a
+      ``"prompt"`` string is given to the engine as is (no template);
+    * ``reward_fn``: instead of ``cfg.reward``, an object with ``batch(golds, responses, num_tokens)`` (like
+      ``rewards.RewardFn``) or a callable ``fn(golds, rollouts) -> list[float]`` that sees the rollouts (token ids
+      included); for a plain callable a response counts as correct (accuracy) when its reward is > 0;
+    * ``algorithm``: an ``algorithms.Algorithm`` instance instead of
+      ``algorithms.get(cfg.algo, generation_budget=cfg.max_new_tokens, **algo_overrides)``;
+    * ``engine``: an already started rollout engine to use instead of building one from ``cfg.engine`` (so that a
+      comparison pays vLLM's start-up once, not once per run); its weights are replaced by this run's policy right
+      away and the trainer does not close it.
+
+    Attributes: ``model`` (the plain policy), ``tokenizer``, ``engine`` (synced to the current weights), ``cfg``,
+    ``algo``, ``step`` (completed steps), ``dist``, ``forward``, ``collector``, ``sampler``.
+    """
+
+    def __init__(self, cfg: TrainConfig, *, dataset: list[dict] | None = None, reward_fn=None, algorithm=None,
+                 engine=None, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True):
+        # from_dict re-checks every value against its field type (a YAML "1e-5" is a string, for instance)
+        self.cfg = cfg = TrainConfig.from_dict(cfg.to_dict()).validate()
+        self.callbacks, self.progress, self.out_dir = list(callbacks), progress, Path(cfg.out_dir)
+        if cfg.fsdp:
+            raise TrainingError("fsdp=True is not supported by the trainer yet (checkpoints and the rollout engine "
+                                "need full weights gathered from FSDP2 shards); use fsdp=False, which trains with "
+                                "DDP under torchrun")
+        self.dist = distributed.init(cfg.device, cfg.backend)
+        self.device = torch.device(self.dist.device)
+        if self.dist.enabled and cfg.prompts_per_step % self.dist.world_size:
+            raise TrainingError(f"prompts_per_step={cfg.prompts_per_step} must be a multiple of the number of ranks "
+                                f"({self.dist.world_size}) so that every rank gets whole groups")
+        seed_everything(cfg.seed)
+        reset_peak_rss()
+        self.algo = self._build_algorithm(algorithm)
+        self._build_models()
+        self._build_engine(engine)
+        self._build_data(dataset, reward_fn)
+        self._build_optimisation()
+        self.step = self.skipped_steps = self.empty_batches = 0
+        self._stop_signal: int | None = None
+        self._logger = None
+        self.resumed_from = None
+        if resume:
+            self._resume()
+        elif self.dist.is_main:
+            if ckpt.latest_checkpoint(self.out_dir) is not None:
+                raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
+                                    f"(--resume) to continue it, or choose another out_dir")
+            if (self.out_dir / "metrics.jsonl").exists():  # a run that died before its first checkpoint
+                warnings.warn(f"{self.out_dir}/metrics.jsonl from an earlier run without checkpoints is replaced",
+                              stacklevel=2)
+                truncate_metrics(self.out_dir / "metrics.jsonl", 0)
+
+    # -------------------------------------------------------------------------------------------------- build
+    def _build_algorithm(self, algorithm):
+        import algorithms
+
+        cfg = self.cfg
+        algo = algorithm if algorithm is not None else \
+            algorithms.get(cfg.algo, generation_budget=cfg.max_new_tokens, **cfg.algo_overrides)
+        if algo.loss_agg_mode == "seq-mean-token-sum-norm" and algo.loss_norm_length is None:
+            raise TrainingError(f"objective {algo.name!r} aggregates with seq-mean-token-sum-norm but has no "
+                                f"loss_norm_length; build it with algorithms.get(name, generation_budget="
+                                f"{cfg.max_new_tokens}) or set loss_norm_length")
+        if algo.batch_dependent and cfg.micro_batch_size < cfg.prompts_per_step * cfg.responses_per_prompt:
+            warnings.warn(f"objective {algo.name!r} selects tokens over the whole batch; micro-batches of "
+                          f"{cfg.micro_batch_size} sequences make its selection per micro-batch", stacklevel=3)
+        return algo
+
+    def _build_models(self) -> None:
+        from harness import models
+
+        cfg = self.cfg
+        self.model, self.tokenizer = models.load_policy(cfg.model, dtype="float32", lora=cfg.lora, device=self.device)
+        self.model.train()
+        disable_dropout(self.model)
+        self.ref_model = None
+        if self.algo.uses_reference:
+            self.ref_model = models.load_reference(cfg.model, dtype="float32", device=self.device)
+        self.critic = None
+        if self.algo.needs_critic:
+            with torch.random.fork_rng():
+                torch.manual_seed(cfg.seed + 1)
+                self.critic = models.load_critic(cfg.model, dtype="float32", device=self.device)
+            self.critic.train()
+            disable_dropout(self.critic)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
+            self.tokenizer.eos_token_id
+        self.forward = Forward(temperature=cfg.temperature, shared_prefix=cfg.shared_prefix,
+                               length_buckets=cfg.length_buckets, chunk_size=cfg.logprob_chunk_size or None,
+                               bf16=cfg.dtype == "bfloat16", device_type=self.device.type,
+                               micro_batch_size=cfg.micro_batch_size)
+
+    def _build_engine(self, engine) -> None:
+        from harness.rollout import make_engine
+
+        self.engine = engine if engine is not None else make_engine(
+            self.cfg.engine, self.model, self.tokenizer, **{"dtype": self.cfg.dtype, **self.cfg.engine_params})
+        if engine is not None:   # a shared engine (one vLLM for all runs of a comparison) holds another run's weights
+            self.engine.sync_weights(self.model)
+
+    def _build_data(self, dataset, reward_fn) -> None:
+        import rewards
+
+        cfg, algo = self.cfg, self.algo
+        if dataset is None:
+            import benchmarks
+
+            dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
+        self.rows = list(dataset)
+        for i, row in enumerate(self.rows[:1]):
+            if "answer" not in row or not ("problem" in row or isinstance(row.get("prompt"), str)):
+                raise TrainingError(f"dataset row {i} has keys {sorted(row)}; rows need 'answer' and 'problem' "
+                                    f"(or a ready 'prompt' text)")
+        self.sampler = PromptSampler(len(self.rows), cfg.seed, cfg.shuffle)
+        overlong = {"max_len": algo.overlong_max_len, "cache_len": algo.overlong_cache_len,
+                    "penalty": algo.overlong_penalty} if algo.overlong_shaping else None
+        reward = rewards.training_reward(None if reward_fn is not None else cfg.reward,
+                                         cfg.reward_params if reward_fn is None else None,
+                                         correct=algo.reward_correct, incorrect=algo.reward_incorrect,
+                                         overlong=overlong)
+        reward.warmup()
+        self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
+                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling)
+
+    def _build_optimisation(self) -> None:
+        cfg = self.cfg
+        self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=cfg.fsdp)
+        self.train_critic = distributed.wrap_model(self.critic, self.dist) if self.critic is not None else None
+        opt_kw = dict(betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        self.optimizer = adamw([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, **opt_kw)
+        warm = cfg.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm > 0 else 1.0)
+        self.critic_optimizer = None
+        if self.critic is not None:
+            self.critic_optimizer = adamw(list(self.critic.parameters()), lr=cfg.critic_lr, **opt_kw)
+        self.updater = Updater(cfg, self.algo, self.forward, self.dist, policy=self.train_model, model=self.model,
+                               optimizer=self.optimizer, critic=self.critic, train_critic=self.train_critic,
+                               critic_optimizer=self.critic_optimizer)
+
+    # -------------------------------------------------------------------------------------------------- one step
+    def train_step(self) -> dict:
+        """Run one training step (module notes); return its metrics record."""
+        cfg, algo, forward = self.cfg, self.algo, self.forward
+        step, t_step = self.step + 1, time.perf_counter()
+        # rollout and reward (with dynamic sampling)
+        collected = self.collector.collect(step)
+        rollout = RolloutStats.gather(collected)
+        rec = {"step": step, **rollout.record(self.dist.world_size)}
+        if rollout.train_seqs == 0:
+            return self._empty_step(step, rec, t_step)
+        batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
+        n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
+        t_train = time.perf_counter()
+        # old and reference log-probs, critic values
+        source = old_logprob_source(cfg.old_logprobs, algo, single_update=cfg.epochs == 1 and n_mb == 1)
+        old = OldLogprobs.prepare(source, forward, self.model, batch)
+        ref_logp = forward.all_logprobs(self.ref_model, batch) if self.ref_model is not None else None
+        old_values = forward.all_values(self.critic, batch) if self.critic is not None else None
+        # advantages
+        adv, returns = algo.compute_advantages(mask=batch.mask, scores=batch.scores, group_ids=batch.group_ids,
+                                               values=old_values, old_logp=old.full, ref_logp=ref_logp)
+        # loss, backward and optimiser steps
+        stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
+                                 n_mb)
+        stats.train_tokens += int(batch.attention_mask.sum()) * ((source == "recompute") + (ref_logp is not None))
+        if stats.skipped_updates:
+            self.skipped_steps += 1
+            if self.dist.is_main:
+                self._log_msg(f"step {step}: non-finite loss or gradient in {stats.skipped_updates} of "
+                              f"{stats.updates} update(s); skipped them (skipped_steps={self.skipped_steps})")
+        self._scheduler_step()
+        self.engine.sync_weights(self.model)
+        tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
+                                          "train_time": time.perf_counter() - t_train})
+        rec.update(stats.record())
+        rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.skipped_steps,
+                    "filter/empty_batches": self.empty_batches, "old_logprobs": source,
+                    "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
+                                                                        1e-9),
+                    "time/step_s": time.perf_counter() - t_step, **memory_record(self.device)})
+        self.step = step
+        return rec
+
+    def _empty_step(self, step: int, rec: dict, t_step: float) -> dict:
+        """A step whose groups dynamic sampling dropped, every one: no update, said so, the run goes on."""
+        rounds = self.cfg.dynamic_sampling_max_rounds
+        self.empty_batches += 1
+        if self.dist.is_main:
+            self._log_msg(f"step {step}: every group was filtered out (all rewards equal in each group) after "
+                          f"{rounds} sampling rounds; no update this step")
+        warnings.warn(f"step {step}: all groups filtered by dynamic sampling after {rounds} rounds; continuing "
+                      f"without an update", stacklevel=3)
+        self._scheduler_step()
+        self.step = step
+        rec.update({"skipped_steps": self.skipped_steps, "filter/empty_batches": self.empty_batches,
+                    "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
+                    **memory_record(self.device)})
+        return rec
+
+    def _scheduler_step(self) -> None:
+        """One learning-rate schedule step per training step, also when the update was skipped."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.scheduler.step()
+
+    def _log_msg(self, message: str) -> None:
+        if self._logger is not None:
+            self._logger.write(message)
+        else:
+            print(message, flush=True)
+
+    # -------------------------------------------------------------------------------------------------- checkpoints
+    def _resume(self) -> None:
+        path = ckpt.latest_checkpoint(self.out_dir)
+        if path is None:
+            raise TrainingError(f"resume requested but {self.out_dir / 'checkpoints'} holds no complete checkpoint; "
+                                f"run without --resume to start a new run")
+        state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                     critic=self.critic, critic_optimizer=self.critic_optimizer,
+                                     rank=self.dist.rank)
+        self.step = int(state["step"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.empty_batches = int(state.get("empty_batches", 0))
+        self.sampler.load_state_dict(state["sampler"])
+        self.engine.sync_weights(self.model)
+        self.resumed_from = str(path)
+        diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
+        if diff and self.dist.is_main:
+            warnings.warn(f"resuming {path} with a different config for: {', '.join(diff)}", stacklevel=2)
+        if self.dist.is_main:
+            truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
+
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
+        rank_rng = None
+        if self.dist.enabled:
+            import torch.distributed as tdist
+
+            states = [None] * self.dist.world_size
+            tdist.all_gather_object(states, ckpt.capture_rng())
+            rank_rng = {r: s for r, s in enumerate(states) if r > 0}
+        path = None
+        if self.dist.is_main:
+            state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
+                     "empty_batches": self.empty_batches, "config_json": json.dumps(self.cfg.to_dict())}
+            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.model, tokenizer=self.tokenizer,
+                                        optimizer=self.optimizer, scheduler=self.scheduler, trainer_state=state,
+                                        rank_rng=rank_rng, critic=self.critic,
+                                        critic_optimizer=self.critic_optimizer, keep=self.cfg.keep_checkpoints)
+        distributed.barrier()
+        return path
+
+    # -------------------------------------------------------------------------------------------------- the loop
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+
+        def handler(signum, frame):
+            if self._stop_signal is not None:  # second signal: stop at once
+                signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+            self._log_msg(f"received signal {signum}: finishing the current step, writing a checkpoint and exiting "
+                          f"(send it again to stop at once)")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    def _write_run_json(self, status: str, wall: float) -> None:
+        if not self.dist.is_main:
+            return
+        info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
+                "skipped_steps": self.skipped_steps, "world_size": self.dist.world_size,
+                "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
+        atomic_write_text(self.out_dir / "run.json", json.dumps(info, indent=1, default=str) + "\n")
+
+    def _after_step(self, rec: dict) -> int:
+        """Callbacks, the metrics record and checkpoints after a step; the signal that asks to stop, else 0."""
+        cfg, last = self.cfg, self.step == self.cfg.steps
+        if self.callbacks and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
+            if self.dist.is_main:
+                for cb in self.callbacks:
+                    rec.update(cb(self.step, self) or {})
+            distributed.barrier()
+        self._logger.log(rec)
+        stop = distributed.all_reduce_max({"stop": float(self._stop_signal or 0)})["stop"]
+        if (cfg.save_every and self.step % cfg.save_every == 0) or last or stop:
+            self.save()
+        return int(stop)
+
+    def train(self) -> TrainResult:
+        """Run until cfg.steps; returns a TrainResult (status "interrupted" after SIGINT/SIGTERM)."""
+        cfg, start = self.cfg, time.perf_counter()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._logger = MetricsLogger(self.out_dir, cfg.steps, initial_step=self.step, enabled=self.dist.is_main,
+                                     progress=self.progress, tensorboard=cfg.tensorboard,
+                                     desc=f"train {self.algo.name}")
+        previous, status = self._install_signals(), "running"
+        self._write_run_json(status, 0.0)
+        metrics_path = str(self.out_dir / "metrics.jsonl")
+        try:
+            while self.step < cfg.steps:
+                stop = self._after_step(self.train_step())
+                if stop:
+                    raise _Interrupted(stop)
+            status, final = "completed", None
+            if cfg.save_final and self.dist.is_main:
+                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / "final"))
+            distributed.barrier()
+            return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
+                               self.step, self.skipped_steps)
+        except _Interrupted as exc:
+            status, signum = "interrupted", exc.args[0]
+            self._log_msg(f"stopped by signal {signum} after step {self.step}; checkpoint written to "
+                          f"{self.out_dir / 'checkpoints'}; continue with resume=True (--resume)")
+            return TrainResult(str(self.out_dir), None, metrics_path, time.perf_counter() - start, status,
+                               self.step, self.skipped_steps, signum)
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+            self._write_run_json(status, time.perf_counter() - start)
+            self._logger.close()
+
+
+def train(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True,
+          **trainer_kw) -> TrainResult:
+    """Train ``cfg.algo`` on ``cfg.task`` (see :class:`Trainer`); returns where everything was written.
+
+    callbacks: each ``cb(step, trainer) -> dict | None`` runs every ``cfg.eval_every`` steps and after the last step,
+    on the main rank, with ``trainer.engine`` synced to the current weights; the dict is merged into that step's
+    metrics record. trainer_kw: ``dataset``, ``reward_fn``, ``algorithm``, ``engine`` (see Trainer).
+    """
+    trainer = Trainer(cfg, resume=resume, callbacks=callbacks, progress=progress, **trainer_kw)
+    try:
+        return trainer.train()
+    finally:
+        distributed.shutdown()

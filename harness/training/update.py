@@ -1,0 +1,216 @@
+"""The optimisation part of a step: ``epochs`` passes over mini-batches of ``minibatch_size`` sequences, each split
+into micro-batches of ``micro_batch_size`` with gradient accumulation, then gradient clipping and the optimiser step.
+
+The loss of a micro-batch is aggregated with its mini-batch's global token and sequence counts (summed over
+micro-batches and ranks), so the accumulated gradient is the one-big-batch gradient. A non-finite loss or gradient
+norm skips that update (the gradients are dropped) and is counted.
+
+`OldLogprobs` is where pi_old comes from, chosen once per step: the training forward itself ("forward": exactly one
+update on exactly on-policy data), one no-grad pass before the update ("recompute"), or the engine's log-probs
+("rollout"). The engine/trainer mismatch KL and the TIS weights (algorithms.off_policy) are computed from it.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from algorithms import off_policy
+from harness import distributed
+from harness.training.batch import RolloutBatch
+from harness.training.forward import Forward
+from harness.training.metrics import UpdateStats
+
+__all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
+
+
+def old_logprob_source(setting: str, algo, single_update: bool) -> str:
+    """"rollout", "forward" or "recompute" for TrainConfig.old_logprobs = ``setting`` (module notes). The training
+    forward cannot serve when the KL is in the reward: the advantages need pi_old before the update."""
+    if setting == "rollout":
+        return "rollout"
+    if setting == "auto" and single_update and not (algo.kl_in_reward and algo.kl_coef > 0):
+        return "forward"
+    return "recompute"
+
+
+@dataclass
+class OldLogprobs:
+    """pi_old of the step's tokens (module notes). ``full`` [N, R]: known before the update (recompute, rollout);
+    ``mismatch``: the mean mismatch KL over the batch when pi_old was recomputed, else None (then it is measured on
+    the first mini-batch's training forward, before any update)."""
+    source: str
+    engine: torch.Tensor
+    full: torch.Tensor | None = None
+    mismatch: float | None = None
+
+    @classmethod
+    def prepare(cls, source: str, forward: Forward, model, batch: RolloutBatch) -> "OldLogprobs":
+        """Recompute pi_old once when the source asks for it."""
+        if source == "recompute":
+            model.eval()
+            full = forward.all_logprobs(model, batch)
+            model.train()
+            return cls(source, batch.engine_logprobs, full,
+                       off_policy.mismatch_kl(batch.engine_logprobs, full, batch.mask))
+        if source == "rollout":
+            return cls(source, batch.engine_logprobs, batch.engine_logprobs)
+        return cls(source, batch.engine_logprobs)
+
+    def rows(self, rows, logp: torch.Tensor) -> torch.Tensor:
+        """pi_old of ``rows`` [b, T] (T = the training forward's length; ``logp`` is that forward's output)."""
+        if self.full is None:
+            return logp.detach()
+        return self.full[rows, :logp.shape[1]]
+
+
+def adamw(params: list, **kw) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (several times faster on CPU, also available on CUDA) when the parameters allow
+    it, else the default implementation."""
+    if params and all(p.dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64) and
+                      p.device.type in ("cpu", "cuda") for p in params):
+        try:
+            return torch.optim.AdamW(params, fused=True, **kw)
+        except (RuntimeError, ValueError, TypeError):
+            pass
+    return torch.optim.AdamW(params, **kw)
+
+
+def clip_grad_norm(model, max_norm: float) -> float:
+    """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")))
+
+
+@dataclass
+class StepData:
+    """What the update trains on: the batch, advantages [N, R], returns (critic), pi_old, pi_ref, old values."""
+    batch: RolloutBatch
+    advantages: torch.Tensor
+    returns: torch.Tensor | None
+    old: OldLogprobs
+    ref_logp: torch.Tensor | None
+    old_values: torch.Tensor | None
+
+
+class Updater:
+    """Runs the updates of one step (module notes)."""
+
+    def __init__(self, cfg, algo, forward: Forward, dist, *, policy, model, optimizer, critic=None,
+                 train_critic=None, critic_optimizer=None):
+        self.cfg, self.algo, self.forward, self.dist = cfg, algo, forward, dist
+        self.policy, self.model, self.optimizer = policy, model, optimizer
+        self.critic, self.train_critic, self.critic_optimizer = critic, train_critic, critic_optimizer
+
+    def run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
+        cfg, N = self.cfg, data.batch.num_seqs
+        stats = UpdateStats()
+        for epoch in range(cfg.epochs):
+            perm = np.random.default_rng([cfg.seed, step, epoch, self.dist.rank, 0xB47C]).permutation(N) \
+                if (cfg.epochs > 1 or n_minibatches > 1) else np.arange(N)
+            for mb_rows in np.array_split(perm, n_minibatches):
+                bad = self._minibatch(data, mb_rows, perm, stats, first=epoch == 0 and stats.updates == 0)
+                self._apply(bad, stats)
+        if data.old.mismatch is not None:
+            n = float(data.batch.mask.sum())
+            stats.sums.add_mean("mismatch", data.old.mismatch * n, n)
+        return stats
+
+    def _minibatch(self, data: StepData, mb_rows, perm, stats: UpdateStats, first: bool) -> float:
+        """Forward and backward of one mini-batch, micro-batch by micro-batch; returns 1.0 when a loss was not
+        finite."""
+        batch = data.batch
+        weight = 0.0 if len(mb_rows) == 0 or batch.dummy else 1.0
+        mb_rows = mb_rows if len(mb_rows) else perm[:1]   # an empty share still joins the gradient sync
+        rows_t = torch.as_tensor(mb_rows, device=batch.mask.device)
+        mmask = batch.mask[rows_t] if weight else torch.zeros_like(batch.mask[rows_t])
+        counts = distributed.all_reduce_sum({"tokens": float(mmask.sum()), "seqs": float(mmask.any(-1).sum())})
+        size = self.cfg.micro_batch_size
+        micro = [mb_rows[s:s + size] for s in range(0, len(mb_rows), size)]
+        bad = 0.0
+        for mi, mrows in enumerate(micro):
+            sync = contextlib.ExitStack()
+            if mi < len(micro) - 1:   # accumulate locally; the last micro-batch's backward syncs the gradients
+                for m in (self.policy, self.train_critic):
+                    if m is not None and hasattr(m, "no_sync"):
+                        sync.enter_context(m.no_sync())
+            with sync:
+                if not self._micro(data, torch.as_tensor(mrows, device=batch.mask.device), counts, weight, stats,
+                                   measure_mismatch=first and data.old.mismatch is None):
+                    bad = 1.0
+        return bad
+
+    def _micro(self, data: StepData, rows, counts: dict, weight: float, stats: UpdateStats,
+               measure_mismatch: bool) -> bool:
+        """Loss and backward of one micro-batch; False when the loss was not finite."""
+        algo, batch = self.algo, data.batch
+        logp, ent, fmask = self.forward.logprobs(self.policy, batch, rows, grad=True, entropy=True,
+                                                 entropy_grad=algo.entropy_coef > 0)
+        T = logp.shape[1]
+        fmask = fmask & batch.mask[rows, :T]
+        logp.retain_grad()
+        logp_in = logp.float()
+        engine = data.old.engine[rows, :T]
+        if measure_mismatch:   # the policy is still the one that sampled
+            stats.sums.add_mean("mismatch", float(off_policy.mismatch_kl_tokens(engine, logp_in, fmask).sum()),
+                                float(fmask.sum()))
+        old = data.old.rows(rows, logp_in)
+        w = off_policy.tis_weights(old, engine, fmask, cap=self.cfg.tis_cap) if self.cfg.tis_cap > 0 else None
+        if w is not None:
+            for k, (num, den) in off_policy.tis_stats(w, fmask, self.cfg.tis_cap).items():
+                stats.sums.add_mean(k, num, den)
+        adv = data.advantages[rows, :T]
+        loss, m = algo.loss(logp=logp_in, old_logp=old, advantages=adv, mask=fmask.float(),
+                            ref_logp=data.ref_logp[rows, :T] if data.ref_logp is not None else None, entropy=ent,
+                            scores=batch.scores[rows].to(logp_in.dtype), rollout_is_weights=w, global_tokens=counts["tokens"], global_seqs=counts["seqs"],
+                            on_nonfinite="nan")
+        total = loss * weight
+        if self.critic is not None:
+            vals, _ = self.forward.values(self.train_critic, batch, rows, grad=True)
+            vloss, vm = algo.critic_loss(values=vals, old_values=data.old_values[rows, :T],
+                                         returns=data.returns[rows, :T], mask=fmask.float(),
+                                         global_tokens=counts["tokens"], global_seqs=counts["seqs"],
+                                         on_nonfinite="nan")
+            m.update(vm)
+            total = total + vloss * weight
+        finite = bool(torch.isfinite(total.detach()))
+        (total * self.dist.world_size).backward()
+        ntok = float(fmask.sum()) * weight
+        stats.add_loss_metrics(m, ntok, weight)
+        if logp.grad is not None and ntok > 0:
+            self._grad_shares(stats, logp, old, adv, w, fmask)
+        stats.train_tokens += int(batch.attention_mask[rows].sum())
+        return finite
+
+    def _grad_shares(self, stats: UpdateStats, logp, old, adv, w, mask) -> None:
+        from algorithms import gradient_shares
+
+        with torch.no_grad():
+            g = logp.grad.float()
+            # the regions on the ratio this objective clips (GSPO: its sequence ratio), matching clipfrac/*
+            regions = self.algo.regions(logp=logp.detach().float(), old_logp=old, advantages=adv, mask=mask,
+                                        rollout_is_weights=w)
+            total = float(torch.where(mask, g.abs(), 0.0).sum())
+            if total > 0:
+                stats.add_grad_shares(gradient_shares(g, regions, mask), total)
+
+    def _apply(self, bad: float, stats: UpdateStats) -> None:
+        """Clip and step (policy and critic), or drop the gradients when a loss or a norm was not finite."""
+        bad = distributed.all_reduce_max({"bad": bad})["bad"]
+        norm = clip_grad_norm(self.model, self.cfg.grad_clip)
+        cnorm = clip_grad_norm(self.critic, self.cfg.grad_clip) if self.critic is not None else 0.0
+        stats.updates += 1
+        optimizers = [o for o in (self.optimizer, self.critic_optimizer) if o is not None]
+        if bad or not math.isfinite(norm) or not math.isfinite(cnorm):
+            stats.skipped_updates += 1
+        else:
+            stats.grad_norms.append(norm)
+            for opt in optimizers:
+                opt.step()
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
