@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from algorithms import rollout_corrections as rc
+from algorithms import off_policy as rc
 
 F64 = torch.float64
 
@@ -109,3 +109,48 @@ def test_spec_parsing_and_errors():
         rc.compute("token-tis", **inputs(), cap=0.0)
     with pytest.raises(ValueError, match="unknown parameter"):
         rc.compute("geo-rs", **inputs(), cap=2.0)
+
+
+# ------------------------------------------------------------------------------------------------ in the trainer
+
+ROWS = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(16)]
+
+
+def _reward(golds, rollouts):
+    return [1.0 if r.response_ids and r.response_ids[0] % 3 == 0 else -1.0 for r in rollouts]
+
+
+def _run(tmp_path, **kw):
+    from harness.metrics_log import read_metrics
+    from harness.training import TrainConfig, Trainer
+
+    cfg = TrainConfig(model="tiny-random", dtype="float32", steps=1, prompts_per_step=2, responses_per_prompt=4,
+                      max_new_tokens=3, lr=1e-2, micro_batch_size=4, out_dir=str(tmp_path / "run"), save_final=False,
+                      tensorboard=False, algo="dapo", **kw)
+    trainer = Trainer(cfg, dataset=ROWS, reward_fn=_reward, progress=False)
+    before = torch.cat([p.detach().reshape(-1).clone() for p in trainer.model.parameters()])
+    result = trainer.train()
+    after = torch.cat([p.detach().reshape(-1) for p in trainer.model.parameters()])
+    return read_metrics(result.metrics_path)[0], torch.equal(before, after)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_trainer_applies_the_configured_correction_and_logs_what_it_masked(tmp_path):
+    """The fp32 HF engine and the trainer agree (rho ~ 1): token-tis keeps every token at weight ~1; token-mis with
+    cap 0.5 masks every token, so no policy gradient reaches the weights."""
+    rec, unchanged = _run(tmp_path / "tis", rollout_correction="token-tis")
+    assert rec["rollout_corr/masked_token_frac"] == 0.0 and rec["rollout_corr/truncated_token_frac"] == 0.0
+    assert rec["rollout_corr/mean_weight"] == pytest.approx(1.0, abs=1e-3) and not unchanged
+    rec, unchanged = _run(tmp_path / "mis", rollout_correction="token-mis:cap=0.5")
+    assert rec["rollout_corr/masked_token_frac"] == 1.0 and rec["rollout_corr/masked_seq_frac"] == 1.0
+    assert unchanged
+
+
+def test_train_config_checks_the_correction_spec():
+    from harness.training import TrainConfig
+
+    with pytest.raises(ValueError, match="TrainConfig.rollout_correction: unknown rollout correction 'tis'"):
+        TrainConfig(rollout_correction="tis").validate()
+    with pytest.raises(ValueError, match="tis_cap=2.0 and rollout_correction='icepop' both correct"):
+        TrainConfig(rollout_correction="icepop", tis_cap=2.0).validate()
+    assert TrainConfig(rollout_correction="geo-rs:low=0.99,high=1.01").validate()

@@ -13,7 +13,7 @@ def add_arguments(parser) -> None:
 
 def collect() -> dict:
     import algorithms
-    from algorithms import rollout_corrections
+    from algorithms import off_policy
     import benchmarks
     import rewards
     from harness import presets
@@ -24,7 +24,7 @@ def collect() -> dict:
                                          for k, v in algorithms.describe(name).items()}}
                        for name in algorithms.names()},
         "advantage_estimators": {name: algorithms.advantages.paper(name) for name in algorithms.advantages.names()},
-        "rollout_corrections": {name: rollout_corrections.describe(name) for name in rollout_corrections.names()},
+        "rollout_corrections": {name: off_policy.describe(name) for name in off_policy.names()},
         "benchmarks": list(benchmarks.names()),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
