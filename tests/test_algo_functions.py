@@ -462,3 +462,32 @@ def test_combined_logprobs_and_entropy_equal_full_log_softmax_on_a_real_vocabula
     torch.testing.assert_close(logp.double(), ref_logp.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(entropy.double(), ref_entropy.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logits.grad.double(), ref.grad, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------- remax in the trainer
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_remax_in_the_trainer_draws_one_greedy_response_per_prompt(tmp_path):
+    """With advantage_estimator=remax the collector draws one temperature-0 response per prompt and its reward is
+    the group's baseline; the step then trains with A = R - baseline."""
+    from harness.rollout import Sampling
+    from harness.training import TrainConfig, Trainer
+
+    rows = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(8)]
+
+    def reward(golds, rollouts):
+        return [1.0 if r.response_ids and r.response_ids[0] % 3 == 0 else -1.0 for r in rollouts]
+
+    cfg = TrainConfig(model="tiny-random", dtype="float32", steps=1, prompts_per_step=2, responses_per_prompt=3,
+                      max_new_tokens=3, lr=1e-3, micro_batch_size=6, out_dir=str(tmp_path / "run"), save_final=False,
+                      tensorboard=False, algo="grpo", algo_overrides={"advantage_estimator": "remax", "kl_coef": 0.0})
+    trainer = Trainer(cfg, dataset=rows, reward_fn=reward, progress=False)
+    collected = trainer.collector.collect(1)
+    prompts = [trainer.collector.prompt(g.row) for g in collected.groups]
+    greedy = trainer.engine.generate(prompts, Sampling(n=1, max_new_tokens=3, temperature=0.0))
+    assert [g.baseline for g in collected.groups] == reward(None, greedy)
+    result = trainer.train()
+    assert result.status == "completed"
+    with pytest.raises(ValueError, match="needs baseline_scores"):
+        algorithms.get("grpo", advantage_estimator="remax").compute_advantages(
+            mask=torch.ones(2, 1, dtype=torch.bool), scores=torch.ones(2))
