@@ -245,13 +245,23 @@ def local_path(bench: Benchmark, split: str, data_dir: str | os.PathLike) -> Pat
 
 
 def _read_jsonl(path: Path, bench: Benchmark, split: str) -> list[dict]:
+    data_dir = path.parent.parent
+    if not data_dir.is_dir():
+        raise BenchmarkDataError(
+            f"data directory {data_dir} does not exist (or is not a directory); point data_dir or ${DATA_DIR_ENV} "
+            f"at a folder laid out like ../shared/data (<data_dir>/{bench.local_folder}/{split}.jsonl), or unset "
+            f"both to load {bench.hub_id} from the Hugging Face Hub.")
     if not path.is_file():
-        data_dir = path.parent.parent
         raise BenchmarkDataError(
             f"benchmark {bench.name!r} split {split!r}: expected the JSON lines file {path} (layout "
             f"<data_dir>/{bench.local_folder}/{split}.jsonl with data_dir={data_dir}), but it does not exist. "
             f"Point data_dir or ${DATA_DIR_ENV} at a folder laid out like ../shared/data, or unset both to load "
             f"{bench.hub_id} from the Hugging Face Hub.")
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BenchmarkDataError(f"{path}: not UTF-8 text (byte {e.start}); a benchmark file holds one JSON object "
+                                 f"per line") from None
     out = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -3,6 +3,10 @@
 `--plugin FILE_OR_MODULE` (repeatable, on every sub-command) imports user code before the command runs, so that
 objectives it registers with `@algorithms.register` are available by name. It is the only way user code runs:
 checkpoints and result files are read as data, never executed.
+
+A mistake in the user's input (a flag, a name, a file) is one line on stderr and exit status 2: argparse's own
+errors are printed that way too (see `_Parser.error`), and `harness.errors.UserError` raised anywhere below is
+printed by `main`. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -15,13 +19,33 @@ from pathlib import Path
 from harness.commands import COMMANDS
 from harness.errors import EXIT_USER_ERROR, UserError
 
+DESCRIPTION = ("rlvr-zoo: RL-with-verifiable-rewards objectives (PPO, GRPO, DAPO, CE-GPPO, ...) on one shared "
+               "trainer, with a head-to-head comparison harness and leaderboards.")
+EPILOG = """examples:
+  rlvr-zoo list                                          what is available (objectives, benchmarks, presets, ...)
+  rlvr-zoo compare --preset cpu-demo --out results/demo  train and score PPO, GRPO, DAPO, CE-GPPO head to head
+  rlvr-zoo leaderboard results/demo                      the comparison's table
+  rlvr-zoo COMMAND --help                                the options of one command"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line (what was wrong, and where the valid options are listed)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def help_text(text: str) -> str:
+    """``text`` for an argparse ``help=``: argparse %-formats help strings, so a literal % must be doubled."""
+    return text.replace("%", "%%")
+
 
 def load_plugin(spec: str) -> None:
     """Import a plugin given as a path to a .py file or as an importable module name."""
     path = Path(spec)
     if spec.endswith(".py") or path.exists():
         if not path.is_file():
-            raise SystemExit(f"--plugin {spec}: no such file; give a path to a .py file or an importable module name")
+            raise UserError(f"--plugin {spec}: no such file; give a path to a .py file or an importable module name")
         name = f"rlvr_zoo_plugin_{path.stem}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
@@ -31,18 +55,20 @@ def load_plugin(spec: str) -> None:
     try:
         importlib.import_module(spec)
     except ImportError as exc:
-        raise SystemExit(f"--plugin {spec}: cannot import it ({exc}); give a path to a .py file or an importable "
-                         f"module name on PYTHONPATH") from exc
+        raise UserError(f"--plugin {spec}: cannot import it ({exc}); give a path to a .py file or an importable "
+                        f"module name on PYTHONPATH") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlvr-zoo", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="rlvr-zoo", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", action="append", default=[], dest="global_plugins", metavar="FILE_OR_MODULE",
                         help="import user code that registers objectives (repeatable; also accepted after COMMAND)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"harness.commands.{name}")
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        # the sub-command's HELP is plain text: argparse %-formats `help=` but not `description=`
+        sub = subparsers.add_parser(module.NAME, help=help_text(module.HELP), description=module.HELP)
         sub.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                          help="import user code that registers objectives (repeatable)")
         module.add_arguments(sub)
@@ -50,18 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return 0
+    from benchmarks.sources import BenchmarkDataError  # benchmarks cannot import harness.errors: its own type
+
     try:
         for plugin in [*args.global_plugins, *args.plugin]:
             load_plugin(plugin)
         return int(args._run(args) or 0)
-    except UserError as exc:
-        print(f"rlvr-zoo {args.command}: error: {exc}", file=sys.stderr)
+    except (UserError, BenchmarkDataError) as exc:
+        print(f"rlvr-zoo {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

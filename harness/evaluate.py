@@ -85,6 +85,9 @@ class EvalConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None (all problems), got {self.limit}")
+        from harness.rollout import Sampling
+
+        Sampling(temperature=self.temperature, top_p=self.top_p)  # its own checks name the valid ranges
         for bench, params in (self.bench_params or {}).items():
             if not isinstance(params, dict):
                 raise ValueError(f"bench_params[{bench!r}] must be a mapping of settings, got {params!r}")
@@ -113,6 +116,16 @@ def check_benches(benches: Iterable[str]) -> None:
     for b in benches:
         if b not in valid:
             raise ValueError(f"unknown benchmark {b!r}; valid benchmarks: {', '.join(valid)}")
+
+
+def check_data(cfg: EvalConfig) -> None:
+    """Read every benchmark of ``cfg`` once, so that a missing or unreadable data file is reported (as the loader's
+    ``BenchmarkDataError``) before a model is loaded; rows are not kept."""
+    import benchmarks
+
+    for bench in cfg.benches:
+        limit, _, params = cfg.for_bench(bench)
+        benchmarks.load_with_report(bench, split=cfg.split, data_dir=cfg.data_dir, limit=limit, **params)
 
 
 # ----------------------------------------------------------------------------------------------------------------

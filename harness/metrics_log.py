@@ -1,4 +1,4 @@
-"""Per-step metrics: JSON lines, a tqdm progress bar, and TensorBoard when it is installed.
+"""Per-step metrics: JSON lines, a tqdm progress bar, and the trackers of ``report_to`` (harness.trackers).
 
 ``metrics.jsonl`` holds one JSON object per training step (keys in docs/INTERFACES.md). Each line is written and
 flushed whole, so a crash leaves at most the lines of completed steps; on resume the lines after the checkpoint's
@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from harness.io import write_text as atomic_write_text
+from harness.io import write_text
 from harness.run_layout import METRICS_FILE
 
-__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "atomic_write_text"]
+__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics"]
 
 
 def _jsonable(value):
@@ -57,7 +57,7 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     if not path.exists():
         return
     kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= last_step]
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+    write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 class MetricsLogger:
@@ -67,12 +67,16 @@ class MetricsLogger:
     BAR_KEYS = (("reward/mean", "reward"), ("accuracy", "acc"), ("entropy", "ent"), ("time/step_s", "s/step"))
 
     def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
-                 progress: bool = True, tensorboard: bool = True, desc: str = "train"):
+                 progress: bool = True, tensorboard: bool = True, desc: str = "train",
+                 report_to: list[str] | tuple[str, ...] = ("tensorboard",), config: dict | None = None):
+        """``report_to``: trackers that get every record (harness.trackers.TRACKERS) and ``config`` once;
+        ``tensorboard=False`` leaves TensorBoard out of them. A run resumed at ``initial_step > 0`` continues the
+        tracker runs it started."""
         self.enabled = enabled
         self.path = Path(out_dir) / METRICS_FILE
         self._fh = None
         self._bar = None
-        self._tb = None
+        self._trackers: list = []
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,17 +86,16 @@ class MetricsLogger:
 
             self._bar = tqdm(total=total_steps, initial=initial_step, desc=desc, unit="step", dynamic_ncols=True,
                              file=sys.stderr)
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except Exception:  # noqa: BLE001 - tensorboard missing or broken: JSON lines only
-                SummaryWriter = None
-            if SummaryWriter is not None:
-                self._tb = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))
+        from harness import trackers
+
+        names = [n for n in trackers.check(report_to) if tensorboard or n != "tensorboard"]
+        self._trackers = trackers.open_trackers(names, out_dir, _jsonable(config or {}), resumed=initial_step > 0)
 
     @property
     def tensorboard_enabled(self) -> bool:
-        return self._tb is not None
+        from harness.trackers import TensorBoardTracker
+
+        return any(isinstance(t, TensorBoardTracker) for t in self._trackers)
 
     def log(self, record: dict) -> None:
         if not self.enabled:
@@ -101,11 +104,8 @@ class MetricsLogger:
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
         step = int(record.get("step", 0))
-        if self._tb is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._tb.add_scalar(key, value, step)
-            self._tb.flush()
+        for tracker in self._trackers:
+            tracker.log(step, record)
         if self._bar is not None:
             post = {}
             for key, label in self.BAR_KEYS:
@@ -131,6 +131,6 @@ class MetricsLogger:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        for tracker in self._trackers:
+            tracker.close()
+        self._trackers = []

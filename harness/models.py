@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from harness.errors import UserError
 from harness.io import write_dir
 
 SMOLLM2_SPEC = "smollm2-135m"
@@ -61,8 +62,8 @@ _DTYPES = {
 _LORA_KEYS = {"r", "alpha", "target_modules", "dropout", "bias"}
 
 
-class ModelSpecError(ValueError):
-    """A model spec that cannot be resolved; the message says what was wrong and what would be right."""
+class ModelSpecError(UserError, ValueError):
+    """A model spec that cannot be resolved; the message says what was wrong and what would be right (one line)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -275,9 +276,12 @@ def _from_hub(repo_id: str) -> str:
             repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"])
     except Exception as exc:  # network, offline mode, unknown repo
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-        hint = (" HF_HUB_OFFLINE is set and the model is not in the local Hub cache;" if offline else "")
+        hint = ("HF_HUB_OFFLINE is set and it is not in the local Hub cache" if offline
+                else "no such repository, or the Hub cannot be reached from here")
+        # the Hub's exception text spans several lines (URLs, request ids): its type is kept, the chain has the rest
         raise ModelSpecError(
-            f"could not get Hub model {repo_id!r} ({type(exc).__name__}: {exc}).{hint} Valid specs: "
+            f"model {repo_id!r} is not a built-in name, a local directory or a .gguf file, and the Hugging Face Hub "
+            f"could not provide it ({hint}; {type(exc).__name__}). Valid specs: "
             f"{SMOLLM2_SPEC!r}, {TINY_SPEC!r}, a local save_pretrained directory, a .gguf file, or a Hub id "
             f"reachable from this machine") from exc
 

@@ -44,6 +44,7 @@ import sympy
 
 from rewards.numeric import rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
+from rewards.normalize import decimal_comma_reading
 from rewards.parse import LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize, parse_answer
 
 __all__ = ["Options", "answers_equal", "compare"]
@@ -101,13 +102,26 @@ def _close(a, b, rel) -> bool:
         return bool(d <= mpmath.mpf(rel) * scale)
 
 
+def _literal_for(x, literals):
+    """The decimal literal that wrote the number ``x``: the only one of the answer, or, in a container such as
+    ``(0.6, 2.6667]``, the one whose value is ``x`` (so each entry keeps its own precision)."""
+    if len(literals) == 1:
+        return literals[0]
+    if isinstance(x, sympy.Rational) and literals:
+        v = abs(Fraction(int(x.p), int(x.q)))
+        for lit in literals:
+            if lit.value == v:
+                return lit
+    return None
+
+
 def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
     if g == p:
         return True
     if g.is_infinite or p.is_infinite or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
         return bool(g == p)
-    gold_lit = ctx.gold.decimals[0] if len(ctx.gold.decimals) == 1 else None
-    pred_lit = ctx.pred.decimals[0] if len(ctx.pred.decimals) == 1 else None
+    gold_lit = _literal_for(g, ctx.gold.decimals)
+    pred_lit = _literal_for(p, ctx.pred.decimals)
     if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational):
         if gold_lit is None and pred_lit is None:
             return False  # both exact and different
@@ -212,8 +226,22 @@ def _proportional(a, b, ctx: _Ctx, positive: bool = False) -> bool:
 
 
 def _is_label(x) -> bool:
-    return isinstance(x, sympy.Symbol) or (isinstance(x, sympy.Function) and all(
-        isinstance(a, sympy.Symbol) for a in x.args))
+    """A name for the answer: symbols combined without numbers (``x``, ``f(x)``, ``PQ``, ``a + b``,
+    ``\\frac{AO}{OC}``, ``\\angle ABC``; a power only as ``1/s``), a tuple of names ``(a, b)`` or a ratio of names
+    ``S_1 : S_2``. Math-Verify's assignment rule (latex2sympy2_extended ``is_expr_of_only_symbols``) is the same."""
+    if isinstance(x, Seq):
+        return bool(x.items) and x.kind in ("paren", "ratio", "list") and all(_is_label(i) for i in x.items)
+    if isinstance(x, sympy.Symbol):
+        return True
+    if isinstance(x, sympy.Pow):
+        return x.exp == -1 and _is_label(x.base)
+    if isinstance(x, (sympy.Add, sympy.Mul, sympy.Function)):
+        return bool(x.args) and all(_is_label(a) for a in x.args)
+    return False
+
+
+def _is_constant(x) -> bool:
+    return isinstance(x, sympy.Basic) and not x.free_symbols
 
 
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
@@ -231,14 +259,14 @@ def _as_interval(r: Rel):
     if len(ops) == 1:
         a, b = parts
         op = ops[0]
-        if isinstance(b, sympy.Symbol) and not isinstance(a, sympy.Symbol):
+        if _is_label(b) and not _is_label(a):
             a, b, op = b, a, _FLIP[op]  # 3 > x  ->  x < 3
-        if not isinstance(a, sympy.Symbol) or b.free_symbols:
+        if not _is_label(a) or b.free_symbols:
             return None
         if op in ("<", "<="):
             return Seq("interval", (-sympy.oo, b), "(", _CLOSE[op])
         return Seq("interval", (b, sympy.oo), "[" if op == ">=" else "(", ")")
-    if len(ops) == 2 and isinstance(parts[1], sympy.Symbol):
+    if len(ops) == 2 and _is_label(parts[1]):
         lo, hi = parts[0], parts[2]
         o1, o2 = ops
         if o1 in (">", ">=") and o2 in (">", ">="):
@@ -248,12 +276,90 @@ def _as_interval(r: Rel):
     return None
 
 
+_INEQ = {"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan, ">=": sympy.GreaterThan}
+
+
+def _is_inequality(v) -> bool:
+    """A chain of inequalities, or a bare list of them ("x < -2 or x > 3")."""
+    if isinstance(v, Seq) and v.kind == "list":
+        return bool(v.items) and all(_is_inequality(i) for i in v.items)
+    return isinstance(v, Rel) and all(o in _INEQ for o in v.ops) and all(isinstance(x, sympy.Basic)
+                                                                          for x in v.parts)
+
+
+def _free(v) -> set:
+    items = v.items if isinstance(v, Seq) else (v,)
+    return set().union(*(x.free_symbols for r in items for x in r.parts))
+
+
+def _as_real_set(v):
+    """The set of reals a one-variable inequality (or an "or" list of them) describes, or the set an interval,
+    a union of intervals or a finite set names, as a sympy Set; None when ``v`` is neither (or sympy cannot say).
+    The variable is read as real; the comparison runs in the worker under the check's time limit."""
+    try:
+        if _is_inequality(v):
+            rels = v.items if isinstance(v, Seq) else (v,)
+            syms = set().union(*(x.free_symbols for r in rels for x in r.parts))
+            if len(syms) != 1:
+                return None
+            (var,) = syms
+            real = sympy.Dummy("t", real=True)
+            out = sympy.EmptySet
+            for r in rels:
+                conds = [_INEQ[o](a, b) for o, a, b in zip(r.ops, r.parts, r.parts[1:])]
+                out = out.union(sympy.And(*conds).xreplace({var: real}).as_set())
+            return out
+        if isinstance(v, Seq) and v.kind == "union":
+            parts = [_as_real_set(i) for i in v.items]
+            return None if any(x is None for x in parts) else sympy.Union(*parts)
+        if isinstance(v, Seq) and v.kind == "set" and all(isinstance(i, sympy.Basic) and not i.free_symbols
+                                                          for i in v.items):
+            return sympy.FiniteSet(*v.items)
+        if isinstance(v, Seq) and v.left and v.right and len(v.items) == 2 and all(
+                isinstance(i, sympy.Basic) and not i.free_symbols for i in v.items):
+            return sympy.Interval(v.items[0], v.items[1], v.left == "(", v.right == ")")
+    except Exception:  # noqa: BLE001 - sympy cannot turn every relation into a set
+        return None
+    return None
+
+
+def _sets_equal(a, b) -> bool:
+    try:
+        return bool(a == b) or bool(sympy.Complement(a, b).is_empty and sympy.Complement(b, a).is_empty)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _interval_key(v: Seq):
     return v.items, v.left, v.right
 
 
+def _has_relation(v) -> bool:
+    return isinstance(v, Rel) or (isinstance(v, Seq) and any(isinstance(i, Rel) for i in v.items))
+
+
+def _unlabel(v):
+    """``a=2, b=3; a=5, b=3`` as the tuples ``(2, 3), (5, 3)`` (labels repeating with a period), else ``v``."""
+    if not (isinstance(v, Seq) and v.kind == "list" and v.items and all(
+            isinstance(r, Rel) and r.ops == ("=",) and _is_label(r.parts[0]) for r in v.items)):
+        return v
+    labels = [r.parts[0] for r in v.items]
+    k = labels.index(labels[0], 1) if labels[0] in labels[1:] else len(labels)
+    if len(labels) % k or any(labels[i] != labels[i % k] for i in range(len(labels))):
+        return v
+    values = [r.parts[1] for r in v.items]
+    groups = [values[i:i + k] for i in range(0, len(values), k)]
+    tuples = [g[0] if k == 1 else Seq("paren", tuple(g), "(", ")") for g in groups]
+    return tuples[0] if len(tuples) == 1 else Seq("list", tuple(tuples))
+
+
 def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
     """Structural comparison of gold value g and predicted value p."""
+    if top:
+        if not _has_relation(g):
+            p = _unlabel(p)
+        if not _has_relation(p):
+            g = _unlabel(g)
     pred_decimal = bool(ctx.pred.decimals)
     # --- an interval against the inequality that describes it
     if isinstance(g, Rel) and isinstance(p, Seq) and p.left and p.right:
@@ -264,6 +370,12 @@ def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
         pi_ = _as_interval(p)
         if pi_ is not None:
             return _values_equal(g, pi_, ctx)
+    # --- other sets of reals written both ways: 2 \le |w| \le 3 and [-3, -2] \cup [2, 3]; x < -2 or x > 3
+    if top and (_is_inequality(g) or _is_inequality(p)) and not (
+            _is_inequality(g) and _is_inequality(p) and _free(g) != _free(p)):  # x > 3 is not y > 3
+        gs, ps = _as_real_set(g), _as_real_set(p)
+        if gs is not None and ps is not None:
+            return _sets_equal(gs, ps)
     # --- relations
     if isinstance(g, Rel) or isinstance(p, Rel):
         return _relations_equal(g, p, ctx)
@@ -321,8 +433,16 @@ def _multiset_equal(gs, ps, ctx: _Ctx) -> bool:
     return True
 
 
+def _last_of_chain(r: Rel) -> Rel:
+    """A chain is a derivation: ``x = 5 + 5 + 1 = 11`` states ``x = 11`` (Math-Verify reads chains the same way)."""
+    if len(r.ops) > 1 and all(o == "=" for o in r.ops) and _is_label(r.parts[0]):
+        return Rel(("=",), (r.parts[0], r.parts[-1]))
+    return r
+
+
 def _relations_equal(g, p, ctx: _Ctx) -> bool:
     if isinstance(g, Rel) and isinstance(p, Rel):
+        g, p = _last_of_chain(g), _last_of_chain(p)
         if len(g.ops) == 1 and len(p.ops) == 1:
             gl, gr = g.parts
             pl, pr = p.parts
@@ -345,20 +465,20 @@ def _relations_equal(g, p, ctx: _Ctx) -> bool:
         # chains such as 1 < x < 3 compare part by part
         if g.ops == p.ops and len(g.parts) == len(p.parts):
             return all(_values_equal(a, b, ctx) for a, b in zip(g.parts, p.parts))
-        if len(p.ops) > 1 and all(o == "=" for o in p.ops) and len(g.ops) == 1 and _is_label(p.parts[0]):
-            return all(_relations_equal(g, Rel(("=",), (p.parts[0], part)), ctx) for part in p.parts[1:])
         return False
     if isinstance(p, Rel):
-        # prediction "x = 5" (or "x = 2 + 3 = 5", or "5 = x") for a gold value: one end must be a label
+        # prediction "x = 5", "x = 2 + 3 = 5", "a + b = 9" (or "5 = x") for a gold value: the last part is the
+        # answer when the first is a label or the last has no unknowns (Math-Verify reads an equation against a
+        # value the same way)
         if all(o == "=" for o in p.ops) and not isinstance(g, Rel):
-            if _is_label(p.parts[0]):
-                return all(_values_equal(g, part, ctx) for part in p.parts[1:])
+            if _is_label(p.parts[0]) or _is_constant(p.parts[-1]):
+                return _values_equal(g, p.parts[-1], ctx)
             if len(p.parts) == 2 and _is_label(p.parts[1]):
                 return _values_equal(g, p.parts[0], ctx)
         return False
     # gold is a relation, prediction is not: accept the bare right side when the gold's left side is a label
-    if len(g.ops) == 1 and g.ops[0] == "=" and _is_label(g.parts[0]):
-        return _values_equal(g.parts[1], p, ctx)
+    if all(o == "=" for o in g.ops) and _is_label(g.parts[0]):
+        return _values_equal(g.parts[-1], p, ctx)
     return False
 
 
@@ -370,12 +490,57 @@ def _scale(v, factor):
     return v
 
 
+def _last_equation_part(text: str) -> str | None:
+    """The text after the last top-level ``=`` (not in brackets, not part of ``<=``/``>=``/``!=``), or None."""
+    depth, last = 0, -1
+    for k, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0 and (k == 0 or text[k - 1] not in "<>!=\\") and \
+                (k + 1 == len(text) or text[k + 1] != "="):
+            last = k
+    rest = text[last + 1:].strip() if last >= 0 else ""
+    return rest or None
+
+
+def _parse(text: str, limits: Limits) -> Parsed:
+    """parse_answer; when the whole does not parse but it is an equation chain, its last part (as Math-Verify
+    does: "\\overrightarrow{P} = \\frac{4}{3}" gives 4/3). TooLarge is never retried."""
+    try:
+        return parse_answer(text, limits)
+    except TooLarge:
+        raise
+    except ParseError:
+        rest = _last_equation_part(normalize(text, limits))
+        if rest is None:
+            raise
+        return parse_answer(rest, limits)
+
+
+def _decimal_comma_alternative(one: Parsed, other: Parsed, limits: Limits) -> Parsed | None:
+    """``one`` read with a decimal comma (``3,15`` as 3.15) when ``other`` is a single number (see
+    ``rewards.normalize.decimal_comma_reading`` for the rule), else None."""
+    if not (isinstance(other.value, sympy.Basic) and other.value.is_Number):
+        return None
+    if not (isinstance(one.value, Seq) and one.value.kind == "list" and len(one.value.items) == 2):
+        return None
+    reading = decimal_comma_reading(one.text)
+    if reading is None:
+        return None
+    try:
+        return parse_answer(reading, limits)
+    except ParseError:
+        return None
+
+
 def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limits = LIMITS) -> tuple[bool, str]:
     """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError."""
     if _safe_norm(gold) == _safe_norm(pred):
         return True, "string_match"
     try:
-        pg = parse_answer(gold, limits)
+        pg = _parse(gold, limits)
     except TooLarge as e:
         pg = None
         gold_err = f"gold_too_large: {e}"
@@ -383,7 +548,7 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
         pg = None
         gold_err = f"gold_unparsable: {e}"
     try:
-        pp = parse_answer(pred, limits)
+        pp = _parse(pred, limits)
     except TooLarge as e:
         return False, f"too_large: {e}"
     except ParseError as e:
@@ -406,6 +571,11 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
     ctx = _Ctx(pg, pp, opts)
     if _values_equal(pg.value, pp.value, ctx, top=True):
         return True, "equivalent"
+    for g_alt, p_alt in ((pg, _decimal_comma_alternative(pp, pg, limits)),
+                         (_decimal_comma_alternative(pg, pp, limits), pp)):
+        if g_alt is not None and p_alt is not None and _values_equal(g_alt.value, p_alt.value,
+                                                                     _Ctx(g_alt, p_alt, opts), top=True):
+            return True, "equivalent_decimal_comma"
     if opts.percent_fraction and (pg.percent or pp.percent):
         factor = sympy.Rational(1, 100) if pp.percent else sympy.Integer(100)
         if pp.percent and pg.percent:

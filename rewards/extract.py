@@ -3,29 +3,61 @@
 Everything here is linear in the length of the text (single scans, no backtracking regular expressions on
 unbounded input), so it is safe to run in the trainer's own process on untrusted model output.
 
-Priority order (``DEFAULT_PRIORITY``; callers may pass their own tuple of names to ``extract_answer``):
+THE PRIORITY RULE. ``DEFAULT_PRIORITY`` lists the methods; the first that finds an answer wins. Callers pass
+their own tuple of names (``extract_answer(text, priority=...)``, ``verify(..., priority=...)``, the correctness
+reward's ``extraction`` parameter), much as Math-Verify's extraction configs choose and order its targets.
 
-1. ``boxed``        the last ``\\boxed{...}`` / ``\\boxed ...`` / ``\\fbox{...}`` (nested braces handled)
-   ``answer_tag``   the last ``<answer>...</answer>`` (its own boxed answer if it has one)
-2. ``final_answer`` "final answer is $...$" / "final answer is: ..." / "final answer: ..."
-3. ``answer_is``    "the answer is ..." (last occurrence)
-4. ``answer_colon`` a line starting with "Answer:" (last occurrence)
-5. ``hashes``       "#### n" (GSM8K style)
-6. ``last_number``  the last number in the text (fallback)
+1. ``boxed``        every ``\\boxed{...}`` / ``\\boxed ...`` / ``\\fbox{...}`` (nested braces handled); several
+                    different boxes form one answer set: ``\\boxed{3}, \\boxed{4}`` is the answer ``3, 4``, so a
+                    hedge ``\\boxed{3} or \\boxed{4}`` never equals a single gold
+2. ``answer_tag``   the last ``<answer>...</answer>`` (its own boxed answer if it has one)
+3. ``final_answer`` the last "final answer": Minerva's "Final Answer: The final answer is $X$. I hope it is
+                    correct.", "Final Answer: The smallest $m$ is 17." (the answer follows the first "is"),
+                    "final answer: X"
+4. ``answer_is``    the last "answer is ..." ("The answer is $\\frac{1}{2}$", "the answer is 12 apples")
+5. ``answer_colon`` the last line starting with "Answer:" (or "Answer" directly followed by math or a number:
+                    "Answer \\( (6+2) \\)")
+6. ``hashes``       "#### n" (GSM8K style)
+7. ``math_span``    the last math span ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` (together with the spans
+                    right before it on its line joined by "," / "and" / "or": "$x=1$ and $x=-2$"), unless the
+                    prose after it states a bare number (the later statement, which ``last_number`` takes)
+8. ``last_number``  the last number of the text (fallback)
 
-The first method that finds something wins. When the response contains ``</think>``, only the text after the last
-``</think>`` is searched (``answer_region``): drafts inside the thinking part are scratch work. Reward hacking by hedging is detected by ``all_boxed``: a response with
-several *different* boxed answers is flagged by the checker (see ``rewards.equivalence``) and counts as wrong.
+After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
+first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
+sentence (a leading number followed by prose is the number: "42 because ..."). A weak marker (4, 5) whose
+answer is words gives way to a math span on a later line ("so our answer is correct.\n\\[ 44 \\]" gives 44);
+otherwise a marker wins over later math, as Math-Verify's "answer" anchors do.
+
+Math spans are read in the last ``MAX_SPAN_SCAN`` characters (from a line start); inline spans stay on one line
+and ``\\$`` is a dollar sign. Only the last ``MAX_BOXED`` boxes are read.
+
+When the response contains ``</think>``, only the text after the last ``</think>`` is searched (``answer_region``):
+drafts inside the thinking part are scratch work. A gold answer goes through the same rules when it is a whole
+solution (it contains a box, a math span or a final-answer line; see ``gold_answer``).
 """
 from __future__ import annotations
 
+import functools
 import re
 
-__all__ = ["last_boxed", "all_boxed", "extract_answer", "extract_with_method", "answer_region", "DEFAULT_PRIORITY",
-           "METHODS"]
+__all__ = ["last_boxed", "all_boxed", "distinct_boxed", "extract_answer", "extract_with_method", "answer_region",
+           "math_spans", "gold_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_BRACE_RE = re.compile(r"\\.|[{}]", re.DOTALL)
 MAX_BOXED = 64  # at most this many boxed answers are collected from one response
+
+
+def _start_of_last_boxes(text: str, count: int) -> int:
+    """Where the last ``count`` box commands begin (0 when there are fewer): only they can be kept, so a response
+    with a hundred thousand boxes is scanned from there (a few C-level ``rfind`` calls)."""
+    k = len(text)
+    for _ in range(count):
+        k = max(text.rfind("\\boxed", 0, k), text.rfind("\\fbox", 0, k))
+        if k < 0:
+            return 0
+    return k
 
 
 def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) -> list[str]:
@@ -37,8 +69,8 @@ def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) ->
     if not isinstance(text, str):
         return []
     found: list[str] = []
-    i = 0
     n = len(text)
+    i = 0 if first_only else _start_of_last_boxes(text, limit + 1)
     while True:
         m = _BOX_RE.search(text, i)
         if m is None:
@@ -49,19 +81,16 @@ def _boxed_spans(text: str, limit: int = MAX_BOXED, first_only: bool = False) ->
             j += 1
         if j < n and text[j] == "{":
             depth = 0
-            k = j
-            while k < n:
-                ch = text[k]
-                if ch == "\\" and k + 1 < n:  # escaped brace \{ \} does not change depth
-                    k += 2
-                    continue
+            k = n
+            for b in _BRACE_RE.finditer(text, j):  # jumps over plain text; an escaped brace \{ \} is skipped
+                ch = b.group(0)
                 if ch == "{":
                     depth += 1
                 elif ch == "}":
                     depth -= 1
                     if depth == 0:
+                        k = b.start()
                         break
-                k += 1
             found.append(text[j + 1:k])
             i = k + 1
         elif cmd == "\\boxed" and j < n and text[pos + len(cmd)] == " ":
@@ -93,32 +122,215 @@ def last_boxed(text: str) -> str | None:
 
 
 def all_boxed(text: str) -> list[str]:
-    """Contents of every boxed answer in the response (stripped), in order."""
-    return [s.strip() for s in _boxed_spans(text)]
+    """Contents of every boxed answer in the response (stripped), in order (the last ``MAX_BOXED``)."""
+    return list(_all_boxed_cached(text)) if isinstance(text, str) else []
+
+
+@functools.lru_cache(maxsize=8)
+def _all_boxed_cached(text: str) -> tuple:
+    # extraction and the hedge check both ask for the boxes of the same response: scan it once
+    return tuple(s.strip() for s in _boxed_spans(text))
+
+
+
+
+def distinct_boxed(text: str) -> list[str]:
+    """The different non-empty boxed answers of ``text`` in order (whitespace-insensitive; repeats dropped)."""
+    out, seen = [], set()
+    for b in all_boxed(text):
+        key = " ".join(b.split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(b)
+    return out
+
+
+def _boxed_answer(text: str) -> str | None:
+    """All different boxed answers as one answer (``3, 4`` for ``\\boxed{3}, \\boxed{4}``), or None."""
+    boxes = distinct_boxed(text)
+    if not boxes:
+        return None
+    return boxes[0] if len(boxes) == 1 else ", ".join(boxes)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# math spans
+
+# (opener, closer, may span lines). Inline $...$ and \(...\) stay on one line, as in LaTeX prose.
+_DELIMS = {"$$": ("$$", True), "\\[": ("\\]", True), "\\(": ("\\)", False), "$": ("$", False)}
+_OPEN_PATTERNS = {"$$": r"\$\$", "$": r"\$", "\\[": r"\\\[", "\\(": r"\\\("}
+_OPEN_RES: dict = {}
+MAX_JOINED_SPANS = 5  # "$a$, $b$ and $c$": at most this many spans before the last one join it
+
+
+def _open_re(kinds: frozenset):
+    """The opener pattern for the kinds of span that can still close (cached; at most 15 sets)."""
+    r = _OPEN_RES.get(kinds)
+    if r is None:
+        alts = "|".join(_OPEN_PATTERNS[k] for k in ("$$", "$", "\\[", "\\(") if k in kinds)
+        r = _OPEN_RES[kinds] = re.compile(r"(?<!\\)(?:" + alts + ")")
+    return r
+
+
+_OPEN_RE = _open_re(frozenset(_DELIMS))
+
+
+def _find_unescaped(text: str, sub: str, start: int, end: int) -> int:
+    """Position of ``sub`` in text[start:end] not preceded by a backslash, or -1 (each position looked at once)."""
+    while True:
+        k = text.find(sub, start, end)
+        if k <= 0 or text[k - 1] != "\\":
+            return k
+        start = k + 1
+
+
+def math_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every math span of ``text`` as (start, end, content): ``$$...$$``, ``\\[...\\]`` (may span lines), ``$...$``,
+    ``\\(...\\)`` (one line), left to right, not nested; ``\\$`` is a dollar sign, not a delimiter.
+
+    Linear time: positions only move forward; the next newline is searched once per line; a kind of span whose
+    closer does not occur after the current position is dropped from the opener pattern for good; an inline
+    opener that failed on a line makes every later opener of its kind on that line fail in O(1); a closer is
+    searched once per opener and the scan continues after a found span.
+    """
+    if not isinstance(text, str):
+        return []
+    n = len(text)
+    last_close = {c: text.rfind(c) for c, _ in _DELIMS.values()}
+    kinds = frozenset(_DELIMS)
+    no_close_before = {}  # closer -> a position before which (on the current line) that closer was not found
+    next_nl = -1          # the first newline at or after the current position (n when there is none)
+    out = []
+    i = 0
+    while i < n and kinds:
+        m = _open_re(kinds).search(text, i)
+        if m is None:
+            break
+        opener = m.group(0)
+        closer, multiline = _DELIMS[opener]
+        start = m.end()
+        if last_close[closer] < start:
+            kinds = kinds - {opener}  # no closer later in the text: this kind of span cannot occur any more
+            i = m.start()
+            continue
+        if multiline:
+            k = _find_unescaped(text, closer, start, n)
+        else:
+            if start < no_close_before.get(closer, -1):
+                i = start
+                continue
+            if next_nl < start:
+                next_nl = text.find("\n", start)
+                if next_nl < 0:
+                    next_nl = n
+            k = _find_unescaped(text, closer, start, next_nl)
+            if k < 0:
+                no_close_before[closer] = next_nl
+        if k < 0:
+            i = start
+            continue
+        out.append((m.start(), k + len(closer), text[start:k]))
+        i = k + len(closer)
+    return out
+
+
+_JOIN_RE = re.compile(r"[ \t]*(?:,|,?[ \t]*and|,?[ \t]*or)[ \t]*", re.IGNORECASE)
+_PERCENT_AFTER = re.compile(r"\s*(?:\\?%|percent(?:age)?\b|pct\b)", re.IGNORECASE)
+
+
+def _span_value(text: str, span: tuple[int, int, str]) -> str:
+    content = span[2].strip()
+    if "\\boxed" in content or "\\fbox" in content:
+        return _boxed_answer(content) or ""  # "$\\boxed{x}$" reached without the boxed method: its box
+    if _PERCENT_AFTER.match(text, span[1], span[1] + 20) and not content.endswith("%"):
+        content += "\\%"  # "$28$ percent"
+    return content
+
+
+MAX_SPAN_SCAN = 20_000  # math spans are looked for in the last this many characters (from a line start)
+
+
+def _span_window(text: str) -> str:
+    """The end of ``text`` where the final math spans are looked for: the last ``MAX_SPAN_SCAN`` characters, from
+    the first line start in them (inline spans never cross a line, so their pairing is the same as in the whole;
+    a display span that began before the window is not seen)."""
+    if len(text) <= MAX_SPAN_SCAN:
+        return text
+    nl = text.find("\n", len(text) - MAX_SPAN_SCAN)
+    # a last line longer than the window is no readable final statement, and its spans cannot be paired from a
+    # point inside it: no span is found there
+    return text[nl + 1:] if nl >= 0 else ""
+
+
+def _is_display(text: str, span: tuple[int, int, str]) -> bool:
+    return text.startswith(("$$", "\\["), span[0])
+
+
+def _last_math_span(text: str) -> str | None:
+    text = _span_window(text)
+    spans = [s for s in math_spans(text) if s[2].strip()]
+    if not spans:
+        return None
+    last = spans[-1]
+    # a bare number stated after the last span is the later statement: leave it to last_number
+    after = text[last[1]:][-MAX_TAIL:]
+    if _NUM_RE.search(after):
+        return None
+    group = [last]
+    for prev in reversed(spans[:-1]):
+        if _is_display(text, group[-1]) or _is_display(text, prev) or len(group) > MAX_JOINED_SPANS \
+                or not _JOIN_RE.fullmatch(text, prev[1], group[-1][0]):
+            break  # only inline spans on one line join: "$x=1$ and $x=-2$"
+        group.append(prev)
+    return ", ".join(_span_value(text, s) for s in reversed(group))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # textual answer markers. The regular expressions below only match short, bounded windows.
 
-_NUM = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
+_NUM = r"-?[1-9]\d{0,2}(?: \d{3})+(?![\d,])(?:\.\d+)?|-?\d(?:[\d,]*\d)?(?:\.\d+)?|-?\.\d+"
 _NUM_RE = re.compile(r"(?<![\w.])(" + _NUM + r")(?:\s*/\s*(\d+))?")
 
+_LEADING_NUMBER = re.compile(r"^(-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+# "The smallest $m$ is 17", "is $X$": the answer follows the first "is" of a line that starts with words
+_IS_RE = re.compile(r"^(?:[^\n]{0,100}?\s)??(?:is|are|equals)(?=[\s:$\\])\s*[:：]?", re.IGNORECASE)
+MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
 
-_LEADING_NUMBER = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+
+def _leading_span(s: str) -> str | None:
+    """The content of a math span that starts ``s`` ('' for an empty one), or None when ``s`` starts otherwise."""
+    m = _OPEN_RE.match(s)
+    if m is None:
+        return None
+    spans = math_spans(s[:MAX_TAIL])
+    if spans and spans[0][0] == 0:
+        return _span_value(s, spans[0])
+    return None
 
 
-def _dollar_or_line(s: str) -> str | None:
-    """Take ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` math if the text starts with it, else the rest of the line."""
-    s = s.lstrip(" :\t*")
+def _answer_after(tail: str, depth: int = 0) -> str | None:
+    """The answer stated right after a marker (see the module docstring for the order of the rules)."""
+    s = tail.lstrip(" :：*#\t\n")
     if not s:
         return None
-    for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if s.startswith(open_):
-            end = s.find(close, len(open_))
-            if end > len(open_):
-                return s[len(open_):end].strip()
-            return None
+    if s.startswith(("\\boxed", "\\fbox")):
+        boxed = _boxed_spans(s, first_only=True)
+        if boxed:
+            # "the answer is \boxed{}": the marker's answer is the empty box, so there is none
+            return boxed[0].strip() or None
+    span = _leading_span(s)
+    if span is not None:
+        return span or None
     line = s.split("\n", 1)[0].strip()
+    if depth < 2 and line[:1].isalpha():
+        m = _IS_RE.match(line)
+        if m:
+            return _answer_after(line[m.end():], depth + 1)
+    m = _OPEN_RE.search(line, 0, 50)
+    if m is not None:
+        span = _leading_span(line[m.start():])
+        if span:
+            return span
     # a sentence goes on after the answer: cut at ". " (not a decimal point) or at the end
     m = re.search(r"\.(\s|$)", line)
     if m:
@@ -132,12 +344,12 @@ def _dollar_or_line(s: str) -> str | None:
 
 
 _MARKERS = {
-    "final_answer": re.compile(r"final answer(?: is)?\s*[:：]?", re.IGNORECASE),
-    "answer_is": re.compile(r"the answer is\s*[:：]?", re.IGNORECASE),
-    "answer_colon": re.compile(r"(?:^|\n)[ \t]*\**answer\**[ \t]*[:：]\**", re.IGNORECASE),
+    "final_answer": re.compile(r"final answer", re.IGNORECASE),
+    "answer_is": re.compile(r"answer\s+is\b", re.IGNORECASE),
+    "answer_colon": re.compile(r"(?:^|\n)[ \t]*[*#]*[ \t]*answer\b[*]*[ \t]*([:：])?", re.IGNORECASE),
 }
-
-MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
+_WORDS = re.compile(r"^[A-Za-z][A-Za-z\s'\-]*$")
+_STARTS_LIKE_ANSWER = re.compile(r"\s*(?:\$|\\\(|\\\[|\\boxed|\\fbox|-?\d)")
 
 
 def _from_marker(text: str, name: str) -> str | None:
@@ -147,14 +359,24 @@ def _from_marker(text: str, name: str) -> str | None:
     if last is None:
         return None
     tail = text[last.end():last.end() + MAX_TAIL]
-    head = tail.lstrip(" :$*\t\n")
-    if head.startswith(("\\boxed", "\\fbox")):
-        boxed = _boxed_spans(head, first_only=True)
-        if boxed:
-            # "the answer is \boxed{}": the marker's answer is the empty box, so there is none (the box's own text
-            # is not an answer to parse)
-            return boxed[0].strip() or None
-    return _dollar_or_line(tail)
+    if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
+        return None  # "Answer" without a colon counts only when math or a number follows it directly
+    ans = _answer_after(tail)
+    if name != "final_answer" and ans is not None and _WORDS.match(ans) and _math_after_answer_line(text, last.end()):
+        return None  # "... so our answer is correct.\n\\[ 44 \\]": words, and the later math is the statement
+    return ans
+
+
+def _math_after_answer_line(text: str, pos: int) -> bool:
+    """Whether a non-empty math span starts after the line that holds the answer following a marker at ``pos``
+    (the marker's line, or the next non-empty one when the marker ends its line)."""
+    k = pos
+    while k < len(text) and text[k] in " \t:：*#\n":
+        k += 1
+    end = text.find("\n", k)
+    if end < 0:
+        return False
+    return any(c.strip() for *_, c in math_spans(_span_window(text[end:])))
 
 
 def _hashes(text: str) -> str | None:
@@ -173,7 +395,7 @@ def _last_number(text: str) -> str | None:
         last = m
     if last is None:
         return None
-    num = last.group(1)
+    num = last.group(1).rstrip(",")
     if last.group(2):
         num = f"{num}/{last.group(2)}"
     return num
@@ -190,7 +412,7 @@ def _answer_tag(text: str) -> str | None:
     inner = text[start + len("<answer>"):end].strip()
     if not inner:
         return None
-    return last_boxed(inner) or inner.strip("$ ").strip() or None
+    return _boxed_answer(inner) or inner.strip("$ ").strip() or None
 
 
 def answer_region(text: str) -> str:
@@ -200,25 +422,44 @@ def answer_region(text: str) -> str:
 
 
 METHODS = {
-    "boxed": last_boxed,
+    "boxed": _boxed_answer,
     "answer_tag": _answer_tag,
     "final_answer": lambda t: _from_marker(t, "final_answer"),
     "answer_is": lambda t: _from_marker(t, "answer_is"),
     "answer_colon": lambda t: _from_marker(t, "answer_colon"),
     "hashes": _hashes,
+    "math_span": _last_math_span,
     "last_number": _last_number,
 }
-DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "last_number")
+DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "math_span",
+                    "last_number")
+
+
+def check_priority(priority) -> tuple[str, ...]:
+    """``priority`` as a tuple of method names (a single name or a comma-separated string is accepted);
+    ValueError naming the valid methods when one is unknown or none is given."""
+    if isinstance(priority, str):
+        priority = [p.strip() for p in priority.split(",") if p.strip()]
+    try:
+        out = tuple(priority)
+    except TypeError:
+        raise ValueError(f"extraction priority must be a list of method names from {list(METHODS)}, "
+                         f"got {priority!r}") from None
+    if not out:
+        raise ValueError(f"extraction priority is empty; give one or more of {list(METHODS)}")
+    for name in out:
+        if name not in METHODS:
+            raise ValueError(f"unknown extraction method {name!r}; valid methods are {list(METHODS)}")
+    return out
 
 
 def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY):
     """(answer, method name) for the first method in ``priority`` that finds an answer, or (None, None)."""
+    priority = check_priority(priority)
     if not isinstance(response, str) or not response:
         return None, None
     response = answer_region(response)
     for name in priority:
-        if name not in METHODS:
-            raise ValueError(f"unknown extraction method {name!r}; valid methods are {sorted(METHODS)}")
         ans = METHODS[name](response)
         if ans is not None and ans.strip():
             return ans.strip(), name
@@ -228,3 +469,17 @@ def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = D
 def extract_answer(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY) -> str | None:
     """The final answer in a model response (see the module docstring for the priority order), or None."""
     return extract_with_method(response, priority)[0]
+
+
+_GOLD_MARKERS = re.compile(r"\\boxed|\\fbox|final answer|</answer>|answer is", re.IGNORECASE)
+
+
+def gold_answer(gold: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY) -> str:
+    """The gold's answer: the gold itself when it is a bare answer (``\\frac{1}{2}``, ``x \\ge 2``), else what the
+    extraction rules find in it when it has a box, an answer marker or a non-empty math span (a whole solution,
+    ``$[0,1)$``, "Final Answer: ... $X$"), falling back to the gold itself when they find nothing."""
+    head = gold[:MAX_SPAN_SCAN]
+    if not _GOLD_MARKERS.search(head) and not any(c.strip() for *_, c in math_spans(head)):
+        return gold
+    found = extract_answer(gold, priority)
+    return found if found is not None else gold

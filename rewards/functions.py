@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rewards.extract import all_boxed, answer_region, extract_answer
+from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, check_priority, extract_answer
 from rewards.options import Options
 from rewards.verify import verify_batch_detailed
 
@@ -84,6 +84,10 @@ class Correctness(RewardFn):
     timeout: float = 5.0
     percent_fraction: bool = False
     rounded_gold_decimals: bool = False
+    extraction: tuple | list | str = DEFAULT_PRIORITY  # answer extraction order (rewards.extract, e.g. reward_params)
+
+    def __post_init__(self):
+        self.extraction = check_priority(self.extraction)
 
     def batch(self, golds, responses, num_tokens=None) -> list[RewardResult]:
         golds, responses = list(golds), list(responses)
@@ -91,7 +95,7 @@ class Correctness(RewardFn):
         opts = None
         if self.percent_fraction or self.rounded_gold_decimals:
             opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals)
-        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts)
+        verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, priority=self.extraction)
         return [RewardResult(self.correct if v.correct else self.incorrect, v.reason) for v in verdicts]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["normalize", "ParseError", "TooLarge", "Limits", "LIMITS"]
+__all__ = ["normalize", "decimal_comma_reading", "ParseError", "TooLarge", "Limits", "LIMITS"]
 
 
 class ParseError(ValueError):
@@ -70,9 +70,13 @@ _SIMPLE_REPLACEMENTS = [
 ]
 
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal)\s*\{([^{}]{0,200})\}")
-_DIGIT_GROUP = re.compile(r"(\d),\\!(?=\d{3}(?!\d))")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?$")
-_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\.]*)$")
+_DIGIT_GROUP = re.compile(r"(\d)(?:,\\!|\s*\{\s*,\s*\})\s*(?=\d{3}(?!\d))")  # 22,\! 222 and 14 {, }916
+_DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)$")
+_TEXT_UNIT_END = re.compile(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s*/\s*[A-Za-z]+)+"
+                            r"(?:\^\d)?\s*\}\s*$")
+_PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percentage|percent|pct)\b", re.IGNORECASE)
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?$")
+_TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\./]*)$")
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
 
 
@@ -83,6 +87,28 @@ def _strip_text_commands(s: str) -> str:
             break
         s = new
     return s
+
+
+def decimal_comma_reading(s: str) -> str | None:
+    """The decimal reading of a normalised answer ``A,B`` in digits (``3,15`` -> ``3.15``), or None.
+
+    THE RULE (digit grouping and decimal commas):
+    * ``1,000``, ``12,304,000``, ``2 500``, ``22,\\! 222,\\! 000``, ``12{,}304``: a leading group of 1-3 digits
+      followed by groups of exactly three digits is one number with thousands separators (English usage), on its
+      own or anywhere inside an answer for ``,\\!`` and ``{,}``.
+    * ``A,B`` (digits, no space) is read as a decimal comma only when (a) it cannot be a digit grouping: B has two
+      or more digits and either B does not have exactly three, or A is 0, or A has four or more digits
+      (``3,15``, ``2500,75``, ``0,111``, ``2500,750``), and (b) the other side of the comparison is a single
+      number. Otherwise it is a list of two numbers: MATH writes lists of roots as ``17,44`` and ``-2,1``, so
+      ``17,44`` equals ``44, 17`` and equals ``17.44`` only against a gold that is one number.
+    """
+    m = _DECIMAL_COMMA.match(s.strip())
+    if m is None:
+        return None
+    sign, a, b = m.groups()
+    if len(b) >= 2 and (len(b) != 3 or a.lstrip("0") == "" or len(a) >= 4):
+        return f"{sign}{a}.{b}"
+    return None
 
 
 def normalize(answer: str, limits: Limits = LIMITS) -> str:
@@ -103,7 +129,9 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
         if a in s:
             s = s.replace(a, b)
     s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space (backslash, space), not a matrix row separator
+    s = _TEXT_UNIT_END.sub("", s)  # 12\\text{ km/h}: a unit written as text at the end
     s = _strip_text_commands(s)
+    s = _PERCENT_WORD.sub("%", s)  # 45 pct, 45 percent, 45 percentage -> 45%
     s = s.strip()
     s = _LABEL.sub("", s)
     if s.startswith("\\approx"):
@@ -116,8 +144,11 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
         m = _TRAILING_WORDS.match(s)
         if not m:
             break
-        words = [w for w in re.split(r"[\s\^\d\.]+", m.group(2)) if w]
-        if words and all(w.lower() in _UNIT_WORDS for w in words):
+        words = [w for w in re.split(r"[\s\^\d\./]+", m.group(2)) if w]
+        # "12 km/h": a rate is a unit when its words are units or single letters and one is a unit word
+        rate = "/" in m.group(2) and any(w.lower() in _UNIT_WORDS for w in words) and all(
+            w.lower() in _UNIT_WORDS or len(w) == 1 for w in words)
+        if words and (rate or all(w.lower() in _UNIT_WORDS for w in words)):
             s = m.group(1).strip()
         else:
             break

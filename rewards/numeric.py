@@ -12,14 +12,22 @@ is the literal's relative precision ``rel_half_ulp``.
   ``rounded_gold_decimals=True``) with at least 2 significant digits, prediction one decimal literal with at least
   as many significant digits: equal when the prediction rounds to the gold: |gold - pred| <= rel_half_ulp(gold) *
   |gold| (4.54e33 equals 4.5e33). A plain decimal gold such as MATH's ``4.5`` is an exact value by default
-  (4.51 is not 4.5); an exact prediction must equal a decimal gold exactly (``\\pi`` is not ``3.14``).
+  (4.51 is not 4.5); an exact prediction must equal a decimal gold of fewer than 6 significant digits exactly
+  (``\\pi`` is not ``3.14``).
+* Gold a decimal with at least ``FLOAT_GOLD_SIG_DIGITS`` (6) significant digits, prediction exact: the gold is a
+  computed value (``2.6457513110645907``, a float printout of sqrt 7); the prediction is right when it rounds to
+  the gold at the gold's precision: |gold - pred| <= max(rel_half_ulp(gold), 1e-15) * |gold|. (``\\sqrt{7}``
+  equals ``2.6457513110645907`` and ``2.64575``; ``\\pi`` still differs from ``3.14``.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Literal", "literal_of", "rounding_match"]
+__all__ = ["Literal", "literal_of", "rounding_match", "FLOAT_GOLD_SIG_DIGITS"]
+
+FLOAT_GOLD_SIG_DIGITS = 6          # a decimal gold with this many significant digits is a computed value
+_DOUBLE_SLACK = Fraction(1, 10 ** 15)  # relative: a double printed with 17 digits may be off in the last one
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,13 @@ def rounding_match(diff_abs, gold_lit: Literal | None, pred_lit: Literal | None,
         if pred_lit.sig < min_sig_digits:
             return False
         return bool(diff_abs <= _num(pred_lit.rel_half_ulp, pred_abs) * pred_abs)
+    if gold_lit is not None and pred_lit is None:
+        # a gold printed from a computation (2.6457513110645907 for sqrt 7): compared at the gold's precision, with
+        # the last digit of a double allowed to be off by one
+        if gold_lit.sig < FLOAT_GOLD_SIG_DIGITS:
+            return False
+        tol = max(gold_lit.rel_half_ulp, _DOUBLE_SLACK)
+        return bool(diff_abs <= _num(tol, gold_abs) * gold_abs)
     if gold_lit is not None and pred_lit is not None:
         if not (gold_lit.sci or rounded_gold_decimals):
             return False

@@ -26,7 +26,8 @@ from fractions import Fraction
 from rewards.normalize import ParseError, normalize
 from rewards.numeric import literal_of, rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.extract import DEFAULT_PRIORITY, all_boxed, answer_region, extract_with_method, last_boxed
+from rewards.extract import (DEFAULT_PRIORITY, answer_region, check_priority, distinct_boxed, extract_with_method,
+                             gold_answer)
 from rewards.pool import get_pool
 
 __all__ = ["Verdict", "verify", "verify_batch", "verify_batch_detailed", "reason_counts", "reset_reason_counts",
@@ -75,7 +76,7 @@ def reset_reason_counts() -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # in-process preparation
 
-_PLAIN_NUM = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_PLAIN_NUM = re.compile(r"^-?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 
 
 def _plain_number(s: str):
@@ -117,13 +118,17 @@ def _squash(s: str) -> str:
 
 
 def _prepare(gold, response, priority):
-    """Either a final Verdict, or (gold string, candidate answers, extracted answer)."""
+    """Either a final Verdict, or (gold string, alternatives, extracted answer, number of boxed answers).
+
+    ``alternatives`` are lists of candidate answers; the response is right when, for one of the lists, every
+    candidate equals the gold. Several different boxes give two: the answer set they form (``\\boxed{3},
+    \\boxed{4}`` is ``3, 4``) and the boxes one by one (``\\boxed{15\\frac{39}{40}} = \\boxed{\\frac{639}{40}}``
+    restates one value). Either way a hedge over two different values never equals a single gold."""
     if isinstance(gold, (int, float)) and not isinstance(gold, bool):
         gold = repr(gold)
     if not isinstance(gold, str) or not gold.strip():
         return Verdict(False, None, "bad_gold")
-    if "\\boxed" in gold or "\\fbox" in gold:
-        gold = last_boxed(gold) or gold  # a gold given as a whole solution: its boxed answer
+    gold = gold_answer(gold)  # a gold given as a whole solution or a math span: its answer, by the same rules
     if len(gold) > MAX_ANSWER_CHARS:
         return Verdict(False, None, "bad_gold: longer than the answer limit")
     if not isinstance(response, str):
@@ -134,21 +139,26 @@ def _prepare(gold, response, priority):
     extracted, method = extract_with_method(response, priority)  # the caller's priority order decides
     if extracted is None:
         return Verdict(False, None, "no_answer")
-    cands = [extracted]
+    boxes = 1
+    alternatives = [[extracted]]
     if method == "boxed":
-        # every distinct boxed answer must be right: two different final answers are a hedge
-        distinct, seen = [], set()
-        for b in all_boxed(response):
-            key = _squash(b)
-            if key and key not in seen:
-                seen.add(key)
-                distinct.append(b)
-        if len(distinct) > MAX_CANDIDATES:
+        # all different boxed answers form one answer set (joined by extract); a hedge over two values never
+        # equals a single gold
+        boxes = len(distinct_boxed(response))
+        if boxes > MAX_CANDIDATES:
             return Verdict(False, extracted[:_EXTRACTED_SHOWN], "too_many_answers")
-        cands = distinct or cands
-    if any(len(c) > MAX_ANSWER_CHARS for c in cands):
+        if boxes > 1:
+            alternatives.append(distinct_boxed(response))
+    if len(extracted) > MAX_ANSWER_CHARS:
         return Verdict(False, extracted[:_EXTRACTED_SHOWN], "answer_too_long")
-    return gold, cands, extracted
+    return gold, alternatives, extracted, boxes
+
+
+def _hedge_reason(correct: bool, reason: str, boxes: int) -> str:
+    """A wrong answer set made of several different boxes is reported as a hedge."""
+    if not correct and boxes > 1 and reason in ("not_equivalent", "fast_number", "text_mismatch"):
+        return "multiple_different_answers"
+    return reason
 
 
 def _normalized(s: str) -> str | None:
@@ -174,6 +184,24 @@ def _fast(gold: str, cands: list[str], opts: Options):
     return None
 
 
+def _run_tasks(tasks: list[dict], timeout: float, total_timeout: float | None, progress: bool) -> list[dict]:
+    """The pool's answers for ``tasks`` (a counted ``pool_error`` for each when no worker could run them)."""
+    bar = None
+    cb = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
+        cb = bar.update
+    try:
+        total_deadline = time.monotonic() + total_timeout if total_timeout else None
+        return get_pool().run(tasks, timeout, total_deadline=total_deadline, progress=cb)
+    except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
+        return [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # public API
 
@@ -197,6 +225,7 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
     if not timeout or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     opts = options or DEFAULT_OPTIONS
+    priority = check_priority(priority)
     verdicts: list[Verdict | None] = [None] * len(golds)
     tasks, where, extracted_of, task_of = [], [], {}, {}
     for i, (g, r) in enumerate(zip(golds, responses)):
@@ -209,36 +238,31 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
         if isinstance(prep, Verdict):
             verdicts[i] = prep
             continue
-        gold, cands, extracted = prep
+        gold, alternatives, extracted, boxes = prep
         shown = extracted[:_EXTRACTED_SHOWN]
-        fast = _fast(gold, cands, opts)
-        if fast is not None:
-            verdicts[i] = Verdict(fast[0], shown, fast[1])
+        fasts = [_fast(gold, cands, opts) for cands in alternatives]
+        hit = next((f for f in fasts if f is not None and f[0]), None)
+        if hit is not None or all(f is not None for f in fasts):
+            f = hit or fasts[0]
+            verdicts[i] = Verdict(f[0], shown, _hedge_reason(f[0], f[1], boxes))
             continue
-        key = (gold, tuple(cands))
-        if key not in task_of:  # a group of responses often repeats an answer: check each distinct pair once
-            task_of[key] = len(tasks)
-            tasks.append({"gold": gold, "candidates": cands, "options": asdict(opts) if options else {}})
-        where.append((i, task_of[key]))
+        ts = []
+        for cands, f in zip(alternatives, fasts):
+            if f is not None:
+                continue
+            key = (gold, tuple(cands))
+            if key not in task_of:  # a group of responses often repeats an answer: check each distinct pair once
+                task_of[key] = len(tasks)
+                tasks.append({"gold": gold, "candidates": cands, "options": asdict(opts) if options else {}})
+            ts.append(task_of[key])
+        where.append((i, ts, boxes))
         extracted_of[i] = shown
     if tasks:
-        bar = None
-        cb = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(tasks), desc="checking answers", unit="check")
-            cb = bar.update
-        try:
-            total_deadline = time.monotonic() + total_timeout if total_timeout else None
-            results = get_pool().run(tasks, timeout, total_deadline=total_deadline, progress=cb)
-        except Exception as e:  # noqa: BLE001 - e.g. no process could be started: counted, never raised
-            results = [{"correct": False, "reason": f"pool_error: {type(e).__name__}: {e}"[:300]}] * len(tasks)
-        finally:
-            if bar is not None:
-                bar.close()
-        for i, t in where:
-            res = results[t]
-            verdicts[i] = Verdict(bool(res["correct"]), extracted_of[i], str(res["reason"]))
+        results = _run_tasks(tasks, timeout, total_timeout, progress)
+        for i, ts, boxes in where:
+            res = next((results[t] for t in ts if results[t]["correct"]), results[ts[0]])
+            ok = bool(res["correct"])
+            verdicts[i] = Verdict(ok, extracted_of[i], _hedge_reason(ok, str(res["reason"]), boxes))
     out = [v if v is not None else Verdict(False, None, "internal_error") for v in verdicts]
     _count(out)
     return out

@@ -18,24 +18,35 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field (steps=3), or eval.FIELD / train_eval.FIELD / "
                              "compare.FIELD (repeatable)")
+    parser.add_argument("--report-to", default=None, metavar="T1,T2",
+                        help="trackers for every run: tensorboard, wandb, mlflow (comma-separated); each comparison "
+                             "is one W&B group / one MLflow experiment")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
     from harness import compare, leaderboard
+    from harness.commands._checks import output_dir
+    from harness.errors import UserError
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds else None
     except ValueError:
-        print(f"rlvr-zoo compare: --seeds {args.seeds!r}: expected comma-separated integers such as 0,1",
-              file=sys.stderr)
-        return 2
+        raise UserError(f"--seeds {args.seeds!r}: expected comma-separated integers such as 0,1") from None
+    if args.out is not None:
+        output_dir(args.out)
     try:
-        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=args.sets)
+        sets = list(args.sets)
+        if args.report_to is not None:
+            sets.append(f"report_to=[{args.report_to}]")
+        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    output_dir(plan.out)
+    try:
         compare._check_existing(plan)
     except ValueError as exc:
-        print(f"rlvr-zoo compare: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
     try:

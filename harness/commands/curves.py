@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import difflib
-import sys
 from pathlib import Path
+
+from harness.errors import UserError
 
 NAME = "curves"
 HELP = "plot training metrics (entropy, reward, clip fractions, ...) of comparison directories against step (PNG)"
@@ -24,8 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"rlvr-zoo curves: {message}", file=sys.stderr)
-    return 2
+    raise UserError(message)
 
 
 def run(args) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 NAME = "eval"
@@ -33,7 +32,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from harness.evaluate import EvalConfig, check_benches, evaluate, format_summary
+    from harness.commands._checks import output_dir
+    from harness.errors import UserError
+    from harness.evaluate import EvalConfig, check_benches, check_data, evaluate, format_summary
     from harness.models import load_policy
     from harness.rollout import make_engine
 
@@ -43,10 +44,11 @@ def run(args) -> int:
             "max_new_tokens": args.max_new_tokens, "limit": args.limit, "template": args.template,
             "split": args.split, "seed": args.seed, "data_dir": args.data_dir, "batch_size": args.batch_size})
         check_benches(cfg.benches)
+        check_data(cfg)
     except ValueError as exc:
-        print(f"rlvr-zoo eval: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model)
+        raise UserError(str(exc)) from exc
+    out = output_dir(args.out if args.out is not None
+                     else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model))
     model, tokenizer = load_policy(args.model, dtype="float32")
     model.eval()
     engine = make_engine(args.engine, model, tokenizer, dtype=args.dtype)

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.errors import UserError
+
 NAME = "leaderboard"
 HELP = "one table from one or more comparison (or eval) directories: md, csv, latex, html or json"
 
@@ -67,30 +69,25 @@ def run(args) -> int:
 
     if args.refresh:
         if args.run_dirs:
-            print("rlvr-zoo leaderboard: --refresh takes its directories from the blocks of the Markdown file; "
-                  "give either RUN_DIR... or --refresh FILE", file=sys.stderr)
-            return 2
+            raise UserError("--refresh takes its directories from the blocks of the Markdown file; give either "
+                            "RUN_DIR... or --refresh FILE")
         stale = 0
         for path in args.refresh:
             try:
                 blocks, changed = refresh(path, block_table, check=args.check)
             except (OSError, ValueError) as exc:
-                print(f"rlvr-zoo leaderboard: {exc}", file=sys.stderr)
-                return 2
+                raise UserError(str(exc)) from exc
             verb = "differ from the run files" if args.check else "rewritten"
             print(f"{path}: {blocks} table block(s), {len(changed)} {verb}"
                   + (f" ({', '.join(changed)})" if changed else ""))
             stale += len(changed)
         return 1 if (args.check and stale) else 0
     if not args.run_dirs:
-        print("rlvr-zoo leaderboard: give at least one RUN_DIR (a directory written by compare/eval --out), or "
-              "--refresh FILE.md", file=sys.stderr)
-        return 2
+        raise UserError("give at least one RUN_DIR (a directory written by compare/eval --out), or --refresh FILE.md")
     try:
         rows = select(merge(args.run_dirs), args.only)
     except ValueError as exc:
-        print(f"rlvr-zoo leaderboard: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
     text = render(rows, args.format, args.view)
     if args.output:
         write_text(args.output, text)

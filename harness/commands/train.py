@@ -27,12 +27,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="set any TrainConfig field, e.g. --set lr=1e-5 --set algo_overrides.beta1=0.75 "
                              "(repeatable; `--set help=1` lists the fields)")
+    parser.add_argument("--report-to", default=None, metavar="T1,T2",
+                        help="trackers for the config and metrics: tensorboard, wandb, mlflow (comma-separated; "
+                             "default tensorboard when installed; W&B runs offline without an API key)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _print_fields() -> None:
-    from harness.trainer import TrainConfig
+    from harness.training import TrainConfig
 
     for name, info in TrainConfig.describe().items():
         print(f"{name} ({info['type']}, default {info['default']!r}): {info['doc']}")
@@ -40,22 +43,19 @@ def _print_fields() -> None:
 
 def build_config(args):
     """TrainConfig from --config, then the flags, then --set (later wins)."""
-    import yaml
-
-    from harness.trainer import TrainConfig
+    from harness.commands._checks import yaml_mapping
+    from harness.training import TrainConfig
 
     data: dict = {}
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--config {args.config}: expected a YAML mapping of TrainConfig fields")
-        data.update(loaded)
+        data.update(yaml_mapping(args.config, "--config", "TrainConfig fields"))
     for flag, field_name in (("algo", "algo"), ("model", "model"), ("task", "task"), ("steps", "steps"),
                              ("out", "out_dir")):
         value = getattr(args, flag)
         if value is not None:
             data[field_name] = value
+    if args.report_to is not None:
+        data["report_to"] = [t.strip() for t in args.report_to.split(",") if t.strip()]
     cfg = TrainConfig.from_dict(data)
     return cfg.with_overrides(args.sets)
 
@@ -64,20 +64,24 @@ def run(args) -> int:
     if any(s.split("=", 1)[0].strip() == "help" for s in args.sets):
         _print_fields()
         return 0
+    import benchmarks
     from harness.checkpoint import CheckpointError
-    from harness.trainer import TrainingError, train
+    from harness.commands._checks import output_dir
+    from harness.errors import UserError
+    from harness.training import TrainingError, train
 
     try:
         cfg = build_config(args)
         cfg.validate()
-    except (ValueError, OSError) as exc:
-        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
-        return 2
+        # the task's rows are read before the model loads, so that a bad task name or data file stops at once
+        dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    output_dir(cfg.out_dir)
     try:
-        result = train(cfg, resume=args.resume, progress=not args.no_progress)
+        result = train(cfg, resume=args.resume, progress=not args.no_progress, dataset=dataset)
     except (TrainingError, CheckpointError, ValueError) as exc:
-        print(f"rlvr-zoo train: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
     except KeyboardInterrupt:
         print("rlvr-zoo train: stopped at once by a second signal (no checkpoint for the current step)",
               file=sys.stderr)

@@ -11,11 +11,13 @@ average of the base model of the same directory.
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import run_layout
+from harness.errors import UserError
 from harness.io import read_json
 
 BOOTSTRAP_SAMPLES = 1000
@@ -177,9 +179,53 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
                dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None)
 
 
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A summary.json written by `harness.evaluate.evaluate`, checked for the fields readers use; a file that is not valid JSON
+    or not of that shape is a :class:`harness.errors.UserError` naming the file and the first problem."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read as JSON ({exc}); it should be the summary.json that `rlvr-zoo eval` "
+                        f"or `rlvr-zoo compare` writes: re-run the evaluation that wrote it") from None
+    problem = _summary_problem(data)
+    if problem:
+        raise UserError(f"{path}: not an evaluation summary ({problem}); expected the summary.json that `rlvr-zoo "
+                        f"eval` or `rlvr-zoo compare` writes, {{\"benches\": {{bench: {{\"k\", \"problems\", "
+                        f"\"per_problem\", ...}}}}, ...}}")
+    return data
+
+
+def _summary_problem(data: Any) -> str | None:
+    """What is wrong with a summary's shape, or None."""
+    if not isinstance(data, dict):
+        return f"the top level is a JSON {type(data).__name__}, not an object"
+    benches = data.get("benches")
+    if not isinstance(benches, dict):
+        return "no 'benches' object"
+    for bench, scores in benches.items():
+        if not isinstance(scores, dict):
+            return f"benches.{bench} is not an object"
+        k = scores.get("k")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            return f"benches.{bench}.k is {k!r}, not an integer >= 1"
+        if not isinstance(scores.get("problems"), int):
+            return f"benches.{bench}.problems is {scores.get('problems')!r}, not an integer"
+        per_problem = scores.get("per_problem", [])
+        if not isinstance(per_problem, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in per_problem):
+            return f"benches.{bench}.per_problem is not a list of fractions in [0, 1]"
+        ci = scores.get("ci95")
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2):
+            return f"benches.{bench}.ci95 is {ci!r}, not a pair"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
     """The one row of a directory written by `rlvr-zoo eval --out`."""
-    summary = read_json(run_dir / run_layout.SUMMARY_FILE)
+    summary = read_summary(run_dir / run_layout.SUMMARY_FILE)
     label = summary.get("label") or summary.get("model") or name
     return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
 
@@ -203,12 +249,12 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
     for entries in runs.values():
         for _, folder in entries:
             if _run_summary(folder).is_file():
-                benches += [b for b in read_json(_run_summary(folder))["benches"] if b not in benches]
+                benches += [b for b in read_summary(_run_summary(folder))["benches"] if b not in benches]
     return benches
 
 
 def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
-    summaries = [read_json(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
+    summaries = [read_summary(_run_summary(p)) for _, p in entries if _run_summary(p).is_file()]
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
     return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
@@ -231,7 +277,7 @@ def collect(run_dir: str | Path) -> list[Row]:
     if not runs and not base_summary.is_file():
         raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
                          f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
-    base = read_json(base_summary) if base_summary.is_file() else None
+    base = read_summary(base_summary) if base_summary.is_file() else None
     benches = _bench_order(base, runs)
     rows = []
     if base:

@@ -47,9 +47,11 @@ class TrainConfig:
     split: str = _f("train", "split of the task to train on")
     data_dir: str | None = _f(None, "local benchmark data directory (else $RLVR_ZOO_DATA_DIR, else the Hub)")
     template: str = _f("boxed", "prompt template (benchmarks.template_names()): boxed | r1 | plain")
-    reward: str = _f("correctness", "reward function name (rewards.reward_names())")
-    reward_params: dict = _f({}, "keyword arguments of rewards.get_reward (correct/incorrect values default to the "
-                                 "objective's reward_correct / reward_incorrect when the reward accepts them)")
+    reward: str = _f("correctness", "reward spec: a reward function name or a '+'-joined sum of them "
+                                    "(rewards.reward_names()), built by rewards.training_reward")
+    reward_params: dict = _f({}, "keyword arguments of the reward function (of a sum: one mapping per part name); "
+                                 "correctness's correct/incorrect default to the objective's reward_correct / "
+                                 "reward_incorrect")
     shuffle: bool = _f(True, "visit the task's rows in a seeded random order (same for every algorithm given seed); "
                              "False: in file order (e.g. an ascending-difficulty curriculum)")
     # --- rollout ------------------------------------------------------------------------------------------------
@@ -69,8 +71,9 @@ class TrainConfig:
     old_logprobs: str = _f("auto", "'auto': take old log-probs from the training forward when the step makes exactly "
                                    "one update (epochs=1, one mini-batch), else recompute them once before the "
                                    "update; 'recompute': always recompute; 'rollout': use the engine's log-probs")
-    tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: advantages are "
-                             "weighted by min(pi_old/pi_engine, tis_cap) (Yao et al. 2025 use 2); 0 disables")
+    tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: the loss gets token "
+                             "weights min(pi_old/pi_engine, tis_cap) as rollout_is_weights (Yao et al. 2025 use 2); "
+                             "0 disables")
     rollout_correction: str = _f("none", "correction of the engine/trainer mismatch, chosen apart from the objective: "
                                          "none, token-tis, seq-tis, token-mis, seq-mis, icepop or geo-rs, "
                                          "optionally with parameters ('icepop:alpha=0.5,beta=5'); rlvr-zoo list shows "
@@ -107,6 +110,8 @@ class TrainConfig:
     save_final: bool = _f(True, "write out_dir/final (save_pretrained model + tokenizer) at the end")
     tensorboard: bool = _f(True, "also write TensorBoard scalars to out_dir/tensorboard when tensorboard is "
                                  "installed")
+    report_to: list = _f(["tensorboard"], "trackers that get the config and every metrics.jsonl record: "
+                                          "tensorboard | wandb | mlflow (harness.trackers; docs/harness.md)")
     # --- hardware -----------------------------------------------------------------------------------------------
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
@@ -163,13 +168,17 @@ class TrainConfig:
 
     def changed_training_fields(self, saved: dict) -> list[str]:
         """Fields of a saved config (a checkpoint's) that differ from this one, leaving out those a resumed run may
-        change: steps, out_dir, eval_every, save_every, keep_checkpoints, tensorboard, save_final."""
-        ignore = {"steps", "out_dir", "eval_every", "save_every", "keep_checkpoints", "tensorboard", "save_final"}
+        change: steps, out_dir, eval_every, save_every, keep_checkpoints, tensorboard, report_to, save_final."""
+        ignore = {"steps", "out_dir", "eval_every", "save_every", "keep_checkpoints", "tensorboard", "report_to",
+                  "save_final"}
         now = self.to_dict()
         return sorted(k for k in saved if k not in ignore and saved.get(k) != now.get(k))
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first out-of-range field; returns self."""
+        from harness.trackers import check as check_trackers
+
+        check_trackers(self.report_to)
         positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",
                     "micro_batch_size", "dynamic_sampling_max_rounds")
         for name in positive:

@@ -23,7 +23,9 @@ import torch
 from algorithms import advantages as advantage_estimators
 from harness import checkpoint as ckpt
 from harness import distributed
-from harness.metrics_log import MetricsLogger, atomic_write_text, truncate_metrics
+from harness.io import write_text
+from harness.metrics_log import MetricsLogger, truncate_metrics
+from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.config import TrainConfig, TrainingError
 from harness.training.forward import Forward, disable_dropout
@@ -95,20 +97,19 @@ class Trainer:
         self._build_optimisation()
         self.step = self.skipped_steps = self.empty_batches = 0
         self._stop_signal: int | None = None
-        self._logger = None
-        self.resumed_from = None
+        self._logger: MetricsLogger | None = None
+        self.resumed_from: str | None = None
         if resume:
             self._resume()
         elif self.dist.is_main:
             if ckpt.latest_checkpoint(self.out_dir) is not None:
                 raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
                                     f"(--resume) to continue it, or choose another out_dir")
-            if (self.out_dir / "metrics.jsonl").exists():  # a run that died before its first checkpoint
-                warnings.warn(f"{self.out_dir}/metrics.jsonl from an earlier run without checkpoints is replaced",
+            if (self.out_dir / METRICS_FILE).exists():  # a run that died before its first checkpoint
+                warnings.warn(f"{self.out_dir / METRICS_FILE} from an earlier run without checkpoints is replaced",
                               stacklevel=2)
-                truncate_metrics(self.out_dir / "metrics.jsonl", 0)
+                truncate_metrics(self.out_dir / METRICS_FILE, 0)
 
-    # -------------------------------------------------------------------------------------------------- build
     def _build_algorithm(self, algorithm):
         import algorithms
 
@@ -198,7 +199,6 @@ class Trainer:
                                optimizer=self.optimizer, critic=self.critic, train_critic=self.train_critic,
                                critic_optimizer=self.critic_optimizer)
 
-    # -------------------------------------------------------------------------------------------------- one step
     def train_step(self) -> dict:
         """Run one training step (module notes); return its metrics record."""
         cfg, algo, forward = self.cfg, self.algo, self.forward
@@ -271,11 +271,10 @@ class Trainer:
         else:
             print(message, flush=True)
 
-    # -------------------------------------------------------------------------------------------------- checkpoints
     def _resume(self) -> None:
         path = ckpt.latest_checkpoint(self.out_dir)
         if path is None:
-            raise TrainingError(f"resume requested but {self.out_dir / 'checkpoints'} holds no complete checkpoint; "
+            raise TrainingError(f"resume requested but {self.out_dir / CHECKPOINTS_DIR} holds no complete checkpoint; "
                                 f"run without --resume to start a new run")
         state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
                                      critic=self.critic, critic_optimizer=self.critic_optimizer,
@@ -290,7 +289,7 @@ class Trainer:
         if diff and self.dist.is_main:
             warnings.warn(f"resuming {path} with a different config for: {', '.join(diff)}", stacklevel=2)
         if self.dist.is_main:
-            truncate_metrics(self.out_dir / "metrics.jsonl", self.step)
+            truncate_metrics(self.out_dir / METRICS_FILE, self.step)
 
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
@@ -312,7 +311,6 @@ class Trainer:
         distributed.barrier()
         return path
 
-    # -------------------------------------------------------------------------------------------------- the loop
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
             return {}
@@ -336,7 +334,7 @@ class Trainer:
         info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
                 "skipped_steps": self.skipped_steps, "world_size": self.dist.world_size,
                 "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
-        atomic_write_text(self.out_dir / "run.json", json.dumps(info, indent=1, default=str) + "\n")
+        write_text(self.out_dir / RUN_INFO_FILE, json.dumps(info, indent=1, default=str) + "\n")
 
     def _after_step(self, rec: dict) -> int:
         """Callbacks, the metrics record and checkpoints after a step; the signal that asks to stop, else 0."""
@@ -358,10 +356,11 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._logger = MetricsLogger(self.out_dir, cfg.steps, initial_step=self.step, enabled=self.dist.is_main,
                                      progress=self.progress, tensorboard=cfg.tensorboard,
+                                     report_to=cfg.report_to, config=cfg.to_dict(),
                                      desc=f"train {self.algo.name}")
         previous, status = self._install_signals(), "running"
         self._write_run_json(status, 0.0)
-        metrics_path = str(self.out_dir / "metrics.jsonl")
+        metrics_path = str(self.out_dir / METRICS_FILE)
         try:
             while self.step < cfg.steps:
                 stop = self._after_step(self.train_step())
@@ -369,14 +368,14 @@ class Trainer:
                     raise _Interrupted(stop)
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
-                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / "final"))
+                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / FINAL_DIR))
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps)
         except _Interrupted as exc:
             status, signum = "interrupted", exc.args[0]
             self._log_msg(f"stopped by signal {signum} after step {self.step}; checkpoint written to "
-                          f"{self.out_dir / 'checkpoints'}; continue with resume=True (--resume)")
+                          f"{self.out_dir / CHECKPOINTS_DIR}; continue with resume=True (--resume)")
             return TrainResult(str(self.out_dir), None, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps, signum)
         except BaseException:

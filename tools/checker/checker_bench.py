@@ -11,6 +11,10 @@ Pairs (all built from the 500 MATH-500 gold answers), with the verdict expected 
   * solution   : gold vs the problem's reference solution (real long text)     correct
   * other_solution : the next problem's gold vs this solution                   wrong
   * trap       : hand-written hard cases (TRAPS below), each with its expected verdict and a note
+  * unboxed_final / unboxed_display : each reference solution of MATH-500 and Minerva rewritten out of \\boxed{}
+    (the box's content left in place, see tools.checker.agreement.unbox), then the answer restated once as
+    "The final answer is $X$." and once as the last display-math line "\\[ X \\]"        correct
+  * unboxed_final_other / unboxed_display_other : the same rewritings against the next problem's gold    wrong
 
 Prints checks/second for our checker with one worker process and with the default pool (all cores), for
 Math-Verify (in this process, its own signal-based timeouts), the agreement rate between the two on the same pairs,
@@ -134,6 +138,31 @@ def build_pairs(rows):
     return pairs
 
 
+def build_unboxed_pairs(benches):
+    """The reference solutions of each benchmark rewritten out of \\boxed{} (see the module docstring)."""
+    from rewards.extract import last_boxed
+    from tools.checker.agreement import unbox
+
+    pairs = []
+    for name, rows in benches:
+        golds = [str(r["answer"]) for r in rows]
+        for i, row in enumerate(rows):
+            sol = row.get("solution")
+            x = last_boxed(sol) if isinstance(sol, str) else None
+            if not x:
+                continue
+            body = unbox(sol).rstrip()
+            other = golds[(i + 1) % len(golds)]
+            differs = _LABEL.sub("", other).replace(" ", "") != _LABEL.sub("", golds[i]).replace(" ", "")
+            for kind, resp in (("unboxed_final", f"{body}\nThe final answer is ${x}$."),
+                               ("unboxed_display", f"{body}\n\\[\n{x}\n\\]")):
+                pairs.append({"kind": kind, "bench": name, "gold": golds[i], "response": resp, "expected": True})
+                if differs:
+                    pairs.append({"kind": kind + "_other", "bench": name, "gold": other, "response": resp,
+                                  "expected": False})
+    return pairs
+
+
 NOTES = {
     "decimal": "policy difference, not an error on either side: we accept a decimal that is the exact gold correctly "
                "rounded to the places shown with >= 3 significant digits; Math-Verify compares after rounding both "
@@ -146,6 +175,10 @@ NOTES = {
     "rewritten": "an equivalent rewriting must verify",
     "solution": "the reference solution ends with the gold in \\boxed{}",
     "other_solution": "the next problem's gold; wrong unless equal in value",
+    "unboxed_final": "a reference solution without its box, ending 'The final answer is $X$.'",
+    "unboxed_display": "a reference solution without its box, ending with the display line \\[ X \\]",
+    "unboxed_final_other": "the same rewriting against the next problem's gold",
+    "unboxed_display_other": "the same rewriting against the next problem's gold",
 }
 
 
@@ -203,8 +236,9 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = benchmarks.load("math500", "test", data_dir=args.data_dir)
-    pairs = build_pairs(rows)
-    print(f"{len(pairs)} pairs from {len(rows)} MATH-500 golds "
+        minerva = benchmarks.load("minerva", "test", data_dir=args.data_dir)
+    pairs = build_pairs(rows) + build_unboxed_pairs([("math500", rows), ("minerva", minerva)])
+    print(f"{len(pairs)} pairs from {len(rows)} MATH-500 golds and {len(minerva)} Minerva solutions "
           f"({sum(p['kind'] == 'rewritten' for p in pairs)} rewritten, "
           f"{sum(p['kind'] == 'other_gold' for p in pairs)} other-gold negatives)")
 
@@ -238,6 +272,8 @@ def main(argv=None) -> int:
         fig["math_verify_agrees_with_construction"] = round(
             sum(m == p["expected"] for m, p in zip(mv, pairs)) / len(pairs), 4)
         fig["agreement_rate"] = round(sum(a == b for a, b in zip(ours, mv)) / len(pairs), 4)
+        fig["ours_speedup_1_worker"] = round(fig["ours_1_worker_checks_per_s"] / fig["math_verify_checks_per_s"], 1)
+        fig["by_kind"] = _by_kind(pairs, ours, mv)
         for p, o, m, v in zip(pairs, ours, mv, oursn):
             if o != m:
                 disagreements.append({"kind": p["kind"], "gold": p["gold"], "response": p["response"],
@@ -262,6 +298,19 @@ def main(argv=None) -> int:
     write_json_atomic(Path(args.out), fig)
     print(f"wrote {args.out}")
     return 0
+
+
+def _by_kind(pairs, ours, mv):
+    """Per kind of pair: count, our and Math-Verify's agreement with the expectation, and with each other."""
+    out = {}
+    for p, o, m in zip(pairs, ours, mv):
+        k = out.setdefault(p["kind"], [0, 0, 0, 0])
+        k[0] += 1
+        k[1] += o == p["expected"]
+        k[2] += m == p["expected"]
+        k[3] += o == m
+    return {kind: {"pairs": n, "ours_right": round(a / n, 4), "math_verify_right": round(b / n, 4),
+                   "agreement": round(c / n, 4)} for kind, (n, a, b, c) in sorted(out.items())}
 
 
 def _count(items):

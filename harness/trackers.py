@@ -1,0 +1,176 @@
+"""Experiment trackers fed by the metrics logger: TensorBoard, Weights & Biases and MLflow.
+
+``TrainConfig.report_to`` (``--report-to`` on the command line) names the trackers of a run; each one gets the run's
+config once and every numeric value of every ``metrics.jsonl`` record at that record's ``step``
+(:class:`harness.metrics_log.MetricsLogger` calls :func:`open_trackers` and ``log``). None of the packages is a
+dependency: ``tensorboard`` is skipped when it is not installed (it is the default), while naming ``wandb`` or
+``mlflow`` without the package installed is an error before anything loads (``pip install 'rlvr-zoo[trackers]'``).
+
+- **Grouping.** A run of a comparison (``<OUT>/runs/<label>/seed-<s>``) belongs to the comparison ``<OUT>``: its W&B
+  group and its MLflow experiment are named after that folder, and the run is named ``<label>/seed-<s>``. A lone
+  ``train`` run is in W&B project ``$WANDB_PROJECT`` (default ``rlvr-zoo``) without a group, and in the MLflow
+  experiment ``rlvr-zoo``.
+- **W&B** writes under ``<run>/wandb``. Without ``WANDB_MODE`` it runs online only when an API key is configured
+  (``WANDB_API_KEY`` or a ``~/.netrc`` entry for api.wandb.ai) and offline otherwise, so no network is needed;
+  ``wandb sync <run>/wandb/offline-run-*`` uploads an offline run later.
+- **MLflow** uses its own settings (``MLFLOW_TRACKING_URI``; e.g. ``file:/path/mlruns`` for a local store, which
+  MLflow 3 accepts with ``MLFLOW_ALLOW_FILE_STORE=true``). MLflow metric names allow letters, digits and
+  ``_ - . / : space`` only: any other character becomes ``_`` (``eval/arith/avg@4`` is logged as
+  ``eval/arith/avg_4``; :func:`mlflow_key`).
+- **Resume.** The tracker run ids are kept in ``<run>/trackers.json``; a resumed run (``--resume``) logs into the same
+  W&B and MLflow runs, from the checkpoint's step on.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from harness import run_layout
+from harness.io import write_text
+
+__all__ = ["TRACKERS", "STATE_FILE", "check", "open_trackers", "mlflow_key", "run_identity"]
+
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+#: where a run keeps its tracker run ids (for --resume)
+STATE_FILE = "trackers.json"
+_EXTRA = "pip install 'rlvr-zoo[trackers]'"
+
+
+def check(names: list[str] | tuple[str, ...]) -> list[str]:
+    """``names`` as a list, or ValueError naming an unknown tracker or a missing package (wandb, mlflow)."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    for name in names:
+        if name not in TRACKERS:
+            raise ValueError(f"report_to: unknown tracker {name!r}; valid: {', '.join(TRACKERS)}")
+        if name != "tensorboard" and importlib.util.find_spec(name) is None:
+            raise ValueError(f"report_to: {name} needs the {name} package, which is not installed: {_EXTRA} "
+                             f"(or pip install {name})")
+    return list(names)
+
+
+def run_identity(out_dir: str | os.PathLike) -> tuple[str | None, str]:
+    """(group, run name): a comparison's run folder ``<OUT>/runs/<label>/seed-<s>`` is in group ``<OUT>``'s name."""
+    out = Path(out_dir).resolve()
+    if out.parent.parent.name == run_layout.RUNS_DIR:
+        return out.parents[2].name, f"{out.parent.name}/{out.name}"
+    return None, out.name
+
+
+def mlflow_key(key: str) -> str:
+    """The MLflow name of a metrics key: characters MLflow refuses become ``_``."""
+    return re.sub(r"[^\w./\- :]", "_", key)
+
+
+def _scalars(record: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in record.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+class TensorBoardTracker:
+    def __init__(self, out_dir: Path, **_):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+    def log(self, step: int, record: dict[str, Any]) -> None:
+        for key, value in _scalars(record).items():
+            self._writer.add_scalar(key, value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _wandb_mode() -> str:
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    has_key = bool(os.environ.get("WANDB_API_KEY")) or (
+        netrc.is_file() and "api.wandb.ai" in netrc.read_text(encoding="utf-8", errors="replace"))
+    return "online" if has_key else "offline"
+
+
+class WandbTracker:
+    def __init__(self, out_dir: Path, config: dict[str, Any], run_id: str, resumed: bool):
+        import wandb
+
+        group, name = run_identity(out_dir)
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "rlvr-zoo"), group=group, name=name,
+                              id=run_id, resume="allow" if resumed else None, dir=str(out_dir), config=config,
+                              mode=_wandb_mode(), reinit="create_new",
+                              settings=wandb.Settings(console="off", silent=True))
+        self.run_id = run_id
+
+    def log(self, step: int, record: dict[str, Any]) -> None:
+        self.run.log(_scalars(record), step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class MlflowTracker:
+    def __init__(self, out_dir: Path, config: dict[str, Any], run_id: str | None, resumed: bool):
+        from mlflow.tracking import MlflowClient
+
+        group, name = run_identity(out_dir)
+        self.client = MlflowClient()
+        experiment = group or "rlvr-zoo"
+        found = self.client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        if resumed and run_id:
+            self.run_id = run_id
+        else:
+            self.run_id = self.client.create_run(experiment_id, run_name=name).info.run_id
+            for key, value in _flat(config).items():
+                self.client.log_param(self.run_id, mlflow_key(key), json.dumps(value, default=str)[:6000])
+
+    def log(self, step: int, record: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(mlflow_key(k), v, now, step) for k, v in _scalars(record).items()]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics)
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id)
+
+
+def open_trackers(names: list[str], out_dir: str | os.PathLike, config: dict[str, Any], resumed: bool) -> list:
+    """Started trackers for ``names`` (each with ``log(step, record)`` and ``close()``); TensorBoard is left out
+    when it is not installed. ``resumed``: continue the tracker runs recorded in ``out_dir/trackers.json``."""
+    out_dir = Path(out_dir)
+    state_path = out_dir / STATE_FILE
+    state = json.loads(state_path.read_text()) if resumed and state_path.is_file() else {}
+    trackers = []
+    for name in check(names):
+        if name == "tensorboard":
+            if importlib.util.find_spec("tensorboard") is not None:
+                trackers.append(TensorBoardTracker(out_dir))
+        elif name == "wandb":
+            trackers.append(WandbTracker(out_dir, config, state.get("wandb") or uuid.uuid4().hex[:12],
+                                   resumed and "wandb" in state))
+            state["wandb"] = trackers[-1].run_id
+        elif name == "mlflow":
+            trackers.append(MlflowTracker(out_dir, config, state.get("mlflow"), resumed and "mlflow" in state))
+            state["mlflow"] = trackers[-1].run_id
+    if state:
+        write_text(state_path, json.dumps(state, indent=2) + "\n")
+    return trackers
