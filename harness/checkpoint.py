@@ -187,11 +187,13 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
 
 def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, optimizer, scheduler,
                     trainer_state: dict, rank_rng: dict[int, dict] | None = None, critic=None,
-                    critic_optimizer=None, keep: int = 2) -> Path:
+                    critic_optimizer=None, keep: int = 2, move_in: dict[str, Path] | None = None) -> Path:
     """Write ``out_dir/checkpoints/step-<step>/`` atomically and keep the newest ``keep`` checkpoints (0 = all).
 
     trainer_state: plain data (numbers, strings, lists, dicts, tensors); the RNG states of this process are added.
     rank_rng: RNG states of the other ranks of a data-parallel run, by rank.
+    optimizer None: no optimizer.pt. move_in: {name: folder} moved into the checkpoint as ``name/`` before it is
+    complete (an FSDP2 run's sharded torch.distributed.checkpoint folder, written by every rank).
     """
     from safetensors.torch import save_model
 
@@ -204,7 +206,10 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
 
     def build(tmp: Path) -> None:
         _save_policy(model, tokenizer, tmp / "model")
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        for name, folder in (move_in or {}).items():
+            shutil.move(str(folder), str(tmp / name))
         for rank, rng in (rank_rng or {}).items():
             torch.save(rng, tmp / f"rng-rank{rank}.pt")
         if critic is not None:

@@ -228,6 +228,9 @@ def _check_existing(plan: Plan) -> list[str]:
     old = yaml.safe_load(path.read_text()) or {}
     new = plan.config_dict()
     for section in ("train", "eval", "train_eval"):
+        if section == "train":  # where the metrics are also reported does not change the runs
+            old["train"], new = {k: v for k, v in (old.get("train") or {}).items() if k != "report_to"}, \
+                {**new, "train": {k: v for k, v in new["train"].items() if k != "report_to"}}
         if _normal(old.get(section)) != _normal(new[section]):
             keys = sorted(set(old.get(section) or {}) | set(new[section]))
             diff = [k for k in keys if _normal((old.get(section) or {}).get(k)) != _normal(new[section].get(k))]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import trackers
 from harness.cli import main
@@ -85,6 +86,7 @@ def test_tiny_test_comparison_reaches_wandb_and_mlflow(tmp_path, monkeypatch, ca
     assert main(["compare", "--preset", "tiny-test", "--algos", "grpo,ce-gppo", "--out", str(out),
                  "--report-to", "wandb,mlflow", "--no-progress"]) == 0
     capsys.readouterr()
+    assert (out / "index.html").is_file()  # compare writes the comparison's page
     run_dirs = sorted(p.parent for p in out.glob("runs/*/seed-*/metrics.jsonl"))
     assert len(run_dirs) == 2
 
@@ -131,3 +133,18 @@ def test_mlflow_key_keeps_allowed_characters():
 def test_comparison_runs_are_grouped_by_the_comparison_folder(tmp_path):
     assert trackers.run_identity(tmp_path / "study" / "runs" / "ce-gppo" / "seed-1") == ("study", "ce-gppo/seed-1")
     assert trackers.run_identity(tmp_path / "lone-run") == (None, "lone-run")
+
+
+def test_trackers_can_be_added_when_a_comparison_is_resumed(tmp_path, monkeypatch):
+    """report_to changes where metrics go, not the runs: a comparison folder accepts a new --report-to."""
+    from harness import compare
+
+    out = tmp_path / "cmp"
+    plan = compare.make_plan("tiny-test", algos=["grpo"], seeds=None, out=str(out), sets=[])
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(plan.config_dict()))
+    again = compare.make_plan("tiny-test", algos=["grpo"], seeds=None, out=str(out), sets=["report_to=[wandb]"])
+    compare._check_existing(again)
+    changed = compare.make_plan("tiny-test", algos=["grpo"], seeds=None, out=str(out), sets=["steps=3"])
+    with pytest.raises(ValueError, match="steps"):
+        compare._check_existing(changed)

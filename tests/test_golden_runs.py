@@ -10,8 +10,9 @@ A metric that a run does not compute is absent from its records (not 0): the fil
 the keys that trainer filled with a default 0 (`kl/ref` without a reference model, `gradshare/*` when no gradient
 reached the log-probs) were then deleted from them; every other value is as 341ca41 wrote it.
 
-Each run happens in a fresh subprocess with one torch thread, so that the result does not depend on the host's core
-count or on what other tests left in the process (RNG state, thread pools).
+The runs happen one after the other in one fresh subprocess with one torch thread (each run seeds torch, numpy and
+random when its Trainer is built), so that the result does not depend on the host's core count or on what other
+tests left in the process (RNG state, thread pools), and the imports are paid once.
 
 Regenerate (only when a change of behaviour is intended, and say so in the commit):
     PYTHONPATH=. python tests/test_golden_runs.py --write
@@ -65,26 +66,32 @@ def mod3_reward(golds, rollouts):
             for g, r in zip(golds, rollouts)]
 
 
-def run(name: str, out_dir: str) -> None:
-    """The golden run `name`, writing out_dir/metrics.jsonl (called in a fresh process)."""
+def run_all(out_dir: str) -> None:
+    """Every golden run, writing out_dir/<name>/metrics.jsonl (called in a fresh process)."""
     import torch
 
     torch.set_num_threads(1)
     from harness.training import TrainConfig, train
 
-    cfg = TrainConfig(**{**BASE, **RUNS[name], "out_dir": out_dir})
-    kw = {"reward_fn": mod3_reward} if name in CALLABLE_REWARD else {}
-    train(cfg, progress=False, dataset=ROWS, **kw)
+    for name in sorted(RUNS):
+        cfg = TrainConfig(**{**BASE, **RUNS[name], "out_dir": str(Path(out_dir) / name)})
+        kw = {"reward_fn": mod3_reward} if name in CALLABLE_REWARD else {}
+        train(cfg, progress=False, dataset=ROWS, **kw)
 
 
-def _subprocess_run(name: str, out_dir: Path) -> list[dict]:
+def _subprocess_run_all(out_dir: Path) -> dict[str, list[dict]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, __file__, "--run", name, str(out_dir)], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, __file__, "--run-all", str(out_dir)], env=env, capture_output=True,
                           text=True)
-    assert proc.returncode == 0, f"golden run {name} failed:\n{proc.stderr[-4000:]}"
-    lines = (out_dir / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    assert proc.returncode == 0, f"the golden runs failed:\n{proc.stderr[-4000:]}"
+    return {name: [json.loads(line) for line in (out_dir / name / "metrics.jsonl").read_text().splitlines()]
+            for name in sorted(RUNS)}
+
+
+@pytest.fixture(scope="module")
+def golden_runs(tmp_path_factory) -> dict[str, list[dict]]:
+    return _subprocess_run_all(tmp_path_factory.mktemp("golden"))
 
 
 def _comparable(records: list[dict]) -> list[dict]:
@@ -92,10 +99,10 @@ def _comparable(records: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_golden_run_is_bit_identical(name, tmp_path):
+def test_golden_run_is_bit_identical(name, golden_runs):
     golden_path = GOLDEN_DIR / f"{name}.jsonl"
     golden = [json.loads(line) for line in golden_path.read_text().splitlines()]
-    got = _comparable(_subprocess_run(name, tmp_path / name))
+    got = _comparable(golden_runs[name])
     assert [r["step"] for r in got] == [r["step"] for r in golden]
     for want, have in zip(golden, got):
         assert sorted(have) == sorted(want), (f"{name} step {want['step']}: metric keys differ; missing "
@@ -120,16 +127,15 @@ def _write() -> None:
 
     GOLDEN_DIR.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in sorted(RUNS):
-            records = _comparable(_subprocess_run(name, Path(tmp) / name))
-            (GOLDEN_DIR / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        for name, records in _subprocess_run_all(Path(tmp)).items():
+            (GOLDEN_DIR / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _comparable(records)))
             print(f"wrote {GOLDEN_DIR / (name + '.jsonl')} ({len(records)} steps)")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--run"]:
-        run(sys.argv[2], sys.argv[3])
+    if sys.argv[1:2] == ["--run-all"]:
+        run_all(sys.argv[2])
     elif sys.argv[1:2] == ["--write"]:
         _write()
     else:
-        sys.exit("usage: test_golden_runs.py --write | --run NAME OUT_DIR")
+        sys.exit("usage: test_golden_runs.py --write | --run-all OUT_DIR")

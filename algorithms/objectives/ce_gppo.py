@@ -72,6 +72,8 @@ class CEGPPOAuthors(CEGPPO):
     paper = ('Su et al. 2025, CE-GPPO (arXiv 2509.20712), with the settings of the authors\' public recipes'
              ' (github.com/Kwai-Klear/CE-GPPO)')
 
+    needs_scores = True
+
     dynamic_sampling: bool = hp(True, "group filtering: drop groups whose rewards are all equal and sample again "
                                       "(the authors' recipes: enable_filter_groups=True; not in the paper)")
     positive_loss_coeff: float = hp(0.1, "coefficient of the NLL of correct responses' tokens (the authors' "

@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from harness import compare, leaderboard
+    from harness import compare, leaderboard, report_page
     from harness.commands._checks import output_dir
     from harness.errors import UserError
 
@@ -54,7 +54,8 @@ def run(args) -> int:
     except compare.CompareInterrupted as exc:
         print(f"rlvr-zoo compare: interrupted: {exc}", file=sys.stderr)
         return 130
+    page = report_page.write(plan.out, rows)
     print()
     print(leaderboard.render(rows, "md"))
-    print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png")
+    print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png; open {page}")
     return 0

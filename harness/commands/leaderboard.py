@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
                              "'<!-- rlvr-zoo leaderboard ARGS -->' and '<!-- /rlvr-zoo leaderboard -->', and its "
                              "content becomes the output of `rlvr-zoo leaderboard ARGS` (md format; directories in "
                              "ARGS are relative to the Markdown file); repeatable")
+    parser.add_argument("--page", action="store_true",
+                        help="also write RUN_DIR/index.html: one self-contained page with every view and the curves")
     parser.add_argument("--check", action="store_true",
                         help="with --refresh: change nothing, exit 1 if any block differs from a fresh table")
 
@@ -54,7 +56,8 @@ def block_table(args_text: str, base_dir: Path) -> str:
     except ValueError as exc:
         raise ValueError(f"block '{args_text}': {exc}") from None
     given = [flag for flag, value in (("--format", args.format != "md"), ("--output", args.output),
-                                      ("--refresh", args.refresh), ("--check", args.check)) if value]
+                                      ("--refresh", args.refresh), ("--check", args.check),
+                                      ("--page", args.page)) if value]
     if given:
         raise ValueError(f"block '{args_text}': option {given[0]} is not supported in a Markdown block "
                          f"(use RUN_DIR..., --view and --only; the format is always md)")
@@ -93,4 +96,11 @@ def run(args) -> int:
         write_text(args.output, text)
     else:
         sys.stdout.write(text)
+    if args.page:
+        from harness import report_page
+        from harness.leaderboard import collect
+
+        for run_dir in args.run_dirs:
+            page = report_page.write(run_dir, select(collect(run_dir), args.only))
+            print(f"page: {page}", file=sys.stderr)
     return 0

@@ -7,12 +7,12 @@ with its type, default and documentation; `--format json` gives the same data to
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
 import sys
 import textwrap
+
+from harness.objective_info import first_sentence, objective, shared_defaults
 
 NAME = "list"
 HELP = "list objectives (what each changes in the shared recipe), estimators, benchmarks, presets, templates, rewards"
@@ -30,66 +30,10 @@ def add_arguments(parser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- data
-_ABBREVIATIONS = ("al", "eq", "Dr", "e.g", "i.e", "vs", "cf", "Fig", "Sec")
-
-
-def _first_sentence(doc: str | None) -> str:
-    """The first sentence of a docstring's first paragraph, on one line (abbreviations such as 'et al.' kept)."""
-    para = " ".join((doc or "").strip().split("\n\n")[0].split())
-    pieces = re.split(r"(?<=\.) ", para)
-    out = pieces[0]
-    for piece in pieces[1:]:
-        if not out.endswith(tuple(f"{a}." for a in _ABBREVIATIONS)):
-            break
-        out += " " + piece
-    return out.rstrip(":;")
-
-
-def _paper(cls) -> str:
-    """Where an objective comes from: 'Author et al. YEAR' and the arXiv id cited in its module's docstring."""
-    doc = " ".join((sys.modules[cls.__module__].__doc__ or "").split()) + " " + " ".join((cls.__doc__ or "").split())
-    who = re.search(r"([A-Z][\w'-]+ et al\.,? \d{4})", doc)
-    arxiv = re.search(r"arXiv[ :]?(\d{4}\.\d{4,5})", doc)
-    parts = [who.group(1).replace(",", "") if who else None, f"arXiv:{arxiv.group(1)}" if arxiv else None]
-    return ", ".join(p for p in parts if p) or "-"
-
-
-def shared_defaults() -> dict:
-    """The recipe fields every objective inherits from `algorithms.Algorithm`, with their defaults."""
-    import algorithms
-
-    out = {}
-    for f in dataclasses.fields(algorithms.Algorithm):
-        if f.init:
-            out[f.name] = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-    return out
-
-
-def objective(name: str) -> dict:
-    """One objective: summary, paper, every field ({default, doc, type}) and the fields that differ from the
-    shared defaults. An unknown name is a UserError listing the registered ones."""
-    import algorithms
-    from harness.errors import UserError
-
-    if name not in algorithms.names():
-        raise UserError(f"unknown objective {name!r}; registered objectives: {', '.join(algorithms.names())} "
-                        f"(a plugin's objectives appear with --plugin FILE)")
-    cls = algorithms.get_class(name)
-    described = algorithms.describe(name)
-    fields = {k: v["default"] for k, v in described.items()}
-    base = shared_defaults()
-    # the fields the objective adds first (CE-GPPO's beta1, beta2), then the shared ones it changes
-    differs = {**{k: v for k, v in fields.items() if k not in base},
-               **{k: v for k, v in fields.items() if k in base and base[k] != v}}
-    return {"name": name, "summary": _first_sentence(cls.__doc__), "paper": _paper(cls), "fields": fields,
-            "differs": differs, "field_info": {k: {"type": v["type"], "doc": v["doc"]} for k, v in described.items()}}
-
-
 def _registry_entries(names, lookup, paper=None) -> list[dict]:
     """[{name, doc}] for a registry given as its names and a name -> documented object lookup; with ``paper`` (a
     name -> source lookup) each entry also has its "paper"."""
-    entries = [{"name": n, "doc": _first_sentence(getattr(lookup(n), "__doc__", ""))} for n in names]
+    entries = [{"name": n, "doc": first_sentence(getattr(lookup(n), "__doc__", ""))} for n in names]
     for entry in entries if paper is not None else []:
         entry["paper"] = paper(entry["name"])
     return entries

@@ -116,8 +116,8 @@ class TrainConfig:
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
                               "| nccl")
-    fsdp: bool = _f(False, "FSDP2 fully_shard instead of DDP: not supported yet (an error); DDP is used under "
-                           "torchrun")
+    fsdp: bool = _f(False, "under torchrun, shard policy, critic, reference and optimiser state with FSDP2 instead "
+                           "of DDP replicas (docs/scale-out.md); no effect on one process")
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod

@@ -119,7 +119,10 @@ class Forward:
 
     def all_logprobs(self, module, batch: RolloutBatch) -> torch.Tensor:
         """No-grad per-token log-probs of the whole batch, [N, R] float32, 0 on padding."""
-        return self._all(batch, lambda rows: self.logprobs(module, batch, rows, grad=False, entropy=False)[::2])
+        def run(rows):
+            logp, _, mask = self.logprobs(module, batch, rows, grad=False, entropy=False)
+            return logp, mask
+        return self._all(batch, run)
 
     def all_values(self, critic, batch: RolloutBatch) -> torch.Tensor:
         """No-grad critic values of the whole batch, [N, R] float32, 0 on padding."""

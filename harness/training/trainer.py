@@ -22,7 +22,7 @@ import torch
 
 from algorithms import advantages as advantage_estimators
 from harness import checkpoint as ckpt
-from harness import distributed
+from harness import distributed, model_card
 from harness.io import write_text
 from harness.metrics_log import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
@@ -32,6 +32,10 @@ from harness.training.forward import Forward, disable_dropout
 from harness.training.metrics import RolloutStats, memory_record, reset_peak_rss
 from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
 from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
+
+SHARDED = "sharded"
+"""Folder of an FSDP2 checkpoint (inside checkpoints/step-N/) with torch.distributed.checkpoint's files: the policy,
+the critic and their optimisers, one file per rank that wrote it; it loads at any world size."""
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -79,11 +83,8 @@ class Trainer:
         # from_dict re-checks every value against its field type (a YAML "1e-5" is a string, for instance)
         self.cfg = cfg = TrainConfig.from_dict(cfg.to_dict()).validate()
         self.callbacks, self.progress, self.out_dir = list(callbacks), progress, Path(cfg.out_dir)
-        if cfg.fsdp:
-            raise TrainingError("fsdp=True is not supported by the trainer yet (checkpoints and the rollout engine "
-                                "need full weights gathered from FSDP2 shards); use fsdp=False, which trains with "
-                                "DDP under torchrun")
         self.dist = distributed.init(cfg.device, cfg.backend)
+        self.fsdp = cfg.fsdp and self.dist.enabled
         self.device = torch.device(self.dist.device)
         if self.dist.enabled and cfg.prompts_per_step % self.dist.world_size:
             raise TrainingError(f"prompts_per_step={cfg.prompts_per_step} must be a multiple of the number of ranks "
@@ -91,6 +92,7 @@ class Trainer:
         seed_everything(cfg.seed)
         reset_peak_rss()
         self.algo = self._build_algorithm(algorithm)
+        self._check_fsdp()
         self._build_models()
         self._build_engine(engine)
         self._build_data(dataset, reward_fn)
@@ -125,6 +127,20 @@ class Trainer:
                           f"{cfg.micro_batch_size} sequences make its selection per micro-batch", stacklevel=3)
         return algo
 
+    def _check_fsdp(self) -> None:
+        """Under FSDP2 every forward and backward is a collective, so every rank must make the same model calls."""
+        if not self.fsdp:
+            return
+        cfg, why = self.cfg, None
+        if self.algo.dynamic_sampling:
+            why = f"objective {self.algo.name!r} uses dynamic sampling, which leaves ranks with different batch sizes"
+        elif cfg.length_buckets:
+            why = "length_buckets splits each rank's micro-batches by its own lengths; set length_buckets=false"
+        elif cfg.lora is not None:
+            why = "LoRA adapters are not sharded yet; train LoRA with fsdp=false (DDP)"
+        if why:
+            raise TrainingError(f"fsdp=true cannot run here: {why}")
+
     def _build_models(self) -> None:
         from harness import models
 
@@ -144,7 +160,8 @@ class Trainer:
             disable_dropout(self.critic)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
             self.tokenizer.eos_token_id
-        self.forward = Forward(temperature=cfg.temperature, shared_prefix=cfg.shared_prefix,
+        # the shared-prefix forward steps aside per micro-batch on data that differ between ranks: off under FSDP2
+        self.forward = Forward(temperature=cfg.temperature, shared_prefix=cfg.shared_prefix and not self.fsdp,
                                length_buckets=cfg.length_buckets, chunk_size=cfg.logprob_chunk_size or None,
                                bf16=cfg.dtype == "bfloat16", device_type=self.device.type,
                                micro_batch_size=cfg.micro_batch_size)
@@ -152,10 +169,24 @@ class Trainer:
     def _build_engine(self, engine) -> None:
         from harness.rollout import make_engine
 
+        # under FSDP2 the engine (and save_pretrained) use an unsharded copy refreshed after every update: generating
+        # on the sharded policy would need every rank to make the same forward calls
+        self.rollout_model = self.model
+        if self.fsdp:
+            import copy
+
+            self.rollout_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.engine = engine if engine is not None else make_engine(
-            self.cfg.engine, self.model, self.tokenizer, **{"dtype": self.cfg.dtype, **self.cfg.engine_params})
+            self.cfg.engine, self.rollout_model, self.tokenizer, **{"dtype": self.cfg.dtype, **self.cfg.engine_params})
         if engine is not None:   # a shared engine (one vLLM for all runs of a comparison) holds another run's weights
-            self.engine.sync_weights(self.model)
+            self.engine.sync_weights(self.rollout_model)
+
+    def _sync_engine(self) -> None:
+        """Push the current policy into the rollout engine (under FSDP2 a collective: every rank gathers)."""
+        if self.fsdp:
+            with torch.no_grad():
+                self.rollout_model.load_state_dict(distributed.full_state_dict(self.model))
+        self.engine.sync_weights(self.rollout_model)
 
     def _build_data(self, dataset, reward_fn) -> None:
         import rewards
@@ -185,8 +216,12 @@ class Trainer:
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
-        self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=cfg.fsdp)
-        self.train_critic = distributed.wrap_model(self.critic, self.dist) if self.critic is not None else None
+        param_dtype = torch.bfloat16 if self.fsdp and cfg.dtype == "bfloat16" and self.device.type == "cuda" else None
+        self.train_model = distributed.wrap_model(self.model, self.dist, fsdp=self.fsdp, param_dtype=param_dtype)
+        self.train_critic = distributed.wrap_model(self.critic, self.dist, fsdp=self.fsdp, param_dtype=param_dtype) \
+            if self.critic is not None else None
+        if self.fsdp and self.ref_model is not None:
+            distributed.shard_model(self.ref_model, self.dist, param_dtype=param_dtype)
         opt_kw = dict(betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         self.optimizer = adamw([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, **opt_kw)
         warm = cfg.warmup_steps
@@ -231,7 +266,7 @@ class Trainer:
                 self._log_msg(f"step {step}: non-finite loss or gradient in {stats.skipped_updates} of "
                               f"{stats.updates} update(s); skipped them (skipped_steps={self.skipped_steps})")
         self._scheduler_step()
-        self.engine.sync_weights(self.model)
+        self._sync_engine()
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
@@ -276,14 +311,19 @@ class Trainer:
         if path is None:
             raise TrainingError(f"resume requested but {self.out_dir / CHECKPOINTS_DIR} holds no complete checkpoint; "
                                 f"run without --resume to start a new run")
-        state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                                     critic=self.critic, critic_optimizer=self.critic_optimizer,
-                                     rank=self.dist.rank)
+        if (path / SHARDED).is_dir():   # written under FSDP2: weights and optimisers from the DCP folder
+            state = ckpt.load_checkpoint(path, model=self.rollout_model, optimizer=None, scheduler=self.scheduler,
+                                         rank=self.dist.rank)
+            distributed.load_sharded(path / SHARDED, *self._sharded_state())
+        else:
+            state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                         critic=self.critic, critic_optimizer=self.critic_optimizer,
+                                         rank=self.dist.rank)
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.empty_batches = int(state.get("empty_batches", 0))
         self.sampler.load_state_dict(state["sampler"])
-        self.engine.sync_weights(self.model)
+        self._sync_engine()
         self.resumed_from = str(path)
         diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
         if diff and self.dist.is_main:
@@ -300,16 +340,31 @@ class Trainer:
             states = [None] * self.dist.world_size
             tdist.all_gather_object(states, ckpt.capture_rng())
             rank_rng = {r: s for r, s in enumerate(states) if r > 0}
-        path = None
+        path, move_in = None, None
+        if self.fsdp:   # every rank writes its shards; rank 0 moves the folder into the checkpoint it builds
+            staging = self.out_dir / "checkpoints" / f".{SHARDED}-step-{self.step}"
+            distributed.save_sharded(staging, *self._sharded_state())
+            distributed.barrier()
+            move_in = {SHARDED: staging}
         if self.dist.is_main:
             state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
                      "empty_batches": self.empty_batches, "config_json": json.dumps(self.cfg.to_dict())}
-            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.model, tokenizer=self.tokenizer,
-                                        optimizer=self.optimizer, scheduler=self.scheduler, trainer_state=state,
-                                        rank_rng=rank_rng, critic=self.critic,
-                                        critic_optimizer=self.critic_optimizer, keep=self.cfg.keep_checkpoints)
+            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
+                                        optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
+                                        trainer_state=state, rank_rng=rank_rng,
+                                        critic=None if self.fsdp else self.critic,
+                                        critic_optimizer=None if self.fsdp else self.critic_optimizer,
+                                        keep=self.cfg.keep_checkpoints, move_in=move_in)
         distributed.barrier()
         return path
+
+    def _sharded_state(self) -> tuple[dict, dict]:
+        """({name: module}, {name: (module, optimizer)}) of what an FSDP2 checkpoint holds."""
+        modules, optimizers = {"policy": self.model}, {"policy": (self.model, self.optimizer)}
+        if self.critic is not None:
+            modules["critic"] = self.critic
+            optimizers["critic"] = (self.critic, self.critic_optimizer)
+        return modules, optimizers
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
@@ -368,7 +423,8 @@ class Trainer:
                     raise _Interrupted(stop)
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
-                final = str(ckpt.save_final(self.model, self.tokenizer, self.out_dir / FINAL_DIR))
+                final = str(ckpt.save_final(self.rollout_model, self.tokenizer, self.out_dir / FINAL_DIR))
+                model_card.write(final, cfg.to_dict(), self.step, time.perf_counter() - start)
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.skipped_steps)

@@ -28,8 +28,9 @@ __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
 
 
 def old_logprob_source(setting: str, algo, single_update: bool) -> str:
-    """"rollout", "forward" or "recompute" for TrainConfig.old_logprobs = ``setting`` (module notes). The training
-    forward cannot serve when the KL is in the reward: the advantages need pi_old before the update."""
+    """The source of pi_old, ``"rollout"``, ``"forward"`` or ``"recompute"``, for TrainConfig.old_logprobs =
+    ``setting`` (module notes). The training forward cannot serve when the KL is in the reward: the advantages need
+    pi_old before the update."""
     if setting == "rollout":
         return "rollout"
     if setting == "auto" and single_update and not (algo.kl_in_reward and algo.kl_coef > 0):
@@ -80,11 +81,9 @@ def adamw(params: list, **kw) -> torch.optim.AdamW:
 
 
 def clip_grad_norm(model, max_norm: float) -> float:
-    """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    if not params:
-        return 0.0
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")))
+    """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping. Under FSDP2
+    the norm is taken over all ranks' gradient shards (harness.distributed.clip_grad_norm)."""
+    return distributed.clip_grad_norm(model.parameters(), max_norm)
 
 
 @dataclass
