@@ -17,7 +17,7 @@ import torch
 from harness import distributed
 from harness.training.sampling import Collected
 
-__all__ = ["RolloutStats", "MetricSums", "UpdateStats", "REGIONS", "peak_rss_mb", "reset_peak_rss"]
+__all__ = ["RolloutStats", "MetricSums", "UpdateStats", "RunCounters", "REGIONS", "peak_rss_mb", "reset_peak_rss"]
 
 REGIONS = ("low_neg", "high_pos", "low_pos", "high_neg", "inside")
 """The ratio regions of algorithms.region_masks plus "inside": the keys of ``gradshare/*``."""
@@ -150,6 +150,48 @@ class UpdateStats:
         if self.nonfinite_weight_updates:
             rec["skipped_updates/nonfinite_weights"] = self.nonfinite_weight_updates
         return rec
+
+    def skip_message(self, step: int, scores: torch.Tensor, skipped_steps: int) -> str:
+        """Why updates of ``step`` were skipped, naming non-finite rewards (``scores``) when there were any."""
+        why = []
+        bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+        if bad:
+            shown = ", ".join(str(i) for i in bad[:8]) + (" ..." if len(bad) > 8 else "")
+            why.append(f"{len(bad)} of {scores.numel()} rewards are NaN or infinite (responses {shown} of the batch; "
+                       f"check the reward function), which makes the loss non-finite")
+        if self.nonfinite_weight_updates:
+            why.append(f"{self.nonfinite_weight_updates} optimiser step(s) would have written NaN/inf into the "
+                       f"weights and were undone")
+        if not why:
+            why.append("non-finite loss or gradient")
+        return (f"step {step}: {self.skipped_updates} of {self.updates} update(s) skipped: {'; '.join(why)} "
+                f"(skipped_steps={skipped_steps})")
+
+
+@dataclass
+class RunCounters:
+    """Counts over the whole run, kept in checkpoints (as top-level keys of the trainer state)."""
+    skipped_steps: int = 0       # steps with at least one skipped update
+    updates_applied: int = 0
+    updates_skipped: int = 0
+    empty_batches: int = 0       # steps whose every group dynamic sampling dropped
+
+    def add_updates(self, stats: UpdateStats) -> None:
+        self.updates_applied += stats.updates - stats.skipped_updates
+        self.updates_skipped += stats.skipped_updates
+        self.skipped_steps += bool(stats.skipped_updates)
+
+    def state_dict(self) -> dict:
+        return {"skipped_steps": self.skipped_steps, "updates_applied": self.updates_applied,
+                "updates_skipped": self.updates_skipped, "empty_batches": self.empty_batches}
+
+    def load_state_dict(self, state: dict, step: int) -> None:
+        """From a checkpoint's trainer state at ``step``; one written before the update counters counts its steps as
+        applied (they cannot be told apart)."""
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.updates_applied = int(state.get("updates_applied", step))
+        self.updates_skipped = int(state.get("updates_skipped", 0))
+        self.empty_batches = int(state.get("empty_batches", 0))
 
 
 def reset_peak_rss() -> None:
