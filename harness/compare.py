@@ -166,9 +166,38 @@ def check_algos(specs: list[AlgoSpec]) -> None:
         algorithms.get(spec.algo, **spec.overrides)
 
 
+def resolve_init_from(spec: str | Path) -> str:
+    """The model every arm of a comparison starts from (`compare --init-from`, preset `compare.init_from`): a model
+    directory (with config.json), a run directory (its `final/`), a comparison directory holding exactly one trained
+    model (`runs/<algo>/seed-<s>/final/`), or a model name / Hub id (returned as given, checked when loaded)."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if not path.exists():
+        if text.startswith(("/", ".", "~")):
+            raise ValueError(f"--init-from {text}: no such directory; give a model directory, a run directory with "
+                             f"{run_layout.FINAL_DIR}/, a comparison directory, or a model name")
+        return text
+    if not path.is_dir():
+        raise ValueError(f"--init-from {text}: not a directory; give a model directory, a run directory with "
+                         f"{run_layout.FINAL_DIR}/, a comparison directory, or a model name")
+    for candidate in (path, path / run_layout.FINAL_DIR):
+        if (candidate / "config.json").is_file():
+            return str(candidate.resolve())
+    finals = sorted(p.parent for p in path.glob(f"{run_layout.RUNS_DIR}/*/*/{run_layout.FINAL_DIR}/config.json"))
+    if len(finals) == 1:
+        return str(finals[0].resolve())
+    if finals:
+        listed = ", ".join(str(f) for f in finals)
+        raise ValueError(f"--init-from {text}: the comparison holds {len(finals)} trained models; give one of them: "
+                         f"{listed}")
+    raise ValueError(f"--init-from {text}: no model found (no config.json, no {run_layout.FINAL_DIR}/, no trained "
+                     f"model under {run_layout.RUNS_DIR}/; keep_final: false deletes them)")
+
+
 def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: list[int] | None = None,
-              out: str | Path | None = None, sets: list[str] = ()) -> Plan:
-    """Resolve the preset, the command-line choices and --set overrides into a checked Plan."""
+              out: str | Path | None = None, sets: list[str] = (), init_from: str | Path | None = None) -> Plan:
+    """Resolve the preset, the command-line choices and --set overrides into a checked Plan. ``init_from``
+    (or the preset's `compare.init_from`) replaces `train.model` for every arm and the base evaluation."""
     p = presets_mod.load(preset)
     changes = parse_sets(list(sets), train=p.train)
     specs = [parse_algo_spec(s) for s in split_algos(algos if algos else p.algos)]
@@ -181,6 +210,8 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     check_algos(specs)
     seeds = list(seeds) if seeds else list(p.seeds)
     train = changes["train"]
+    # equal budgets: a dynamic-sampling objective may not draw more responses than the others (TrainConfig.budget)
+    train.setdefault("budget", "equal-rollouts")
     valid = train_config_fields()
     unknown = sorted(set(train) - set(valid))
     if unknown:
@@ -211,6 +242,10 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
         raise ValueError(f"unknown compare option(s) {', '.join(unknown)}; valid: "
                          f"{', '.join(presets_mod.COMPARE_OPTIONS)}")
     options.update(changes["compare"])
+    if init_from is not None:
+        options["init_from"] = str(init_from)
+    if options.get("init_from"):
+        train["model"] = resolve_init_from(options["init_from"])
     out = Path(out) if out else Path("results") / p.name
     return Plan(preset=p, algos=specs, seeds=seeds, train=train, eval=eval_cfg, train_eval=train_eval_cfg, out=out,
                 options=options)

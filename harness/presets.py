@@ -14,7 +14,10 @@ A preset fixes everything a head-to-head comparison holds constant. Its top-leve
     compare       options of the comparison itself: keep_checkpoints (bool, default false: delete a run's
                   `checkpoints/` once it is finished and evaluated), keep_final (bool, default true),
                   share_engine (bool, default true: one rollout engine, started once, serves every run and
-                  evaluation of the comparison when the engine is not "hf"; false starts one per run)
+                  evaluation of the comparison when the engine is not "hf"; false starts one per run),
+                  init_from (a model, a model directory, a run directory with `final/` or a comparison directory
+                  with one trained model: every arm and the base evaluation start from it instead of
+                  `train.model`; `compare --init-from` sets it)
 
 Unknown keys are errors. The files shipped with the package live in `harness/presets/`; `--preset` also accepts a
 path to any YAML file with the same layout.
@@ -104,7 +107,7 @@ def load_yaml(text: str, source: str) -> Any:
     finally:
         loader.dispose()
 TOP_LEVEL_KEYS = ("description", "algos", "seeds", "train", "eval", "train_eval", "compare")
-COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True}
+COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True, "init_from": None}
 PER_RUN_TRAIN_FIELDS = ("algo", "algo_overrides", "seed", "out_dir")
 
 

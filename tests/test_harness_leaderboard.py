@@ -74,7 +74,7 @@ def test_render_all_formats(tmp_path):
     rows = leaderboard.collect(d)
     paths = leaderboard.write_all(rows, d)
     assert sorted(p.name for p in paths) == sorted(f"leaderboard{v}.{e}" for e in ("md", "csv", "json", "tex", "html")
-                                                   for v in ("", "-delta", "-dynamics"))
+                                                   for v in ("", "-verdicts", "-delta", "-dynamics"))
     assert not any(k.startswith("_") for r in json.loads((d / "leaderboard.json").read_text()) for k in r)
     data = json.loads((d / "leaderboard.json").read_text())
     assert [r["label"] for r in data][1:] == ["grpo", "ce-gppo"]
@@ -170,13 +170,17 @@ def test_delta_view_paired_interval_hand_cases(tmp_path):
     # every problem goes from 0 to 1: every resample's difference is exactly 1
     p = perfect["benches"]["arith"]
     assert (p["delta"], p["lo"], p["hi"], p["excludes_zero"], p["problems"]) == (1.0, 1.0, 1.0, True, 4)
+    # ... but 4 of 4 problems is what a fair coin gives 1 time in 8 (two-sided): the exact sign test decides
+    assert p["p_sign"] == pytest.approx(0.125) and p["p_value"] == pytest.approx(0.125)
+    assert p["verdict"] == "indistinguishable"
     # differences [1, 0, 0, 0]: a resample misses problem 0 with probability (3/4)^4 = 0.32 > 2.5%, so lo = 0
     o = one["benches"]["arith"]
     assert o["delta"] == pytest.approx(0.25) and o["lo"] == 0.0 and 0.25 <= o["hi"] <= 1.0
-    assert o["excludes_zero"] is False
+    assert o["excludes_zero"] is False and o["p_sign"] == 1.0 and o["p_holm"] == 1.0
     md = leaderboard.render(leaderboard.collect(d), "md", "delta")
     assert "+100.0 [+100.0, +100.0]" in md and "+25.0 [+0.0," in md
-    assert [line.split("|")[-2].strip() for line in md.splitlines()[2:]] == ["-", "yes", "no"]
+    assert [line.split("|")[-2].strip() for line in md.splitlines()[2:]] == ["-", "indistinguishable",
+                                                                               "indistinguishable"]
 
 
 def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
@@ -185,13 +189,15 @@ def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
     d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [CE0, CE1]}, BASE)
     _, ce = leaderboard.delta_rows(leaderboard.collect(d))
     c = ce["benches"]["arith"]
-    pooled = [1.0, 1.0, 0.5, 0.25]   # per problem: CE0 (1, 1, 0, .5) and CE1 (1, 1, 1, 0) averaged
+    seeds = [[1.0, 1.0, 0.0, 0.5], [1.0, 1.0, 1.0, 0.0]]   # per problem: CE0 and CE1
     base = [0.0, 0.5, 0.0, 0.0]
     assert c["per_seed"] == [0.625, 0.75] and c["score"] == pytest.approx(0.6875)
-    assert c["delta"] == pytest.approx(0.5625)  # mean of the differences (1, .5, .5, .25)
-    expected = stats.paired_bootstrap(pooled, base, n_boot=1000, seed=0)
+    assert c["delta"] == pytest.approx(0.5625)  # mean of the differences
+    expected = stats.paired_hierarchical_bootstrap(seeds, [base], reference=True,
+                                                   n_boot=leaderboard.BOOTSTRAP_SAMPLES)
     assert (c["lo"], c["hi"], c["p_value"]) == (expected.low, expected.high, expected.p_value)
-    assert c["lo"] >= 0.25 and c["excludes_zero"]  # every difference is >= .25, so is every resampled mean
+    assert c["p_value"] == max(expected.p_boot, expected.p_t)      # fractions of 0.5: not 0/1, no sign test
+    assert c["p_holm"] == c["p_value"] and c["verdict"] == "indistinguishable"   # 2 seeds, 4 problems
     md = leaderboard.render(leaderboard.collect(d), "md", "delta")
     assert "62.5 / 75.0" in md and "68.8" in md
 
@@ -234,7 +240,7 @@ def test_dynamics_view_by_hand(tmp_path):
     line = next(x for x in md.splitlines() if x.startswith("| ce-gppo"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells == ["ce-gppo", "2", "8", "1.780", "1.230", "-0.550 (-0.500 / -0.600)", "35.0", "65.0", "3.00",
-                     "-", "5.00", "1.00", "62.5"]
+                     "-", "5.00", "1.00", "62.5"] + ["-"] * 5      # no budget/* logged
     table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "dynamics"))))
     assert float(table[0]["entropy_change"]) == pytest.approx(-0.55) and table[0]["gradshare_high_pos"] == ""
     assert table[0]["entropy_change_per_seed"] == "-0.5 -0.6"
@@ -245,6 +251,8 @@ def test_every_view_in_every_format_parses(tmp_path):
                           metrics=_dynamics_metrics)
     rows = leaderboard.collect(d)
     for view in leaderboard.VIEWS:
+        if view == "verdicts":  # one document of several tables: tests/test_leaderboard_verdicts.py
+            continue
         data = json.loads(leaderboard.render(rows, "json", view))
         expected = ["grpo", "ce-gppo:beta1=0.75,beta2=1"]
         assert [r["label"] for r in data][-2:] == expected
@@ -254,10 +262,10 @@ def test_every_view_in_every_format_parses(tmp_path):
         assert "<table>" in leaderboard.render(rows, "html", view)
         assert "ce-gppo:beta1=0.75,beta2=1" in leaderboard.render(rows, "md", view)
     delta_csv = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "delta"))))
-    assert delta_csv[2]["arith_per_seed"] == "0.625 0.75" and delta_csv[2]["arith_excludes_zero"] == "true"
+    assert delta_csv[2]["arith_per_seed"] == "0.625 0.75" and delta_csv[2]["arith_verdict"] == "indistinguishable"
     assert float(delta_csv[1]["arith_delta"]) == pytest.approx(0.375)
     assert r"[95\% CI]" in leaderboard.render(rows, "latex", "delta")
-    with pytest.raises(ValueError, match="valid views: scores, delta, dynamics"):
+    with pytest.raises(ValueError, match="valid views: verdicts, scores, delta, dynamics"):
         leaderboard.render(rows, "md", "deltas")
 
 
@@ -271,7 +279,8 @@ def test_only_filter_keeps_base_and_errors_list_labels(tmp_path, capsys):
                  "-o", str(out)]) == 0
     assert [r["label"] for r in json.loads(out.read_text())] == \
         ["base (base)", "ce-gppo:beta1=0.75,beta2=1", "ce-gppo:beta1=1,beta2=0.5"]
-    assert main(["leaderboard", str(d), "--only", "grpo", "--only", "*beta2=0.5", "--format", "csv"]) == 0
+    assert main(["leaderboard", str(d), "--view", "scores", "--only", "grpo", "--only", "*beta2=0.5",
+                 "--format", "csv"]) == 0
     assert [r["algorithm"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == \
         ["base (base)", "grpo", "ce-gppo:beta1=1,beta2=0.5"]
     assert main(["leaderboard", str(d), "--only", "gppo"]) == 2
@@ -295,7 +304,7 @@ def test_refresh_markdown_blocks_and_check(tmp_path, capsys):
     assert main(["leaderboard", "--refresh", str(readme)]) == 0
     text = readme.read_text()
     delta = leaderboard.render(leaderboard.select(leaderboard.collect(d), ["ce-gppo*"]), "md", "delta")
-    scores = leaderboard.render(leaderboard.collect(d), "md", "scores")
+    scores = leaderboard.render(leaderboard.collect(d), "md")     # the default view: verdicts
     assert text == ("# Study\n\n<!-- rlvr-zoo leaderboard cmp --view delta --only 'ce-gppo*' -->\n" + delta +
                     "<!-- /rlvr-zoo leaderboard -->\n\ntext between\n\n<!-- rlvr-zoo leaderboard cmp -->\n" + scores +
                     "<!-- /rlvr-zoo leaderboard -->\nend\n")

@@ -18,6 +18,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field (steps=3), or eval.FIELD / train_eval.FIELD / "
                              "compare.FIELD (repeatable)")
+    parser.add_argument("--init-from", default=None, metavar="RUN_DIR_OR_MODEL",
+                        help="start every arm (and the base evaluation) from this model instead of the preset's: a "
+                             "model directory, a run directory (its final/), a comparison directory with one "
+                             "trained model, or a model name; recorded in config.yaml")
     parser.add_argument("--report-to", default=None, metavar="T1,T2",
                         help="trackers for every run: tensorboard, wandb, mlflow (comma-separated); each comparison "
                              "is one W&B group / one MLflow experiment")
@@ -39,7 +43,8 @@ def run(args) -> int:
         sets = list(args.sets)
         if args.report_to is not None:
             sets.append(f"report_to=[{args.report_to}]")
-        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets)
+        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets,
+                                 init_from=args.init_from)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     check_out_dir(plan.out)

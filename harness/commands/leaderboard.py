@@ -12,13 +12,15 @@ HELP = "one table from one or more comparison (or eval) directories: md, csv, la
 
 
 def add_arguments(parser) -> None:
-    from harness.leaderboard import FORMATS, VIEWS
+    from harness.leaderboard import DEFAULT_VIEW, FORMATS, VIEWS
 
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="directories written by compare/eval --out")
     parser.add_argument("--format", default="md", choices=FORMATS, help="output format (default md)")
-    parser.add_argument("--view", default="scores", choices=VIEWS,
-                        help="scores: avg@k ± 95%% interval per benchmark (default); delta: difference to the base "
-                             "model with a paired 95%% bootstrap interval and each seed's score; dynamics: entropy, "
+    parser.add_argument("--view", default=DEFAULT_VIEW, choices=VIEWS,
+                        help="verdicts (default): per-seed scores, hierarchical 95%% intervals (seeds, then "
+                             "problems), Holm-corrected verdicts against the base model and between objectives, and "
+                             "the minimum detectable difference; scores: avg@k ± 95%% interval per benchmark; delta: "
+                             "difference to the base model with its paired interval and verdict; dynamics: entropy, "
                              "training accuracy, clip and gradient shares from metrics.jsonl")
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN",
                         help="keep the rows whose label matches PATTERN (shell-style, e.g. 'ce-gppo*'; repeatable); "

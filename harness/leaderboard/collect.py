@@ -4,9 +4,10 @@ A comparison directory (layout in `harness.run_layout`) holds `base/eval/summary
 per finished run, `runs/<slug>/seed-<s>/` with a `DONE` marker, `metrics.jsonl` and `eval/summary.json`. A directory
 written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes one row.
 
-Scores are fractions (avg@k). Over several seeds the per-problem fractions correct are averaged first and the 95%
-interval is a bootstrap over problems of those pooled fractions. `delta_vs_base` is the row's average minus the
-average of the base model of the same directory.
+Scores are fractions (avg@k): the mean over seeds of each seed's score. The 95% interval is the hierarchical
+bootstrap (`stats.hierarchical_bootstrap`: seeds, then problems; with one seed, problems only). `delta_vs_base` is
+the row's average minus the average of the base model of the same directory. Each row keeps its seeds x problems
+tables (`Row.tables`) for the verdicts view.
 
 Damaged or partial run files are never used silently. A `summary.json` or `DONE` that is not valid JSON (a cut
 write, a bad copy) or not the expected shape is an error naming the file. With a warning (`PartialRunWarning`)
@@ -91,12 +92,14 @@ def _check_metrics(folder: Path) -> None:
             _warn(f"{path} ends at step {last} but {info_path} records step {step}: the file is truncated")
 
 
-BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical bootstrap, numpy seed 0
 ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
 ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
 RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
+BUDGET = ("budget/prompts", "budget/responses", "budget/tokens", "budget/zero_adv_groups", "budget/updates")
+"""the trainer's cumulative budget counters: the dynamics view shows each run's last value (mean over seeds)"""
 DYNAMICS_KEYS = ("steps", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
-                 *RUN_MEANS, "eval_accuracy_final")
+                 *RUN_MEANS, "eval_accuracy_final", *BUDGET)
 
 
 @dataclass
@@ -143,6 +146,10 @@ class Row:
     """metrics.jsonl of each seed"""
     dynamics: dict[str, Any] | None = field(default=None, repr=False)
     """training-dynamics figures pooled over seeds (keys DYNAMICS_KEYS and entropy_change_per_seed)"""
+    tables: dict[str, list[list[float]]] = field(default_factory=dict, repr=False)
+    """per benchmark: one list of per-problem fractions per seed (the seeds x problems table)"""
+    table_seeds: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    """per benchmark: the seed number of each line of `tables` (pairs rows by seed)"""
 
     PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
               "final_entropy", "wall_time_s")
@@ -188,16 +195,8 @@ def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = 
     if not parts:
         return None
     k = parts[0]["k"]
-    same = _same_problems(parts)
-    # seeds evaluated on different problem sets: every (seed, problem) counts as a problem
-    pooled = _pooled_problems(parts) if same else [x for p in parts for x in p["per_problem"]]
-    if len(parts) == 1 and parts[0].get("ci95") and parts[0]["ci95"][0] is not None:
-        lo, hi = parts[0]["ci95"]
-    else:
-        ci = stats.bootstrap_ci(pooled, n_boot=bootstrap_samples, seed=0)
-        lo, hi = ci.low, ci.high
-    return Cell(score=sum(pooled) / len(pooled), lo=lo, hi=hi, k=k,
-                problems=len(pooled) if same else parts[0]["problems"],
+    ci = stats.hierarchical_bootstrap([p["per_problem"] for p in parts], n_boot=bootstrap_samples, seed=0)
+    return Cell(score=ci.mean, lo=ci.low, hi=ci.high, k=k, problems=ci.n_problems,
                 pass_at_k=_mean([p.get(f"pass@{k}") for p in parts]), maj_at_k=_mean([p.get(f"maj@{k}") for p in parts]),
                 gold_unparsable=max(p.get("gold_unparsable", 0) for p in parts), seeds=len(parts))
 
@@ -219,6 +218,9 @@ def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
            "eval_accuracy_final": evals[-1] if evals else None, "final_entropy": ent[-1] if ent else None}
     for key in RUN_MEANS:
         out[key] = _mean(vals(key))
+    for key in BUDGET:
+        spent = vals(key)
+        out[key] = spent[-1] if spent else None
     return out
 
 
@@ -231,9 +233,18 @@ def _pool_dynamics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _seed_parts(summaries: list[dict[str, Any]], seeds: list[Any] | None, bench: str) -> list[tuple[Any, dict]]:
+    """(seed, result) of each summary that holds per-problem fractions of `bench` (seeds numbered 0.. when the
+    seed list does not match the summaries)."""
+    seeds = list(seeds) if seeds is not None and len(seeds) == len(summaries) else list(range(len(summaries)))
+    return [(s, x["benches"][bench]) for s, x in zip(seeds, summaries)
+            if x.get("benches", {}).get(bench, {}).get("per_problem")]
+
+
 def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[str], *, is_base: bool = False,
          algo: str | None = None, overrides: dict | None = None, seeds: list[int] | None = None,
-         metrics: list[Path] | None = None, wall_time_s: float | None = None) -> Row:
+         summary_seeds: list[Any] | None = None, metrics: list[Path] | None = None,
+         wall_time_s: float | None = None) -> Row:
     from harness.curves import read_metrics
 
     cells = {b: _pool(summaries, b) for b in benches}
@@ -247,7 +258,9 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
                per_seed={b: [sum(p["per_problem"]) / len(p["per_problem"]) for p in _parts(summaries, b)]
                          for b in benches},
                metrics=list(metrics or []),
-               dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None)
+               dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None,
+               tables={b: [p["per_problem"] for _, p in _seed_parts(summaries, summary_seeds, b)] for b in benches},
+               table_seeds={b: [s for s, _ in _seed_parts(summaries, summary_seeds, b)] for b in benches})
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
@@ -325,10 +338,11 @@ def _bench_order(base: dict[str, Any] | None, runs: dict[str, list[tuple[dict[st
 
 
 def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: str, benches: list[str]) -> Row:
-    summaries = []
-    for _, folder in entries:
+    scored, summaries = [], []
+    for info, folder in entries:
         _check_metrics(folder)
         if _run_summary(folder).is_file():
+            scored.append((info, folder))
             summaries.append(_complete_summary(_run_summary(folder)))
         else:
             _warn(f"{folder} is finished ({run_layout.DONE_FILE}) but has no "
@@ -336,7 +350,7 @@ def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: s
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
     return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
-                seeds=[info.get("seed") for info, _ in entries],
+                seeds=[info.get("seed") for info, _ in entries], summary_seeds=[info.get("seed") for info, _ in scored],
                 metrics=[p / run_layout.METRICS_FILE for _, p in entries],
                 wall_time_s=sum(walls) / len(walls) if walls else None)
 

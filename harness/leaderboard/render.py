@@ -11,8 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.leaderboard.collect import ACCURACY_STEPS, DYNAMICS_KEYS, ENTROPY_STEPS, RUN_MEANS, Cell, Row, benches_of
-from harness.leaderboard.views import VIEWS, delta_rows, dynamics_rows, scores_rows
+from harness.leaderboard import verdicts
+from harness.leaderboard.collect import (ACCURACY_STEPS, BUDGET, DYNAMICS_KEYS, ENTROPY_STEPS, RUN_MEANS, Cell, Row,
+                                         benches_of)
+from harness.leaderboard.views import (DEFAULT_VIEW, VIEWS, analysis, delta_rows, dynamics_rows, scores_rows,
+                                       verdict_record)
 
 FORMATS = ("md", "csv", "latex", "html", "json")
 EXTENSIONS = {"md": "md", "csv": "csv", "latex": "tex", "html": "html", "json": "json"}
@@ -72,24 +75,24 @@ def table(rows: list[Row], pm: str = "±") -> tuple[list[str], list[list[str]]]:
 
 
 def _delta_cells(c: dict[str, Any] | None) -> list[str]:
-    """Score, seeds' scores, Δ base [95% CI] and whether the interval excludes 0, of one delta-view cell."""
+    """Score, seeds' scores, Δ base [95% CI] and the Holm-corrected verdict, of one delta-view cell."""
     if c is None:
         return ["-"] * 4
     seeds = " / ".join(_pct(s) for s in c["per_seed"]) if len(c["per_seed"]) > 1 else "-"
     if c["delta"] is None:
         return [_pct(c["score"]), seeds, "-", "-"]
     delta = f"{_signed(c['delta'], 100, 1)} [{_signed(c['lo'], 100, 1)}, {_signed(c['hi'], 100, 1)}]"
-    return [_pct(c["score"]), seeds, delta, "yes" if c["excludes_zero"] else "no"]
+    return [_pct(c["score"]), seeds, delta, c["verdict"]]
 
 
 def delta_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Headers and cells of the delta view: per benchmark the pooled score, the seeds' scores, Δ base [95% CI]
-    in points and whether the interval excludes 0."""
+    """Headers and cells of the delta view: per benchmark the score, the seeds' scores, Δ base [95% CI] in points
+    and the verdict against the base model (Holm over the table's comparisons)."""
     benches = benches_of(rows)
     ks = _ks(rows, benches)
     headers = ["algorithm"]
     for b in benches:
-        headers += [_bench_header(b, ks[b]), f"{b} per seed", f"{b} Δ base [95% CI]", f"{b} CI excludes 0"]
+        headers += [_bench_header(b, ks[b]), f"{b} per seed", f"{b} Δ base [95% CI]", f"{b} verdict (Holm)"]
     body = [[d["label"]] + [x for b in benches for x in _delta_cells(d["benches"].get(b))] for d in delta_rows(rows)]
     return headers, body
 
@@ -100,7 +103,7 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
                f"entropy end (last {ENTROPY_STEPS})", "Δ entropy (per seed)",
                f"train acc first {ACCURACY_STEPS} (%)", f"train acc last {ACCURACY_STEPS} (%)",
                "gradshare low_neg (%)", "gradshare high_pos (%)", "clipfrac low_neg (%)", "clipfrac high_pos (%)",
-               "final held-out acc (%)"]
+               "final held-out acc (%)", "prompts", "responses", "tokens", "zero-adv groups", "updates"]
     body = []
     for d in dynamics_rows(rows):
         change = _signed(d["entropy_change"])
@@ -109,7 +112,8 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         body.append([d["label"], str(len(d["seeds"])) if d["seeds"] else "-",
                      "-" if d["steps"] is None else str(d["steps"]), _fixed(d["entropy_start"]),
                      _fixed(d["entropy_end"]), change, _pct(d["accuracy_first"]), _pct(d["accuracy_last"])] +
-                    [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])])
+                    [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])] +
+                    ["-" if d[k] is None else f"{d[k]:.0f}" for k in BUDGET])
     return headers, body
 
 
@@ -158,14 +162,16 @@ def _scores_csv(rows: list[Row]) -> str:
     return _csv(header, lines)
 
 
-DELTA_CSV_FIELDS = ("score", "per_seed", "delta", "lo", "hi", "p_value", "excludes_zero", "problems")
+DELTA_CSV_FIELDS = ("score", "per_seed", "delta", "lo", "hi", "p_value", "p_sign", "p_t", "p_holm", "verdict",
+                    "excludes_zero", "problems")
 
 
 def _delta_csv_cells(c: dict[str, Any] | None) -> list[Any]:
     if c is None:
         return [""] * len(DELTA_CSV_FIELDS)
     return [_num(c["score"]), " ".join(_num(s) for s in c["per_seed"]), _num(c["delta"]), _num(c["lo"]),
-            _num(c["hi"]), _num(c["p_value"]), "" if c["excludes_zero"] is None else str(c["excludes_zero"]).lower(),
+            _num(c["hi"]), _num(c["p_value"]), _num(c["p_sign"]), _num(c["p_t"]), _num(c["p_holm"]),
+            c["verdict"] or "", "" if c["excludes_zero"] is None else str(c["excludes_zero"]).lower(),
             "" if c["problems"] is None else c["problems"]]
 
 
@@ -185,32 +191,47 @@ def _dynamics_csv(rows: list[Row]) -> str:
     return _csv(header, lines)
 
 
+def _verdicts_csv(rows: list[Row]) -> str:
+    return _csv(verdicts.CSV_HEADER, verdicts.csv_lines(analysis(rows)))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # one entry point
 
 Table = tuple[list[str], list[list[str]]]
-VIEW_FUNCTIONS: dict[str, tuple[Callable[[list[Row]], list[dict[str, Any]]], Callable[[list[Row]], str],
-                                Callable[[list[Row]], Table]]] = {  # view: (json records, csv text, human table)
-    "scores": (scores_rows, _scores_csv, table),
-    "delta": (delta_rows, _delta_csv, delta_table),
-    "dynamics": (dynamics_rows, _dynamics_csv, dynamics_table),
+Part = tuple  # ("heading" | "note", text) or ("table", headers, body)
+
+
+def _verdicts_parts(rows: list[Row]) -> list[Part]:
+    """Headings, tables and the notes under them, of the verdicts view."""
+    a = analysis(rows)
+    head = verdicts.headings(a)
+    parts: list[Part] = [("heading", head["scores"]), ("table", *verdicts.scores_table(a, _ks(rows, a["benches"])))]
+    if a["vs_base"]:
+        parts += [("heading", head["vs_base"]),
+                  ("table", *verdicts.comparison_table(a["vs_base"], a["benches"], pairwise=False))]
+    if a["pairwise"] and a["max_seeds"] >= 2:
+        parts += [("heading", head["pairwise"]),
+                  ("table", *verdicts.comparison_table(a["pairwise"], a["benches"], pairwise=True))]
+    return parts + [("note", n) for n in verdicts.notes(a)]
+
+
+def _one(table_of: Callable[[list[Row]], Table]) -> Callable[[list[Row]], list[Part]]:
+    return lambda rows: [("table", *table_of(rows))]
+
+
+VIEW_FUNCTIONS: dict[str, tuple[Callable[[list[Row]], Any], Callable[[list[Row]], str],
+                                Callable[[list[Row]], list[Part]]]] = {  # view: (json data, csv text, human parts)
+    "verdicts": (verdict_record, _verdicts_csv, _verdicts_parts),
+    "scores": (scores_rows, _scores_csv, _one(table)),
+    "delta": (delta_rows, _delta_csv, _one(delta_table)),
+    "dynamics": (dynamics_rows, _dynamics_csv, _one(dynamics_table)),
 }
 
 
-def render(rows: list[Row], fmt: str, view: str = "scores") -> str:
-    """The leaderboard in one of FORMATS, as one of VIEWS."""
+def _render_table(headers: list[str], body: list[list[str]], fmt: str) -> str:
     from tabulate import tabulate
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown leaderboard format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    if view not in VIEWS:
-        raise ValueError(f"unknown leaderboard view {view!r}; valid views: {', '.join(VIEWS)}")
-    records_of, csv_of, table_of = VIEW_FUNCTIONS[view]
-    if fmt == "json":
-        return json.dumps(records_of(rows), indent=2) + "\n"
-    if fmt == "csv":
-        return csv_of(rows)
-    headers, body = table_of(rows)
     if fmt in ("md", "html"):
         return tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "html",
                         disable_numparse=True) + "\n"
@@ -220,9 +241,34 @@ def render(rows: list[Row], fmt: str, view: str = "scores") -> str:
                     colalign=["left"] + ["right"] * (len(headers) - 1)) + "\n"
 
 
+def _render_text(kind: str, text: str, fmt: str) -> str:
+    """A heading or a note: bold / plain paragraph in md and html, \\paragraph / plain text in latex."""
+    if fmt == "md":
+        return f"**{text}**\n" if kind == "heading" else f"{text}\n"
+    if fmt == "html":
+        import html
+        return f"<p><b>{html.escape(text)}</b></p>\n" if kind == "heading" else f"<p>{html.escape(text)}</p>\n"
+    return f"\\paragraph{{{_latex_escape(text)}}}\n" if kind == "heading" else f"{_latex_escape(text)}\n"
+
+
+def render(rows: list[Row], fmt: str, view: str = DEFAULT_VIEW) -> str:
+    """The leaderboard in one of FORMATS, as one of VIEWS."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown leaderboard format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    if view not in VIEWS:
+        raise ValueError(f"unknown leaderboard view {view!r}; valid views: {', '.join(VIEWS)}")
+    data_of, csv_of, parts_of = VIEW_FUNCTIONS[view]
+    if fmt == "json":
+        return json.dumps(data_of(rows), indent=2) + "\n"
+    if fmt == "csv":
+        return csv_of(rows)
+    return "\n".join(_render_table(p[1], p[2], fmt) if p[0] == "table" else _render_text(p[0], p[1], fmt)
+                     for p in parts_of(rows))
+
+
 def write_all(rows: list[Row], out_dir: str | Path, stem: str = "leaderboard") -> list[Path]:
     """Write every view in every format atomically into `out_dir`: leaderboard.{md,csv,json,tex,html} (scores),
-    leaderboard-delta.* and leaderboard-dynamics.*; returns the paths."""
+    leaderboard-verdicts.*, leaderboard-delta.* and leaderboard-dynamics.*; returns the paths."""
     from harness.io import write_text
 
     paths = []

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from algorithms import advantages as advantage_estimators
 from harness import checkpoint as ckpt
 from harness import distributed, model_card
 from harness.io import write_text
@@ -167,7 +168,9 @@ class Trainer:
                                          overlong=overlong)
         reward.warmup()
         self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
-                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling)
+                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling,
+                                        greedy_baseline=advantage_estimators.needs_baseline_scores(
+                                            algo.advantage_estimator))
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
@@ -198,11 +201,12 @@ class Trainer:
         cfg, algo, forward = self.cfg, self.algo, self.forward
         step, t_step = self.step + 1, time.perf_counter()
         # rollout and reward (with dynamic sampling)
-        collected = self.collector.collect(step)
+        collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg))
         rollout = RolloutStats.gather(collected)
         rec = {"step": step, **rollout.record(self.dist.world_size)}
+        self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
         if rollout.train_seqs == 0:
-            return self._empty_step(step, rec, t_step)
+            return self._empty_step(step, rec, t_step, collected.rounds)
         batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
         n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
         t_train = time.perf_counter()
@@ -213,7 +217,8 @@ class Trainer:
         old_values = forward.all_values(self.critic, batch) if self.critic is not None else None
         # advantages
         adv, returns = algo.compute_advantages(mask=batch.mask, scores=batch.scores, group_ids=batch.group_ids,
-                                               values=old_values, old_logp=old.full, ref_logp=ref_logp)
+                                               values=old_values, old_logp=old.full, ref_logp=ref_logp,
+                                               baseline_scores=batch.baseline_scores)
         # loss, backward and optimiser steps
         stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
                                  n_mb)
@@ -226,6 +231,7 @@ class Trainer:
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
+        rec.update(self.counters.budget_record())
         rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.counters.skipped_steps,
                     "filter/empty_batches": self.counters.empty_batches, "old_logprobs": source,
                     "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
@@ -234,9 +240,9 @@ class Trainer:
         self.step = step
         return rec
 
-    def _empty_step(self, step: int, rec: dict, t_step: float) -> dict:
-        """A step whose groups dynamic sampling dropped, every one: no update, said so, the run goes on."""
-        rounds = self.cfg.dynamic_sampling_max_rounds
+    def _empty_step(self, step: int, rec: dict, t_step: float, rounds: int) -> dict:
+        """A step whose groups dynamic sampling dropped, every one (after ``rounds`` rounds): no update, said so,
+        the run goes on."""
         self.counters.empty_batches += 1
         if self.dist.is_main:
             self._log_msg(f"step {step}: every group was filtered out (all rewards equal in each group) after "
@@ -245,6 +251,7 @@ class Trainer:
                       f"without an update", stacklevel=3)
         self._scheduler_step()
         self.step = step
+        rec.update(self.counters.budget_record())
         rec.update({"skipped_steps": self.counters.skipped_steps, "filter/empty_batches": self.counters.empty_batches,
                     "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
                     **memory_record(self.device)})
