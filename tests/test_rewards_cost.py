@@ -101,9 +101,11 @@ def test_batch_deadline_rule_and_its_environment_settings(monkeypatch):
 
 
 def test_correctness_reward_stops_at_its_batch_deadline_and_reports_it():
-    # 496 expanded terms each: accepted by the size rule, about 2 s of sympy each on the dev machine
-    slow = [f"\\boxed{{(x+y+z)^{{30}}+{i}}}" for i in range(6)]
-    fn = rewards.get_reward("correctness", batch_timeout=0.5)
+    # 496 expanded terms each: accepted by the size rule, 0.3-2 s of sympy each on the dev machine. Each answer
+    # has its own symbols: sympy caches an expansion inside a worker, so a repeated one would be fast.
+    symbols = ["p+q+r", "u+v+w", "a+b+c", "m+n+k", "s+t+g", "h+j+d"]
+    slow = [f"\\boxed{{({s})^{{30}}+{i}}}" for i, s in enumerate(symbols)]
+    fn = rewards.get_reward("correctness", batch_timeout=0.05)
     before = pool_stats().get("batch_deadline", 0)
     with pytest.warns(UserWarning, match=r"6 of 7 answers were not checked within the batch deadline"):
         out = fn.batch(["0"] * 6 + ["4"], slow + ["\\boxed{4}"])
