@@ -360,6 +360,7 @@ class Trainer:
         self.empty_batches = int(state.get("empty_batches", 0))
         self.budget.update({k: int(v) for k, v in (state.get("budget") or {}).items() if k in self.budget})
         self.sampler.load_state_dict(state["sampler"])
+        self.updater.load_state_dict(state)
         self._sync_engine()
         self.resumed_from = str(path)
         diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
@@ -387,7 +388,7 @@ class Trainer:
             state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
                      "updates_applied": self.updates_applied, "updates_skipped": self.updates_skipped,
                      "empty_batches": self.empty_batches, "budget": dict(self.budget),
-                     "config_json": json.dumps(self.cfg.to_dict())}
+                     "config_json": json.dumps(self.cfg.to_dict()), **self.updater.state_dict()}
             path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
                                         optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
                                         trainer_state=state, rank_rng=rank_rng,
