@@ -66,6 +66,8 @@ def test_target_above_the_entropy_raises_the_coefficient_by_delta_and_adds_the_b
     assert recs[1]["loss/entropy"] < 0
     assert abs(recs[2]["loss/entropy"]) > 1.5 * abs(recs[1]["loss/entropy"])   # coefficient 2 delta, then delta
     assert all(r["loss/entropy"] == 0.0 for r in off_recs)
+    # step 2 starts from the same weights and data, so only the bonus's gradient can make its update differ (a
+    # detached entropy would leave it equal)
     assert not torch.equal(weights[2], off_weights[2])
 
 
