@@ -83,6 +83,16 @@ class TrainConfig:
                                          "none, token-tis, seq-tis, token-mis, seq-mis, icepop or geo-rs, "
                                          "optionally with parameters ('icepop:alpha=0.5,beta=5'); rlvr-zoo list shows "
                                          "each with its source and defaults (algorithms.off_policy)")
+    entropy_target: float | None = _f(None, "adaptive entropy coefficient (Skywork-OR1, arXiv 2505.22312; "
+                                            "algorithms.entropy_control): each step the objective's entropy_coef is "
+                                            "alpha while the last step's mean response-token entropy was below this "
+                                            "target (else 0), alpha moving by entropy_coef_delta per step within "
+                                            "[0, entropy_coef_max]; the authors use 0.2. None: off (the objective's "
+                                            "fixed entropy_coef applies)")
+    entropy_coef_delta: float = _f(1e-4, "step of the adaptive entropy coefficient per training step (Skywork-OR1's "
+                                         "scripts: 1e-4)")
+    entropy_coef_max: float = _f(0.005, "upper bound of the adaptive entropy coefficient (Skywork-OR1's scripts: "
+                                        "0.005)")
     # --- optimisation -------------------------------------------------------------------------------------------
     steps: int = _f(100, "training steps (one rollout batch and its updates per step)")
     lr: float = _f(1e-6, "AdamW learning rate of the policy (CE-GPPO paper: 1e-6)")
@@ -182,7 +192,8 @@ class TrainConfig:
                      "keep_checkpoints", "rollout_batch_prompts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr", "critic_lr", "weight_decay", "grad_clip", "tis_cap", "adam_eps"):
+        for name in ("lr", "critic_lr", "weight_decay", "grad_clip", "tis_cap", "adam_eps", "entropy_coef_delta",
+                     "entropy_coef_max"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value}")
@@ -200,6 +211,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.top_p must be in (0, 1], got {self.top_p}")
         if len(self.adam_betas) != 2:
             raise ValueError(f"TrainConfig.adam_betas must be two numbers, got {self.adam_betas!r}")
+        if self.entropy_target is not None and not (math.isfinite(self.entropy_target) and self.entropy_target >= 0):
+            raise ValueError(f"TrainConfig.entropy_target must be None (off) or a finite number >= 0, got "
+                             f"{self.entropy_target}")
         self._validate_rollout_correction()
         return self
 

@@ -115,6 +115,7 @@ class UpdateStats:
     nonfinite_weight_updates: int = 0   # of the skipped: steps undone because they made a weight NaN/inf
     grad_norms: list[float] = field(default_factory=list)
     train_tokens: int = 0
+    extra: dict[str, float] = field(default_factory=dict)   # per-step values recorded as they are
 
     def add_loss_metrics(self, metrics: dict, tokens: float, weight: float) -> None:
         """The objective's metrics of one micro-batch: losses are parts of the mini-batch's sum; the rest are
@@ -145,6 +146,7 @@ class UpdateStats:
         total = sums.get("_gs/total", 0.0)
         if total > 0:
             rec.update({f"gradshare/{r}": sums.get(f"_gs/{r}", 0.0) / total for r in REGIONS})
+        rec.update(self.extra)
         rec["grad_norm"] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
         rec["updates"] = self.updates
         rec["skipped_updates"] = self.skipped_updates

@@ -274,6 +274,7 @@ class Trainer:
         self.step = int(state["step"])
         self.counters.load_state_dict(state, self.step)
         self.sampler.load_state_dict(state["sampler"])
+        self.updater.load_state_dict(state)
         self._sync_engine()
         self.resumed_from = str(path)
         diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
@@ -285,7 +286,7 @@ class Trainer:
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
         state = {"sampler": self.sampler.state_dict(), **self.counters.state_dict(),
-                 "config_json": json.dumps(self.cfg.to_dict())}
+                 "config_json": json.dumps(self.cfg.to_dict()), **self.updater.state_dict()}
         return self.checkpoints.save(self.step, state)
 
     def _write_run_json(self, status: str, wall: float) -> None:

@@ -8,6 +8,11 @@ norm skips that update (the gradients are dropped) and is counted.
 `OldLogprobs` is where pi_old comes from, chosen once per step: the training forward itself ("forward": exactly one
 update on exactly on-policy data), one no-grad pass before the update ("recompute"), or the engine's log-probs
 ("rollout"). The engine/trainer mismatch KL and the TIS weights (algorithms.off_policy) are computed from it.
+
+With TrainConfig.entropy_target set, the objective's entropy coefficient is Skywork-OR1's adaptive one
+(algorithms.entropy_control): the step's loss uses the controller's coefficient c_k (logged as ``entropy/coef``),
+and the controller then moves with e_k, the step's mean response-token entropy of the training forwards (over all
+micro-batches, epochs and ranks, token-weighted). Its state is part of `Updater.state_dict` (the checkpoint).
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ import numpy as np
 import torch
 
 from algorithms import off_policy
+from algorithms.entropy_control import AdaptiveEntropyCoefficient
 from harness import distributed
+from harness.errors import UserError
 from harness.training.batch import RolloutBatch
 from harness.training.forward import Forward
 from harness.training.guard import StepGuard
@@ -108,8 +115,45 @@ class Updater:
         self.critic, self.train_critic, self.critic_optimizer = critic, train_critic, critic_optimizer
         self.guard = StepGuard(model, critic)
         self.correction = off_policy.parse_spec(cfg.rollout_correction)    # (name, params); ("none", {}) when off
+        self.entropy_control = None
+        if cfg.entropy_target is not None:
+            if algo.entropy_coef > 0:
+                raise UserError(f"entropy_target={cfg.entropy_target} sets the entropy coefficient adaptively, but "
+                                f"the objective also has a fixed entropy_coef={algo.entropy_coef}; set one of them")
+            self.entropy_control = AdaptiveEntropyCoefficient(cfg.entropy_target, cfg.entropy_coef_delta,
+                                                              max_coef=cfg.entropy_coef_max)
+
+    def state_dict(self) -> dict:
+        """What a checkpoint's trainer state needs to continue the updates exactly (the adaptive entropy
+        controller); empty when there is nothing to keep."""
+        return {"entropy_control": self.entropy_control.state_dict()} if self.entropy_control else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict` from a checkpoint's trainer state (other keys are ignored)."""
+        if self.entropy_control is not None and state.get("entropy_control"):
+            saved = dict(state["entropy_control"])
+            # the step size, bounds and target come from this run's config; alpha and the on/off state carry over
+            self.entropy_control.value = min(max(float(saved["value"]), self.entropy_control.min_coef),
+                                             self.entropy_control.max_coef)
+            self.entropy_control.enabled = bool(saved["enabled"])
 
     def run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
+        if self.entropy_control is None:
+            return self._run(step, data, n_minibatches)
+        fixed, coef = self.algo.entropy_coef, self.entropy_control.coef
+        self.algo.entropy_coef = coef   # the forward keeps the entropy's gradient exactly when coef > 0
+        try:
+            stats = self._run(step, data, n_minibatches)
+        finally:
+            self.algo.entropy_coef = fixed
+        ent = distributed.all_reduce_sum({"num": stats.sums.num.get("entropy", 0.0),
+                                          "den": stats.sums.den.get("entropy", 0.0)})
+        if ent["den"] > 0:
+            self.entropy_control.update(ent["num"] / ent["den"])
+        stats.extra["entropy/coef"] = coef
+        return stats
+
+    def _run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
         cfg, N = self.cfg, data.batch.num_seqs
         stats = UpdateStats()
         for epoch in range(cfg.epochs):
