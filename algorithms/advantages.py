@@ -1,11 +1,12 @@
 """Advantage estimators, in their own registry: rewards in, per-token advantages [B, T] out.
 
-    compute(name, *, mask, scores=None, group_ids=None, token_rewards=None, values=None, **params)
-        -> (advantages [B, T], returns [B, T] or None)
+    compute(name, *, mask, scores=None, group_ids=None, token_rewards=None, values=None, baseline_scores=None,
+            **params) -> (advantages [B, T], returns [B, T] or None)
 
 mask [B, T] marks response tokens; scores [B] is one outcome reward per response; group_ids [B] says which
 prompt each response answers (responses to the same prompt share an id); token_rewards [B, T] are per-token rewards
-(see `token_level_rewards`); values [B, T] are a critic's values. Advantages are 0 on padding.
+(see `token_level_rewards`); values [B, T] are a critic's values; baseline_scores [B] is the reward of the greedy
+response to each response's prompt (remax). Advantages are 0 on padding.
 
 Outcome estimators (one advantage per response, copied to all its tokens), with group g of size G:
 
@@ -13,6 +14,23 @@ Outcome estimators (one advantage per response, copied to all its tokens), with 
     dr-grpo      A_i = R_i - mean_g R                                 Liu et al. 2025 ("Understanding R1-Zero...")
     rloo         A_i = R_i - mean_{j in g, j != i} R_j                Ahmadian et al. 2024 ("Back to Basics")
                      = G/(G-1) * (R_i - mean_g R)
+
+    reinforce++-baseline  A_i = whiten_batch(R_i - mean_g R)                  Hu et al. 2025 (REINFORCE++,
+                 arXiv 2501.03262): the group mean removes the prompt's difficulty, then the advantages are
+                 normalised over all response tokens of the batch
+    opo          A_i = R_i - sum_{j in g} l_j R_j / sum_{j in g} l_j           Hao et al. 2025 (OPO, arXiv
+                 2505.23585): the length-weighted optimal baseline, l_j = response tokens of j
+    remax        A_i = R_i - R(greedy response to the prompt of i)             Li et al. 2023 (ReMax, arXiv
+                 2310.10505): baseline_scores [B] come from one greedy response per prompt
+    grpo-passk   binary rewards, N responses per group of which N_neg are wrong, k = passk_k:
+                 Rbar = 1 - C(N_neg, k) / C(N, k)      (the group's pass@k),  sigma = sqrt(Rbar (1 - Rbar))
+                 A_correct = (1 - Rbar) / sigma,  A_wrong = (1 - Rbar - C(N_neg - 1, k - 1) / C(N - 1, k - 1)) / sigma
+                 Chen et al. 2025, "Pass@k Training for Adaptively Balancing Exploration and Exploitation"
+                 (arXiv 2508.10751), its analytical pass@k advantages; a response is correct when its score > 0
+    gpg          A_i = alpha (R_i - mean_g R),  alpha = B / (B - M)             Chu et al. 2025 (GPG, arXiv
+                 2504.02546): M = responses of groups whose rewards are all equal (they carry no gradient)
+    lite-ppo     A_i = (R_i - mean_g R) / (std_batch R + eps)                   Liu et al. 2025 ("Tricks or Traps",
+                 arXiv 2508.08221): group mean, batch std (unbiased, over the B responses)
 
 A group of one response, or a group whose rewards are all equal, gets A = 0 (no NaN).
 
@@ -28,17 +46,20 @@ response token is 0.
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 from torch import Tensor
 
 _ESTIMATORS: dict = {}
+_PAPERS: dict[str, str] = {}
 
 
-def register_estimator(name: str):
-    """Decorator: add an advantage estimator function to the registry under `name`."""
+def register_estimator(name: str, paper: str = ""):
+    """Decorator: add an advantage estimator function to the registry under `name`, with the paper it comes from."""
     def decorator(fn):
         _ESTIMATORS[name] = fn
+        _PAPERS[name] = paper
         return fn
     return decorator
 
@@ -47,8 +68,14 @@ def names() -> list[str]:
     return sorted(_ESTIMATORS)
 
 
+def paper(name: str) -> str:
+    """The paper estimator `name` comes from (for `rlvr-zoo list`)."""
+    _get(name)
+    return _PAPERS[name]
+
+
 def _params_of(fn) -> list[str]:
-    inputs = {"mask", "scores", "group_ids", "token_rewards", "values"}
+    inputs = {"mask", "scores", "group_ids", "token_rewards", "values", "baseline_scores"}
     return [p for p in inspect.signature(fn).parameters if p not in inputs]
 
 
@@ -63,8 +90,14 @@ def _get(name: str):
     return _ESTIMATORS[name]
 
 
+def needs_baseline_scores(name: str) -> bool:
+    """Whether estimator `name` needs baseline_scores (one greedy response per prompt: the trainer draws it)."""
+    return "baseline_scores" in inspect.signature(_get(name)).parameters
+
+
 def compute(name: str, *, mask: Tensor, scores: Tensor | None = None, group_ids: Tensor | None = None,
-            token_rewards: Tensor | None = None, values: Tensor | None = None, **params):
+            token_rewards: Tensor | None = None, values: Tensor | None = None, baseline_scores: Tensor | None = None,
+            **params):
     """Run estimator `name`; unknown params raise ValueError listing the accepted ones."""
     fn = _get(name)
     accepted = _params_of(fn)
@@ -72,8 +105,13 @@ def compute(name: str, *, mask: Tensor, scores: Tensor | None = None, group_ids:
     if unknown:
         raise ValueError(f"advantage estimator {name!r} got unknown parameter(s) {unknown}; "
                          f"it accepts: {', '.join(accepted) or '(none)'}")
-    return fn(mask=mask.bool(), scores=scores, group_ids=group_ids, token_rewards=token_rewards, values=values,
-              **params)
+    inputs = {"mask": mask.bool(), "scores": scores, "group_ids": group_ids, "token_rewards": token_rewards,
+              "values": values}
+    if needs_baseline_scores(name):
+        inputs["baseline_scores"] = baseline_scores
+    elif baseline_scores is not None:
+        raise ValueError(f"advantage estimator {name!r} takes no baseline_scores (only remax does)")
+    return fn(**inputs, **params)
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
@@ -150,7 +188,8 @@ def token_level_rewards(scores: Tensor, mask: Tensor, kl: Tensor | None = None, 
 
 # ------------------------------------------------------------------------------------------------ estimators
 
-@register_estimator("grpo")
+@register_estimator("grpo",
+                    paper='Shao et al. 2024, "DeepSeekMath" (arXiv 2402.03300)')
 def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     """A_i = (R_i - mean_g) / (std_g + eps)."""
     scores = _outcome_scores("grpo", mask, scores, token_rewards)
@@ -158,7 +197,8 @@ def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     return _broadcast((scores - mean) / (std + eps), mask), None
 
 
-@register_estimator("dr-grpo")
+@register_estimator("dr-grpo",
+                    paper='Liu et al. 2025, "Understanding R1-Zero-Like Training" (arXiv 2503.20783)')
 def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
     """A_i = R_i - mean_g (no division by the std: Dr. GRPO removes that bias)."""
     scores = _outcome_scores("dr-grpo", mask, scores, token_rewards)
@@ -166,7 +206,8 @@ def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
     return _broadcast(scores - mean, mask), None
 
 
-@register_estimator("rloo")
+@register_estimator("rloo",
+                    paper='Ahmadian et al. 2024, "Back to Basics" (RLOO, arXiv 2402.14740)')
 def rloo(*, mask, scores, group_ids, token_rewards, values):
     """A_i = R_i - mean of the other responses of the group = G/(G-1) (R_i - mean_g); 0 for a group of one."""
     scores = _outcome_scores("rloo", mask, scores, token_rewards)
@@ -175,7 +216,8 @@ def rloo(*, mask, scores, group_ids, token_rewards, values):
     return _broadcast(scale * (scores - mean), mask), None
 
 
-@register_estimator("reinforce++")
+@register_estimator("reinforce++",
+                    paper='Hu 2025, "REINFORCE++" (arXiv 2501.03262)')
 def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, eps: float = 1e-8):
     """Discounted returns of the per-token rewards, whitened over all response tokens of the batch."""
     if token_rewards is None:
@@ -184,7 +226,8 @@ def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float
     return _whiten(returns, mask, eps), returns
 
 
-@register_estimator("gae")
+@register_estimator("gae",
+                    paper='Schulman et al. 2016, "High-Dimensional Continuous Control Using GAE" (arXiv 1506.02438)')
 def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, lam: float = 0.95,
         whiten: bool = True, eps: float = 1e-8):
     """Generalised advantage estimation from a critic's values and per-token rewards."""
@@ -206,3 +249,89 @@ def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, l
     if whiten:
         advantages = _whiten(advantages, mask, eps)
     return advantages, returns
+
+
+@register_estimator("reinforce++-baseline",
+                    paper='Hu et al. 2025, "REINFORCE++" (arXiv 2501.03262), the group-baseline variant')
+def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
+    """R_i - group mean, then whitened over the response tokens of the batch (REINFORCE++ with a group baseline)."""
+    scores = _outcome_scores("reinforce++-baseline", mask, scores, token_rewards)
+    mean, _, _ = _group_stats("reinforce++-baseline", scores, group_ids)
+    return _whiten(_broadcast(scores - mean, mask), mask, eps), None
+
+
+@register_estimator("opo",
+                    paper='Hao et al. 2025, "On-Policy RL with Optimal Reward Baseline" (arXiv 2505.23585)')
+def opo(*, mask, scores, group_ids, token_rewards, values):
+    """R_i minus the length-weighted mean reward of its group: b = sum_j l_j R_j / sum_j l_j (OPO)."""
+    scores = _outcome_scores("opo", mask, scores, token_rewards)
+    lengths = mask.sum(-1).to(scores.dtype)
+    weighted, _, _ = _group_stats("opo", scores * lengths, group_ids)
+    mean_length, _, _ = _group_stats("opo", lengths, group_ids)
+    baseline = torch.where(mean_length > 0, weighted / mean_length.clamp(min=1e-30), scores)
+    return _broadcast(scores - baseline, mask), None
+
+
+@register_estimator("remax",
+                    paper='Li et al. 2023, "ReMax" (arXiv 2310.10505)')
+def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
+    """R_i - the reward of the greedy response to the same prompt (ReMax)."""
+    scores = _outcome_scores("remax", mask, scores, token_rewards)
+    if baseline_scores is None:
+        raise ValueError("advantage estimator 'remax' needs baseline_scores [B]: the reward of one greedy response "
+                         "to each response's prompt (the trainer draws it)")
+    baseline_scores = torch.as_tensor(baseline_scores, dtype=scores.dtype, device=scores.device)
+    if baseline_scores.shape != scores.shape:
+        raise ValueError(f"baseline_scores must have shape {tuple(scores.shape)} like scores, got "
+                         f"{tuple(baseline_scores.shape)}")
+    return _broadcast(scores - baseline_scores, mask), None
+
+
+@register_estimator("grpo-passk",
+                    paper=('Chen et al. 2025, "Pass@k Training for Adaptively Balancing Exploration and '
+                           'Exploitation" (arXiv 2508.10751)'))
+def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
+    """Analytical pass@k advantages of a group with binary rewards (Chen et al. 2025, arXiv 2508.10751)."""
+    scores = _outcome_scores("grpo-passk", mask, scores, token_rewards)
+    if k < 1:
+        raise ValueError(f"advantage estimator 'grpo-passk' needs k >= 1, got {k}")
+    wrong = (scores <= 0).to(scores.dtype)
+    _, _, size = _group_stats("grpo-passk", scores, group_ids)
+    mean_wrong, _, _ = _group_stats("grpo-passk", wrong, group_ids)
+    if bool((size < k).any()):
+        raise ValueError(f"advantage estimator 'grpo-passk' needs at least k = {k} responses per prompt, got a group "
+                         f"of {int(size.min())}; lower passk_k or sample more responses per prompt")
+    n = size.round().long().tolist()
+    n_wrong = (mean_wrong * size).round().long().tolist()
+    adv = []
+    for n_i, w_i, is_wrong in zip(n, n_wrong, wrong.tolist()):
+        pass_k = 1.0 - math.comb(w_i, k) / math.comb(n_i, k)
+        sigma = math.sqrt(pass_k * (1.0 - pass_k))
+        if sigma == 0.0:
+            adv.append(0.0)
+        elif is_wrong:
+            adv.append((1.0 - pass_k - math.comb(w_i - 1, k - 1) / math.comb(n_i - 1, k - 1)) / sigma)
+        else:
+            adv.append((1.0 - pass_k) / sigma)
+    return _broadcast(torch.tensor(adv, dtype=scores.dtype, device=scores.device), mask), None
+
+
+@register_estimator("gpg",
+                    paper='Chu et al. 2025, "GPG" (arXiv 2504.02546)')
+def gpg(*, mask, scores, group_ids, token_rewards, values):
+    """alpha (R_i - group mean), alpha = B / (B - M), M = responses of groups whose rewards are all equal (GPG)."""
+    scores = _outcome_scores("gpg", mask, scores, token_rewards)
+    mean, std, _ = _group_stats("gpg", scores, group_ids)
+    valid = int((std > 0).sum())
+    alpha = scores.shape[0] / valid if valid else 1.0
+    return _broadcast(alpha * (scores - mean), mask), None
+
+
+@register_estimator("lite-ppo",
+                    paper='Liu et al. 2025, "Part I: Tricks or Traps?" (Lite PPO, arXiv 2508.08221)')
+def lite_ppo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
+    """(R_i - group mean) / (std of the batch's rewards + eps): Lite PPO's group-mean, batch-std normalisation."""
+    scores = _outcome_scores("lite-ppo", mask, scores, token_rewards)
+    mean, _, _ = _group_stats("lite-ppo", scores, group_ids)
+    batch_std = scores.std() if scores.numel() > 1 else scores.new_zeros(())
+    return _broadcast((scores - mean) / (batch_std + eps), mask), None

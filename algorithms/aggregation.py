@@ -1,9 +1,12 @@
 """Loss aggregation: how a [B, T] matrix of per-token losses becomes one scalar.
 
-The four modes differ only in the weight each token gets (n_i = response tokens of sequence i, N = sum_i n_i,
+The five modes differ only in the weight each token gets (n_i = response tokens of sequence i, N = sum_i n_i,
 S = number of sequences with at least one response token, L = a fixed length):
 
     token-mean                 sum_{i,t} l_it / N                  every token weighs the same (DAPO)
+    token-sum                  sum_{i,t} l_it                      no normalisation: the step grows with the batch's
+                                                                   tokens (verl / slime "token-sum"; pair with a
+                                                                   smaller learning rate)
     seq-mean-token-mean        sum_i (sum_t l_it / n_i) / S        every sequence weighs the same (GRPO)
     seq-mean-token-sum         sum_i (sum_t l_it) / S              long sequences weigh more
     seq-mean-token-sum-norm    sum_i (sum_t l_it / L) / S          Dr. GRPO: a constant L instead of n_i
@@ -19,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm", "token-sum")
 
 
 def count_tokens_and_seqs(mask: Tensor) -> tuple[int, int]:
@@ -56,11 +59,16 @@ def _seq_mean_token_sum_norm(loss, mask, tokens, seqs, norm_length):
     return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
 
 
+def _token_sum(loss, mask, tokens, seqs, norm_length):
+    return (loss * mask).sum()
+
+
 _MODES = {
     "token-mean": _token_mean,
     "seq-mean-token-mean": _seq_mean_token_mean,
     "seq-mean-token-sum": _seq_mean_token_sum,
     "seq-mean-token-sum-norm": _seq_mean_token_sum_norm,
+    "token-sum": _token_sum,
 }
 assert tuple(_MODES) == AGG_MODES
 

@@ -17,6 +17,7 @@ they hold, NaN included, changes neither the loss nor the gradient.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from algorithms import advantages as advantage_estimators
 from algorithms.aggregation import AGG_MODES, aggregate
 from algorithms.kl import KL_ESTIMATORS, kl
 from algorithms.regions import region_masks
+from algorithms.surrogates import top_tokens
 
 LOG_RATIO_CLAMP = 20.0
 """|log r| is clamped to this before exp (exp(20) ~ 4.9e8): finite loss and gradient for any log-ratio."""
@@ -46,6 +48,7 @@ class PolicyInputs:
     ratio: Tensor         # exp(clamp(log_ratio, -20, 20))
     advantages: Tensor
     mask: Tensor          # bool, True on response tokens
+    scores: Tensor | None = None   # [B] outcome reward of each response, when loss() was given it
 
     @property
     def num_tokens(self) -> Tensor:
@@ -90,11 +93,39 @@ def _fill(value: Tensor | None, keep: Tensor, fill: float = 0.0) -> Tensor | Non
     return torch.where(keep, value, torch.full((), fill, dtype=value.dtype, device=value.device))
 
 
+def _scores_problem(scores: Tensor | None, mask: Tensor) -> str | None:
+    """None when scores is absent or a finite [B] tensor; a NaN/inf message; a wrong shape is a ValueError."""
+    if scores is None:
+        return None
+    if not isinstance(scores, Tensor) or scores.shape != mask.shape[:1]:
+        raise ValueError(f"scores must be a tensor of shape [B] = [{mask.shape[0]}] (one reward per response), got "
+                         f"{getattr(scores, 'shape', type(scores))}")
+    if not bool(torch.isfinite(scores.detach()).all()):
+        return "scores has NaN/inf values; every response's reward must be finite"
+    return None
+
+
+def high_entropy_tokens(entropy: Tensor, mask: Tensor, q: float) -> Tensor:
+    """Bool [B, T]: the ceil(q * N) response tokens of highest entropy in the batch (ties to the earlier position).
+
+    Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority Tokens Drive Effective RL for LLM Reasoning"
+    (arXiv 2506.01939): the policy gradient is kept only where H_t >= tau_q, the q-quantile from the top of the
+    batch's token entropies (q = 0.2), J = E[1/N sum_t 1[H_t >= tau_q] * (DAPO's clipped term)]; the other tokens
+    stay in the denominator N and get no gradient.
+    """
+    k = math.ceil(q * int(mask.sum()))
+    return top_tokens(entropy, mask.bool(), k)
+
+
 @dataclass
 class Algorithm:
     """Base of every objective. Subclasses override defaults with their paper's values and implement policy_loss."""
 
     name: ClassVar[str] = ""
+    # The paper the objective comes from, shown by `rlvr-zoo list` and algorithms.paper(name).
+    paper: ClassVar[str] = ""
+    # True when the loss reads each response's outcome reward (loss(scores=...)), e.g. ce-gppo-authors' NLL term.
+    needs_scores: ClassVar[bool] = False
     # True when the token selection looks at the whole batch (covariance objectives): then splitting a mini-batch
     # into micro-batches changes which tokens are selected, and the micro-batch identity does not hold.
     batch_dependent: ClassVar[bool] = False
@@ -103,13 +134,16 @@ class Algorithm:
     clip_ratio_low: float = hp(0.2, "eps_low: ratios below 1 - eps_low are clipped (PPO, Schulman et al. 2017)")
     clip_ratio_high: float = hp(0.2, "eps_high: ratios above 1 + eps_high are clipped (PPO; DAPO raises it)")
     # --- advantages ---------------------------------------------------------------------------------------------
-    advantage_estimator: str = hp("grpo", "key in algorithms.advantages: gae | grpo | dr-grpo | rloo | reinforce++")
+    advantage_estimator: str = hp("grpo", "key in algorithms.advantages (names() lists them): gae | grpo | dr-grpo "
+                                          "| rloo | reinforce++ | reinforce++-baseline | opo | remax | grpo-passk "
+                                          "| gpg | lite-ppo")
     adv_eps: float = hp(1e-6, "eps in (R - mean) / (std + eps) of the grpo estimator (DeepSeekMath)")
     gamma: float = hp(1.0, "discount of the gae and reinforce++ estimators (1.0: no discount within a response)")
     lam: float = hp(0.95, "GAE lambda (Schulman et al. 2016); used only by the gae estimator")
+    passk_k: int = hp(4, "k of the grpo-passk estimator (pass@k training, Chen et al. 2025)")
     # --- aggregation --------------------------------------------------------------------------------------------
     loss_agg_mode: str = hp("token-mean", "token-mean | seq-mean-token-mean | seq-mean-token-sum | "
-                                          "seq-mean-token-sum-norm (see algorithms.aggregation)")
+                                          "seq-mean-token-sum-norm | token-sum (see algorithms.aggregation)")
     loss_norm_length: int | None = hp(None, "L of seq-mean-token-sum-norm (Dr. GRPO: the generation budget); "
                                             "None uses the padded length T of each batch")
     # --- KL to the reference policy -----------------------------------------------------------------------------
@@ -119,6 +153,8 @@ class Algorithm:
                                    "False: a loss term kl_coef * aggregate(KL) (GRPO)")
     # --- entropy ------------------------------------------------------------------------------------------------
     entropy_coef: float = hp(0.0, "coefficient of the entropy bonus (loss -= coef * aggregate(entropy))")
+    entropy_top_q: float = hp(1.0, "policy gradient only on the top-q fraction of the batch's response tokens by "
+                                   "entropy (Wang et al. 2025, 'Beyond the 80/20 rule': 0.2); 1.0: every token")
     # --- recipe the trainer reads -------------------------------------------------------------------------------
     needs_critic: bool = hp(False, "True: train a value model and pass values to the gae estimator (PPO)")
     dynamic_sampling: bool = hp(False, "drop groups whose rewards are all equal and sample again until the batch "
@@ -136,6 +172,8 @@ class Algorithm:
 
     def __post_init__(self):
         self.validate()
+        if self.entropy_top_q < 1.0:
+            self.batch_dependent = True      # the forking-token selection looks at the whole batch too
 
     def validate(self) -> None:
         """Raise ValueError on a value outside its domain; subclasses extend it (call super().validate())."""
@@ -148,6 +186,10 @@ class Algorithm:
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"{self._label()}: unknown kl_estimator {self.kl_estimator!r}; valid estimators: "
                              f"{', '.join(KL_ESTIMATORS)}")
+        if self.passk_k < 1:
+            raise ValueError(f"{self._label()}: passk_k must be >= 1, got {self.passk_k}")
+        if not 0.0 < self.entropy_top_q <= 1.0:
+            raise ValueError(f"{self._label()}: entropy_top_q must lie in (0, 1], got {self.entropy_top_q}")
         for name in ("clip_ratio_low", "clip_ratio_high", "kl_coef", "entropy_coef", "adv_eps", "overlong_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{self._label()}: {name} must be >= 0, got {getattr(self, name)}")
@@ -180,7 +222,8 @@ class Algorithm:
                                   f"Tensor [B, T] (the per-token loss to minimise)")
 
     @staticmethod
-    def _inputs(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor) -> PolicyInputs:
+    def _inputs(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                scores: Tensor | None = None) -> PolicyInputs:
         """PolicyInputs with padding neutralised (torch.where) and the clamped ratio."""
         keep = mask.bool()
         logp_in = _fill(logp, keep)
@@ -188,7 +231,8 @@ class Algorithm:
         log_ratio = logp_in - old_in
         return PolicyInputs(logp=logp_in, old_logp=old_in, log_ratio=log_ratio,
                             ratio=torch.exp(log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)),
-                            advantages=_fill(advantages.detach(), keep), mask=keep)
+                            advantages=_fill(advantages.detach(), keep), mask=keep,
+                            scores=None if scores is None else scores.detach())
 
     def region_ratio(self, x: PolicyInputs) -> Tensor:
         """The ratio the objective clips on, for the region diagnostics (GSPO: the sequence ratio)."""
@@ -198,24 +242,28 @@ class Algorithm:
 
     def loss(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
              ref_logp: Tensor | None = None, values: Tensor | None = None, old_values: Tensor | None = None,
-             returns: Tensor | None = None, entropy: Tensor | None = None, rollout_is_weights: Tensor | None = None,
-             global_tokens=None, global_seqs=None, on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
+             returns: Tensor | None = None, entropy: Tensor | None = None, scores: Tensor | None = None,
+             rollout_is_weights: Tensor | None = None, global_tokens=None, global_seqs=None,
+             on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and float metrics.
 
         logp [B, T] (with grad), old_logp, advantages, mask [B, T]. ref_logp: needed when kl_coef > 0 and
         kl_in_reward is False. entropy [B, T]: reported, and needed (with grad) when entropy_coef > 0.
         values, old_values, returns: only for algorithms with a critic; when given, vf_coef * value_loss is added
         (use that when the critic shares the optimiser step; otherwise call value_loss() yourself, not both).
+        scores [B]: each response's outcome reward, for objectives whose loss depends on it (ce-gppo-authors).
         global_tokens / global_seqs: the mini-batch's counts, for micro-batches (see algorithms.aggregation).
         rollout_is_weights [B, T]: per-token importance weights for the rollout engine / trainer mismatch (e.g.
         algorithms.off_policy.tis_weights), as in verl; they scale the advantages, A_t -> w_t A_t, which for these
         objectives (piecewise linear in A, w_t > 0) equals weighting the per-token loss.
         on_nonfinite: "raise" (a ValueError naming the tensor with a NaN/inf on a response token) or "nan" (a NaN
-        loss and no metrics, for a trainer that skips such an update).
+        loss and no metrics, for a trainer that skips such an update); NaN/inf in scores counts the same.
+        With entropy_top_q < 1, entropy [B, T] is needed and only the top-q tokens by entropy keep a policy gradient.
         """
         message = _nonfinite(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp,
                              values=values, old_values=old_values, returns=returns, entropy=entropy,
                              rollout_is_weights=rollout_is_weights)
+        message = message or _scores_problem(scores, mask)
         if message is not None:
             if on_nonfinite == "nan":
                 return _nan_loss(logp), {}
@@ -223,7 +271,7 @@ class Algorithm:
         keep = mask.bool()
         if rollout_is_weights is not None:
             advantages = advantages * rollout_is_weights.detach()
-        x = self._inputs(logp, old_logp, advantages, mask)
+        x = self._inputs(logp, old_logp, advantages, mask, scores)
 
         def agg(per_token: Tensor) -> Tensor:
             return aggregate(per_token, keep, self.loss_agg_mode, global_tokens=global_tokens,
@@ -233,6 +281,8 @@ class Algorithm:
         if not isinstance(per_token, Tensor) or per_token.shape != keep.shape:
             raise ValueError(f"{self._label()}: policy_loss must return the per-token loss as a tensor of shape "
                              f"{tuple(keep.shape)} (like mask), got {getattr(per_token, 'shape', type(per_token))}")
+        if self.entropy_top_q < 1.0:
+            per_token = self._forking_tokens_only(per_token, entropy, keep)
         policy = agg(per_token)
         zero = policy.new_zeros(())
 
@@ -266,6 +316,14 @@ class Algorithm:
         metrics.update(value_metrics)
         return total, metrics
 
+    def _forking_tokens_only(self, per_token: Tensor, entropy: Tensor | None, keep: Tensor) -> Tensor:
+        """The per-token loss with no gradient outside the top entropy_top_q tokens by entropy (80/20 rule)."""
+        if entropy is None:
+            raise ValueError(f"{self._label()} has entropy_top_q={self.entropy_top_q}, so loss() needs entropy "
+                             f"[B, T] to choose the high-entropy tokens")
+        forking = high_entropy_tokens(_fill(entropy.detach(), keep), keep, self.entropy_top_q)
+        return torch.where(forking, per_token, per_token.detach())
+
     def value_loss(self, *, values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,
                    global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:
         """The critic's loss; only algorithms with needs_critic=True have one (see `ppo`)."""
@@ -295,14 +353,17 @@ class Algorithm:
 
     def advantage_params(self) -> dict:
         """This algorithm's hyperparameters for its advantage estimator (only the ones the estimator accepts)."""
-        available = {"eps": self.adv_eps, "gamma": self.gamma, "lam": self.lam}
+        available = {"eps": self.adv_eps, "gamma": self.gamma, "lam": self.lam, "k": self.passk_k}
         return {k: v for k, v in available.items()
                 if k in advantage_estimators.accepted_params(self.advantage_estimator)}
 
     def compute_advantages(self, *, mask: Tensor, scores: Tensor | None = None, group_ids: Tensor | None = None,
                            values: Tensor | None = None, old_logp: Tensor | None = None,
-                           ref_logp: Tensor | None = None, token_rewards: Tensor | None = None):
+                           ref_logp: Tensor | None = None, token_rewards: Tensor | None = None,
+                           baseline_scores: Tensor | None = None):
         """(advantages [B, T], returns [B, T] | None) with this algorithm's estimator and parameters.
+
+        baseline_scores [B]: the reward of a greedy response to each prompt, for the remax estimator.
 
         With kl_in_reward and kl_coef > 0, per-token rewards are score-at-the-last-token minus
         kl_coef * KL(old_logp, ref_logp) (needs old_logp and ref_logp).
@@ -314,7 +375,8 @@ class Algorithm:
             token_kl = kl(old_logp.detach(), ref_logp.detach(), self.kl_estimator)
             token_rewards = advantage_estimators.token_level_rewards(scores, mask, token_kl, self.kl_coef)
         return advantage_estimators.compute(self.advantage_estimator, mask=mask, scores=scores, group_ids=group_ids,
-                                            token_rewards=token_rewards, values=values, **self.advantage_params())
+                                            token_rewards=token_rewards, values=values,
+                                            baseline_scores=baseline_scores, **self.advantage_params())
 
     # ------------------------------------------------------------------------------------------ diagnostics
 

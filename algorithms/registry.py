@@ -6,6 +6,7 @@
     algorithms.names()                            # sorted names
     algorithms.get("ce-gppo", beta1=0.75)         # an instance with the paper defaults, overridden
     algorithms.describe("ce-gppo")                # field -> {"default", "doc", "type"}
+    algorithms.paper("ce-gppo")                   # the paper it comes from
 """
 from __future__ import annotations
 
@@ -145,6 +146,11 @@ def describe(name: str) -> dict[str, dict]:
         out[field_name] = {"default": default, "doc": f.metadata.get("doc", ""),
                            "type": getattr(tp, "__name__", str(tp))}
     return out
+
+
+def paper(name: str) -> str:
+    """The paper objective `name` comes from (its class attribute `paper`; empty for a user objective without one)."""
+    return get_class(name).paper
 
 
 def summary(name: str) -> str:

@@ -19,6 +19,9 @@ __all__ = ["write_text", "write_json", "read_json", "write_file", "write_dir"]
 
 PathLike = str | os.PathLike
 
+_UMASK = os.umask(0)   # read once: results get the permissions a plain open() would give them (mkstemp makes 0600)
+os.umask(_UMASK)
+
 
 def _fsync_path(path: PathLike) -> None:
     """fsync a file or a directory by path (directories: where the platform allows opening them)."""
@@ -43,6 +46,7 @@ def write_file(path: PathLike, fill: Callable[[str], None]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         fill(tmp)
         _fsync_path(tmp)
         os.replace(tmp, path)
@@ -99,7 +103,7 @@ def write_dir(target: PathLike, build: Callable[[Path], None], *, keep_existing:
     An existing `target` is replaced (renamed aside, deleted once the new one is in place), unless
     `keep_existing`: then an existing `target` is returned untouched without calling `build`, and when another
     process finishes the same target first, ours is discarded and theirs kept (a shared cache). `mode` sets the
-    permissions of the new directory (mkdtemp creates it 0700)."""
+    permissions of the new directory (default: what mkdir would give under the process's umask)."""
     target = Path(target)
     if keep_existing and target.is_dir():
         return target
@@ -108,8 +112,7 @@ def write_dir(target: PathLike, build: Callable[[Path], None], *, keep_existing:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
         build(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, 0o777 & ~_UMASK if mode is None else mode)
         _fsync_tree(tmp)
         if keep_existing:
             try:

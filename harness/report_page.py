@@ -1,8 +1,10 @@
 """A comparison's page: ``index.html`` in the comparison folder, one self-contained file.
 
-It holds the scores table, the delta table (paired 95% intervals against the base model), the training-dynamics
-table and the training curves, built from the leaderboard's public functions (``collect``, ``table``,
-``delta_table``, ``dynamics_table``, ``metrics_files``) and ``harness.curves.plot``. Nothing is fetched: the style and
+It holds the verdicts (per-seed scores with hierarchical intervals, each objective against the base model and, with
+two or more seeds, every pair of objectives, Holm-corrected, and the notes with the minimum detectable difference),
+the scores table, the delta table, the training-dynamics table and the training curves, built from the leaderboard's
+public functions (``collect``, ``verdict_parts``, ``table``, ``delta_table``, ``dynamics_table``, ``metrics_files``)
+and ``harness.curves.plot``. Nothing is fetched: the style and
 the sorting script are inline and the curves are a PNG embedded as a data URI, so the file opens from disk anywhere
 and can be mailed or attached. Clicking a column header sorts a table by it (numbers by value, ``-`` last; again
 reverses the order).
@@ -74,6 +76,22 @@ def _table(table_id: str, headers: list[str], body: list[list[str]], base_rows: 
             f'<tbody>{"".join(lines)}</tbody></table>')
 
 
+VERDICT_TABLE_IDS = ("verdict-scores", "verdict-vs-base", "verdict-pairwise")
+
+
+def _verdict_html(rows: list) -> list[str]:
+    """The verdicts view (what the comparison supports) as headings, sortable tables and the notes under them."""
+    out, ids = [], iter(VERDICT_TABLE_IDS)
+    for part in leaderboard.verdict_parts(rows):
+        if part[0] == "heading":
+            out.append(f"<h3>{html.escape(part[1])}</h3>")
+        elif part[0] == "table":
+            out.append(_table(next(ids), part[1], part[2], set()))
+        else:
+            out.append(f'<p class="note verdict-note">{html.escape(part[1])}</p>')
+    return out
+
+
 def _curves_png(compare_dir: Path, rows: list) -> bytes | None:
     """compare's curves.png when it is there, else the same figure drawn now."""
     existing = compare_dir / "curves.png"
@@ -94,18 +112,20 @@ def render(rows: list, title: str, curves_png: bytes | None) -> str:
     trained = [r for r in rows if not r.is_base]
     sections = [
         ("scores", "Scores",
-         "avg@k in percent with the half-width of its 95% bootstrap interval over problems; Δ base in points.",
+         "avg@k in percent with the half-width of its 95% interval (hierarchical bootstrap: seeds, then problems); "
+         "Δ base in points.",
          leaderboard.table(rows), base),
         ("delta", "Difference to the base model",
-         "Per benchmark: the score, each seed's score, the difference to the base model with a paired 95% bootstrap "
-         "interval over problems, and whether that interval excludes 0.", leaderboard.delta_table(rows), base),
+         "Per benchmark: the score, each seed's score, the difference to the base model with its paired hierarchical "
+         "95% interval, the Holm-adjusted p-value and the verdict.", leaderboard.delta_table(rows), base),
         ("dynamics", "Training dynamics",
          "From each run's metrics.jsonl, averaged over seeds: entropy at the start and end, training accuracy, the "
          "share of the gradient and of the tokens in the two clipped regions, the last held-out accuracy.",
          leaderboard.dynamics_table(trained), set()),
     ]
     parts = [f"<h1>{html.escape(title)}</h1>",
-             '<p class="note">Click a column header to sort by it.</p>']
+             '<p class="note">Click a column header to sort by it.</p>', "<h2>Verdicts</h2>"]
+    parts += _verdict_html(rows)
     for table_id, heading, note, (headers, body), base_rows in sections:
         parts += [f"<h2>{heading}</h2>", f'<p class="note">{html.escape(note)}</p>',
                   _table(table_id, headers, body, base_rows)]

@@ -15,9 +15,10 @@ F64 = torch.float64
 # ------------------------------------------------------------------------------------------------ advantages
 
 def test_estimator_registry_names_and_errors():
-    assert adv_mod.names() == ["dr-grpo", "gae", "grpo", "reinforce++", "rloo"]
+    assert adv_mod.names() == ["dr-grpo", "gae", "gpg", "grpo", "grpo-passk", "lite-ppo", "opo", "reinforce++",
+                               "reinforce++-baseline", "remax", "rloo"]
     mask = torch.ones(2, 2, dtype=torch.bool)
-    with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'; valid estimators: dr-grpo, gae, grpo"):
+    with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'; valid estimators: dr-grpo, gae, gpg"):
         adv_mod.compute("ppo", mask=mask)
     with pytest.raises(ValueError, match=r"'grpo' got unknown parameter\(s\) \['lam'\]; it accepts: eps"):
         adv_mod.compute("grpo", mask=mask, scores=torch.ones(2), group_ids=torch.zeros(2), lam=0.9)
@@ -122,6 +123,117 @@ def test_reinforce_pp_whitens_discounted_returns():
     torch.testing.assert_close(returns, torch.tensor([[0.25, 0.5, 1.0], [-0.5, -1.0, 0.0]], dtype=F64))
     flat = returns[mask]
     torch.testing.assert_close(adv[mask], (flat - flat.mean()) / (flat.std() + 1e-8))
+
+
+def test_every_estimator_names_its_paper():
+    assert len(adv_mod.names()) >= 9
+    for name in adv_mod.names():
+        assert "arXiv" in adv_mod.paper(name), name
+
+
+def test_reinforce_pp_baseline_subtracts_the_group_mean_then_whitens_over_the_batch_tokens():
+    """REINFORCE++-baseline (Hu et al. 2025, arXiv 2501.03262): A = R - mean_group, then (A - mean) / std over all
+    response tokens. By hand: groups {1, 0 | 0.5, 0.5}: A = 0.5, -0.5, 0, 0; the tokens (lengths 2, 1, 1, 2) hold
+    0.5, 0.5, -0.5, 0, 0, 0: mean 1/12, squared deviations (25 + 25 + 49 + 1 + 1 + 1)/144, unbiased std
+    sqrt(102/144/5) = sqrt(17/120)."""
+    mask = torch.tensor([[1, 1], [1, 0], [1, 0], [1, 1]], dtype=torch.bool)
+    adv, _ = adv_mod.compute("reinforce++-baseline", mask=mask, scores=torch.tensor([1.0, 0.0, 0.5, 0.5], dtype=F64),
+                             group_ids=torch.tensor([0, 0, 1, 1]), eps=0.0)
+    mean, std = 1 / 12, math.sqrt(17 / 120)
+    expected = torch.tensor([[0.5, 0.5], [-0.5, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=F64)
+    torch.testing.assert_close(adv, torch.where(mask, (expected - mean) / std, 0.0))
+
+
+def test_opo_baseline_is_the_length_weighted_mean_reward():
+    """OPO (Hao et al. 2025, arXiv 2505.23585): b = sum_j l_j R_j / sum_j l_j. Group 0: lengths 3, 1, rewards 1, 0:
+    b = 3/4; group 1: lengths 2, 2: b = 1/2 (the plain mean when lengths are equal)."""
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 1, 0]], dtype=torch.bool)
+    adv, _ = adv_mod.compute("opo", mask=mask, scores=torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=F64),
+                             group_ids=torch.tensor([0, 0, 1, 1]))
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.25, -0.75, 0.5, -0.5], dtype=F64))
+    assert (adv[~mask] == 0).all()
+
+
+def test_remax_subtracts_the_greedy_responses_reward():
+    """ReMax (Li et al. 2023, arXiv 2310.10505): A_i = r(x, y_i) - r(x, greedy)."""
+    mask = torch.ones(3, 2, dtype=torch.bool)
+    adv, _ = adv_mod.compute("remax", mask=mask, scores=torch.tensor([1.0, 0.0, 1.0], dtype=F64),
+                             baseline_scores=torch.tensor([1.0, 1.0, 0.0], dtype=F64))
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.0, -1.0, 1.0], dtype=F64))
+    assert adv_mod.needs_baseline_scores("remax") and not adv_mod.needs_baseline_scores("grpo")
+    with pytest.raises(ValueError, match="needs baseline_scores"):
+        adv_mod.compute("remax", mask=mask, scores=torch.ones(3))
+    with pytest.raises(ValueError, match="takes no baseline_scores"):
+        adv_mod.compute("grpo", mask=mask, scores=torch.ones(3), group_ids=torch.zeros(3),
+                        baseline_scores=torch.ones(3))
+    algo = algorithms.get("grpo", advantage_estimator="remax")
+    adv2, _ = algo.compute_advantages(mask=mask, scores=torch.tensor([1.0, 0.0, 1.0], dtype=F64),
+                                      baseline_scores=torch.tensor([1.0, 1.0, 0.0], dtype=F64))
+    torch.testing.assert_close(adv2, adv)
+
+
+@pytest.mark.parametrize("n,n_pos,k,a_pos,a_neg", [
+    # Chen et al. 2025 (arXiv 2508.10751): Rbar = 1 - C(N_neg, k)/C(N, k), sigma = sqrt(Rbar (1 - Rbar)),
+    # A_pos = (1 - Rbar)/sigma, A_neg = (1 - Rbar - C(N_neg - 1, k - 1)/C(N - 1, k - 1))/sigma; by hand:
+    (4, 1, 2, 1.0, -1 / 3),                     # Rbar = 1 - 3/6 = 1/2, sigma = 1/2; C(2,1)/C(3,1) = 2/3
+    (4, 2, 2, math.sqrt(1 / 5), -math.sqrt(1 / 5)),   # Rbar = 5/6, sigma = sqrt(5)/6; C(1,1)/C(3,1) = 1/3
+    (4, 1, 1, math.sqrt(3), -1 / math.sqrt(3)),  # k = 1 is GRPO with the population std: Rbar = 1/4
+])
+def test_grpo_passk_matches_the_analytical_formula(n, n_pos, k, a_pos, a_neg):
+    scores = torch.tensor([1.0] * n_pos + [-1.0] * (n - n_pos), dtype=F64)
+    adv, _ = adv_mod.compute("grpo-passk", mask=torch.ones(n, 1, dtype=torch.bool), scores=scores,
+                             group_ids=torch.zeros(n, dtype=torch.long), k=k)
+    torch.testing.assert_close(adv[:, 0], torch.tensor([a_pos] * n_pos + [a_neg] * (n - n_pos), dtype=F64))
+    # N_neg C(N_neg-1, k-1)/C(N-1, k-1) = N C(N_neg, k)/C(N, k) = N (1 - Rbar): a group's advantages sum to 0
+    assert abs(float(adv.sum())) < 1e-12
+
+
+def test_grpo_passk_edge_groups_and_errors():
+    mask = torch.ones(6, 1, dtype=torch.bool)
+    adv, _ = adv_mod.compute("grpo-passk", mask=mask, scores=torch.tensor([1.0, 1, 1, 0, 0, 0]),
+                             group_ids=torch.tensor([0, 0, 0, 1, 1, 1]), k=2)
+    assert (adv == 0).all()                       # all correct, all wrong: no signal, no NaN
+    with pytest.raises(ValueError, match="at least k = 4 responses per prompt"):
+        adv_mod.compute("grpo-passk", mask=mask, scores=torch.ones(6), group_ids=torch.tensor([0, 0, 0, 1, 1, 1]))
+    assert algorithms.get("grpo", advantage_estimator="grpo-passk", passk_k=2).advantage_params() == {"k": 2}
+
+
+def test_gpg_rescales_by_the_fraction_of_responses_with_signal():
+    """GPG (Chu et al. 2025): alpha = B / (B - M); here B = 6, M = 3 (one all-equal group of three): alpha = 2."""
+    scores = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=F64)
+    adv, _ = adv_mod.compute("gpg", mask=torch.ones(6, 1, dtype=torch.bool), scores=scores,
+                             group_ids=torch.tensor([0, 0, 0, 1, 1, 1]))
+    torch.testing.assert_close(adv[:, 0], 2 * torch.tensor([2 / 3, -1 / 3, -1 / 3, 0, 0, 0], dtype=F64))
+
+
+def test_lite_ppo_uses_the_group_mean_and_the_batch_std():
+    """Lite PPO (Liu et al. 2025, arXiv 2508.08221): (R - group mean) / std over the batch's rewards."""
+    scores = torch.tensor([1.0, 0.0, 1.0, 1.0], dtype=F64)
+    adv, _ = adv_mod.compute("lite-ppo", mask=torch.ones(4, 1, dtype=torch.bool), scores=scores,
+                             group_ids=torch.tensor([0, 0, 1, 1]), eps=0.0)
+    std = math.sqrt(((0.25 ** 2) * 3 + 0.75 ** 2) / 3)      # unbiased std of {1, 0, 1, 1}: mean 3/4
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.5 / std, -0.5 / std, 0.0, 0.0], dtype=F64))
+
+
+def test_adaptive_entropy_coefficient_follows_skywork_or1():
+    """Skywork-OR1 (arXiv 2505.22312; EntController in its code): alpha moves by delta towards the target, is clipped
+    to [min, max], and the bonus is applied only while the entropy is below target."""
+    ctrl = algorithms.AdaptiveEntropyCoefficient(target_entropy=0.2, delta=0.002, max_coef=0.005)
+    assert ctrl.coef == 0.0
+    assert ctrl.update(0.1) == pytest.approx(0.002)          # below target: +delta, on
+    assert ctrl.update(0.1) == pytest.approx(0.004)
+    assert ctrl.update(0.1) == pytest.approx(0.005)          # clipped at max
+    assert ctrl.update(0.3) == 0.0 and ctrl.value == pytest.approx(0.003)   # above target: -delta, off
+    assert ctrl.update(0.19) == pytest.approx(0.005)
+    resumed = algorithms.AdaptiveEntropyCoefficient.from_state_dict(ctrl.state_dict())
+    assert resumed == ctrl and resumed.update(0.5) == ctrl.update(0.5)
+    for _ in range(10):
+        ctrl.update(1.0)
+    assert ctrl.value == 0.0                                 # clipped at min
+    with pytest.raises(ValueError, match="must be finite"):
+        ctrl.update(float("nan"))
+    with pytest.raises(ValueError, match="min_coef <= max_coef"):
+        algorithms.AdaptiveEntropyCoefficient(min_coef=0.1, max_coef=0.01)
 
 
 # ----------------------------------------------------------------------------------------------- aggregation
@@ -350,3 +462,32 @@ def test_combined_logprobs_and_entropy_equal_full_log_softmax_on_a_real_vocabula
     torch.testing.assert_close(logp.double(), ref_logp.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(entropy.double(), ref_entropy.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logits.grad.double(), ref.grad, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------- remax in the trainer
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_remax_in_the_trainer_draws_one_greedy_response_per_prompt(tmp_path):
+    """With advantage_estimator=remax the collector draws one temperature-0 response per prompt and its reward is
+    the group's baseline; the step then trains with A = R - baseline."""
+    from harness.rollout import Sampling
+    from harness.training import TrainConfig, Trainer
+
+    rows = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(8)]
+
+    def reward(golds, rollouts):
+        return [1.0 if r.response_ids and r.response_ids[0] % 3 == 0 else -1.0 for r in rollouts]
+
+    cfg = TrainConfig(model="tiny-random", dtype="float32", steps=1, prompts_per_step=2, responses_per_prompt=3,
+                      max_new_tokens=3, lr=1e-3, micro_batch_size=6, out_dir=str(tmp_path / "run"), save_final=False,
+                      tensorboard=False, algo="grpo", algo_overrides={"advantage_estimator": "remax", "kl_coef": 0.0})
+    trainer = Trainer(cfg, dataset=rows, reward_fn=reward, progress=False)
+    collected = trainer.collector.collect(1)
+    prompts = [trainer.collector.prompt(g.row) for g in collected.groups]
+    greedy = trainer.engine.generate(prompts, Sampling(n=1, max_new_tokens=3, temperature=0.0))
+    assert [g.baseline for g in collected.groups] == reward(None, greedy)
+    result = trainer.train()
+    assert result.status == "completed"
+    with pytest.raises(ValueError, match="needs baseline_scores"):
+        algorithms.get("grpo", advantage_estimator="remax").compute_advantages(
+            mask=torch.ones(2, 1, dtype=torch.bool), scores=torch.ones(2))

@@ -56,7 +56,8 @@ def agg_weights(mode: str, mask: torch.Tensor, norm_length=None) -> torch.Tensor
             c[i, t] = {"token-mean": 1.0 / n_tokens,
                        "seq-mean-token-mean": 1.0 / (n_seqs * n_i),
                        "seq-mean-token-sum": 1.0 / n_seqs,
-                       "seq-mean-token-sum-norm": 1.0 / (n_seqs * (norm_length or mask.shape[1]))}[mode]
+                       "seq-mean-token-sum-norm": 1.0 / (n_seqs * (norm_length or mask.shape[1])),
+                       "token-sum": 1.0}[mode]
     return c
 
 
@@ -86,6 +87,29 @@ def w_ce_gppo(r, a, lo, hi, beta1, beta2, dual_c=None):
     return -r * a
 
 
+def w_sapo(r, a, tau_pos, tau_neg):
+    """SAPO: d/dlogp of -sigmoid(tau (r - 1)) 4/tau A = -4 s (1 - s) r A, tau by the sign of A."""
+    tau = tau_pos if a > 0 else tau_neg
+    s = 1.0 / (1.0 + math.exp(-tau * (r - 1.0)))
+    return -4.0 * s * (1.0 - s) * r * a
+
+
+def binary_kl(mu, p):
+    """KL(Bernoulli(mu) || Bernoulli(p)), written out."""
+    return mu * math.log(mu / p) + (1 - mu) * math.log((1 - mu) / (1 - p))
+
+
+def w_dppo(name, logp, old_logp, r, a, delta_low, delta_high):
+    """DPPO: -r A unless the token left the trust region in the direction A pushes (then 0)."""
+    p, mu = math.exp(logp), math.exp(old_logp)
+    if name == "dppo-tv":
+        out = (a > 0 and p - mu > delta_high) or (a <= 0 and p - mu < -delta_low)
+    else:
+        d = binary_kl(mu, p)
+        out = (a > 0 and p > mu and d > delta_high) or (a <= 0 and p < mu and d > delta_low)
+    return 0.0 if out else -r * a
+
+
 def covariance(logp, adv, mask):
     toks = tokens(mask)
     mean_lp = sum(logp[i, t].item() for i, t in toks) / len(toks)
@@ -93,7 +117,7 @@ def covariance(logp, adv, mask):
     return {(i, t): (logp[i, t].item() - mean_lp) * (adv[i, t].item() - mean_a) for i, t in toks}
 
 
-def analytic(name, algo, logp, old_logp, adv, mask):
+def analytic(name, algo, logp, old_logp, adv, mask, scores=None):
     """dLoss/dlogp [B, T] from the paper's per-token weight and the aggregation weight."""
     lo, hi = 1 - algo.clip_ratio_low, 1 + algo.clip_ratio_high
     c = agg_weights(algo.loss_agg_mode, mask, algo.loss_norm_length)
@@ -107,11 +131,29 @@ def analytic(name, algo, logp, old_logp, adv, mask):
             for k in toks:  # the sequence is clipped (or not) as a whole
                 w[k] = 0.0 if (s < lo and a[k] < 0) or (s > hi and a[k] > 0) else -s * a[k]
         return c * w
+    if name == "gmpo":
+        for i in range(mask.shape[0]):
+            toks = [(j, t) for j, t in tokens(mask) if j == i]
+            clipped = {k: (a[k] > 0 and math.log(ratio[k]) > algo.clip_ratio_high)
+                       or (a[k] < 0 and math.log(ratio[k]) < -algo.clip_ratio_low) for k in toks}
+            logs = [min(max(math.log(ratio[k]), -algo.clip_ratio_low), algo.clip_ratio_high) if clipped[k]
+                    else math.log(ratio[k]) for k in toks]
+            s = math.exp(sum(logs) / len(toks))               # geometric mean of the clipped token ratios
+            for k in toks:
+                w[k] = 0.0 if clipped[k] else -s * a[k]
+        return c * w
+    if name in ("dppo-tv", "dppo-kl"):
+        for k in tokens(mask):
+            w[k] = w_dppo(name, logp[k].item(), old_logp[k].item(), ratio[k], a[k], algo.clip_ratio_low,
+                          algo.clip_ratio_high)
+        return c * w
     if name in ("clip-cov", "kl-cov"):
         cov = covariance(logp, adv, mask)
         if name == "clip-cov":
-            cands = [k for k, v in cov.items() if algo.clip_cov_lb < v < algo.clip_cov_ub]
-            k_sel = math.ceil(algo.clip_cov_ratio * len(cov))
+            # the authors' code: only tokens PPO's clip leaves a gradient to are candidates; k = max(floor(rN), 1)
+            cands = [k for k, v in cov.items() if algo.clip_cov_lb < v < algo.clip_cov_ub
+                     and w_ppo_clip(ratio[k], a[k], lo, hi, algo.dual_clip_c) == -ratio[k] * a[k]]
+            k_sel = max(math.floor(algo.clip_cov_ratio * len(cov)), 1)
         else:
             cands = list(cov)
             k_sel = math.ceil(algo.kl_cov_ratio * len(cov))
@@ -134,6 +176,12 @@ def analytic(name, algo, logp, old_logp, adv, mask):
             "gppo": lambda: w_ce_gppo(r, a[k], lo, hi, 1.0, 1.0, algo.dual_clip_c),
             "ce-gppo": lambda: w_ce_gppo(r, a[k], lo, hi, algo.beta1, algo.beta2, algo.dual_clip_c),
             "cispo": lambda: -min(max(r, lo), hi) * a[k],       # sg(clip(r)) * A * dlogp
+            "lite-ppo": lambda: w_ppo_clip(r, a[k], lo, hi),
+            "sapo": lambda: w_sapo(r, a[k], algo.tau_pos, algo.tau_neg),
+            "gpg": lambda: -a[k],                                # -A log pi: weight -A whatever the ratio
+            "ce-gppo-authors": lambda: (w_ce_gppo(r, a[k], lo, hi, algo.beta1, algo.beta2, algo.dual_clip_c)
+                                        - (algo.positive_loss_coeff if scores[k[0]] == algo.reward_correct
+                                           else 0.0)),
         }[name]()
     return c * w
 
@@ -164,8 +212,30 @@ def gspo_batch(seed: int):
 
 # ---------------------------------------------------------------------------------------------- the tests
 
+def dppo_batch(seed: int):
+    """Valid probabilities on both sides (old_logp < 0 too), so that p - mu spans the trust region both ways."""
+    g = torch.Generator().manual_seed(seed)
+    _, _, adv, mask, ref = make_batch(seed)
+    logp = torch.log(0.02 + 0.96 * torch.rand(B, T, generator=g, dtype=F64))
+    old_logp = torch.log(0.02 + 0.96 * torch.rand(B, T, generator=g, dtype=F64))
+    return logp, old_logp, adv, mask, ref
+
+
+def batch_for(name: str, seed: int):
+    return {"gspo": gspo_batch, "dppo-tv": dppo_batch, "dppo-kl": dppo_batch}.get(name, make_batch)(seed)
+
+
+def scores_for(seed: int) -> torch.Tensor:
+    """Outcome rewards per response: +1 correct / -1 wrong, both present."""
+    g = torch.Generator().manual_seed(100 + seed)
+    scores = torch.where(torch.rand(B, generator=g) < 0.5, 1.0, -1.0).to(F64)
+    scores[0], scores[1] = 1.0, -1.0
+    return scores
+
+
 def test_every_builtin_objective_has_an_analytic_gradient_test():
-    covered = {"ppo", "grpo", "dapo", "dr-grpo", "gppo", "ce-gppo", "gspo", "cispo", "clip-cov", "kl-cov"}
+    covered = {"ppo", "grpo", "dapo", "dr-grpo", "gppo", "ce-gppo", "gspo", "cispo", "clip-cov", "kl-cov",
+               "sapo", "gmpo", "gpg", "dppo-tv", "dppo-kl", "lite-ppo", "ce-gppo-authors"}
     assert set(algorithms.BUILTIN) == covered
 
 
@@ -173,11 +243,12 @@ def test_every_builtin_objective_has_an_analytic_gradient_test():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_autograd_gradient_equals_the_papers_per_token_weight(name, seed):
     algo = algorithms.get(name, **OVERRIDES.get(name, {}))
-    logp, old_logp, adv, mask, _ = gspo_batch(seed) if name == "gspo" else make_batch(seed)
-    _, grad, metrics = autograd_grad(algo, logp, old_logp, adv, mask)
+    logp, old_logp, adv, mask, _ = batch_for(name, seed)
+    scores = scores_for(seed)
+    _, grad, metrics = autograd_grad(algo, logp, old_logp, adv, mask, scores=scores)
     for region in ("low_neg", "high_pos", "low_pos", "high_neg"):
         assert metrics[f"clipfrac/{region}"] > 0, f"{name}: inputs must populate region {region}"
-    expected = analytic(name, algo, logp, old_logp, adv, mask)
+    expected = analytic(name, algo, logp, old_logp, adv, mask, scores.tolist())
     assert expected.abs().max() > 0
     torch.testing.assert_close(grad, expected, rtol=1e-6, atol=1e-12)
 
@@ -197,6 +268,26 @@ def test_ppo_dual_clip_zeroes_the_gradient_of_negative_tokens_above_c():
     adv = -torch.ones(1, 3, dtype=F64)
     _, grad, _ = autograd_grad(algo, logp, old_logp, adv, torch.ones(1, 3, dtype=F64))
     torch.testing.assert_close(grad, torch.tensor([[2.0 / 3, 0.0, 0.0]], dtype=F64))
+
+
+def test_clip_cov_selects_only_among_tokens_that_ppo_has_not_clipped():
+    """Issue 18's minimal case, with the paper's defaults (k = 1, bounds 1 and 5). The authors' code
+    (compute_policy_loss_clip_cov: cov_all[clip_by_origin] = -inf) excludes token [0, 0] (covariance 2.1, ratio 1.5,
+    A > 0: clipped by PPO), so the only valid candidate is [1, 0] (covariance 1.7); covariances by hand: mean logp
+    -1.15, mean A 0, cov = (1.05)(2), (0.15)(2), (-0.85)(-2), (-0.35)(-2)."""
+    algo = algorithms.get("clip-cov")
+    logp = torch.tensor([[-0.1, -1.0], [-2.0, -1.5]], dtype=F64)
+    old_logp = logp.clone()
+    old_logp[0, 0] = -0.1 - math.log(1.5)
+    adv = torch.tensor([[2.0, 2.0], [-2.0, -2.0]], dtype=F64)
+    mask = torch.ones(2, 2, dtype=F64)
+    x = algo._inputs(logp, old_logp, adv, mask)
+    assert torch.equal(algo.selected_tokens(x), torch.tensor([[False, False], [True, False]]))
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    # token-mean (1/4): [0,0] clipped by PPO -> 0; [0,1] -rA = -2; [1,0] selected -> 0; [1,1] -rA = 2
+    torch.testing.assert_close(grad, torch.tensor([[0.0, -0.5], [0.0, 0.5]], dtype=F64))
+    _, grad_ppo, _ = autograd_grad(algorithms.get("dapo", clip_ratio_high=0.2), logp, old_logp, adv, mask)
+    assert not torch.equal(grad, grad_ppo)          # picking [0, 0] would have left PPO's gradient unchanged
 
 
 def test_ce_gppo_forward_value_on_clipped_tokens_is_beta_times_bound_times_advantage():
@@ -326,3 +417,107 @@ def test_ppo_dual_clip_equals_the_usual_min_form(seed):
     (ref_grad,) = torch.autograd.grad(reference, lp)
     torch.testing.assert_close(loss, reference.detach(), rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------- the newer objectives
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gmpo_token_form_equals_the_per_sequence_geometric_mean_objective(seed):
+    """GMPO written per sequence as the paper (and callsys/GMPO's train_zero_math_gmpo.py) does it: one advantage per
+    response, J_i = A_i exp(mean_t clipped log r_t), loss = -mean_i J_i; same loss and gradient as the token form."""
+    logp, old_logp, _, mask, _ = make_batch(seed, lr_range=1.0)
+    g = torch.Generator().manual_seed(seed)
+    adv_seq = torch.randn(B, 1, generator=g, dtype=F64)
+    adv = adv_seq.expand(B, T).clone()
+    algo = algorithms.get("gmpo")
+    loss, grad, metrics = autograd_grad(algo, logp, old_logp, adv, mask)
+    lp = logp.clone().requires_grad_(True)
+    log_ratio = lp - old_logp
+    sign = torch.where(adv_seq >= 0, 1.0, -1.0).to(F64)        # the authors' sgn: A >= 0 is treated as positive
+    clipped = sign * torch.maximum(-sign * log_ratio, (-sign * log_ratio).clamp(-0.4, 0.4)) * -1.0
+    per_seq = -adv_seq[:, 0] * torch.exp((clipped * mask).sum(-1) / mask.sum(-1))
+    reference = per_seq.mean()
+    (ref_grad,) = torch.autograd.grad(reference, lp)
+    assert metrics["clipfrac/high_pos"] > 0 and metrics["clipfrac/low_neg"] > 0
+    torch.testing.assert_close(loss, reference.detach(), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-14)
+
+
+def test_dppo_tv_bounds_probability_mass_not_the_ratio():
+    """The DPPO paper's motivating pair: a rare token growing 1e-5 -> 1e-3 (ratio 100) keeps its gradient under
+    DPPO-TV (|p - mu| < 0.15) where PPO clips it; a likely token dropping 0.99 -> 0.8 (ratio 0.81, inside PPO's
+    range) with A < 0 loses it."""
+    logp = torch.log(torch.tensor([[1e-3, 0.8]], dtype=F64))
+    old_logp = torch.log(torch.tensor([[1e-5, 0.99]], dtype=F64))
+    adv = torch.tensor([[1.0, -1.0]], dtype=F64)
+    mask = torch.ones(1, 2, dtype=F64)
+    _, grad, metrics = autograd_grad(algorithms.get("dppo-tv", loss_agg_mode="token-sum"), logp, old_logp, adv,
+                                     mask)
+    torch.testing.assert_close(grad, torch.tensor([[-100.0, 0.0]], dtype=F64))
+    assert metrics["clipfrac/low_neg"] == 0.5 and metrics["clipfrac/high_pos"] == 0.0
+    _, grad_ppo, _ = autograd_grad(algorithms.get("dapo", clip_ratio_high=0.2, loss_agg_mode="token-sum"),
+                                   logp, old_logp, adv, mask)
+    torch.testing.assert_close(grad_ppo, torch.tensor([[0.0, 0.8 / 0.99]], dtype=F64))   # -r A, A = -1
+    # binary KL of 0.99 -> 0.8: 0.99 log(0.99/0.8) + 0.01 log(0.01/0.2) = 0.181 > 0.05
+    _, grad_kl, _ = autograd_grad(algorithms.get("dppo-kl", loss_agg_mode="token-sum"), logp, old_logp, adv, mask)
+    assert grad_kl[0, 1] == 0.0 and binary_kl(0.99, 0.8) == pytest.approx(0.18096, abs=1e-4)
+
+
+def test_sapo_is_the_on_policy_gradient_at_ratio_one_and_decays_smoothly():
+    algo = algorithms.get("sapo", loss_agg_mode="token-sum")
+    adv = torch.tensor([[1.5, -2.0]], dtype=F64)
+    _, grad, _ = autograd_grad(algo, torch.zeros(1, 2, dtype=F64), torch.zeros(1, 2, dtype=F64), adv,
+                               torch.ones(1, 2, dtype=F64))
+    torch.testing.assert_close(grad, -adv)            # 4 s (1 - s) r = 4 * 1/4 * 1 at r = 1
+    weights = []
+    for r in (1.0, 1.5, 2.0, 4.0):
+        _, g, _ = autograd_grad(algo, torch.full((1, 1), math.log(r), dtype=F64), torch.zeros(1, 1, dtype=F64),
+                                torch.ones(1, 1, dtype=F64), torch.ones(1, 1, dtype=F64))
+        weights.append(-g.item())
+    assert weights[0] == pytest.approx(1.0) and all(w > 0 for w in weights)   # never a hard zero like a clip
+
+
+def test_ce_gppo_authors_recipe_and_its_positive_nll_term():
+    algo = algorithms.get("ce-gppo-authors")
+    paper = algorithms.get("ce-gppo")
+    assert (algo.beta1, algo.beta2, algo.dual_clip_c) == (paper.beta1, paper.beta2, 10.0)
+    assert algo.dynamic_sampling and not paper.dynamic_sampling and algo.positive_loss_coeff == 0.1
+    logp, old_logp, adv, mask, _ = make_batch(4)
+    with pytest.raises(ValueError, match="needs scores"):
+        algo.loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask)
+    scores = scores_for(4)
+    _, g_authors, _ = autograd_grad(algo, logp, old_logp, adv, mask, scores=scores)
+    _, g_paper, _ = autograd_grad(paper, logp, old_logp, adv, mask)
+    correct = (scores == 1.0)[:, None] & (mask > 0)
+    torch.testing.assert_close(g_authors - g_paper, torch.where(correct, -0.1 / mask.sum(), 0.0))
+    _, g_off, _ = autograd_grad(algorithms.get("ce-gppo-authors", positive_loss_coeff=0.0), logp, old_logp, adv,
+                                mask)
+    assert torch.equal(g_off, g_paper)
+
+
+@pytest.mark.parametrize("q", [0.2, 0.5])
+def test_entropy_top_q_keeps_the_gradient_of_the_high_entropy_tokens_only(q):
+    """Wang et al. 2025 ("Beyond the 80/20 rule"): 1[H_t >= tau_q] inside the sum, the denominator unchanged."""
+    logp, old_logp, adv, mask, _ = make_batch(6)
+    g = torch.Generator().manual_seed(6)
+    entropy = torch.rand(B, T, generator=g, dtype=F64)
+    full = algorithms.get("dapo")
+    _, g_full, _ = autograd_grad(full, logp, old_logp, adv, mask, entropy=entropy)
+    _, g_top, _ = autograd_grad(algorithms.get("dapo", entropy_top_q=q), logp, old_logp, adv, mask, entropy=entropy)
+    values = sorted((entropy[k].item() for k in tokens(mask)), reverse=True)
+    threshold = values[math.ceil(q * len(values)) - 1]
+    keep = (entropy >= threshold) & (mask > 0)
+    assert int(keep.sum()) == math.ceil(q * len(values))
+    torch.testing.assert_close(g_top, torch.where(keep, g_full, 0.0))
+    with pytest.raises(ValueError, match="needs entropy"):
+        algorithms.get("dapo", entropy_top_q=q).loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask)
+    assert algorithms.get("dapo", entropy_top_q=q).batch_dependent and not full.batch_dependent
+
+
+def test_token_sum_aggregation_weighs_every_token_one():
+    algo = algorithms.get("grpo", kl_coef=0.0, loss_agg_mode="token-sum")
+    logp, old_logp, adv, mask, _ = make_batch(8)
+    _, grad, _ = autograd_grad(algo, logp, old_logp, adv, mask)
+    _, grad_mean, _ = autograd_grad(algorithms.get("grpo", kl_coef=0.0, loss_agg_mode="token-mean"), logp,
+                                    old_logp, adv, mask)
+    torch.testing.assert_close(grad, grad_mean * mask.sum())

@@ -25,7 +25,9 @@ def batch(seed, b=8, t=7, lr_range=1.0):
     mask = (torch.arange(t)[None, :] < lengths[:, None]).to(F64)
     ref_logp = logp + 0.2 * torch.randn(b, t, generator=g, dtype=F64)
     entropy = torch.rand(b, t, generator=g, dtype=F64)
-    return dict(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, ref_logp=ref_logp, entropy=entropy)
+    scores = torch.where(torch.arange(b) % 2 == 0, 1.0, -1.0).to(F64)     # outcome rewards (ce-gppo-authors)
+    return dict(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, ref_logp=ref_logp, entropy=entropy,
+                scores=scores)
 
 
 def loss_and_grads(algo, inputs, **kw):
@@ -119,7 +121,8 @@ def test_log_ratios_of_plus_minus_50_give_finite_loss_and_gradient(name, dtype):
     adv = torch.tensor([[1.0, -1.0, 1.0], [1.0, -1.0, -1.0]], dtype=dtype)
     logp = torch.full((2, 3), -60.0, dtype=dtype).requires_grad_(True)
     loss, metrics = algo.loss(logp=logp, old_logp=logp.detach() - lr, advantages=adv,
-                              mask=torch.ones(2, 3, dtype=dtype), ref_logp=logp.detach() - lr)
+                              mask=torch.ones(2, 3, dtype=dtype), ref_logp=logp.detach() - lr,
+                              scores=torch.tensor([1.0, -1.0], dtype=dtype))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
     assert all(math.isfinite(v) for v in metrics.values())
@@ -160,7 +163,7 @@ def test_missing_reference_or_entropy_is_an_error_that_says_what_is_needed():
 @pytest.mark.parametrize("name", ALL)
 def test_every_objective_reports_the_same_metric_keys(name):
     inputs = batch(7)
-    bare = {k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask")}
+    bare = {k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask", "scores")}
     algo = algorithms.get(name, kl_coef=0.0)
     _, metrics = algo.loss(**bare)
     assert set(metrics) == METRIC_KEYS

@@ -193,3 +193,10 @@ def test_to_dict_round_trips_through_get():
     record = algo.to_dict()
     name = record.pop("name")
     assert algorithms.get(name, **record) == algo
+
+
+def test_every_builtin_objective_names_its_paper():
+    assert len(algorithms.BUILTIN) >= 17
+    for name in algorithms.BUILTIN:
+        assert "arXiv" in algorithms.paper(name), f"{name} must name its paper with an arXiv id"
+    assert "2602.04879" in algorithms.paper("dppo-tv") and "2508.08221" in algorithms.paper("lite-ppo")

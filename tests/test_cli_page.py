@@ -52,10 +52,14 @@ def test_page_in_a_headless_browser(page_file):
             page.on("request", lambda r: fetched.append(r.url))
             page.goto(path.as_uri())
             page.wait_for_load_state("load")
-            for table_id, n_rows in (("scores", len(rows)), ("delta", len(rows)),
-                                     ("dynamics", len([r for r in rows if not r.is_base]))):
+            trained = len([r for r in rows if not r.is_base])
+            for table_id, n_rows in (("verdict-scores", len(rows)), ("verdict-vs-base", trained),
+                                     ("scores", len(rows)), ("delta", len(rows)), ("dynamics", trained)):
                 assert page.locator(f"table#{table_id}").is_visible(), table_id
                 assert page.locator(f"table#{table_id} tbody tr").count() == n_rows, table_id
+            # one seed: the pairwise table is left out and the page says that no ranking is supported
+            assert page.locator("table#verdict-pairwise").count() == 0
+            assert "no ranking between objectives is supported" in page.locator("p.verdict-note").first.inner_text()
             width = page.evaluate("document.querySelector('#curves img').naturalWidth")
             assert width > 0, "the curves image did not decode"
             # sort the scores table by its average column, then reverse it

@@ -61,3 +61,23 @@ def test_write_dir_replaces_or_keeps_an_existing_directory(tmp_path):
     assert (target / "weights").read_text() == "v2" and _names(tmp_path) == ["model"]
     fresh = io.write_dir(tmp_path / "cache", build("c"), keep_existing=True, mode=0o755)
     assert (fresh / "weights").read_text() == "c" and (fresh.stat().st_mode & 0o777) == 0o755
+
+
+def test_written_files_and_directories_follow_the_umask(tmp_path):
+    """mkstemp/mkdtemp create 0600/0700; results must be readable as a plain open()/mkdir would make them."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import harness.io as io_mod
+        io_mod = importlib.reload(io_mod)   # the module reads the umask once, at import
+        f = io_mod.write_text(tmp_path / "a.txt", "x")
+        d = io_mod.write_dir(tmp_path / "d", lambda p: (p / "f").write_text("y"))
+    finally:
+        os.umask(old)
+        importlib.reload(io_mod)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755

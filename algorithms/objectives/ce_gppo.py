@@ -18,6 +18,7 @@ its equations, experiments and the authors' code use the mapping above, and so d
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from algorithms.base import Algorithm, PolicyInputs, hp
@@ -28,6 +29,9 @@ from algorithms.surrogates import gradient_preserving_surrogate
 @register("ce-gppo")
 class CEGPPO(Algorithm):
     """CE-GPPO (Su et al. 2025): gradient-preserving clipping, beta1 on low_neg and beta2 on high_pos tokens."""
+
+    paper = ('Su et al. 2025, "CE-GPPO: Controlling Entropy via Gradient-Preserving Clipping Policy Optimization"'
+             ' (arXiv 2509.20712)')
 
     beta1: float = hp(0.5, "weight of the gradient of r < 1-eps_low, A < 0 tokens (paper: 0.5 for 1.5B, 0.75 "
                            "for 7B); larger beta1 speeds up entropy collapse")
@@ -47,3 +51,46 @@ class CEGPPO(Algorithm):
     def policy_loss(self, x: PolicyInputs) -> Tensor:
         return gradient_preserving_surrogate(x.log_ratio, x.ratio, x.advantages, self.clip_ratio_low,
                                              self.clip_ratio_high, self.beta1, self.beta2, self.dual_clip_c)
+
+
+@register("ce-gppo-authors")
+class CEGPPOAuthors(CEGPPO):
+    """CE-GPPO as the authors' public recipes run it: dual clip 10, group filtering, + 0.1 x NLL of correct answers.
+
+    The paper (arXiv 2509.20712) states beta1, beta2, eps = 0.2, token-mean, no KL, no entropy bonus, rewards +1/-1.
+    Only the authors' code (Kwai-Klear/CE-GPPO, recipe/dapo/*gppo*.sh and verl/workers/actor/dp_actor.py) has:
+      - the dual clip c = 10 on A < 0 tokens (clip_ratio_c=10.0), also on by default in `ce-gppo`;
+      - group filtering (enable_filter_groups=True, metric acc): DAPO's dynamic sampling;
+      - an extra term positive_loss_coeff * NLL on the responses whose reward is the correct score (0.1):
+            loss_t += positive_loss_coeff * (-logp_t) * 1[R_i == reward_correct]
+            dloss_t/dlogp_t = CE-GPPO's weight - positive_loss_coeff on the tokens of correct responses.
+    The authors aggregate that term over the correct responses' tokens only (token-mean over them, per micro-batch);
+    here it is aggregated like the policy loss, over all response tokens of the batch, so that micro-batches with
+    global counts sum exactly to the batch: their 0.1 equals 0.1 * N / N_correct here. loss() needs `scores`.
+    """
+
+    paper = ('Su et al. 2025, CE-GPPO (arXiv 2509.20712), with the settings of the authors\' public recipes'
+             ' (github.com/Kwai-Klear/CE-GPPO)')
+
+    needs_scores = True
+
+    dynamic_sampling: bool = hp(True, "group filtering: drop groups whose rewards are all equal and sample again "
+                                      "(the authors' recipes: enable_filter_groups=True; not in the paper)")
+    positive_loss_coeff: float = hp(0.1, "coefficient of the NLL of correct responses' tokens (the authors' "
+                                         "recipes: 0.1; not in the paper); 0 turns it off")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.positive_loss_coeff < 0:
+            raise ValueError(f"{self._label()}: positive_loss_coeff must be >= 0, got {self.positive_loss_coeff}")
+
+    def policy_loss(self, x: PolicyInputs) -> Tensor:
+        loss = super().policy_loss(x)
+        if self.positive_loss_coeff == 0:
+            return loss
+        if x.scores is None:
+            raise ValueError(f"{self._label()} has positive_loss_coeff={self.positive_loss_coeff}, so loss() needs "
+                             f"scores [B] (each response's reward) to find the correct responses (or set "
+                             f"positive_loss_coeff=0)")
+        correct = (x.scores == self.reward_correct)[:, None] & x.mask
+        return loss + torch.where(correct, -self.positive_loss_coeff * x.logp, 0.0)

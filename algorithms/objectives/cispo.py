@@ -21,6 +21,8 @@ from algorithms.registry import register
 class CISPO(Algorithm):
     """CISPO (MiniMax-M1 2025): clipped detached importance weight times log-prob."""
 
+    paper = 'MiniMax 2025, "MiniMax-M1" (arXiv 2506.13585)'
+
     clip_ratio_low: float = hp(1.0, "the IS weight has no lower bound (1 - 1 = 0) (MiniMax-M1)")
     clip_ratio_high: float = hp(0.2, "IS weight capped at 1 + eps_high (tuned in MiniMax-M1; 0.2 here)")
     advantage_estimator: str = hp("grpo", "group-normalised outcome advantages")

@@ -20,6 +20,8 @@ from algorithms.surrogates import clipped_surrogate
 class DAPO(Algorithm):
     """DAPO (Yu et al. 2025): clip-higher, token-mean, dynamic sampling, overlong shaping, no KL."""
 
+    paper = 'Yu et al. 2025, "DAPO: An Open-Source LLM Reinforcement Learning System at Scale" (arXiv 2503.14476)'
+
     clip_ratio_high: float = hp(0.28, "clip-higher: a larger upper clip leaves room for low-probability tokens "
                                       "to grow (DAPO: 0.28)")
     dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "

@@ -20,6 +20,8 @@ from algorithms.surrogates import clipped_surrogate
 class DrGRPO(Algorithm):
     """Dr. GRPO (Liu et al. 2025): advantages without std, constant-length normalisation, no KL."""
 
+    paper = 'Liu et al. 2025, "Understanding R1-Zero-Like Training: A Critical Perspective" (arXiv 2503.20783)'
+
     dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
                                          "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("dr-grpo", "R - group mean, no std normalisation (Dr. GRPO)")

@@ -24,6 +24,8 @@ from algorithms.surrogates import gradient_preserving_surrogate
 class GPPO(Algorithm):
     """GPPO (Klear-Reasoner, Su et al. 2025): clipped tokens keep the gradient (1 +- eps) A."""
 
+    paper = 'Su et al. 2025, "Klear-Reasoner" (arXiv 2508.07629)'
+
     dual_clip_c: float | None = hp(10.0, "dual clip on A<0 tokens: loss capped at -c*A (as CE-GPPO's code); "
                                          "None turns it off")
     advantage_estimator: str = hp("grpo", "group-normalised outcome advantages")

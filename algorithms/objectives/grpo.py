@@ -19,6 +19,8 @@ from algorithms.surrogates import clipped_surrogate
 class GRPO(Algorithm):
     """GRPO (Shao et al. 2024): clipped surrogate, group-normalised advantages, k3 KL loss (beta 0.04)."""
 
+    paper = 'Shao et al. 2024, "DeepSeekMath" (arXiv 2402.03300)'
+
     dual_clip_c: float | None = hp(None, "dual clip (Ye et al. 2020): cap the loss of A<0 tokens at -c*A; the "
                                          "paper has none (None); e.g. 3.0 as PPO")
     advantage_estimator: str = hp("grpo", "(R - group mean) / (group std + eps) (DeepSeekMath)")

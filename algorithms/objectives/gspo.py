@@ -30,6 +30,8 @@ def sequence_log_ratio(x: PolicyInputs) -> Tensor:
 class GSPO(Algorithm):
     """GSPO (Zheng et al. 2025): sequence-level geometric-mean ratio, clipped per sequence (token form)."""
 
+    paper = 'Zheng et al. 2025, "Group Sequence Policy Optimization" (arXiv 2507.18071)'
+
     clip_ratio_low: float = hp(3e-4, "sequence ratios below 1 - 3e-4 are clipped (GSPO paper)")
     clip_ratio_high: float = hp(4e-4, "sequence ratios above 1 + 4e-4 are clipped (GSPO paper)")
     advantage_estimator: str = hp("grpo", "group-normalised outcome advantages")

@@ -27,6 +27,9 @@ from algorithms.surrogates import token_covariance, top_tokens
 class KLCov(Algorithm):
     """KL-Cov (Cui et al. 2025): KL penalty on the highest-covariance tokens, no clipping."""
 
+    paper = ('Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models"'
+             ' (arXiv 2505.22617)')
+
     batch_dependent = True
     kl_cov_ratio: float = hp(2e-3, "fraction of the response tokens that get the KL penalty (paper: 2e-3 for 7B)")
     kl_cov_coef: float = hp(1.0, "coefficient of |log r| on the selected tokens (paper: 1)")

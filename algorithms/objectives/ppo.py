@@ -22,6 +22,9 @@ from algorithms.surrogates import clipped_surrogate
 class PPO(Algorithm):
     """PPO (Schulman et al. 2017): clipped surrogate, dual clip, GAE critic, KL penalty in the reward."""
 
+    paper = ('Schulman et al. 2017, "Proximal Policy Optimization Algorithms" (arXiv 1707.06347);'
+             ' dual clip: Ye et al. 2020 (arXiv 1912.09729)')
+
     dual_clip_c: float | None = hp(3.0, "dual clip: the loss of an A<0 token is capped at -c*A (Ye et al. 2020); "
                                         "None turns it off")
     advantage_estimator: str = hp("gae", "GAE from the critic's values (Schulman et al. 2016)")

@@ -31,8 +31,9 @@ def add_arguments(parser) -> None:
                              "'<!-- rlvr-zoo leaderboard ARGS -->' and '<!-- /rlvr-zoo leaderboard -->', and its "
                              "content becomes the output of `rlvr-zoo leaderboard ARGS` (md format; directories in "
                              "ARGS are relative to the Markdown file); repeatable")
-    parser.add_argument("--page", action="store_true",
-                        help="also write RUN_DIR/index.html: one self-contained page with every view and the curves")
+    parser.add_argument("--page", action=argparse.BooleanOptionalAction, default=True,
+                        help="write RUN_DIR/index.html for each comparison directory: one self-contained page with "
+                             "every view and the curves (default; --no-page to skip; never in a Markdown block)")
     parser.add_argument("--check", action="store_true",
                         help="with --refresh: change nothing, exit 1 if any block differs from a fresh table")
 
@@ -58,8 +59,7 @@ def block_table(args_text: str, base_dir: Path) -> str:
     except ValueError as exc:
         raise ValueError(f"block '{args_text}': {exc}") from None
     given = [flag for flag, value in (("--format", args.format != "md"), ("--output", args.output),
-                                      ("--refresh", args.refresh), ("--check", args.check),
-                                      ("--page", args.page)) if value]
+                                      ("--refresh", args.refresh), ("--check", args.check)) if value]
     if given:
         raise ValueError(f"block '{args_text}': option {given[0]} is not supported in a Markdown block "
                          f"(use RUN_DIR..., --view and --only; the format is always md)")
@@ -99,10 +99,22 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     if args.page:
-        from harness import report_page
-        from harness.leaderboard import collect
-
-        for run_dir in args.run_dirs:
-            page = report_page.write(run_dir, select(collect(run_dir), args.only))
-            print(f"page: {page}", file=sys.stderr)
+        _write_pages(args.run_dirs, args.only)
     return 0
+
+
+def _write_pages(run_dirs: list[str], only: list[str]) -> None:
+    """index.html in each comparison directory (one with runs/ or base/); a folder it cannot write is reported."""
+    from harness import report_page, run_layout
+    from harness.leaderboard import collect, select
+
+    for run_dir in map(Path, run_dirs):
+        if not ((run_dir / run_layout.RUNS_DIR).is_dir() or (run_dir / run_layout.BASE_DIR).is_dir()):
+            continue
+        try:
+            page = report_page.write(run_dir, select(collect(run_dir), only))
+        except OSError as exc:
+            print(f"page: not written in {run_dir} ({exc.strerror or exc}); pass --no-page to skip it",
+                  file=sys.stderr)
+            continue
+        print(f"page: {page}", file=sys.stderr)

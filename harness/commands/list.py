@@ -30,9 +30,21 @@ def add_arguments(parser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- data
-def _registry_entries(names, lookup) -> list[dict]:
-    """[{name, doc}] for a registry given as its names and a name -> documented object lookup."""
-    return [{"name": n, "doc": first_sentence(getattr(lookup(n), "__doc__", ""))} for n in names]
+def _registry_entries(names, lookup, paper=None) -> list[dict]:
+    """[{name, doc}] for a registry given as its names and a name -> documented object lookup; with ``paper`` (a
+    name -> source lookup) each entry also has its "paper"."""
+    entries = [{"name": n, "doc": first_sentence(getattr(lookup(n), "__doc__", ""))} for n in names]
+    for entry in entries if paper is not None else []:
+        entry["paper"] = paper(entry["name"])
+    return entries
+
+
+def _rollout_corrections() -> list[dict]:
+    """[{name, doc, paper, params}] of algorithms.off_policy's rollout corrections."""
+    from algorithms import off_policy
+
+    return [{"name": n, "doc": off_policy.describe(n)["summary"], "paper": off_policy.paper(n),
+             "params": off_policy.describe(n)["params"]} for n in off_policy.names()]
 
 
 def _benchmarks() -> list[dict]:
@@ -74,7 +86,8 @@ def collect() -> dict:
     return {
         "shared_defaults": shared_defaults(),
         "algorithms": {name: objective(name) for name in algorithms.names()},
-        "advantage_estimators": _registry_entries(advantages.names(), advantages._get),
+        "advantage_estimators": _registry_entries(advantages.names(), advantages._get, advantages.paper),
+        "rollout_corrections": _rollout_corrections(),
         "benchmarks": _benchmarks(),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
@@ -124,6 +137,10 @@ def render_tables(info: dict) -> str:
     sections.append("shared recipe (algorithms.Algorithm defaults):\n" + textwrap.fill(
         shared, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
     sections.append(_named_docs("advantage estimators", info["advantage_estimators"]))
+    sections.append(_named_docs("rollout corrections",
+                                [{**e, "doc": e["doc"] + " [" + ", ".join(f"{k}={_fmt(v)}" for k, v in
+                                                                          e["params"].items()) + "]"}
+                                 for e in info["rollout_corrections"]]))
     bench_rows = [[b["name"], b["source"],
                    ", ".join(f"{s} {n if n is not None else '?'}" for s, n in b["splits"].items())]
                   for b in info["benchmarks"]]
@@ -142,7 +159,7 @@ def render_tables(info: dict) -> str:
 
 def _named_docs(title: str, entries: list[dict]) -> str:
     name_w = max([len(title)] + [len(e["name"]) for e in entries])
-    rows = [[e["name"], e["doc"]] for e in entries]
+    rows = [[e["name"], e["doc"] + (f" ({e['paper']})" if e.get("paper") else "")] for e in entries]
     return f"{title}:\n" + _table(rows, [title.split()[-1].rstrip("s"), "what"], {1: _fit([name_w], 2)})
 
 

@@ -163,8 +163,15 @@ def policy_loss_fn(name: str):
     return zoo_policy_loss
 
 
-# estimators verl cannot call through its generic path: verl passes values only to its own "gae"
+# estimators verl cannot call through its generic path: verl passes values only to its own "gae" (and a greedy
+# baseline only to its own "remax": estimators that need baseline_scores are not registered either)
 _CRITIC_ESTIMATORS = {"gae"}
+
+
+def verl_objectives() -> list[str]:
+    """The objectives registered with verl: all but those whose loss reads each response's reward (needs_scores,
+    e.g. ce-gppo-authors), which verl's PolicyLossFn does not receive."""
+    return [n for n in algorithms.names() if not algorithms.get_class(n).needs_scores]
 
 
 def _group_ids(index, device) -> torch.Tensor:
@@ -205,12 +212,12 @@ def register_all() -> dict[str, list[str]]:
     first.
     """
     losses = []
-    for name in algorithms.names():
+    for name in verl_objectives():
         core_algos.register_policy_loss(PREFIX + name)(policy_loss_fn(name))
         losses.append(PREFIX + name)
     estimators = []
     for estimator in zoo_advantages.names():
-        if estimator in _CRITIC_ESTIMATORS:
+        if estimator in _CRITIC_ESTIMATORS or zoo_advantages.needs_baseline_scores(estimator):
             continue
         key = PREFIX + estimator
         previous = core_algos.ADV_ESTIMATOR_REGISTRY.get(key)

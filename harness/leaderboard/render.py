@@ -215,7 +215,7 @@ Table = tuple[list[str], list[list[str]]]
 Part = tuple  # ("heading" | "note", text) or ("table", headers, body)
 
 
-def _verdicts_parts(rows: list[Row]) -> list[Part]:
+def verdict_parts(rows: list[Row]) -> list[Part]:
     """Headings, tables and the notes under them, of the verdicts view."""
     a = analysis(rows)
     head = verdicts.headings(a)
@@ -235,7 +235,7 @@ def _one(table_of: Callable[[list[Row]], Table]) -> Callable[[list[Row]], list[P
 
 VIEW_FUNCTIONS: dict[str, tuple[Callable[[list[Row]], Any], Callable[[list[Row]], str],
                                 Callable[[list[Row]], list[Part]]]] = {  # view: (json data, csv text, human parts)
-    "verdicts": (verdict_record, _verdicts_csv, _verdicts_parts),
+    "verdicts": (verdict_record, _verdicts_csv, verdict_parts),
     "scores": (scores_rows, _scores_csv, _one(table)),
     "delta": (delta_rows, _delta_csv, _one(delta_table)),
     "dynamics": (dynamics_rows, _dynamics_csv, _one(dynamics_table)),

@@ -78,6 +78,10 @@ class TrainConfig:
     tis_cap: float = _f(0.0, "truncated importance sampling for the engine/trainer mismatch: the loss gets token "
                              "weights min(pi_old/pi_engine, tis_cap) as rollout_is_weights (Yao et al. 2025 use 2); "
                              "0 disables")
+    rollout_correction: str = _f("none", "correction of the engine/trainer mismatch, chosen apart from the objective: "
+                                         "none, token-tis, seq-tis, token-mis, seq-mis, icepop or geo-rs, "
+                                         "optionally with parameters ('icepop:alpha=0.5,beta=5'); rlvr-zoo list shows "
+                                         "each with its source and defaults (algorithms.off_policy)")
     # --- optimisation -------------------------------------------------------------------------------------------
     steps: int = _f(100, "training steps (one rollout batch and its updates per step)")
     lr: float = _f(1e-6, "AdamW learning rate of the policy (CE-GPPO paper: 1e-6)")
@@ -211,7 +215,20 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.top_p must be in (0, 1], got {self.top_p}")
         if len(self.adam_betas) != 2:
             raise ValueError(f"TrainConfig.adam_betas must be two numbers, got {self.adam_betas!r}")
+        self._validate_rollout_correction()
         return self
+
+    def _validate_rollout_correction(self) -> None:
+        from algorithms import off_policy
+
+        try:
+            name, _ = off_policy.parse_spec(self.rollout_correction)
+        except ValueError as err:
+            raise ValueError(f"TrainConfig.rollout_correction: {err}") from None
+        if name != "none" and self.tis_cap > 0:
+            raise ValueError(f"TrainConfig: tis_cap={self.tis_cap} and rollout_correction={self.rollout_correction!r} "
+                             f"both correct the engine/trainer mismatch; set one (tis_cap=2 is "
+                             f"rollout_correction='token-tis')")
 
 
 def _type_name(tp) -> str:

@@ -88,12 +88,14 @@ def seed_for(*parts: int) -> int:
 class ScoredGroup:
     """The responses to one prompt: ``rollouts`` (harness.rollout.Rollout), their reward ``scores`` and whether each
     counts as ``correct``; ``row`` is the prompt's row, ``uid`` its group id within the step (for the advantage
-    estimator)."""
+    estimator); ``baseline`` the reward of one greedy response to the prompt, drawn only for estimators that need it
+    (remax)."""
     row: int
     uid: int
     rollouts: list
     scores: list[float]
     correct: list[bool]
+    baseline: float | None = None
 
     @property
     def constant(self) -> bool:
@@ -146,9 +148,10 @@ class GroupCollector:
     """Samples and scores the groups of a step (module notes)."""
 
     def __init__(self, cfg: TrainConfig, engine, rows: list[dict], tokenizer, scorer: RolloutScorer,
-                 sampler: PromptSampler, dist, dynamic: bool):
+                 sampler: PromptSampler, dist, dynamic: bool, greedy_baseline: bool = False):
         self.cfg, self.engine, self.rows, self.tokenizer = cfg, engine, rows, tokenizer
         self.scorer, self.sampler, self.dist, self.dynamic = scorer, sampler, dist, dynamic
+        self.greedy_baseline = greedy_baseline
         self._prompts: dict[int, str] = {}
 
     def prompt(self, index: int) -> str:
@@ -184,10 +187,21 @@ class GroupCollector:
         golds = [str(self.rows[i]["answer"]) for i in mine for _ in range(G)]
         scored = self.scorer.score(golds, rollouts)
         out.rounds += 1
+        baselines = self._greedy_baselines(mine, out) if self.greedy_baseline else [None] * len(mine)
         return [ScoredGroup(row=row, uid=round_ * self.cfg.prompts_per_step + g, rollouts=rollouts[g * G:(g + 1) * G],
                             scores=[s.value for s in scored[g * G:(g + 1) * G]],
-                            correct=[s.correct for s in scored[g * G:(g + 1) * G]])
+                            correct=[s.correct for s in scored[g * G:(g + 1) * G]], baseline=baselines[g])
                 for g, row in enumerate(mine)]
+
+    def _greedy_baselines(self, mine: list[int], out: Collected) -> list[float]:
+        """The reward of one greedy (temperature 0) response per prompt: ReMax's baseline (Li et al. 2023)."""
+        from harness.rollout import Sampling
+
+        t0 = time.perf_counter()
+        greedy = self.engine.generate([self.prompt(i) for i in mine],
+                                      Sampling(n=1, max_new_tokens=self.cfg.max_new_tokens, temperature=0.0))
+        out.gen_time += time.perf_counter() - t0
+        return [s.value for s in self.scorer.score([str(self.rows[i]["answer"]) for i in mine], greedy)]
 
     def collect(self, step: int, max_rounds: int | None = None) -> Collected:
         """This rank's groups for the step, after dynamic sampling (module notes); ``max_rounds`` (>= 1) caps the

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from algorithms import advantages as advantage_estimators
 from harness import checkpoint as ckpt
 from harness import distributed, model_card
 from harness.io import write_text
@@ -222,7 +223,9 @@ class Trainer:
                                          overlong=overlong)
         reward.warmup()
         self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
-                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling)
+                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling,
+                                        greedy_baseline=advantage_estimators.needs_baseline_scores(
+                                            algo.advantage_estimator))
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
@@ -265,7 +268,8 @@ class Trainer:
         old_values = forward.all_values(self.critic, batch) if self.critic is not None else None
         # advantages
         adv, returns = algo.compute_advantages(mask=batch.mask, scores=batch.scores, group_ids=batch.group_ids,
-                                               values=old_values, old_logp=old.full, ref_logp=ref_logp)
+                                               values=old_values, old_logp=old.full, ref_logp=ref_logp,
+                                               baseline_scores=batch.baseline_scores)
         # loss, backward and optimiser steps
         stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
                                  n_mb)

@@ -107,6 +107,7 @@ class Updater:
         self.policy, self.model, self.optimizer = policy, model, optimizer
         self.critic, self.train_critic, self.critic_optimizer = critic, train_critic, critic_optimizer
         self.guard = StepGuard(model, critic)
+        self.correction = off_policy.parse_spec(cfg.rollout_correction)    # (name, params); ("none", {}) when off
 
     def run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
         cfg, N = self.cfg, data.batch.num_seqs
@@ -165,10 +166,12 @@ class Updater:
         if w is not None:
             for k, (num, den) in off_policy.tis_stats(w, fmask, self.cfg.tis_cap).items():
                 stats.sums.add_mean(k, num, den)
+        elif self.correction[0] != "none":
+            w = self._rollout_correction(old, engine, fmask, stats)
         adv = data.advantages[rows, :T]
         loss, m = algo.loss(logp=logp_in, old_logp=old, advantages=adv, mask=fmask.float(),
                             ref_logp=data.ref_logp[rows, :T] if data.ref_logp is not None else None, entropy=ent,
-                            rollout_is_weights=w, global_tokens=counts["tokens"], global_seqs=counts["seqs"],
+                            scores=batch.scores[rows].to(logp_in.dtype), rollout_is_weights=w, global_tokens=counts["tokens"], global_seqs=counts["seqs"],
                             on_nonfinite="nan")
         total = loss * weight
         if self.critic is not None:
@@ -187,6 +190,17 @@ class Updater:
             self._grad_shares(stats, logp, old, adv, w, fmask)
         stats.train_tokens += int(batch.attention_mask[rows].sum())
         return finite
+
+    def _rollout_correction(self, old, engine, mask, stats: UpdateStats) -> torch.Tensor:
+        """The weights of TrainConfig.rollout_correction; its masked / truncated fractions go to the step's metrics
+        (token fractions weighted by tokens, sequence fractions by sequences, so micro-batches and ranks add up)."""
+        name, params = self.correction
+        w, metrics = off_policy.compute(name, old_logp=old, engine_logp=engine, mask=mask, **params)
+        tokens, seqs = float(mask.sum()), float(mask.any(-1).sum())
+        for k, v in metrics.items():
+            den = seqs if k.endswith("seq_frac") else tokens
+            stats.sums.add_mean(k, v * den, den)
+        return w
 
     def _grad_shares(self, stats: UpdateStats, logp, old, adv, w, mask) -> None:
         from algorithms import gradient_shares

@@ -1,0 +1,31 @@
+"""Lite PPO: critic-free PPO loss with group-mean / batch-std advantages and token-level aggregation.
+
+Liu et al. 2025, "Part I: Tricks or Traps? A Deep Dive into RL for LLM Reasoning" (arXiv 2508.08221), Lite PPO:
+two techniques on top of the vanilla PPO clipped loss without a critic --
+
+    A_i = (R_i - mean_group R) / (std_batch R + eps)     advantage normalisation: group mean, batch std
+    loss = sum_{i,t} max(-r A, -clip(r, 1 - eps, 1 + eps) A) / N       token-level aggregation
+    dloss_t/dlogp_t = -r A unclipped, 0 clipped
+
+eps = 0.2 both sides, no KL, no entropy bonus, no dynamic sampling or overlong filtering.
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+from algorithms.base import Algorithm, PolicyInputs, hp
+from algorithms.registry import register
+from algorithms.surrogates import clipped_surrogate
+
+
+@register("lite-ppo")
+class LitePPO(Algorithm):
+    """Lite PPO (Liu et al. 2025): PPO's clipped loss, group-mean/batch-std advantages, token-mean, no critic."""
+
+    paper = 'Liu et al. 2025, "Part I: Tricks or Traps? A Deep Dive into RL for LLM Reasoning" (arXiv 2508.08221)'
+
+    advantage_estimator: str = hp("lite-ppo", "(R - group mean) / (batch std + eps) (Lite PPO)")
+    loss_agg_mode: str = hp("token-mean", "token-level aggregation (Lite PPO)")
+
+    def policy_loss(self, x: PolicyInputs) -> Tensor:
+        return clipped_surrogate(x.ratio, x.advantages, self.clip_ratio_low, self.clip_ratio_high)
