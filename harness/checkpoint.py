@@ -14,8 +14,10 @@ Layout of ``OUT/checkpoints/step-<N>/``::
                         puts in the directory, including a torch.distributed.checkpoint layout, is covered)
 
 A checkpoint is written into a temporary sibling directory (``.step-<N>.tmp-<pid>-*``) and renamed into place, so
-``step-<N>/`` either exists complete or not at all; temporaries left by a killed writer (its pid no longer runs) are
-removed by :func:`latest_checkpoint` and :func:`save_checkpoint`.
+``step-<N>/`` either exists complete or not at all. An FSDP2 run's ranks first write their shards into the staging
+folder :func:`sharded_staging_dir` (``.sharded-step-<N>``), which :func:`save_checkpoint` moves in (``move_in``).
+Temporaries and staging folders left by a killed writer (its pid no longer runs; a staging folder names no pid, and
+the run lock keeps a second writer out) are removed by :func:`latest_checkpoint` and :func:`save_checkpoint`.
 
 Integrity: :func:`verify_checkpoint` re-hashes every file against ``manifest.json``. :func:`latest_checkpoint`
 returns the newest checkpoint that verifies; a newer one that does not (a changed byte, a truncated, missing or extra
@@ -42,13 +44,14 @@ import numpy as np
 import torch
 
 from harness.io import write_dir, write_json
+from harness.run_layout import CHECKPOINTS_DIR
 
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "latest_checkpoint", "list_checkpoints", "load_model_weights", "save_final", "write_manifest",
-           "verify_checkpoint", "remove_stale_temporaries", "MANIFEST"]
+           "verify_checkpoint", "remove_stale_temporaries", "sharded_staging_dir", "MANIFEST"]
 
 _STEP_RE = re.compile(r"^step-(\d+)$")
-_TEMP_RE = re.compile(r"^\.(?:step-\d+|final)\.(?:tmp|old)-(?:(\d+)(?=-|$))?")
+_TEMP_RE = re.compile(r"^\.(?:(?:step-\d+|final)\.(?:tmp|old)-(?:(\d+)(?=-|$))?|sharded-step-\d+$)")
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -317,17 +320,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
-    """Remove the hidden ``.step-N.tmp-<pid>-*`` / ``.step-N.old-<pid>-`` (and ``.final.*``) directories that a
-    writer killed mid-write left in ``out_dir/checkpoints`` and ``out_dir``; a directory whose writer process still
-    runs on this machine is left alone. Returns the removed paths."""
-    removed = []
-    for parent in (Path(out_dir) / "checkpoints", Path(out_dir)):
+def sharded_staging_dir(out_dir: str | os.PathLike, step: int) -> Path:
+    """Where the ranks of an FSDP2 run write the shards of checkpoint ``step`` before :func:`save_checkpoint` moves
+    the folder in (``move_in``)."""
+    return Path(out_dir) / CHECKPOINTS_DIR / f".sharded-step-{int(step)}"
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike, keep: tuple[Path, ...] = ()) -> list[Path]:
+    """Remove the hidden ``.step-N.tmp-<pid>-*`` / ``.step-N.old-<pid>-`` (and ``.final.*``) directories and the
+    ``.sharded-step-N`` staging folders that a writer killed mid-write left in ``out_dir/checkpoints`` and
+    ``out_dir``; a directory whose writer process still runs on this machine, and the folders in ``keep`` (a
+    checkpoint's staging folder about to be moved in), are left alone. Returns the removed paths."""
+    removed, keep = [], {Path(k).resolve() for k in keep}
+    for parent in (Path(out_dir) / CHECKPOINTS_DIR, Path(out_dir)):
         if not parent.is_dir():
             continue
         for child in parent.iterdir():
             m = _TEMP_RE.match(child.name)
-            if not m or not child.is_dir() or (m.group(1) and _pid_alive(int(m.group(1)))):
+            if not m or not child.is_dir() or (m.group(1) and _pid_alive(int(m.group(1)))) \
+                    or child.resolve() in keep:
                 continue
             shutil.rmtree(child, ignore_errors=True)
             if not child.exists():
@@ -338,7 +349,7 @@ def remove_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
 def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """(step, path) of the checkpoints under ``out_dir/checkpoints``, oldest first: every ``step-<N>`` directory
     with a ``trainer_state.pt`` or a ``manifest.json`` (whether intact is :func:`verify_checkpoint`'s job)."""
-    root = Path(out_dir) / "checkpoints"
+    root = Path(out_dir) / CHECKPOINTS_DIR
     found = []
     if root.is_dir():
         for child in root.iterdir():
@@ -372,7 +383,7 @@ def latest_checkpoint(out_dir: str | os.PathLike, *, verify: bool = True) -> Pat
             warnings.warn(f"{path} has no {MANIFEST} (written by an older rlvr-zoo): its files are not verified",
                           stacklevel=2)
         return path
-    raise CheckpointError(f"no intact checkpoint in {Path(out_dir) / 'checkpoints'}: " + "; ".join(problems)
+    raise CheckpointError(f"no intact checkpoint in {Path(out_dir) / CHECKPOINTS_DIR}: " + "; ".join(problems)
                           + ". Start a new run in another out_dir, or delete the checkpoints to start over here")
 
 
@@ -388,7 +399,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
     """
     from safetensors.torch import save_model
 
-    target = Path(out_dir) / "checkpoints" / f"step-{step}"
+    target = Path(out_dir) / CHECKPOINTS_DIR / f"step-{step}"
     state = dict(trainer_state)
     state["step"] = int(step)
     state["integrity"] = MANIFEST
@@ -411,7 +422,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
         torch.save(state, tmp / "trainer_state.pt")  # its presence marks a complete directory
         write_manifest(tmp)
 
-    remove_stale_temporaries(out_dir)
+    remove_stale_temporaries(out_dir, keep=tuple((move_in or {}).values()))
     write_dir(target, build)
     found = list_checkpoints(out_dir)
     for old_step, old in found:

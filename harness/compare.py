@@ -96,21 +96,30 @@ def split_algos(items: list[str] | str) -> list[str]:
     return specs
 
 
-def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
-    """--set field=value (a TrainConfig field) / eval.field=value / train_eval.field=value / compare.field=value."""
+def parse_sets(items: list[str], train: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """--set eval.field=value / train_eval.field=value / compare.field=value (values parsed as YAML scalars) and the
+    training fields, field=value or field.key=value (or train.field=value): applied to ``train`` (the preset's
+    training fields) as ``train --set`` applies them (harness.training.config.apply_sets)."""
+    from harness.training.config import TrainConfig, apply_sets
+
     out: dict[str, dict[str, Any]] = {"train": {}, "eval": {}, "train_eval": {}, "compare": {}}
+    train_sets = []
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"--set {item!r}: expected field=value (a TrainConfig field) or eval.field=value, "
                              f"train_eval.field=value, compare.field=value")
         section, dot, name = key.strip().partition(".")
-        if not dot:
-            section, name = "train", section
-        if section not in out:
+        if section == "train" and dot:
+            train_sets.append(f"{name}={value}")
+        elif dot and section in out:
+            out[section][name] = _parse_value(value.strip())
+        elif not dot or section in TrainConfig.field_names():
+            train_sets.append(item)
+        else:
             raise ValueError(f"--set {item!r}: unknown section {section!r}; use field=value for training fields or "
                              f"one of eval., train_eval., compare.")
-        out[section][name] = _parse_value(value.strip())
+    out["train"] = apply_sets(dict(train or {}), train_sets)
     return out
 
 
@@ -190,7 +199,7 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     """Resolve the preset, the command-line choices and --set overrides into a checked Plan. ``init_from``
     (or the preset's `compare.init_from`) replaces `train.model` for every arm and the base evaluation."""
     p = presets_mod.load(preset)
-    changes = parse_sets(list(sets))
+    changes = parse_sets(list(sets), train=p.train)
     specs = [parse_algo_spec(s) for s in split_algos(algos if algos else p.algos)]
     if not specs:
         raise ValueError(f"no algorithm given: pass --algos (e.g. ppo,grpo) or set `algos:` in the preset {p.path}")
@@ -200,8 +209,7 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
         raise ValueError(f"algorithm {dupes[0]!r} is listed twice; give each algorithm or variant once")
     check_algos(specs)
     seeds = list(seeds) if seeds else list(p.seeds)
-    train = dict(p.train)
-    train.update(changes["train"])
+    train = changes["train"]
     # equal budgets: a dynamic-sampling objective may not draw more responses than the others (TrainConfig.budget)
     train.setdefault("budget", "equal-rollouts")
     valid = train_config_fields()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,29 +30,36 @@ class RunLockError(UserError):
     """The run folder is in use by another process, or cannot be used as a run folder."""
 
 
-def check_out_dir(out_dir, flag: str = "--out") -> Path:
-    """``out_dir`` as a Path, after refusing an empty value, an existing file, a path under a file and a folder that
-    cannot be created or written (each a one-line :class:`RunLockError`)."""
+def check_out_dir(out_dir, flag: str = "--out", create: bool = False) -> Path:
+    """``out_dir`` as a directory this process can create and write, or a one-line :class:`RunLockError` saying why
+    not: an empty value, a path that is a file, a path below a file, a location where no file can be created
+    (read-only file system, no permission).
+
+    ``create=False`` (the commands' early check, before anything slow starts) creates nothing: the nearest existing
+    ancestor is probed with a temporary file that is removed at once. ``create=True`` (taking the lock) also makes
+    the directory.
+    """
     text = "" if out_dir is None else os.fspath(out_dir)
     if not text.strip():
-        raise RunLockError(f"{flag} is empty; give the output directory, e.g. {flag} runs/my-run")
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise RunLockError(f"{flag} {text}: this is a file, not a directory; give a directory for the outputs")
+        raise RunLockError(f"{flag} is empty; give a directory for the results, e.g. {flag} runs/my-run")
+    target = Path(text).expanduser()
+    if target.exists() and not target.is_dir():
+        raise RunLockError(f"{flag} {text}: is a file, not a directory; give a directory (new or existing)")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunLockError(f"{flag} {text}: {existing} is a file, so no directory can be made below it; give a "
+                           f"path whose parents are directories")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise RunLockError(f"{flag} {text}: a part of this path is a file, not a directory; give a directory "
-                           f"path for the outputs") from None
-    except NotADirectoryError:
-        raise RunLockError(f"{flag} {text}: a part of this path is a file, not a directory; give a directory "
-                           f"path for the outputs") from None
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+        if create:
+            target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunLockError(f"{flag} {text}: cannot create this directory ({exc.strerror or exc}); give a "
-                           f"writable location") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise RunLockError(f"{flag} {text}: this directory is not writable; give a writable location")
-    return path
+        raise RunLockError(f"{flag} {text}: cannot write in {existing} ({exc.strerror or exc}); give a writable "
+                           f"directory") from None
+    return target
 
 
 class RunLock:
@@ -68,7 +76,7 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> "RunLock":
-        folder = check_out_dir(self.folder, self.flag)
+        folder = check_out_dir(self.folder, self.flag, create=True)
         if os.environ.get("RANK", "0") not in ("", "0"):
             return self
         try:
@@ -135,7 +143,7 @@ def lock_run_folder(folder: str | os.PathLike, command: str, flag: str = "--out"
     :meth:`RunLock.release` or the end of the process. Re-entrant within a process (a process that already holds
     the folder's lock gets it again). Raises :class:`RunLockError` when another process holds it or the folder
     cannot be used."""
-    path = check_out_dir(folder, flag)
+    path = check_out_dir(folder, flag, create=True)
     key = str(path.resolve())
     held = _HELD.get(key)
     if held is not None and held.held:

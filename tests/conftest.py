@@ -1,5 +1,8 @@
 """Shared fixtures. Tests run on a CPU without network; data-dependent tests skip when the data is absent."""
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def running_train():
+    """``start(argv, out, env)``: starts ``python -m harness.cli`` with ``argv`` (a `train` writing to ``out``) and
+    returns the process once it has logged its first step (out/metrics.jsonl has a line), failing with the output
+    when it ends before that. A process still running at the end of the test is killed."""
+    procs = []
+
+    def start(argv, out, env, timeout: float = 240) -> subprocess.Popen:
+        repo = Path(__file__).resolve().parents[1]
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *argv], cwd=repo, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        metrics, deadline = Path(out) / "metrics.jsonl", time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            if metrics.exists() and metrics.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

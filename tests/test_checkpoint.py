@@ -7,9 +7,6 @@ import os
 import pickle
 import random
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,6 @@ import torch
 from harness import checkpoint as ckpt
 from harness.models import load_policy
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
@@ -137,27 +133,16 @@ def test_crafted_pickle_as_optimizer_file_does_not_execute(tiny, tmp_path, paylo
 
 
 @pytest.mark.slow
-def test_sigterm_to_running_train_leaves_a_loadable_checkpoint(tmp_path):
+def test_sigterm_to_running_train_leaves_a_loadable_checkpoint(tmp_path, running_train):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "harness.cli", "train", "--algo", "grpo", "--model", "tiny-random", "--task",
-           "arith", "--steps", "500", "--out", str(out), "--no-progress",
-           "--set", "prompts_per_step=2", "--set", "responses_per_prompt=2", "--set", "max_new_tokens=4",
-           "--set", "task_params.n=40", "--set", "dtype=float32", "--set", "template=plain"]
+    argv = ["train", "--algo", "grpo", "--model", "tiny-random", "--task", "arith", "--steps", "500", "--out",
+            str(out), "--no-progress",
+            "--set", "prompts_per_step=2", "--set", "responses_per_prompt=2", "--set", "max_new_tokens=4",
+            "--set", "task_params.n=40", "--set", "dtype=float32", "--set", "template=plain"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        metrics = out / "metrics.jsonl"
-        while time.time() < deadline and proc.poll() is None:
-            if metrics.exists() and metrics.read_text().count("\n") >= 1:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = running_train(argv, out, env)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=180)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     path = ckpt.latest_checkpoint(out)

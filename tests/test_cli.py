@@ -123,9 +123,10 @@ BAD_INVOCATIONS = [
 
 
 @pytest.mark.parametrize("argv,words", BAD_INVOCATIONS, ids=[" ".join(a[:4]) for a, _ in BAD_INVOCATIONS])
-def test_a_user_error_is_one_line_and_exit_2(argv, words, bad_inputs, capfd):
+def test_a_user_error_is_one_line_and_exit_2(argv, words, bad_inputs, capfd, monkeypatch, tmp_path):
     if "/proc/rlvr-zoo-out" in argv and not Path("/proc").is_dir():
         pytest.skip("no /proc: no read-only location to point --out at")
+    monkeypatch.chdir(tmp_path)   # commands without --out write under ./results: keep the checkout clean
     argv = [a.replace("{d}", str(bad_inputs)) for a in argv]
     try:
         code = main(argv)

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -160,7 +159,7 @@ def test_stale_temporaries_are_removed_unless_their_writer_runs(tmp_path):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         gone = [root / f".step-3.tmp-{dead.pid}-abc", root / ".step-4.tmp-xyz", root / f".step-2.old-{dead.pid}-",
-                tmp_path / f".final.tmp-{dead.pid}-q"]
+                tmp_path / f".final.tmp-{dead.pid}-q", ckpt.sharded_staging_dir(tmp_path, 6)]
         kept = root / f".step-5.tmp-{live.pid}-def"
         for d in gone + [kept]:
             (d / "model").mkdir(parents=True)
@@ -170,6 +169,21 @@ def test_stale_temporaries_are_removed_unless_their_writer_runs(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_checkpoint_moves_its_staging_folder_in_and_removes_stale_ones(tmp_path):
+    """An FSDP2 checkpoint's ranks write their shards into a staging folder first; the one being saved is moved
+    into the checkpoint, one left by a killed run (the same kind of folder, another step) is removed."""
+    model, tokenizer = load_policy("tiny-random")
+    stale, staging = ckpt.sharded_staging_dir(tmp_path, 1), ckpt.sharded_staging_dir(tmp_path, 2)
+    for d in (stale, staging):
+        d.mkdir(parents=True)
+        (d / "__0_0.distcp").write_bytes(b"shard")
+    path = ckpt.save_checkpoint(tmp_path, 2, model=model, tokenizer=tokenizer, optimizer=None, scheduler=None,
+                                trainer_state={}, move_in={"sharded": staging})
+    assert (path / "sharded" / "__0_0.distcp").read_bytes() == b"shard" and ckpt.verify_checkpoint(path)
+    assert not stale.exists() and not staging.exists()
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-2"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -230,24 +244,15 @@ def test_kill_during_a_checkpoint_write_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_second_writer_is_refused_while_a_run_trains(tmp_path):
+def test_second_writer_is_refused_while_a_run_trains(tmp_path, running_train):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *TRAIN, "--steps", "500", "--out", str(out)],
-                            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None and not (out / "metrics.jsonl").exists():
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        second = _cli(TRAIN + ["--steps", "2", "--out", str(out), "--set", "seed=1"])
-        assert second.returncode == 2
-        err = second.stderr.strip().splitlines()
-        assert len(err) == 1 and f"pid {proc.pid}" in err[0] and "in use by rlvr-zoo train" in err[0], err
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = running_train([*TRAIN, "--steps", "500", "--out", str(out)], out, ENV)
+    second = _cli(TRAIN + ["--steps", "2", "--out", str(out), "--set", "seed=1"])
+    assert second.returncode == 2
+    err = second.stderr.strip().splitlines()
+    assert len(err) == 1 and f"pid {proc.pid}" in err[0] and "in use by rlvr-zoo train" in err[0], err
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=180)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "interrupted" and run["config"]["seed"] == 0   # the first run's record, untouched

@@ -218,12 +218,11 @@ def test_trainer_fsdp_on_two_ranks_matches_one_process(tmp_path, algo):
 
 def test_fsdp_refuses_what_would_deadlock(tmp_path):
     """Under FSDP2 every rank must make the same model calls; dynamic sampling would not (checked before any model
-    is loaded, on a fake two-rank job)."""
+    is loaded)."""
     import algorithms
-    from harness.training import TrainConfig, Trainer, TrainingError
+    from harness.training import TrainConfig, TrainingError
+    from harness.training.config import check_fsdp
 
-    trainer = Trainer.__new__(Trainer)
-    trainer.cfg = TrainConfig(algo="dapo", model="tiny-random", fsdp=True, out_dir=str(tmp_path), device="cpu")
-    trainer.fsdp, trainer.algo = True, algorithms.get("dapo")
+    cfg = TrainConfig(algo="dapo", model="tiny-random", fsdp=True, out_dir=str(tmp_path), device="cpu")
     with pytest.raises(TrainingError, match="dynamic sampling"):
-        trainer._check_fsdp()
+        check_fsdp(cfg, algorithms.get("dapo"))

@@ -130,6 +130,9 @@ def test_algo_specs_and_sets():
     assert sets["eval"] == {"limit": 5} and sets["compare"] == {"keep_final": False}
     with pytest.raises(ValueError, match="unknown section"):
         compare.parse_sets(["evl.limit=3"])
+    # the training fields go through train's --set parser: typed values, one entry of a preset's mapping replaced
+    merged = compare.parse_sets(["task_params.n=7", "train.lr=1e-5"], train={"task_params": {"level": 2, "n": 400}})
+    assert merged["train"] == {"task_params": {"level": 2, "n": 7}, "lr": 1e-5}
 
 
 def test_presets_are_valid_and_errors_list_choices(tmp_path):

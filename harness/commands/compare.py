@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from harness import compare, leaderboard, report_page
-    from harness.commands._checks import output_dir
+    from harness.run_lock import check_out_dir, lock_run_folder
     from harness.errors import UserError
 
     try:
@@ -38,7 +38,7 @@ def run(args) -> int:
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: expected comma-separated integers such as 0,1") from None
     if args.out is not None:
-        output_dir(args.out)
+        check_out_dir(args.out)
     try:
         sets = list(args.sets)
         if args.report_to is not None:
@@ -47,14 +47,12 @@ def run(args) -> int:
                                  init_from=args.init_from)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    output_dir(plan.out)
+    check_out_dir(plan.out)
     try:
         compare._check_existing(plan)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    from harness.run_lock import lock_run_folder
-
-    lock_run_folder(plan.out, "compare")  # one writer per run folder (after output_dir's checks)
+    lock_run_folder(plan.out, "compare")  # one writer per run folder (after check_out_dir's checks)
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
     try:

@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from harness.commands._checks import output_dir
+    from harness.run_lock import check_out_dir, lock_run_folder
     from harness.errors import UserError
     from harness.evaluate import EvalConfig, check_benches, check_data, evaluate, format_summary
     from harness.models import load_policy
@@ -47,10 +47,8 @@ def run(args) -> int:
         check_data(cfg)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    out = output_dir(args.out if args.out is not None
-                     else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model))
-    from harness.run_lock import lock_run_folder
-
+    out = check_out_dir(args.out if args.out is not None
+                        else Path("results") / "eval" / re.sub(r"[^A-Za-z0-9.\-]+", "_", args.model))
     lock_run_folder(out, "eval")  # one writer per run folder, before the model loads
     model, tokenizer = load_policy(args.model, dtype="float32")
     model.eval()

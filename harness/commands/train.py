@@ -66,7 +66,7 @@ def run(args) -> int:
         return 0
     import benchmarks
     from harness.checkpoint import CheckpointError
-    from harness.commands._checks import output_dir
+    from harness.run_lock import check_out_dir, lock_run_folder
     from harness.errors import UserError
     from harness.training import TrainingError, train
 
@@ -77,9 +77,7 @@ def run(args) -> int:
         dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    output_dir(cfg.out_dir)
-    from harness.run_lock import lock_run_folder
-
+    check_out_dir(cfg.out_dir)
     lock_run_folder(cfg.out_dir, "train")  # one writer per run folder, before the model loads
     try:
         result = train(cfg, resume=args.resume, progress=not args.no_progress, dataset=dataset)

@@ -9,7 +9,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["TrainConfig", "TrainingError", "doc_field", "coerce", "parse_set"]
+__all__ = ["TrainConfig", "TrainingError", "doc_field", "coerce", "parse_set", "apply_sets", "build_algorithm",
+           "check_fsdp"]
 
 
 def doc_field(default, doc: str, **kw):
@@ -161,19 +162,8 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def with_overrides(self, assignments: Sequence[str]) -> "TrainConfig":
-        """A copy with ``field=value`` strings applied (see :func:`parse_set`)."""
-        data = self.to_dict()
-        for key, value in parse_set(assignments).items():
-            if "." in key:
-                head, sub = key.split(".", 1)
-                if head not in data or not isinstance(data[head], dict) and data[head] is not None:
-                    raise ValueError(f"--set {key}=...: {head!r} is not a mapping field of TrainConfig; mapping "
-                                     f"fields: {', '.join(k for k, v in data.items() if isinstance(v, dict))}")
-                data[head] = dict(data[head] or {})
-                data[head][sub] = value
-            else:
-                data[key] = value
-        return TrainConfig.from_dict(data)
+        """A copy with ``field=value`` strings applied (see :func:`apply_sets`)."""
+        return TrainConfig.from_dict(apply_sets(self.to_dict(), assignments))
 
     def changed_training_fields(self, saved: dict) -> list[str]:
         """Fields of a saved config (a checkpoint's) that differ from this one, leaving out those a resumed run may
@@ -288,6 +278,26 @@ def _number(text: str):
     return None
 
 
+def apply_sets(data: dict, assignments: Sequence[str]) -> dict[str, Any]:
+    """``data`` (some or all TrainConfig fields) with ``--set field=value`` strings applied (:func:`parse_set`):
+    a value is converted to its field's type (:func:`coerce`); ``field.key=value`` sets one entry of a mapping
+    field, keeping its other entries (those in ``data``, else the field's default)."""
+    hints = typing.get_type_hints(TrainConfig)
+    out = dict(data)
+    for key, value in parse_set(assignments).items():
+        head, dot, sub = key.partition(".")
+        if not dot:
+            out[key] = coerce(key, hints[key], value)
+            continue
+        current = out[head] if head in out else TrainConfig.describe()[head]["default"]
+        if current is not None and not isinstance(current, dict):
+            mappings = [k for k, v in TrainConfig.describe().items() if isinstance(v["default"], dict)]
+            raise ValueError(f"--set {key}=...: {head!r} is not a mapping field of TrainConfig; mapping "
+                             f"fields: {', '.join(mappings)}")
+        out[head] = {**(current or {}), sub: value}
+    return out
+
+
 def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
     """``["lr=1e-5", "algo_overrides.beta1=0.75"]`` -> ``{"lr": "1e-5", "algo_overrides.beta1": 0.75}``.
 
@@ -316,3 +326,37 @@ def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
             out[key] = value
     return out
 
+
+
+def build_algorithm(cfg: TrainConfig, algorithm=None):
+    """The objective of a run: ``algorithm`` when given, else ``algorithms.get(cfg.algo, generation_budget=
+    cfg.max_new_tokens, **cfg.algo_overrides)``; refuses one that cannot aggregate and warns when micro-batches split
+    a batch-wide token selection."""
+    import warnings
+
+    import algorithms
+
+    algo = algorithm if algorithm is not None else \
+        algorithms.get(cfg.algo, generation_budget=cfg.max_new_tokens, **cfg.algo_overrides)
+    if algo.loss_agg_mode == "seq-mean-token-sum-norm" and algo.loss_norm_length is None:
+        raise TrainingError(f"objective {algo.name!r} aggregates with seq-mean-token-sum-norm but has no "
+                            f"loss_norm_length; build it with algorithms.get(name, generation_budget="
+                            f"{cfg.max_new_tokens}) or set loss_norm_length")
+    if algo.batch_dependent and cfg.micro_batch_size < cfg.prompts_per_step * cfg.responses_per_prompt:
+        warnings.warn(f"objective {algo.name!r} selects tokens over the whole batch; micro-batches of "
+                      f"{cfg.micro_batch_size} sequences make its selection per micro-batch", stacklevel=3)
+    return algo
+
+
+def check_fsdp(cfg: TrainConfig, algo) -> None:
+    """Under FSDP2 every forward and backward is a collective, so every rank must make the same model calls: refuse
+    what would make them differ (call it when FSDP2 is on)."""
+    why = None
+    if algo.dynamic_sampling:
+        why = f"objective {algo.name!r} uses dynamic sampling, which leaves ranks with different batch sizes"
+    elif cfg.length_buckets:
+        why = "length_buckets splits each rank's micro-batches by its own lengths; set length_buckets=false"
+    elif cfg.lora is not None:
+        why = "LoRA adapters are not sharded yet; train LoRA with fsdp=false (DDP)"
+    if why:
+        raise TrainingError(f"fsdp=true cannot run here: {why}")

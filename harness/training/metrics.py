@@ -17,7 +17,8 @@ import torch
 from harness import distributed
 from harness.training.sampling import Collected
 
-__all__ = ["RolloutStats", "MetricSums", "UpdateStats", "REGIONS", "peak_rss_mb", "reset_peak_rss"]
+__all__ = ["RolloutStats", "MetricSums", "UpdateStats", "RunCounters", "BUDGET_KEYS", "REGIONS", "peak_rss_mb",
+           "reset_peak_rss"]
 
 REGIONS = ("low_neg", "high_pos", "low_pos", "high_neg", "inside")
 """The ratio regions of algorithms.region_masks plus "inside": the keys of ``gradshare/*``."""
@@ -150,6 +151,78 @@ class UpdateStats:
         if self.nonfinite_weight_updates:
             rec["skipped_updates/nonfinite_weights"] = self.nonfinite_weight_updates
         return rec
+
+    def skip_message(self, step: int, scores: torch.Tensor, skipped_steps: int) -> str:
+        """Why updates of ``step`` were skipped, naming non-finite rewards (``scores``) when there were any."""
+        why = []
+        bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+        if bad:
+            shown = ", ".join(str(i) for i in bad[:8]) + (" ..." if len(bad) > 8 else "")
+            why.append(f"{len(bad)} of {scores.numel()} rewards are NaN or infinite (responses {shown} of the batch; "
+                       f"check the reward function), which makes the loss non-finite")
+        if self.nonfinite_weight_updates:
+            why.append(f"{self.nonfinite_weight_updates} optimiser step(s) would have written NaN/inf into the "
+                       f"weights and were undone")
+        if not why:
+            why.append("non-finite loss or gradient")
+        return (f"step {step}: {self.skipped_updates} of {self.updates} update(s) skipped: {'; '.join(why)} "
+                f"(skipped_steps={skipped_steps})")
+
+
+BUDGET_KEYS = ("prompts", "responses", "tokens", "zero_adv_groups", "updates")
+"""What a run spent, cumulative, logged every step as ``budget/<key>``: prompts drawn, responses and response tokens
+generated, groups whose rewards were all equal (zero advantage for group-relative estimators; the groups dynamic
+sampling drops), optimiser updates applied."""
+
+
+@dataclass
+class RunCounters:
+    """Counts over the whole run, kept in checkpoints (as top-level keys of the trainer state)."""
+    skipped_steps: int = 0       # steps with at least one skipped update
+    updates_applied: int = 0
+    updates_skipped: int = 0
+    empty_batches: int = 0       # steps whose every group dynamic sampling dropped
+    budget: dict = field(default_factory=lambda: dict.fromkeys(BUDGET_KEYS, 0))
+
+    def rounds_allowed(self, step: int, cfg) -> int | None:
+        """Equal-rollouts budget: the rounds step ``step`` may draw so that the run's responses stay within
+        ``step x prompts_per_step x responses_per_prompt`` (what an objective without dynamic sampling has generated
+        by the end of this step); at least one, so every step draws. None without the budget."""
+        if cfg.budget != "equal-rollouts":
+            return None
+        per_round = cfg.prompts_per_step * cfg.responses_per_prompt
+        return max(1, (step * per_round - self.budget["responses"]) // per_round)
+
+    def add_rollouts(self, collected: Collected, rollout: RolloutStats, responses_per_prompt: int) -> None:
+        """Add a step's draws to the budget counters (global over ranks)."""
+        zero = distributed.all_reduce_sum({"z": float(sum(1 for g in collected.seen if g.constant))})["z"]
+        self.budget["prompts"] += int(rollout.responses) // responses_per_prompt
+        self.budget["responses"] += int(rollout.responses)
+        self.budget["tokens"] += int(rollout.gen_tokens)
+        self.budget["zero_adv_groups"] += int(zero)
+
+    def add_updates(self, stats: UpdateStats) -> None:
+        self.updates_applied += stats.updates - stats.skipped_updates
+        self.updates_skipped += stats.skipped_updates
+        self.skipped_steps += bool(stats.skipped_updates)
+        self.budget["updates"] += stats.updates - stats.skipped_updates
+
+    def budget_record(self) -> dict:
+        return {f"budget/{k}": v for k, v in self.budget.items()}
+
+    def state_dict(self) -> dict:
+        return {"skipped_steps": self.skipped_steps, "updates_applied": self.updates_applied,
+                "updates_skipped": self.updates_skipped, "empty_batches": self.empty_batches,
+                "budget": dict(self.budget)}
+
+    def load_state_dict(self, state: dict, step: int) -> None:
+        """From a checkpoint's trainer state at ``step``; one written before the update counters counts its steps as
+        applied (they cannot be told apart)."""
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.updates_applied = int(state.get("updates_applied", step))
+        self.updates_skipped = int(state.get("updates_skipped", 0))
+        self.empty_batches = int(state.get("empty_batches", 0))
+        self.budget.update({k: int(v) for k, v in (state.get("budget") or {}).items() if k in self.budget})
 
 
 def reset_peak_rss() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -27,21 +25,14 @@ from harness.io import write_text
 from harness.metrics_log import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
-from harness.training.config import TrainConfig, TrainingError
+from harness.training.checkpointing import Checkpoints
+from harness.training.config import TrainConfig, TrainingError, build_algorithm, check_fsdp
 from harness.training.forward import Forward, disable_dropout
-from harness.training.metrics import RolloutStats, memory_record, reset_peak_rss
+from harness.training.metrics import RolloutStats, RunCounters, memory_record, reset_peak_rss
 from harness.training.probe import EntropyProbe
 from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
+from harness.training.signals import Interrupted, StopSignals
 from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
-
-BUDGET_KEYS = ("prompts", "responses", "tokens", "zero_adv_groups", "updates")
-"""What a run spent, cumulative, logged every step as ``budget/<key>``: prompts drawn, responses and response tokens
-generated, groups whose rewards were all equal (zero advantage for group-relative estimators; the groups dynamic
-sampling drops), optimiser updates applied."""
-
-SHARDED = "sharded"
-"""Folder of an FSDP2 checkpoint (inside checkpoints/step-N/) with torch.distributed.checkpoint's files: the policy,
-the critic and their optimisers, one file per rank that wrote it; it loads at any world size."""
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -58,10 +49,6 @@ class TrainResult:
     steps_done: int = 0
     skipped_steps: int = 0
     signal: int | None = None          # the signal that interrupted the run
-
-
-class _Interrupted(Exception):
-    """SIGINT/SIGTERM asked the run to stop (args[0]: the signal)."""
 
 
 class Trainer:
@@ -100,59 +87,23 @@ class Trainer:
                                 f"({self.dist.world_size}) so that every rank gets whole groups")
         seed_everything(cfg.seed)
         reset_peak_rss()
-        self.algo = self._build_algorithm(algorithm)
-        self._check_fsdp()
+        self.algo = build_algorithm(cfg, algorithm)
+        if self.fsdp:
+            check_fsdp(cfg, self.algo)
         self._build_models()
         self._build_engine(engine)
         self._build_data(dataset, reward_fn)
         self._build_optimisation()
-        self.step = self.skipped_steps = self.empty_batches = 0
-        self.updates_applied = self.updates_skipped = 0   # over the whole run (kept in checkpoints)
-        self.budget = dict.fromkeys(BUDGET_KEYS, 0)   # cumulative over the run (checkpointed)
-        self._stop_signal: int | None = None
+        self.step, self.counters = 0, RunCounters()
+        self.signals = StopSignals(self._log_msg)
         self._logger: MetricsLogger | None = None
         self.resumed_from: str | None = None
         if resume:
             self._resume()
         elif self.dist.is_main:
-            if ckpt.latest_checkpoint(self.out_dir) is not None:
-                raise TrainingError(f"{self.out_dir} already holds a run with checkpoints; pass resume=True "
-                                    f"(--resume) to continue it, or choose another out_dir")
-            if (self.out_dir / METRICS_FILE).exists():  # a run that died before its first checkpoint
-                warnings.warn(f"{self.out_dir / METRICS_FILE} from an earlier run without checkpoints is replaced",
-                              stacklevel=2)
-                truncate_metrics(self.out_dir / METRICS_FILE, 0)
+            self.checkpoints.check_new_run()
         self.probe = EntropyProbe.for_run(self, dataset_given=dataset is not None, probe_rows=probe_rows,
                                           resume_digest=getattr(self, "_probe_digest", None))
-
-    def _build_algorithm(self, algorithm):
-        import algorithms
-
-        cfg = self.cfg
-        algo = algorithm if algorithm is not None else \
-            algorithms.get(cfg.algo, generation_budget=cfg.max_new_tokens, **cfg.algo_overrides)
-        if algo.loss_agg_mode == "seq-mean-token-sum-norm" and algo.loss_norm_length is None:
-            raise TrainingError(f"objective {algo.name!r} aggregates with seq-mean-token-sum-norm but has no "
-                                f"loss_norm_length; build it with algorithms.get(name, generation_budget="
-                                f"{cfg.max_new_tokens}) or set loss_norm_length")
-        if algo.batch_dependent and cfg.micro_batch_size < cfg.prompts_per_step * cfg.responses_per_prompt:
-            warnings.warn(f"objective {algo.name!r} selects tokens over the whole batch; micro-batches of "
-                          f"{cfg.micro_batch_size} sequences make its selection per micro-batch", stacklevel=3)
-        return algo
-
-    def _check_fsdp(self) -> None:
-        """Under FSDP2 every forward and backward is a collective, so every rank must make the same model calls."""
-        if not self.fsdp:
-            return
-        cfg, why = self.cfg, None
-        if self.algo.dynamic_sampling:
-            why = f"objective {self.algo.name!r} uses dynamic sampling, which leaves ranks with different batch sizes"
-        elif cfg.length_buckets:
-            why = "length_buckets splits each rank's micro-batches by its own lengths; set length_buckets=false"
-        elif cfg.lora is not None:
-            why = "LoRA adapters are not sharded yet; train LoRA with fsdp=false (DDP)"
-        if why:
-            raise TrainingError(f"fsdp=true cannot run here: {why}")
 
     def _build_models(self) -> None:
         from harness import models
@@ -246,16 +197,20 @@ class Trainer:
         self.updater = Updater(cfg, self.algo, self.forward, self.dist, policy=self.train_model, model=self.model,
                                optimizer=self.optimizer, critic=self.critic, train_critic=self.train_critic,
                                critic_optimizer=self.critic_optimizer)
+        self.checkpoints = Checkpoints(self.out_dir, self.dist, fsdp=self.fsdp, model=self.model,
+                                       rollout_model=self.rollout_model, tokenizer=self.tokenizer,
+                                       optimizer=self.optimizer, scheduler=self.scheduler, critic=self.critic,
+                                       critic_optimizer=self.critic_optimizer, keep=cfg.keep_checkpoints)
 
     def train_step(self) -> dict:
         """Run one training step (module notes); return its metrics record."""
         cfg, algo, forward = self.cfg, self.algo, self.forward
         step, t_step = self.step + 1, time.perf_counter()
         # rollout and reward (with dynamic sampling)
-        collected = self.collector.collect(step, max_rounds=self._rounds_allowed(step))
+        collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg))
         rollout = RolloutStats.gather(collected)
         rec = {"step": step, **rollout.record(self.dist.world_size)}
-        self._count_rollouts(collected, rollout)
+        self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
         if rollout.train_seqs == 0:
             return self._empty_step(step, rec, t_step, collected.rounds)
         batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
@@ -274,21 +229,17 @@ class Trainer:
         stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
                                  n_mb)
         stats.train_tokens += int(batch.attention_mask.sum()) * ((source == "recompute") + (ref_logp is not None))
-        self.updates_applied += stats.updates - stats.skipped_updates
-        self.updates_skipped += stats.skipped_updates
-        if stats.skipped_updates:
-            self.skipped_steps += 1
-            if self.dist.is_main:
-                self._log_msg(_skip_message(step, stats, batch.scores, self.skipped_steps))
+        self.counters.add_updates(stats)
+        if stats.skipped_updates and self.dist.is_main:
+            self._log_msg(stats.skip_message(step, batch.scores, self.counters.skipped_steps))
         self._scheduler_step()
         self._sync_engine()
         tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
-        self.budget["updates"] += stats.updates - stats.skipped_updates
-        rec.update(self._budget_record())
-        rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.skipped_steps,
-                    "filter/empty_batches": self.empty_batches, "old_logprobs": source,
+        rec.update(self.counters.budget_record())
+        rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.counters.skipped_steps,
+                    "filter/empty_batches": self.counters.empty_batches, "old_logprobs": source,
                     "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
                                                                         1e-9),
                     "time/step_s": time.perf_counter() - t_step, **memory_record(self.device)})
@@ -298,7 +249,7 @@ class Trainer:
     def _empty_step(self, step: int, rec: dict, t_step: float, rounds: int) -> dict:
         """A step whose groups dynamic sampling dropped, every one (after ``rounds`` rounds): no update, said so,
         the run goes on."""
-        self.empty_batches += 1
+        self.counters.empty_batches += 1
         if self.dist.is_main:
             self._log_msg(f"step {step}: every group was filtered out (all rewards equal in each group) after "
                           f"{rounds} sampling rounds; no update this step")
@@ -306,32 +257,11 @@ class Trainer:
                       f"without an update", stacklevel=3)
         self._scheduler_step()
         self.step = step
-        rec.update(self._budget_record())
-        rec.update({"skipped_steps": self.skipped_steps, "filter/empty_batches": self.empty_batches,
+        rec.update(self.counters.budget_record())
+        rec.update({"skipped_steps": self.counters.skipped_steps, "filter/empty_batches": self.counters.empty_batches,
                     "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
                     **memory_record(self.device)})
         return rec
-
-    def _rounds_allowed(self, step: int) -> int | None:
-        """Equal-rollouts budget: the rounds this step may draw so that the run's responses stay within
-        ``step x prompts_per_step x responses_per_prompt`` (what an objective without dynamic sampling has generated
-        by the end of this step); at least one, so every step draws. None without the budget."""
-        cfg = self.cfg
-        if cfg.budget != "equal-rollouts":
-            return None
-        per_round = cfg.prompts_per_step * cfg.responses_per_prompt
-        return max(1, (step * per_round - self.budget["responses"]) // per_round)
-
-    def _count_rollouts(self, collected, rollout) -> None:
-        """Add the step's draws to the run's budget counters (global over ranks)."""
-        zero = distributed.all_reduce_sum({"z": float(sum(1 for g in collected.seen if g.constant))})["z"]
-        self.budget["prompts"] += int(rollout.responses) // self.cfg.responses_per_prompt
-        self.budget["responses"] += int(rollout.responses)
-        self.budget["tokens"] += int(rollout.gen_tokens)
-        self.budget["zero_adv_groups"] += int(zero)
-
-    def _budget_record(self) -> dict:
-        return {f"budget/{k}": v for k, v in self.budget.items()}
 
     def _scheduler_step(self) -> None:
         """One learning-rate schedule step per training step, also when the update was skipped."""
@@ -346,25 +276,9 @@ class Trainer:
             print(message, flush=True)
 
     def _resume(self) -> None:
-        path = ckpt.latest_checkpoint(self.out_dir)
-        if path is None:
-            raise TrainingError(f"resume requested but {self.out_dir / CHECKPOINTS_DIR} holds no complete checkpoint; "
-                                f"run without --resume to start a new run")
-        if (path / SHARDED).is_dir():   # written under FSDP2: weights and optimisers from the DCP folder
-            state = ckpt.load_checkpoint(path, model=self.rollout_model, optimizer=None, scheduler=self.scheduler,
-                                         rank=self.dist.rank)
-            distributed.load_sharded(path / SHARDED, *self._sharded_state())
-        else:
-            state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                                         critic=self.critic, critic_optimizer=self.critic_optimizer,
-                                         rank=self.dist.rank)
+        path, state = self.checkpoints.load_latest()
         self.step = int(state["step"])
-        self.skipped_steps = int(state.get("skipped_steps", 0))
-        # a checkpoint from before these counters: count its steps as applied (they cannot be told apart)
-        self.updates_applied = int(state.get("updates_applied", self.step))
-        self.updates_skipped = int(state.get("updates_skipped", 0))
-        self.empty_batches = int(state.get("empty_batches", 0))
-        self.budget.update({k: int(v) for k, v in (state.get("budget") or {}).items() if k in self.budget})
+        self.counters.load_state_dict(state, self.step)
         self.sampler.load_state_dict(state["sampler"])
         self._probe_digest = state.get("entropy_probe")
         self._sync_engine()
@@ -377,64 +291,16 @@ class Trainer:
 
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
-        rank_rng = None
-        if self.dist.enabled:
-            import torch.distributed as tdist
-
-            states = [None] * self.dist.world_size
-            tdist.all_gather_object(states, ckpt.capture_rng())
-            rank_rng = {r: s for r, s in enumerate(states) if r > 0}
-        path, move_in = None, None
-        if self.fsdp:   # every rank writes its shards; rank 0 moves the folder into the checkpoint it builds
-            staging = self.out_dir / "checkpoints" / f".{SHARDED}-step-{self.step}"
-            distributed.save_sharded(staging, *self._sharded_state())
-            distributed.barrier()
-            move_in = {SHARDED: staging}
-        if self.dist.is_main:
-            state = {"sampler": self.sampler.state_dict(), "skipped_steps": self.skipped_steps,
-                     "updates_applied": self.updates_applied, "updates_skipped": self.updates_skipped,
-                     "empty_batches": self.empty_batches, "budget": dict(self.budget),
-                     "entropy_probe": self.probe and self.probe.digest,
-                     "config_json": json.dumps(self.cfg.to_dict())}
-            path = ckpt.save_checkpoint(self.out_dir, self.step, model=self.rollout_model, tokenizer=self.tokenizer,
-                                        optimizer=None if self.fsdp else self.optimizer, scheduler=self.scheduler,
-                                        trainer_state=state, rank_rng=rank_rng,
-                                        critic=None if self.fsdp else self.critic,
-                                        critic_optimizer=None if self.fsdp else self.critic_optimizer,
-                                        keep=self.cfg.keep_checkpoints, move_in=move_in)
-        distributed.barrier()
-        return path
-
-    def _sharded_state(self) -> tuple[dict, dict]:
-        """({name: module}, {name: (module, optimizer)}) of what an FSDP2 checkpoint holds."""
-        modules, optimizers = {"policy": self.model}, {"policy": (self.model, self.optimizer)}
-        if self.critic is not None:
-            modules["critic"] = self.critic
-            optimizers["critic"] = (self.critic, self.critic_optimizer)
-        return modules, optimizers
-
-    def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-
-        def handler(signum, frame):
-            if self._stop_signal is not None:  # second signal: stop at once
-                signal.signal(signum, previous.get(signum, signal.SIG_DFL))
-                raise KeyboardInterrupt
-            self._stop_signal = signum
-            self._log_msg(f"received signal {signum}: finishing the current step, writing a checkpoint and exiting "
-                          f"(send it again to stop at once)")
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
+        state = {"sampler": self.sampler.state_dict(), **self.counters.state_dict(),
+                 "entropy_probe": self.probe and self.probe.digest,
+                 "config_json": json.dumps(self.cfg.to_dict())}
+        return self.checkpoints.save(self.step, state)
 
     def _write_run_json(self, status: str, wall: float) -> None:
         if not self.dist.is_main:
             return
         info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
-                "skipped_steps": self.skipped_steps, "world_size": self.dist.world_size,
+                "skipped_steps": self.counters.skipped_steps, "world_size": self.dist.world_size,
                 "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
         write_text(self.out_dir / RUN_INFO_FILE, json.dumps(info, indent=1, default=str) + "\n")
 
@@ -449,7 +315,7 @@ class Trainer:
         if self.probe is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
             rec.update(self.probe.record(self))
         self._logger.log(rec)
-        stop = distributed.all_reduce_max({"stop": float(self._stop_signal or 0)})["stop"]
+        stop = distributed.all_reduce_max({"stop": float(self.signals.received or 0)})["stop"]
         if (cfg.save_every and self.step % cfg.save_every == 0) or last or stop:
             self.save()
         return int(stop)
@@ -462,19 +328,19 @@ class Trainer:
                                      progress=self.progress, tensorboard=cfg.tensorboard,
                                      report_to=cfg.report_to, config=cfg.to_dict(),
                                      desc=f"train {self.algo.name}")
-        previous, status = self._install_signals(), "running"
+        status, metrics_path = "running", str(self.out_dir / METRICS_FILE)
         self._write_run_json(status, 0.0)
-        metrics_path = str(self.out_dir / METRICS_FILE)
         if self.probe is not None and self.step == 0:   # the initial model
             self._logger.log({"step": 0, **self.probe.record(self)})
         try:
-            while self.step < cfg.steps:
-                stop = self._after_step(self.train_step())
-                if stop:
-                    raise _Interrupted(stop)
-            if self.updates_skipped and not self.updates_applied:
+            with self.signals:
+                while self.step < cfg.steps:
+                    stop = self._after_step(self.train_step())
+                    if stop:
+                        raise Interrupted(stop)
+            if self.counters.updates_skipped and not self.counters.updates_applied:
                 raise TrainingError(
-                    f"no update succeeded: all {self.updates_skipped} update(s) of the run's {self.step} step(s) "
+                    f"no update succeeded: all {self.counters.updates_skipped} update(s) of the run's {self.step} step(s) "
                     f"were skipped (non-finite rewards, loss, gradient or weights; the log says which, "
                     f"step by step), so the model is still the initial one; fix the cause (the reward function, "
                     f"lr, a damaged checkpoint) and start again")
@@ -484,38 +350,19 @@ class Trainer:
                 model_card.write(final, cfg.to_dict(), self.step, time.perf_counter() - start)
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
-                               self.step, self.skipped_steps)
-        except _Interrupted as exc:
+                               self.step, self.counters.skipped_steps)
+        except Interrupted as exc:
             status, signum = "interrupted", exc.args[0]
             self._log_msg(f"stopped by signal {signum} after step {self.step}; checkpoint written to "
                           f"{self.out_dir / CHECKPOINTS_DIR}; continue with resume=True (--resume)")
             return TrainResult(str(self.out_dir), None, metrics_path, time.perf_counter() - start, status,
-                               self.step, self.skipped_steps, signum)
+                               self.step, self.counters.skipped_steps, signum)
         except BaseException:
             status = "failed"
             raise
         finally:
-            for sig, h in previous.items():
-                signal.signal(sig, h)
             self._write_run_json(status, time.perf_counter() - start)
             self._logger.close()
-
-
-def _skip_message(step: int, stats, scores: torch.Tensor, skipped_steps: int) -> str:
-    """Why updates of a step were skipped, naming non-finite rewards when there were any."""
-    why = []
-    bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
-    if bad:
-        shown = ", ".join(str(i) for i in bad[:8]) + (" ..." if len(bad) > 8 else "")
-        why.append(f"{len(bad)} of {scores.numel()} rewards are NaN or infinite (responses {shown} of the batch; "
-                   f"check the reward function), which makes the loss non-finite")
-    if stats.nonfinite_weight_updates:
-        why.append(f"{stats.nonfinite_weight_updates} optimiser step(s) would have written NaN/inf into the weights "
-                   f"and were undone")
-    if not why:
-        why.append("non-finite loss or gradient")
-    return (f"step {step}: {stats.skipped_updates} of {stats.updates} update(s) skipped: {'; '.join(why)} "
-            f"(skipped_steps={skipped_steps})")
 
 
 def train(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True,
