@@ -2,7 +2,8 @@
 
 `plot` draws one panel per metric key of the trainer's `metrics.jsonl` against `step`. Its default panels (what
 `rlvr-zoo compare` writes to curves.png): reward (`reward/mean`), held-out accuracy (`eval/accuracy`, measured every
-`eval_every` steps), entropy (`entropy`), the clip-region fractions `clipfrac/low_neg` (ratio below 1-ε with A<0) and
+`eval_every` steps), rollout entropy (`entropy`), the probe entropy (`entropy/probe`: fixed teacher-forced
+tokens, harness.training.probe; its panel only when a run logged it), the clip-region fractions `clipfrac/low_neg` (ratio below 1-ε with A<0) and
 `clipfrac/high_pos` (ratio above 1+ε with A>0), and the mean response length (`response_length/mean`).
 `rlvr-zoo curves` draws any keys with the same function. With `smooth=N` each seed's values are replaced by the mean
 of its last N logged values (fewer at the start) before the mean and band over seeds are taken. matplotlib with the
@@ -17,12 +18,15 @@ from typing import Any
 PANELS = [
     ("reward/mean", "reward (mean)"),
     ("eval/accuracy", "held-out accuracy"),
-    ("entropy", "entropy"),
+    ("entropy", "entropy (rollouts)"),
+    ("entropy/probe", "entropy (fixed probe set)"),
     ("clipfrac/low_neg", "clip fraction: r<1-ε, A<0"),
     ("clipfrac/high_pos", "clip fraction: r>1+ε, A>0"),
     ("response_length/mean", "response length (tokens)"),
 ]
 PANEL_TITLES = dict(PANELS)
+OPTIONAL_PANELS = ("entropy/probe",)
+"""default panels drawn only when some run logged the key (runs without the probe get no empty panel)"""
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -50,6 +54,12 @@ def numeric_keys(records_per_run: list[list[dict[str, Any]]]) -> list[str]:
     """The metric keys (other than `step`) that hold a number in at least one record, sorted."""
     return sorted({k for records in records_per_run for rec in records for k, v in rec.items()
                    if k != "step" and _is_number(v)})
+
+
+def default_metrics(records_per_run: list[list[dict[str, Any]]]) -> list[str]:
+    """The keys of the default panels (PANELS) for these runs: the OPTIONAL_PANELS only where a run logged them."""
+    logged = set(numeric_keys(records_per_run))
+    return [k for k, _ in PANELS if k not in OPTIONAL_PANELS or k in logged]
 
 
 def series(records_per_seed: list[list[dict[str, Any]]], key: str, smooth: int = 1):
@@ -80,10 +90,11 @@ def plot(runs: dict[str, list[str | Path]], out_path: str | Path, title: str = "
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k, _ in PANELS] if metrics is None else list(metrics)
-    if not keys:
+    if metrics is not None and not metrics:
         raise ValueError("no metric to plot; give at least one metrics.jsonl key")
     records = {label: [read_metrics(p) for p in paths] for label, paths in runs.items()}
+    keys = list(metrics) if metrics is not None else \
+        default_metrics([r for per_seed in records.values() for r in per_seed])
     ncols = min(3, len(keys))
     nrows = math.ceil(len(keys) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows + 0.8), constrained_layout=True,

@@ -113,7 +113,7 @@ class MetricsLogger:
                 if isinstance(value, (int, float)):
                     post[label] = f"{value:.3g}"
             self._bar.set_postfix(post, refresh=False)
-            self._bar.update(1)
+            self._bar.update(1 if step > 0 else 0)   # a step-0 record (the initial model) is no step
 
     def write(self, message: str) -> None:
         """A message that does not break the progress bar."""

@@ -20,6 +20,7 @@ def _budget(tmp_path, name, **kw) -> dict:
     out = tmp_path / name
     train(TrainConfig(**TINY, out_dir=str(out), **kw), progress=False)
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if r["step"] > 0]   # the step-0 record holds the initial model's entropy/probe only
     return {**{k: recs[-1][k] for k in recs[-1] if k.startswith("budget/")}, "_records": recs}
 
 

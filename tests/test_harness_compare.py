@@ -35,12 +35,18 @@ def test_compare_writes_every_file(compared):
     base = json.loads((out / "base/eval/summary.json").read_text())
     assert base["benches"]["arith"]["problems"] == 4 and base["model"] == "tiny-random"
     assert len((out / "base/eval/arith.responses.jsonl").read_text().splitlines()) == 4 * 2
+    probes = set()
     for slug in ("grpo", "ce-gppo_beta1=0.75_beta2=1"):
         run = out / "runs" / slug / "seed-0"
         done = json.loads((run / "DONE").read_text())
         assert done["seed"] == 0 and done["wall_time_s"] > 0
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        assert [r["step"] for r in records] == [1, 2]
+        # step 0: the initial model's entropy on the fixed probe set (harness.training.probe), the same tokens in
+        # every arm (one seed, one model)
+        assert [r["step"] for r in records] == [0, 1, 2] and set(records[0]) == {"step", "entropy/probe"}
+        assert all("entropy/probe" in r for r in records)       # eval_every: 1
+        probes.add((run / "entropy_probe.json").read_text())
+        records = records[1:]
         # ratio/mean and loss/policy come only from the objective's loss, so the clip fractions beside them were
         # measured by it; eval/* only from the held-out callback
         for key in ("reward/mean", "entropy", "ratio/mean", "loss/policy", "clipfrac/low_neg", "clipfrac/high_pos",
@@ -59,6 +65,7 @@ def test_compare_writes_every_file(compared):
         assert len(lines) == 8 and all({"id", "response", "extracted", "correct", "gold"} <= set(x) for x in lines)
         assert sum(x["correct"] for x in lines) / 8 == pytest.approx(s["avg@2"])
     assert done["algo"] == "ce-gppo" and done["overrides"] == {"beta1": 0.75, "beta2": 1}
+    assert len(probes) == 1   # both arms teacher-force the same probe tokens
     png = (out / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     for ext in ("md", "csv", "json", "tex", "html"):
@@ -116,7 +123,7 @@ def test_resume_skips_finished_runs_and_resumes_from_checkpoint(tmp_path, monkey
     done = json.loads((run / "DONE").read_text())
     assert done["resumed"] is True
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    assert steps[0] == 1 and steps[-1] == 2
+    assert steps[:2] == [0, 1] and steps[-1] == 2   # step 0: the initial model's entropy/probe
     first_done = (run / "DONE").read_bytes()
     first_metrics = (run / "metrics.jsonl").read_bytes()
     capsys.readouterr()

@@ -84,3 +84,20 @@ def test_curves_command_errors_name_the_choices(study, tmp_path, capsys):
     assert main(["curves", str(tmp_path / "missing"), "--output", str(out)]) == 2
     assert "no such directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_probe_entropy_panel_only_when_logged(study, tmp_path):
+    """`entropy/probe` (harness.training.probe) gets a default panel when a run logged it, beside rollout entropy."""
+    import matplotlib.image
+
+    plain = [[{"step": 1, "entropy": 1.0}]]
+    probed = [[{"step": 0, "entropy/probe": 2.0}, {"step": 1, "entropy": 1.0, "entropy/probe": 1.9}]]
+    assert "entropy/probe" not in curves.default_metrics(plain)
+    keys = curves.default_metrics(probed)
+    assert keys.index("entropy/probe") == keys.index("entropy") + 1 and len(keys) == len(curves.PANELS)
+    runs = {"a": [study / "runs/grpo/seed-0/metrics.jsonl"]}
+    without = matplotlib.image.imread(curves.plot(runs, tmp_path / "without.png"))
+    _metrics(tmp_path / "probed/metrics.jsonl", probed[0])
+    with_probe = matplotlib.image.imread(curves.plot({**runs, "b": [tmp_path / "probed/metrics.jsonl"]},
+                                                     tmp_path / "with.png"))
+    assert with_probe.shape[0] > without.shape[0]   # a third row of panels

@@ -392,3 +392,43 @@ def test_finished_run_without_eval_and_truncated_metrics_are_reported(tmp_path):
     assert any(f"{dapo / 'metrics.jsonl'} ends at step 3 but" in m and "truncated" in m for m in messages), messages
     assert any(f"{dapo / 'metrics.jsonl'}: line(s) 4 are not valid JSON" in m for m in messages), messages
     assert {r.label: r.benches["arith"] for r in rows}["grpo"] is None
+
+
+def _probe_metrics(seeds_with_probe):
+    """_dynamics_metrics plus `entropy/probe` (step 0 record, then steps 4 and 8) for the given seeds."""
+    def metrics(seed: int) -> list[dict]:
+        recs = _dynamics_metrics(seed)
+        if seed in seeds_with_probe:
+            recs = [{"step": 0, "entropy/probe": 3.0 + seed}] + recs
+            for rec in recs:
+                if rec["step"] in (4, 8):
+                    rec["entropy/probe"] = 3.0 + seed - 0.05 * rec["step"]
+        return recs
+    return metrics
+
+
+def test_dynamics_view_uses_probe_entropy_when_every_seed_logged_it(tmp_path):
+    d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [GRPO, GRPO]}, BASE, metrics=_probe_metrics({0, 1}))
+    rows = leaderboard.collect(d)
+    (dyn,) = leaderboard.dynamics_rows(rows)
+    # probe: seed 0 from 3.0 (step 0) to 2.6 (step 8), seed 1 from 4.0 to 3.6
+    assert dyn["entropy_source"] == "probe"
+    assert dyn["entropy_start"] == pytest.approx(3.5) and dyn["entropy_end"] == pytest.approx(3.1)
+    assert dyn["entropy_change_per_seed"] == pytest.approx([-0.4, -0.4])
+    assert dyn["steps"] == 8 and dyn["accuracy_first"] == pytest.approx(0.35)   # the step-0 record has no accuracy
+    md = leaderboard.render(rows, "md", "dynamics")
+    assert "probe entropy start (step 0)" in md and "rollout entropy" not in md
+    table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "dynamics"))))
+    assert table[0]["entropy_source"] == "probe"
+    # one seed without the probe: the row falls back to rollout entropy (first / last 3 steps), and says so
+    d2 = _make_compare_dir(tmp_path / "cmp2", {"ce-gppo": [GRPO, GRPO]}, BASE, metrics=_probe_metrics({0}))
+    rows2 = leaderboard.collect(d2)
+    (dyn2,) = leaderboard.dynamics_rows(rows2)
+    assert dyn2["entropy_source"] == "rollout" and dyn2["entropy_start"] == pytest.approx(1.78)
+    assert "rollout entropy start (first 3)" in leaderboard.render(rows2, "md", "dynamics")
+    # both kinds in one table: the rollout rows are marked
+    from harness.leaderboard.render import dynamics_table
+
+    headers, body = dynamics_table(rows + rows2)
+    assert "probe: step 0" in headers[3]
+    assert body[0][3] == "3.500" and body[1][3].startswith("†")

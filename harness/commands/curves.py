@@ -52,5 +52,5 @@ def run(args) -> int:
             return _fail(f"--metric {key!r}: no selected run logged it{hint}; the keys in their metrics.jsonl are: "
                          f"{', '.join(known)}")
     out = curves.plot(runs, args.output, title=args.title, metrics=args.metric or None, smooth=args.smooth)
-    print(f"written: {out} ({len(runs)} rows, {len(args.metric) or len(curves.PANELS)} panels)")
+    print(f"written: {out} ({len(runs)} rows, {len(args.metric) or len(curves.default_metrics(records))} panels)")
     return 0

@@ -93,12 +93,15 @@ def _check_metrics(folder: Path) -> None:
 
 
 BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical bootstrap, numpy seed 0
-ENTROPY_STEPS = 3     # entropy at the start / end: mean of the first / last 3 logged steps
+ENTROPY_STEPS = 3     # rollout entropy at the start / end: mean of the first / last 3 logged steps
+PROBE_KEY = "entropy/probe"
+"""entropy on the run's fixed probe tokens (harness.training.probe): the dynamics view's start is its first logged
+value (step 0, the initial model), its end the last; rows whose seeds did not all log it use rollout `entropy`"""
 ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
 RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
 BUDGET = ("budget/prompts", "budget/responses", "budget/tokens", "budget/zero_adv_groups", "budget/updates")
 """the trainer's cumulative budget counters: the dynamics view shows each run's last value (mean over seeds)"""
-DYNAMICS_KEYS = ("steps", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
+DYNAMICS_KEYS = ("steps", "entropy_source", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
                  *RUN_MEANS, "eval_accuracy_final", *BUDGET)
 
 
@@ -208,12 +211,11 @@ def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
     def vals(key: str) -> list[float]:
         return [v for _, v in values(records, key)]
 
-    ent, acc = vals("entropy"), vals("accuracy")
-    start = _mean(ent[:ENTROPY_STEPS])
-    end = _mean(ent[-ENTROPY_STEPS:])
+    ent, acc, probe = vals("entropy"), vals("accuracy"), vals(PROBE_KEY)
     evals = vals("eval/accuracy")
-    out = {"steps": int(records[-1]["step"]) if records else None, "entropy_start": start, "entropy_end": end,
-           "entropy_change": None if start is None else end - start,
+    out = {"steps": int(records[-1]["step"]) if records else None,
+           "rollout": (_mean(ent[:ENTROPY_STEPS]), _mean(ent[-ENTROPY_STEPS:])),
+           "probe": (probe[0], probe[-1]) if probe else None,
            "accuracy_first": _mean(acc[:ACCURACY_STEPS]), "accuracy_last": _mean(acc[-ACCURACY_STEPS:]),
            "eval_accuracy_final": evals[-1] if evals else None, "final_entropy": ent[-1] if ent else None}
     for key in RUN_MEANS:
@@ -225,8 +227,15 @@ def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _pool_dynamics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean over seeds of each figure (seeds without it left out), plus the per-seed entropy changes."""
-    out: dict[str, Any] = {key: _mean([d[key] for d in per_seed]) for key in DYNAMICS_KEYS if key != "steps"}
+    """Mean over seeds of each figure (seeds without it left out), plus the per-seed entropy changes. Entropy is the
+    probe's (`PROBE_KEY`) when every seed logged it, else the rollouts' (``entropy_source``: "probe" | "rollout")."""
+    source = "probe" if all(d["probe"] for d in per_seed) else "rollout"
+    for d in per_seed:
+        start, end = d[source]
+        d.update(entropy_start=start, entropy_end=end, entropy_change=None if start is None else end - start)
+    out: dict[str, Any] = {key: _mean([d[key] for d in per_seed]) for key in DYNAMICS_KEYS
+                           if key not in ("steps", "entropy_source")}
+    out["entropy_source"] = source
     steps = [d["steps"] for d in per_seed if d["steps"] is not None]
     out["steps"] = max(steps) if steps else None
     out["entropy_change_per_seed"] = [d["entropy_change"] for d in per_seed]

@@ -97,21 +97,34 @@ def delta_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
+ROLLOUT_MARK = "†"   # a dynamics row whose entropy is the rollouts' in a table with probe-entropy rows
+
+
 def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the dynamics view (entropy in nats, accuracies and fractions in percent)."""
-    headers = ["algorithm", "seeds", "steps", f"entropy start (first {ENTROPY_STEPS})",
-               f"entropy end (last {ENTROPY_STEPS})", "Δ entropy (per seed)",
+    records = dynamics_rows(rows)
+    sources = {d["entropy_source"] for d in records}
+    marked = len(sources) > 1   # rows of both kinds: rollout-entropy rows are marked
+    if sources == {"probe"}:
+        start, end = "probe entropy start (step 0)", "probe entropy end (last step)"
+    elif "probe" in sources:
+        start, end = (f"entropy start (probe: step 0; {ROLLOUT_MARK}rollouts: first {ENTROPY_STEPS})",
+                      f"entropy end (probe: last step; {ROLLOUT_MARK}rollouts: last {ENTROPY_STEPS})")
+    else:
+        start, end = f"rollout entropy start (first {ENTROPY_STEPS})", f"rollout entropy end (last {ENTROPY_STEPS})"
+    headers = ["algorithm", "seeds", "steps", start, end, "Δ entropy (per seed)",
                f"train acc first {ACCURACY_STEPS} (%)", f"train acc last {ACCURACY_STEPS} (%)",
                "gradshare low_neg (%)", "gradshare high_pos (%)", "clipfrac low_neg (%)", "clipfrac high_pos (%)",
                "final held-out acc (%)", "prompts", "responses", "tokens", "zero-adv groups", "updates"]
     body = []
-    for d in dynamics_rows(rows):
+    for d in records:
         change = _signed(d["entropy_change"])
         if len(d["entropy_change_per_seed"]) > 1:
             change += " (" + " / ".join(_signed(x) for x in d["entropy_change_per_seed"]) + ")"
+        mark = ROLLOUT_MARK if marked and d["entropy_source"] == "rollout" else ""
         body.append([d["label"], str(len(d["seeds"])) if d["seeds"] else "-",
-                     "-" if d["steps"] is None else str(d["steps"]), _fixed(d["entropy_start"]),
-                     _fixed(d["entropy_end"]), change, _pct(d["accuracy_first"]), _pct(d["accuracy_last"])] +
+                     "-" if d["steps"] is None else str(d["steps"]), mark + _fixed(d["entropy_start"]),
+                     mark + _fixed(d["entropy_end"]), mark + change, _pct(d["accuracy_first"]), _pct(d["accuracy_last"])] +
                     [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])] +
                     ["-" if d[k] is None else f"{d[k]:.0f}" for k in BUDGET])
     return headers, body
@@ -121,15 +134,15 @@ def _latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                  ("{", r"\{"), ("}", r"\}"), ("$", r"\$"), ("^", r"\^{}"), ("~", r"\~{}")):
         text = text.replace(a, b)
-    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("†", r"\textdagger{}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # csv: full-precision fractions
 
 
-def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:.6g}"
+def _num(x: float | str | None) -> str:
+    return "" if x is None else x if isinstance(x, str) else f"{x:.6g}"
 
 
 def _csv(header: list[str], lines: list[list[Any]]) -> str:

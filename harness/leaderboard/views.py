@@ -10,8 +10,10 @@
   same directory in fractions with its paired hierarchical 95% interval (the base model's one evaluation subtracted
   from every seed, problems resampled together), the p-value, the Holm-adjusted p over the table's against-base
   comparisons and the verdict: the against-base part of the verdicts view.
-* ``dynamics``: training dynamics from metrics.jsonl, per seed then averaged over seeds: entropy at the start (mean
-  of the first 3 logged steps) and at the end (last 3), their difference, training `accuracy` over the first 5 and
+* ``dynamics``: training dynamics from metrics.jsonl, per seed then averaged over seeds: entropy at the start and at
+  the end and their difference, from the fixed probe set when every seed of the row logged `entropy/probe` (start:
+  step 0, the initial model; end: the last step; harness.training.probe), else from the rollouts' `entropy` (mean
+  of the first 3 and of the last 3 logged steps), with ``entropy_source`` ("probe" | "rollout") saying which; training `accuracy` over the first 5 and
   the last 5 steps, the run means of `gradshare/low_neg`, `gradshare/high_pos`, `clipfrac/low_neg`,
   `clipfrac/high_pos`, and the last `eval/accuracy`. Rows without training (the base model) are left out.
 

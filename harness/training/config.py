@@ -117,6 +117,11 @@ class TrainConfig:
                                    "gradients, less time and memory when responses share a prompt); false: one "
                                    "full forward per sequence")
     seed: int = _f(0, "seed of prompt order, sampling and initialisation of new heads")
+    entropy_probe_prompts: int = _f(16, "held-out prompts of the task's test split whose responses, sampled once "
+                                        "from the initial model, are teacher-forced every eval_every steps, after "
+                                        "the last step and at step 0 to log entropy/probe, an entropy the rollouts' "
+                                        "length cannot move (harness.training.probe); 0: off. A run given its own "
+                                        "dataset (Trainer(dataset=...)) is probed only with probe_rows=...")
     # --- outputs ------------------------------------------------------------------------------------------------
     out_dir: str = _f("runs/train", "output directory: metrics.jsonl, run.json, checkpoints/, final/")
     eval_every: int = _f(0, "run the callbacks every this many steps and after the last one; 0: only after the last")
@@ -189,7 +194,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup_steps", "minibatch_size", "logprob_chunk_size", "eval_every", "save_every",
-                     "keep_checkpoints", "rollout_batch_prompts"):
+                     "keep_checkpoints", "rollout_batch_prompts", "entropy_probe_prompts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("lr", "critic_lr", "weight_decay", "grad_clip", "tis_cap", "adam_eps", "entropy_coef_delta",

@@ -18,7 +18,7 @@ from harness import distributed
 from harness.training.config import TrainConfig, TrainingError
 
 __all__ = ["PromptSampler", "ScoredGroup", "Collected", "RolloutScorer", "GroupCollector", "seed_for",
-           "seed_everything"]
+           "seed_everything", "prompt_text"]
 
 
 class PromptSampler:
@@ -57,6 +57,15 @@ class PromptSampler:
                                 f"{self.n_rows}; resume with the same task, split and task_params")
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
         self._order = self._make_order()
+
+
+def prompt_text(row: dict, tokenizer, template: str) -> str:
+    """The prompt text of a task row: its ready ``prompt`` string, else its problem in ``template``."""
+    if isinstance(row.get("prompt"), str):
+        return row["prompt"]
+    from benchmarks import render_prompt
+
+    return render_prompt(tokenizer, row["problem"], template)
 
 
 def seed_everything(seed: int) -> None:
@@ -148,13 +157,7 @@ class GroupCollector:
     def prompt(self, index: int) -> str:
         """The prompt text of a row: its ready ``prompt`` string, else its problem in the config's template."""
         if index not in self._prompts:
-            row = self.rows[index]
-            if isinstance(row.get("prompt"), str):
-                self._prompts[index] = row["prompt"]
-            else:
-                from benchmarks import render_prompt
-
-                self._prompts[index] = render_prompt(self.tokenizer, row["problem"], self.cfg.template)
+            self._prompts[index] = prompt_text(self.rows[index], self.tokenizer, self.cfg.template)
         return self._prompts[index]
 
     def generate(self, indices: list[int], step: int, round_: int, offset: int) -> list:

@@ -29,6 +29,7 @@ from harness.training.checkpointing import Checkpoints
 from harness.training.config import TrainConfig, TrainingError, build_algorithm, check_fsdp
 from harness.training.forward import Forward, disable_dropout
 from harness.training.metrics import RolloutStats, RunCounters, memory_record, reset_peak_rss
+from harness.training.probe import EntropyProbe
 from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
 from harness.training.signals import Interrupted, StopSignals
 from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
@@ -64,14 +65,17 @@ class Trainer:
       ``algorithms.get(cfg.algo, generation_budget=cfg.max_new_tokens, **algo_overrides)``;
     * ``engine``: an already started rollout engine to use instead of building one from ``cfg.engine`` (so that a
       comparison pays vLLM's start-up once, not once per run); its weights are replaced by this run's policy right
-      away and the trainer does not close it.
+      away and the trainer does not close it;
+    * ``probe_rows``: rows (like ``dataset``'s) of the entropy probe instead of the task's test split
+      (``harness.training.probe``); a run given ``dataset`` is probed only with them.
 
     Attributes: ``model`` (the plain policy), ``tokenizer``, ``engine`` (synced to the current weights), ``cfg``,
     ``algo``, ``step`` (completed steps), ``dist``, ``forward``, ``collector``, ``sampler``.
     """
 
     def __init__(self, cfg: TrainConfig, *, dataset: list[dict] | None = None, reward_fn=None, algorithm=None,
-                 engine=None, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True):
+                 engine=None, resume: bool = False, callbacks: Sequence[Callable] = (), progress: bool = True,
+                 probe_rows: list[dict] | None = None):
         # from_dict re-checks every value against its field type (a YAML "1e-5" is a string, for instance)
         self.cfg = cfg = TrainConfig.from_dict(cfg.to_dict()).validate()
         self.callbacks, self.progress, self.out_dir = list(callbacks), progress, Path(cfg.out_dir)
@@ -98,6 +102,8 @@ class Trainer:
             self._resume()
         elif self.dist.is_main:
             self.checkpoints.check_new_run()
+        self.probe = EntropyProbe.for_run(self, dataset_given=dataset is not None, probe_rows=probe_rows,
+                                          resume_digest=getattr(self, "_probe_digest", None))
 
     def _build_models(self) -> None:
         from harness import models
@@ -275,6 +281,7 @@ class Trainer:
         self.counters.load_state_dict(state, self.step)
         self.sampler.load_state_dict(state["sampler"])
         self.updater.load_state_dict(state)
+        self._probe_digest = state.get("entropy_probe")
         self._sync_engine()
         self.resumed_from = str(path)
         diff = self.cfg.changed_training_fields(json.loads(state.get("config_json") or "{}"))
@@ -286,6 +293,7 @@ class Trainer:
     def save(self) -> Path | None:
         """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
         state = {"sampler": self.sampler.state_dict(), **self.counters.state_dict(),
+                 "entropy_probe": self.probe and self.probe.digest,
                  "config_json": json.dumps(self.cfg.to_dict()), **self.updater.state_dict()}
         return self.checkpoints.save(self.step, state)
 
@@ -305,6 +313,8 @@ class Trainer:
                 for cb in self.callbacks:
                     rec.update(cb(self.step, self) or {})
             distributed.barrier()
+        if self.probe is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
+            rec.update(self.probe.record(self))
         self._logger.log(rec)
         stop = distributed.all_reduce_max({"stop": float(self.signals.received or 0)})["stop"]
         if (cfg.save_every and self.step % cfg.save_every == 0) or last or stop:
@@ -321,6 +331,8 @@ class Trainer:
                                      desc=f"train {self.algo.name}")
         status, metrics_path = "running", str(self.out_dir / METRICS_FILE)
         self._write_run_json(status, 0.0)
+        if self.probe is not None and self.step == 0:   # the initial model
+            self._logger.log({"step": 0, **self.probe.record(self)})
         try:
             with self.signals:
                 while self.step < cfg.steps:
@@ -360,7 +372,8 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Callable] 
 
     callbacks: each ``cb(step, trainer) -> dict | None`` runs every ``cfg.eval_every`` steps and after the last step,
     on the main rank, with ``trainer.engine`` synced to the current weights; the dict is merged into that step's
-    metrics record. trainer_kw: ``dataset``, ``reward_fn``, ``algorithm``, ``engine`` (see Trainer).
+    metrics record. trainer_kw: ``dataset``, ``reward_fn``, ``algorithm``, ``engine``, ``probe_rows`` (see
+    Trainer).
     """
     trainer = Trainer(cfg, resume=resume, callbacks=callbacks, progress=progress, **trainer_kw)
     try:
