@@ -30,6 +30,7 @@ containers; a file that is refused raises :class:`CheckpointError` naming it, an
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -423,7 +424,16 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
         write_manifest(tmp)
 
     remove_stale_temporaries(out_dir, keep=tuple((move_in or {}).values()))
-    write_dir(target, build)
+    try:
+        write_dir(target, build)
+    except Exception as exc:
+        if not _out_of_space(exc):
+            raise
+        previous = list_checkpoints(out_dir)
+        kept = f"the newest intact checkpoint, {previous[-1][1].name}, is kept" if previous else "no earlier checkpoint"
+        raise CheckpointError(f"no space left on the device of {target.parent} while writing checkpoint step-{step} "
+                              f"(nothing of it is left behind; {kept}): free disk space or set save_every higher, "
+                              f"then continue with --resume") from None
     found = list_checkpoints(out_dir)
     for old_step, old in found:
         if old_step > step:
@@ -434,6 +444,14 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
         for _, old in [c for c in found if c[0] <= step][:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """A full disk or quota, as an OSError or as the message of a writer that wraps it (safetensors' own error)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "os error 28" in text or "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def load_checkpoint(path: str | os.PathLike, *, model, optimizer=None, scheduler=None, critic=None,

@@ -342,3 +342,31 @@ def test_nan_rewards_are_named_and_a_run_without_one_update_fails(tmp_path, caps
     # resumable counts: the checkpoint holds them
     state = ckpt.safe_load(ckpt.latest_checkpoint(tmp_path / "run") / "trainer_state.pt")
     assert state["updates_applied"] == 0 and state["updates_skipped"] == 2
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_leaves_nothing(tmp_path, capfd):
+    """A real full disk: the run folder on a small tmpfs that holds the metrics but not a checkpoint."""
+    import subprocess
+
+    from harness.cli import main
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): no real full disk to write to")
+    try:
+        out = mnt / "run"
+        code = main(["train", "--model", "tiny-random", "--steps", "1", "--out", str(out), "--no-progress",
+                     "--set", "save_every=1", "--set", "dtype=float32", "--set", "max_new_tokens=4",
+                     "--set", "prompts_per_step=2", "--set", "responses_per_prompt=2",
+                     "--set", "entropy_probe_prompts=0", "--set", "report_to=[]"])
+        err = capfd.readouterr().err.strip().splitlines()
+        assert code == 2, err
+        errors = [line for line in err if line.startswith("rlvr-zoo")]   # (transformers prints loading bars)
+        assert len(errors) == 1 and "no space left" in errors[0] and "step-1" in errors[0], err
+        assert "Traceback" not in "\n".join(err)
+        leftovers = [p.name for p in (out / "checkpoints").iterdir()] if (out / "checkpoints").is_dir() else []
+        assert leftovers == [], leftovers          # no half-written or temporary checkpoint stays behind
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
