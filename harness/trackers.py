@@ -14,9 +14,9 @@ dependency: ``tensorboard`` is skipped when it is not installed (it is the defau
   (``WANDB_API_KEY`` or a ``~/.netrc`` entry for api.wandb.ai) and offline otherwise, so no network is needed;
   ``wandb sync <run>/wandb/offline-run-*`` uploads an offline run later.
 - **MLflow** uses its own settings (``MLFLOW_TRACKING_URI``; e.g. ``file:/path/mlruns`` for a local store, which
-  MLflow 3 accepts with ``MLFLOW_ALLOW_FILE_STORE=true``). MLflow metric names allow letters, digits and
-  ``_ - . / : space`` only: any other character becomes ``_`` (``eval/arith/avg@4`` is logged as
-  ``eval/arith/avg_4``; :func:`mlflow_key`).
+  MLflow 3 accepts with ``MLFLOW_ALLOW_FILE_STORE=true``). Metric names there use ``.`` for ``/`` (the file store
+  keeps ``entropy`` and ``entropy/probe`` as paths, which would collide) and ``_`` for characters MLflow refuses
+  (``eval/arith/avg@4`` is logged as ``eval.arith.avg_4``; :func:`mlflow_key`).
 - **Resume.** The tracker run ids are kept in ``<run>/trackers.json``; a resumed run (``--resume``) logs into the same
   W&B and MLflow runs, from the checkpoint's step on.
 """
@@ -64,8 +64,10 @@ def run_identity(out_dir: str | os.PathLike) -> tuple[str | None, str]:
 
 
 def mlflow_key(key: str) -> str:
-    """The MLflow name of a metrics key: characters MLflow refuses become ``_``."""
-    return re.sub(r"[^\w./\- :]", "_", key)
+    """The MLflow name of a metrics key: ``/`` becomes ``.`` (MLflow's file store keeps a metric as a file under
+    its name as a path, so ``entropy`` and ``entropy/probe`` could not both exist) and characters MLflow refuses
+    become ``_``."""
+    return re.sub(r"[^\w.\- :]", "_", key.replace("/", "."))
 
 
 def _scalars(record: dict[str, Any]) -> dict[str, float]:

@@ -98,7 +98,7 @@ def test_tiny_test_comparison_reaches_wandb_and_mlflow(tmp_path, monkeypatch, ca
 
     for run_dir in run_dirs:
         records = read_metrics(run_dir / "metrics.jsonl")
-        assert len(records) == 2 and all(_numeric(r) for r in records)
+        assert [r["step"] for r in records] == [0, 1, 2] and all(_numeric(r) for r in records)  # 0: initial probe
         # W&B: one group per comparison, the run's config, every metric at its step
         history, group, config = _wandb_history(run_dir)
         assert group == out.name
@@ -126,8 +126,10 @@ def test_unknown_or_missing_tracker_is_refused_before_training(tmp_path, capsys)
 
 
 def test_mlflow_key_keeps_allowed_characters():
-    assert trackers.mlflow_key("eval/arith/avg@4") == "eval/arith/avg_4"
-    assert trackers.mlflow_key("clipfrac/low_neg") == "clipfrac/low_neg"
+    assert trackers.mlflow_key("eval/arith/avg@4") == "eval.arith.avg_4"
+    assert trackers.mlflow_key("clipfrac/low_neg") == "clipfrac.low_neg"
+    # no key becomes a folder of another in MLflow's file store (a metric is a file named by its key)
+    assert "/" not in trackers.mlflow_key("entropy/probe")
 
 
 def test_comparison_runs_are_grouped_by_the_comparison_folder(tmp_path):

@@ -145,7 +145,7 @@ def test_resume_skips_finished_runs_and_resumes_from_checkpoint(tmp_path, monkey
     (["--algos", "grpo,ppo2"], "unknown algorithm 'ppo2'; valid algorithms: "),
     (["--algos", "grpo", "--set", "eval.benches=[gsm8k,mathh]"], "unknown benchmark 'mathh'; valid benchmarks: "),
     (["--algos", "ce-gppo:beta3=1"], "beta3"),
-    (["--algos", "grpo", "--set", "stepz=3"], "unknown training field(s) stepz; valid TrainConfig fields: "),
+    (["--algos", "grpo", "--set", "stepz=3"], "unknown TrainConfig field 'stepz'; valid fields: "),
 ])
 def test_compare_errors_list_valid_choices(tmp_path, capsys, argv, expected):
     assert _compare(tmp_path / "err", *argv) == 2
