@@ -212,6 +212,8 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     train = changes["train"]
     # equal budgets: a dynamic-sampling objective may not draw more responses than the others (TrainConfig.budget)
     train.setdefault("budget", "equal-rollouts")
+    # repeatable arms: deterministic kernels wherever torch has a choice (TrainConfig.deterministic)
+    train.setdefault("deterministic", True)
     valid = train_config_fields()
     unknown = sorted(set(train) - set(valid))
     if unknown:

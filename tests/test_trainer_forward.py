@@ -147,3 +147,38 @@ def test_length_buckets_give_the_same_log_probs_entropies_and_gradients(tmp_path
     torch.testing.assert_close(en1, en0, atol=1e-4, rtol=0)
     for name, g in g0.items():
         torch.testing.assert_close(g1[name], g, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_cache_rows_for_repeated_prompts_have_a_run_to_run_identical_gradient():
+    """Each prompt's keys and values are copied to its responses; their gradients are summed back. Indexing with
+    repeated rows would sum them with a parallel accumulating index_put_ whose order varies between runs on CPU
+    (measured: one SmolLM2 PPO step gave different weights in two processes); the cache copy must give the same
+    bits every time, at two threads as at one, and the same values as the indexing."""
+    from transformers.cache_utils import DynamicCache
+
+    torch.manual_seed(0)
+    keys = torch.randn(4, 3, 24, 64, requires_grad=True)
+    values = torch.randn(4, 3, 24, 64, requires_grad=True)
+    index = torch.arange(4).repeat_interleave(16)[torch.randperm(64)]     # 16 responses per prompt, shuffled
+    weight = torch.randn(64, 3, 24, 64)
+
+    def grads(threads: int):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            cache = DynamicCache()
+            cache.update(keys * 1.0, values * 1.0, 0)
+            forward_mod._select_rows(cache, index)
+            layer = cache.layers[0]
+            loss = (layer.keys * weight).sum() + (layer.values * weight).square().sum()
+            return torch.autograd.grad(loss, (keys, values))
+        finally:
+            torch.set_num_threads(before)
+
+    serial = grads(1)
+    for _ in range(10):
+        for got, want in zip(grads(2), serial):
+            assert torch.equal(got, want)
+    # the same gradient as the plain indexing, up to the order of the sums
+    k_ref = torch.autograd.grad((keys[index] * weight).sum(), keys)[0]
+    torch.testing.assert_close(serial[0], k_ref, rtol=1e-5, atol=1e-5)

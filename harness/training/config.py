@@ -73,6 +73,11 @@ class TrainConfig:
                              "'equal-rollouts' (compare's default): a round is drawn only while the run's responses "
                              "stay within step x prompts_per_step x responses_per_prompt, what an objective without "
                              "dynamic sampling generates by that step")
+    deterministic: bool = _f(False, "torch.use_deterministic_algorithms for the run (compare's default: true): an "
+                                    "op with a run-to-run varying kernel takes its deterministic one, or warns when "
+                                    "it has none. The built-in models are bit-for-bit repeatable either way (same "
+                                    "machine, same thread count); this guards models and caches the zoo has not "
+                                    "checked (docs/harness.md, 'Repeatable runs')")
     old_logprobs: str = _f("auto", "'auto': take old log-probs from the training forward when the step makes exactly "
                                    "one update (epochs=1, one mini-batch), else recompute them once before the "
                                    "update; 'recompute': always recompute; 'rollout': use the engine's log-probs")

@@ -176,19 +176,49 @@ def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: to
     for bucket_rows, r in buckets:
         if bucket_rows is None:    # the only bucket: every row, up to r_len
             sel, c = None, cache
-            c.batch_select_indices(inverse)
+            _select_rows(c, inverse)
             r_ids, r_attn, r_pos = ids, attn, pos
         else:                      # a cache object of its own; its tensors are indexed copies, the prompt pass shared
             sel = torch.as_tensor(bucket_rows, dtype=torch.long, device=ids.device)
             c = copy.copy(cache)
             c.layers = [copy.copy(layer) for layer in cache.layers]
-            c.batch_select_indices(inverse[sel])
+            _select_rows(c, inverse[sel])
             r_ids, r_attn, r_pos = ids[sel], attn[sel], pos[sel]
         end = p_len - 1 + r
         out = module(input_ids=r_ids[:, p_len - 1:end], attention_mask=r_attn[:, :end],
                      position_ids=r_pos[:, p_len - 1:end], past_key_values=c, use_cache=True, logits_to_keep=r)
         parts.append((sel, r, out.logits))
     return parts
+
+
+def _plain_layer(layer) -> bool:
+    """A cache layer whose row selection indexes its ``keys`` and ``values`` and nothing else (transformers'
+    ``DynamicLayer``, not a subclass that keeps more per-row state)."""
+    try:
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:
+        return False
+    select = getattr(type(layer), "batch_select_indices", None)
+    return (select is DynamicLayer.batch_select_indices and isinstance(getattr(layer, "keys", None), torch.Tensor)
+            and isinstance(getattr(layer, "values", None), torch.Tensor))
+
+
+def _select_rows(cache, index: torch.Tensor) -> None:
+    """Replace every cache layer's rows by its rows ``index`` (with repeats: one copy of a prompt's keys and values
+    per response).
+
+    ``index_select``, not the ``tensor[index]`` of transformers' ``batch_select_indices``: the backward of an
+    indexing with repeated rows is an accumulating ``index_put_``, which on CPU adds the copies' gradients in
+    parallel in an order that changes from run to run (the same training step gave different weights in the last
+    bits, and runs drifted apart within a few steps); the backward of ``index_select`` is ``index_add_``, which adds
+    them in index order, the same every run and at any thread count. A layer type that keeps other per-row state
+    is left to its own ``batch_select_indices``."""
+    for layer in cache.layers:
+        if not _plain_layer(layer):
+            layer.batch_select_indices(index)
+        elif layer.keys.numel():
+            layer.keys = layer.keys.index_select(0, index)
+            layer.values = layer.values.index_select(0, index)
 
 
 _MAX_BUCKETS = 3

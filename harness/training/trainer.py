@@ -109,6 +109,7 @@ class Trainer:
         from harness import models
 
         cfg = self.cfg
+        torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
         self.model, self.tokenizer = models.load_policy(cfg.model, dtype="float32", lora=cfg.lora, device=self.device)
         self.model.train()
         disable_dropout(self.model)
