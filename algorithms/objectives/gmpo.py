@@ -14,6 +14,9 @@ Written per token in the GSPO-token way, loss_t = -A_t sg(s_i) exp(c_t - sg(c_t)
 Paper and code defaults (callsys/GMPO, scripts/qwen2.5-math-7b-gmpo.sh): clip range (e^-0.4, e^0.4) on the token
 ratio, i.e. eps = 0.4 in log space; group-normalised advantages; no KL. verl's `geo_mean` is the same loss.
 The region diagnostics use 1 + log r, so `clipfrac/*` counts exactly the tokens clipped in log space.
+
+Equation number not confirmed: no copy of the GMPO paper's method section was found (searched the stored pages, docs
+and code); callsys/GMPO's README and code cite no equation numbers.
 """
 from __future__ import annotations
 
