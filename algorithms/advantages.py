@@ -191,7 +191,12 @@ def token_level_rewards(scores: Tensor, mask: Tensor, kl: Tensor | None = None, 
 @register_estimator("grpo",
                     paper='Shao et al. 2024, "DeepSeekMath" (arXiv 2402.03300)')
 def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
-    """A_i = (R_i - mean_g) / (std_g + eps)."""
+    """A_i = (R_i - mean_g) / (std_g + eps).
+
+    DeepSeekMath gives it in its section 4.1.2 (equation number not confirmed there: the paper's text was not
+    available, and a write-up of it quotes the formula unnumbered); it is DAPO's Eq. (9) (Yu et al. 2025) and GSPO's
+    Eq. (6) (Zheng et al. 2025).
+    """
     scores = _outcome_scores("grpo", mask, scores, token_rewards)
     mean, std, _ = _group_stats("grpo", scores, group_ids)
     return _broadcast((scores - mean) / (std + eps), mask), None
@@ -200,7 +205,10 @@ def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
 @register_estimator("dr-grpo",
                     paper='Liu et al. 2025, "Understanding R1-Zero-Like Training" (arXiv 2503.20783)')
 def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
-    """A_i = R_i - mean_g (no division by the std: Dr. GRPO removes that bias)."""
+    """A_i = R_i - mean_g (no division by the std: Dr. GRPO removes that bias).
+
+    Stated unnumbered in Liu et al. 2025 (section 3.2 and the caption of Fig. 4, A~ = R - mean(R)).
+    """
     scores = _outcome_scores("dr-grpo", mask, scores, token_rewards)
     mean, _, _ = _group_stats("dr-grpo", scores, group_ids)
     return _broadcast(scores - mean, mask), None
@@ -209,7 +217,10 @@ def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
 @register_estimator("rloo",
                     paper='Ahmadian et al. 2024, "Back to Basics" (RLOO, arXiv 2402.14740)')
 def rloo(*, mask, scores, group_ids, token_rewards, values):
-    """A_i = R_i - mean of the other responses of the group = G/(G-1) (R_i - mean_g); 0 for a group of one."""
+    """A_i = R_i - mean of the other responses of the group = G/(G-1) (R_i - mean_g); 0 for a group of one.
+
+    Equation number not confirmed: the text of Ahmadian et al. 2024 was not found in the stored sources.
+    """
     scores = _outcome_scores("rloo", mask, scores, token_rewards)
     mean, _, size = _group_stats("rloo", scores, group_ids)
     scale = torch.where(size > 1, size / (size - 1).clamp(min=1), torch.zeros_like(size))
@@ -219,7 +230,10 @@ def rloo(*, mask, scores, group_ids, token_rewards, values):
 @register_estimator("reinforce++",
                     paper='Hu 2025, "REINFORCE++" (arXiv 2501.03262)')
 def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, eps: float = 1e-8):
-    """Discounted returns of the per-token rewards, whitened over all response tokens of the batch."""
+    """Discounted returns of the per-token rewards, whitened over all response tokens of the batch.
+
+    Equation number not confirmed: the REINFORCE++ paper's text was not found in the stored sources.
+    """
     if token_rewards is None:
         token_rewards = token_level_rewards(_outcome_scores("reinforce++", mask, scores, None), mask)
     returns = _discounted_sum(token_rewards, mask, gamma)
@@ -230,7 +244,10 @@ def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float
                     paper='Schulman et al. 2016, "High-Dimensional Continuous Control Using GAE" (arXiv 1506.02438)')
 def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, lam: float = 0.95,
         whiten: bool = True, eps: float = 1e-8):
-    """Generalised advantage estimation from a critic's values and per-token rewards."""
+    """Generalised advantage estimation from a critic's values and per-token rewards.
+
+    A_t = sum_l (gamma lam)^l delta_{t+l}, delta_t = r_t + gamma V_{t+1} - V_t (Schulman et al. 2016, Eq. (16)).
+    """
     if values is None:
         raise ValueError("advantage estimator 'gae' needs values [B, T] from a critic (needs_critic=True)")
     if token_rewards is None:
@@ -254,7 +271,10 @@ def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, l
 @register_estimator("reinforce++-baseline",
                     paper='Hu et al. 2025, "REINFORCE++" (arXiv 2501.03262), the group-baseline variant')
 def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
-    """R_i - group mean, then whitened over the response tokens of the batch (REINFORCE++ with a group baseline)."""
+    """R_i - group mean, then whitened over the response tokens of the batch (REINFORCE++ with a group baseline).
+
+    Equation number not confirmed: the REINFORCE++ paper's text was not found in the stored sources.
+    """
     scores = _outcome_scores("reinforce++-baseline", mask, scores, token_rewards)
     mean, _, _ = _group_stats("reinforce++-baseline", scores, group_ids)
     return _whiten(_broadcast(scores - mean, mask), mask, eps), None
@@ -263,7 +283,11 @@ def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps
 @register_estimator("opo",
                     paper='Hao et al. 2025, "On-Policy RL with Optimal Reward Baseline" (arXiv 2505.23585)')
 def opo(*, mask, scores, group_ids, token_rewards, values):
-    """R_i minus the length-weighted mean reward of its group: b = sum_j l_j R_j / sum_j l_j (OPO)."""
+    """R_i minus the length-weighted mean reward of its group: b = sum_j l_j R_j / sum_j l_j (OPO).
+
+    Equation number not confirmed: the OPO paper's text was not found; verl's OPO page and the authors' README
+    (microsoft/LMOps) describe the baseline in words only.
+    """
     scores = _outcome_scores("opo", mask, scores, token_rewards)
     lengths = mask.sum(-1).to(scores.dtype)
     weighted, _, _ = _group_stats("opo", scores * lengths, group_ids)
@@ -275,7 +299,10 @@ def opo(*, mask, scores, group_ids, token_rewards, values):
 @register_estimator("remax",
                     paper='Li et al. 2023, "ReMax" (arXiv 2310.10505)')
 def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
-    """R_i - the reward of the greedy response to the same prompt (ReMax)."""
+    """R_i - the reward of the greedy response to the same prompt (ReMax).
+
+    Equation number not confirmed: the ReMax paper's text was not found in the stored sources.
+    """
     scores = _outcome_scores("remax", mask, scores, token_rewards)
     if baseline_scores is None:
         raise ValueError("advantage estimator 'remax' needs baseline_scores [B]: the reward of one greedy response "
@@ -291,7 +318,11 @@ def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
                     paper=('Chen et al. 2025, "Pass@k Training for Adaptively Balancing Exploration and '
                            'Exploitation" (arXiv 2508.10751)'))
 def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
-    """Analytical pass@k advantages of a group with binary rewards (Chen et al. 2025, arXiv 2508.10751)."""
+    """Analytical pass@k advantages of a group with binary rewards (Chen et al. 2025, arXiv 2508.10751).
+
+    Equation number not confirmed: the paper's text was not found (only its abstract and implementations that cite
+    no equation numbers).
+    """
     scores = _outcome_scores("grpo-passk", mask, scores, token_rewards)
     if k < 1:
         raise ValueError(f"advantage estimator 'grpo-passk' needs k >= 1, got {k}")
@@ -319,7 +350,10 @@ def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
 @register_estimator("gpg",
                     paper='Chu et al. 2025, "GPG" (arXiv 2504.02546)')
 def gpg(*, mask, scores, group_ids, token_rewards, values):
-    """alpha (R_i - group mean), alpha = B / (B - M), M = responses of groups whose rewards are all equal (GPG)."""
+    """alpha (R_i - group mean), alpha = B / (B - M), M = responses of groups whose rewards are all equal (GPG).
+
+    Equation number not confirmed: the GPG paper's text was not found; AMAP-ML/GPG cites no equation numbers.
+    """
     scores = _outcome_scores("gpg", mask, scores, token_rewards)
     mean, std, _ = _group_stats("gpg", scores, group_ids)
     valid = int((std > 0).sum())
@@ -330,7 +364,10 @@ def gpg(*, mask, scores, group_ids, token_rewards, values):
 @register_estimator("lite-ppo",
                     paper='Liu et al. 2025, "Part I: Tricks or Traps?" (Lite PPO, arXiv 2508.08221)')
 def lite_ppo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
-    """(R_i - group mean) / (std of the batch's rewards + eps): Lite PPO's group-mean, batch-std normalisation."""
+    """(R_i - group mean) / (std of the batch's rewards + eps): Lite PPO's group-mean, batch-std normalisation.
+
+    Equation number not confirmed: the Tricks-or-Traps paper's text was not found in the stored sources.
+    """
     scores = _outcome_scores("lite-ppo", mask, scores, token_rewards)
     mean, _, _ = _group_stats("lite-ppo", scores, group_ids)
     batch_std = scores.std() if scores.numel() > 1 else scores.new_zeros(())

@@ -40,26 +40,33 @@ def _denominator(count, default: Tensor) -> Tensor:
 
 
 def _token_mean(loss, mask, tokens, seqs, norm_length):
+    """sum_{i,t} l_it / N: DAPO's token-level policy-gradient loss (Yu et al. 2025, Eq. (12))."""
     return (loss * mask).sum() / _denominator(tokens, mask.sum())
 
 
 def _seq_mean_token_mean(loss, mask, tokens, seqs, norm_length):
+    """sum_i (sum_t l_it / n_i) / S: GRPO's 1/G sum_i 1/|o_i| sum_t (Shao et al. 2024, Eq. (3); DAPO's Eq. (5))."""
     per_seq = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
     return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
 
 
 def _seq_mean_token_sum(loss, mask, tokens, seqs, norm_length):
+    """sum_i (sum_t l_it) / S: the PPO objective as a sum over a response's tokens (Liu et al. 2025, Eq. (2))."""
     per_seq = (loss * mask).sum(-1)
     return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
 
 
 def _seq_mean_token_sum_norm(loss, mask, tokens, seqs, norm_length):
+    """sum_i (sum_t l_it / L) / S with a constant L: stated unnumbered in Liu et al. 2025 (section 3.2 and Listing 1,
+    which divides by the constant MAX_TOKENS); it is their Eq. (2) divided by a constant."""
     length = loss.shape[-1] if norm_length is None else norm_length
     per_seq = (loss * mask).sum(-1) / float(length)
     return per_seq.sum() / _denominator(seqs, (mask.sum(-1) > 0).to(loss.dtype).sum())
 
 
 def _token_sum(loss, mask, tokens, seqs, norm_length):
+    """sum_{i,t} l_it. Equation number not confirmed: no paper found for it; it is an implementation option
+    (loss_agg_mode "token-sum" of verl and slime)."""
     return (loss * mask).sum()
 
 

@@ -111,7 +111,9 @@ def high_entropy_tokens(entropy: Tensor, mask: Tensor, q: float) -> Tensor:
     Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority Tokens Drive Effective RL for LLM Reasoning"
     (arXiv 2506.01939): the policy gradient is kept only where H_t >= tau_q, the q-quantile from the top of the
     batch's token entropies (q = 0.2), J = E[1/N sum_t 1[H_t >= tau_q] * (DAPO's clipped term)]; the other tokens
-    stay in the denominator N and get no gradient.
+    stay in the denominator N and get no gradient. The paper's objective is its Eq. (6) (H_t is its Eq. (1)), which
+    divides by the number of selected tokens, sum_t 1[H_t >= tau_q], instead of N: with token-mean aggregation the
+    zoo's loss is ceil(q N) / N ~ q times the paper's.
     """
     k = math.ceil(q * int(mask.sum()))
     return top_tokens(entropy, mask.bool(), k)

@@ -9,7 +9,8 @@ the mean token entropy of the responses at step k and a target entropy e*,
 
 and the loss of step k+1 has the term -c_{k+1} * aggregate(entropy) (an Algorithm's `entropy_coef`). Defaults from
 the authors' scripts (SkyworkAI/Skywork-OR1, or1_scripts/train/*.sh and verl/trainer/ppo/core_algos.py
-EntController): e* = 0.2, delta = 1e-4, alpha in [0, 0.005], alpha_0 = 0.
+EntController): e* = 0.2, delta = 1e-4, alpha in [0, 0.005], alpha_0 = 0. Equation number not confirmed: the
+report's text was not found in the stored sources (its abstract only); the rule above is read from the authors' code.
 
     ctrl = AdaptiveEntropyCoefficient()
     algo.entropy_coef = ctrl.coef          # before each step

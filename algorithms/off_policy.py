@@ -233,6 +233,9 @@ def _seq_log_rho(log_rho: Tensor, on: Tensor) -> Tensor:
            'Yao et al. 2025, "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training" (blog, '
            'fengyao.notion.site/off-policy-rl; cap 2)')
 def token_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
+    """w_t = min(rho_t, C). Stated unnumbered in Yao et al.'s blog post (fengyao.notion.site/off-policy-rl, read in a
+    copy of its text: the truncated importance ratio min(pi_learner / pi_sampler, C)) and in verl's rollout-correction
+    formulations doc (Y. Li, `token_is`)."""
     rho = _rho(log_rho)
     return rho.clamp(max=cap), rho > cap
 
@@ -241,6 +244,8 @@ def token_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability: Demystifying RL Collapse from the Training-Inference '
            'Mismatch" (blog, richardli.xyz/rl-collapse; sequence-level TIS, cap 2 as verl\'s preset)')
 def seq_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
+    """w_i = min(prod_t rho_t, C). Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, `seq_is`:
+    w_seq = min(prod_t rho_t, tau)); the When-Speed-Kills-Stability blog itself was available only in its opening."""
     rho = _rho(_seq_log_rho(log_rho, on)).expand_as(log_rho)
     return rho.clamp(max=cap), rho > cap
 
@@ -249,6 +254,8 @@ def seq_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, token level)')
 def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
+    """w_t = rho_t 1[rho_t <= C]. Equation number not confirmed: the When-Speed-Kills-Stability blog post, of which
+    only the opening was available."""
     rho = _rho(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -257,6 +264,8 @@ def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, sequence level)')
 def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
+    """w_i = rho_i 1[rho_i <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, `seq_mis`:
+    the sequence IS weight times an acceptance mask, which there also has a lower bound 1/tau; here it has none)."""
     rho = _rho(_seq_log_rho(log_rho, on)).expand_as(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -265,6 +274,9 @@ def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Ling Team 2025, "Every Step Evolves: Scaling RL for Trillion-Scale Thinking Model" (Ring-1T, IcePop; '
            'arXiv 2510.18855; alpha 0.5, beta 5)')
 def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0):
+    """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Stated unnumbered in the IcePop blog post
+    (ringtech.notion.site/icepop, read in a copy of its text); the Ring-1T report (arXiv 2510.18855) was not available.
+    Two secondary sources number the same objective and mask Eq. 1 and Eq. 2 of the INTELLECT-3 report."""
     rho = _rho(log_rho)
     return torch.where((rho >= alpha) & (rho <= beta), rho, 0.0), torch.zeros_like(on)
 
@@ -273,6 +285,8 @@ def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0
            'Liu, Li et al. 2025, "When Speed Kills Stability", part 3 (blog, richardli.xyz/rl-collapse-3; verl\'s '
            'decoupled_geo_rs: bounds 0.999 and 1.001)')
 def geo_rs(log_rho: Tensor, on: Tensor, *, low: float = 0.999, high: float = 1.001):
+    """w_i = 1[lo <= exp(mean_t log rho_t) <= hi]. Stated unnumbered in verl's rollout-correction formulations doc
+    (Y. Li, `geo_rs`, which adds a per-token veto the zoo does not have); part 3 of the blog series was not available."""
     n = on.sum(-1, keepdim=True).clamp(min=1)
     geo = torch.exp((_seq_log_rho(log_rho, on) / n).clamp(-LOG_CLAMP, LOG_CLAMP)).expand_as(log_rho)
     keep = (geo >= low) & (geo <= high)

@@ -15,6 +15,9 @@ tokens) speeds up entropy collapse (exploitation); larger beta2 (pushing up unli
 (exploration). Paper defaults: eps = 0.2 both sides, (beta1, beta2) = (0.5, 1) for 1.5B and (0.75, 1) for 7B
 models, rewards +1/-1, no KL, no entropy bonus. One sentence of the paper's section 3.2 swaps beta1 and beta2;
 its equations, experiments and the authors' code use the mapping above, and so does this file.
+
+Equation number not confirmed: no copy of the CE-GPPO paper's text was found (searched the stored pages, docs and
+code; Kwai-Klear/CE-GPPO's README and code cite no equation numbers).
 """
 from __future__ import annotations
 
@@ -28,7 +31,10 @@ from algorithms.surrogates import gradient_preserving_surrogate
 
 @register("ce-gppo")
 class CEGPPO(Algorithm):
-    """CE-GPPO (Su et al. 2025): gradient-preserving clipping, beta1 on low_neg and beta2 on high_pos tokens."""
+    """CE-GPPO (Su et al. 2025): gradient-preserving clipping, beta1 on low_neg and beta2 on high_pos tokens.
+
+    Equation number not confirmed: the paper's text was not found (module notes).
+    """
 
     paper = ('Su et al. 2025, "CE-GPPO: Controlling Entropy via Gradient-Preserving Clipping Policy Optimization"'
              ' (arXiv 2509.20712)')
@@ -67,6 +73,9 @@ class CEGPPOAuthors(CEGPPO):
     The authors aggregate that term over the correct responses' tokens only (token-mean over them, per micro-batch);
     here it is aggregated like the policy loss, over all response tokens of the batch, so that micro-batches with
     global counts sum exactly to the batch: their 0.1 equals 0.1 * N / N_correct here. loss() needs `scores`.
+
+    Equation number not confirmed: the CE-GPPO terms are as in `ce-gppo` (paper text not found); the NLL term and the
+    group filtering are only in the authors' code, which numbers no equations.
     """
 
     paper = ('Su et al. 2025, CE-GPPO (arXiv 2509.20712), with the settings of the authors\' public recipes'

@@ -8,6 +8,9 @@ MiniMax 2025, "MiniMax-M1: Scaling Test-Time Compute Efficiently with Lightning 
 Unlike PPO, no token is dropped: the weight is bounded, the gradient never vanishes. The paper puts no lower bound
 on the weight (eps_low = 1: the weight is >= 0 anyway) and tunes only eps_high without publishing one value; 0.2
 here (verl's CISPO example uses the same). Token-level aggregation, as DAPO.
+
+Equations (MiniMax 2025): the CISPO objective is Eq. (4) and the clipped IS weight r_hat Eq. (5); the REINFORCE
+objective it starts from is Eq. (3).
 """
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ are all equal are dropped and re-sampled; responses longer than L_max - L_cache 
 linearly down to -1 at L_max = 20480; rewards +1 / -1; no KL term.
 
     loss_t = max(-r A, -clip(r, 1 - eps_low, 1 + eps_high) A)   dloss_t/dlogp_t = -r A unclipped, 0 clipped
+
+Equations (Yu et al. 2025): the DAPO objective is Eq. (8), with r and A in Eq. (9); clip-higher is Eq. (10), dynamic
+sampling's constraint Eq. (11), the token-level loss Eq. (12), the soft overlong punishment Eq. (13) and the +1/-1
+rule reward Eq. (7).
 """
 from __future__ import annotations
 

@@ -18,6 +18,9 @@ verl examples/dppo_trainer/run_qwen30b_dppo.sh): delta = 0.15 (TV) and 0.05 (KL)
 divergence to the rollout engine's probabilities (`bypass_mode`); here it is to old_logp, the behaviour policy the
 trainer passes. Region
 diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_pos` count the masked tokens.
+
+Equation number not confirmed: the stored notes on the DPPO paper give no equation numbers and its text was not
+found; sail-sg/Stable-RL's code and READMEs cite none.
 """
 from __future__ import annotations
 
@@ -77,7 +80,10 @@ def _bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
 
 @register("dppo-tv")
 class DPPOTV(_DPPO):
-    """DPPO-Binary-TV (Qi et al. 2026): mask tokens whose probability moved more than delta, by advantage sign."""
+    """DPPO-Binary-TV (Qi et al. 2026): mask tokens whose probability moved more than delta, by advantage sign.
+
+    Equation number not confirmed: the paper's text was not found (module notes).
+    """
 
     paper = 'Qi et al. 2026, "Rethinking the Trust Region in LLM Reinforcement Learning" (arXiv 2602.04879)'
 
@@ -90,7 +96,10 @@ class DPPOTV(_DPPO):
 
 @register("dppo-kl")
 class DPPOKL(_DPPO):
-    """DPPO-Binary-KL (Qi et al. 2026): mask tokens whose binary KL to the behaviour policy exceeds delta."""
+    """DPPO-Binary-KL (Qi et al. 2026): mask tokens whose binary KL to the behaviour policy exceeds delta.
+
+    Equation number not confirmed: the paper's text was not found (module notes).
+    """
 
     paper = 'Qi et al. 2026, "Rethinking the Trust Region in LLM Reinforcement Learning" (arXiv 2602.04879)'
 

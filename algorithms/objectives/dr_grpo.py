@@ -6,6 +6,10 @@ budget) instead of its own length (seq-mean-token-sum-norm; set loss_norm_length
 no KL term.
 
     loss_t = max(-r A, -clip(r, 1 - eps, 1 + eps) A)      dloss_t/dlogp_t = -r A unclipped, 0 clipped
+
+Equations (Liu et al. 2025): Dr. GRPO recovers the PPO objective of Eq. (2) (a sum over a response's tokens) with a
+Monte Carlo advantage; Eq. (3) is the GRPO objective whose 1/|o_i| and std terms it removes. The removal itself and the
+constant MAX_TOKENS (Listing 1) are stated unnumbered in section 3.2.
 """
 from __future__ import annotations
 

@@ -11,7 +11,11 @@ such groups do not shrink it (the `gpg` advantage estimator). F_norm = 1 and alp
 choice (the ablation table of AMAP-ML/GPG's README: F_norm = 1, alpha = B/(B-M)). The authors' code (open-r1
 gpg_trainer) divides the loss by the valid fraction instead (the same alpha) and can also re-sample until a fraction
 beta_th of the batch is valid (`min_inverse_alpha`, 0.6 in the table's best row); that re-sampling is not part of
-`gpg` (the zoo's `dynamic_sampling`, which drops all equal-reward groups, is the nearest recipe field). The loss uses log pi, not a ratio: with one update per batch it is on-policy.
+`gpg` (the zoo's `dynamic_sampling`, which drops all equal-reward groups, is the nearest recipe field). The loss
+uses log pi, not a ratio: with one update per batch it is on-policy.
+
+Equation number not confirmed: no copy of the GPG paper's text was found (searched the stored pages, docs and code);
+AMAP-ML/GPG's READMEs and code cite no equation numbers.
 """
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ Optimization" (arXiv 2508.07629). With lo = 1 - eps_low, hi = 1 + eps_high:
 
 This is CE-GPPO with beta1 = beta2 = 1; the other defaults (eps = 0.2, dual clip c = 10 on A < 0, rewards +1/-1)
 follow the CE-GPPO paper's GPPO baseline so that the two compare with one variable changed.
+
+Equation number not confirmed: no copy of the Klear-Reasoner paper's text was found (searched the stored pages,
+docs and code for its objective); the authors' repository READMEs number no equations.
 """
 from __future__ import annotations
 

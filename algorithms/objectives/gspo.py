@@ -10,6 +10,9 @@ Zheng et al. 2025, "Group Sequence Policy Optimization" (arXiv 2507.18071). For 
 With one advantage per sequence and seq-mean-token-mean aggregation this is exactly GSPO's sequence objective
 (its gradient is s_i A_i (1/n_i) sum_t dlogp_t). Clip range from the paper: 3e-4 below, 4e-4 above (sequence ratios
 stay much closer to 1 than token ratios). The region diagnostics use s_i.
+
+Equations (Zheng et al. 2025): the GSPO objective is Eq. (5), its advantage Eq. (6) and s_i Eq. (7); GSPO-token,
+the form computed here, is Eq. (13) with s_it in Eq. (14). The clip range 3e-4 / 4e-4 is given for Eq. (5).
 """
 from __future__ import annotations
 

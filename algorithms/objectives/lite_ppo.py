@@ -8,6 +8,9 @@ two techniques on top of the vanilla PPO clipped loss without a critic --
     dloss_t/dlogp_t = -r A unclipped, 0 clipped
 
 eps = 0.2 both sides, no KL, no entropy bonus, no dynamic sampling or overlong filtering.
+
+Equation number not confirmed for the Lite PPO paper (its text was not found). Its parts are PPO's clipped surrogate
+(Schulman et al. 2017, Eq. (7)) and DAPO's token-level loss (Yu et al. 2025, Eq. (12)).
 """
 from __future__ import annotations
 

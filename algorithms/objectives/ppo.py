@@ -6,6 +6,11 @@ Schulman et al. 2017 (PPO), Ye et al. 2020 (dual clip), Schulman et al. 2016 (GA
     loss_t = max(-r A, -clip(r, 1 - eps, 1 + eps) A);   for A < 0: min(loss_t, -c A), c = 3
     dloss_t/dlogp_t = -r A on unclipped tokens (and r <= c when A < 0), 0 elsewhere
     value loss_t = 1/2 max((V - R)^2, (V_old + clip(V - V_old, -vc, vc) - R)^2)
+
+Equations: the clipped surrogate is L^CLIP (Schulman et al. 2017, Eq. (7)); the unclipped r A is L^CPI, its Eq. (6);
+the advantages are GAE (Schulman et al. 2016, Eq. (16)). Equation number not confirmed for the dual clip (Ye et al.
+2020) and the per-token KL reward penalty (Ouyang et al. 2022): neither paper's text was available. The value clip
+is implementation practice, not an equation of the PPO paper.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ tau_neg > tau_pos damps negative-advantage tokens more (the paper: their gradien
 tokens). Paper defaults: tau_pos = 1.0, tau_neg = 1.05, sequence-level averaging (1/G sum_i 1/|y_i| sum_t, i.e.
 seq-mean-token-mean), group-normalised advantages. verl's `sapo` hard-codes seq-mean-token-mean as well. The clip
 range fields only define the region diagnostics here (SAPO clips nothing).
+
+Equation number not confirmed: the stored copies of the SAPO paper (arXiv 2511.20347) show only its opening; the
+objective and gate are quoted unnumbered by the docs of ms-swift, AReaL and Trinity-RFT.
 """
 from __future__ import annotations
 
