@@ -1,5 +1,5 @@
 # The two commands of the README. Both create .venv at the repository root when it is missing.
-#   make demo   head-to-head comparison (PPO, GRPO, DAPO, CE-GPPO) on the embedded default model
+#   make demo   head-to-head comparison (GRPO vs CE-GPPO, 3 seeds each) on the embedded default model, verdicts at the end
 #   make test   lint (make lint), then the whole test suite
 #   make lint   ruff (rules in pyproject.toml) and the package import contract (tools/import_contract.py)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

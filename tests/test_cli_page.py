@@ -11,7 +11,7 @@ import pytest
 from harness import leaderboard, report_page
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "results" / "cpu-demo-reference"
+REFERENCE = REPO / "results" / "cpu-demo-reference" / "rerun-1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # headless as root on a machine without network (docs of the development machines: background networking off)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
