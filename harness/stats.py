@@ -57,7 +57,7 @@ of its k samples that are correct):
   where both arms' cells are 0/1 and paired (same seeds, or against the base model): with few discordant pairs
   (e.g. 4-6 problems solved on GSM8K) the bootstrap distribution has a handful of atoms and its tail is too light (5
   of 5 discordant pairs: bootstrap p about 0.01, exact p 0.0625), and with one seed it is the exact test for those
-  problems; the seed-level t-test where 2+ seeds are paired, and Welch's t-test on the per-seed means (``welch_seed_test``) where both arms have 2+ seeds that are not the same (2 x 200 simulated null tables of 3 vs 3 seeds: p < 0.05 in 6.0% with it, 9.5% from the bootstrap alone). Each is a valid test of "no difference", so the
+  problems; the seed-level t-test where 2+ seeds are paired, and Welch's t-test on the per-seed means (``welch_seed_test``) where both arms have 2+ seeds that are not the same (200 simulated null tables of 3 vs 3 seeds: p < 0.05 in 6.0% with it, 9.5% from the bootstrap alone). Each is a valid test of "no difference", so the
   largest is one too, and each covers a way the others fail.
 * Holm's step-down correction (``holm``; Holm 1979, "A simple sequentially rejective multiple test procedure",
   Scand. J. Statist. 6(2)): with the m p-values sorted, ``p_adj(i) = max_{j <= i} min(1, (m - j + 1) p(j))``;
