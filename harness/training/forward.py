@@ -191,15 +191,11 @@ def shared_prefix_forward(module, ids: torch.Tensor, attn: torch.Tensor, pos: to
     return parts
 
 
-def _plain_layer(layer) -> bool:
-    """A cache layer whose row selection indexes its ``keys`` and ``values`` and nothing else (transformers'
-    ``DynamicLayer``, not a subclass that keeps more per-row state)."""
-    try:
-        from transformers.cache_utils import DynamicLayer
-    except ImportError:
-        return False
-    select = getattr(type(layer), "batch_select_indices", None)
-    return (select is DynamicLayer.batch_select_indices and isinstance(getattr(layer, "keys", None), torch.Tensor)
+def _plain_layer(layer, plain_select) -> bool:
+    """A cache layer whose row selection is ``plain_select`` (transformers' ``DynamicLayer.batch_select_indices``:
+    it indexes ``keys`` and ``values`` and nothing else, unlike a subclass that keeps more per-row state)."""
+    return (plain_select is not None and getattr(type(layer), "batch_select_indices", None) is plain_select
+            and isinstance(getattr(layer, "keys", None), torch.Tensor)
             and isinstance(getattr(layer, "values", None), torch.Tensor))
 
 
@@ -213,8 +209,13 @@ def _select_rows(cache, index: torch.Tensor) -> None:
     bits, and runs drifted apart within a few steps); the backward of ``index_select`` is ``index_add_``, which adds
     them in index order, the same every run and at any thread count. A layer type that keeps other per-row state
     is left to its own ``batch_select_indices``."""
+    try:
+        from transformers.cache_utils import DynamicLayer
+        plain_select = DynamicLayer.batch_select_indices
+    except ImportError:
+        plain_select = None
     for layer in cache.layers:
-        if not _plain_layer(layer):
+        if not _plain_layer(layer, plain_select):
             layer.batch_select_indices(index)
         elif layer.keys.numel():
             layer.keys = layer.keys.index_select(0, index)
