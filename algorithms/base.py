@@ -34,6 +34,10 @@ LOG_RATIO_CLAMP = 20.0
 """|log r| is clamped to this before exp (exp(20) ~ 4.9e8): finite loss and gradient for any log-ratio."""
 
 
+ENTROPY_TOP_Q_DENOMINATORS = ("selected", "trl")
+"""Values of Algorithm.entropy_top_q_denominator (see Algorithm.loss)."""
+
+
 def hp(default, doc: str):
     """A documented hyperparameter field: `lr: float = hp(1e-6, "learning rate (paper X)")`."""
     return field(default=default, metadata={"doc": doc})
@@ -108,15 +112,25 @@ def _scores_problem(scores: Tensor | None, mask: Tensor) -> str | None:
 def high_entropy_tokens(entropy: Tensor, mask: Tensor, q: float) -> Tensor:
     """Bool [B, T]: the ceil(q * N) response tokens of highest entropy in the batch (ties to the earlier position).
 
-    Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority Tokens Drive Effective RL for LLM Reasoning"
-    (arXiv 2506.01939): the policy gradient is kept only where H_t >= tau_q, the q-quantile from the top of the
-    batch's token entropies (q = 0.2), J = E[1/N sum_t 1[H_t >= tau_q] * (DAPO's clipped term)]; the other tokens
-    stay in the denominator N and get no gradient. The paper's objective is its Eq. (6) (H_t is its Eq. (1)), which
-    divides by the number of selected tokens, sum_t 1[H_t >= tau_q], instead of N: with token-mean aggregation the
-    zoo's loss is ceil(q N) / N ~ q times the paper's.
+    Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority Tokens Drive Effective Reinforcement Learning
+    for LLM Reasoning" (arXiv 2506.01939v2, section 5.1, Eq. (6); the token entropy H_t is its Eq. (1)): only the
+    tokens with H_t >= tau_rho, the threshold of the top-rho fraction of the (micro-)batch's tokens (rho = 0.2),
+    keep a policy gradient, and the token count that normalises DAPO's objective counts only those tokens:
+
+        J = E[ 1 / (sum_i sum_t 1[H_t^i >= tau_rho]) * sum_i sum_t 1[H_t^i >= tau_rho] * min(r A, clip(r) A) ]
+
+    `Algorithm.entropy_top_q` applies it (`entropy_top_q_denominator`); this function gives the selection.
     """
-    k = math.ceil(q * int(mask.sum()))
-    return top_tokens(entropy, mask.bool(), k)
+    return top_tokens(entropy, mask.bool(), high_entropy_count(int(mask.bool().sum()), q))
+
+
+def high_entropy_count(n_tokens: int, q: float) -> int:
+    """How many tokens `high_entropy_tokens` keeps in a batch of ``n_tokens`` response tokens: ceil(q * n_tokens),
+    at least one of a non-empty batch. q * n is rounded to 9 decimals first, so that a float error does not add a
+    token (0.2 * 15 is 3.0000000000000004 in floating point: 3 tokens, not 4)."""
+    if n_tokens <= 0:
+        return 0
+    return max(1, math.ceil(round(q * n_tokens, 9)))
 
 
 @dataclass
@@ -157,6 +171,10 @@ class Algorithm:
     entropy_coef: float = hp(0.0, "coefficient of the entropy bonus (loss -= coef * aggregate(entropy))")
     entropy_top_q: float = hp(1.0, "policy gradient only on the top-q fraction of the batch's response tokens by "
                                    "entropy (Wang et al. 2025, 'Beyond the 80/20 rule': 0.2); 1.0: every token")
+    entropy_top_q_denominator: str = hp("selected", "token count of the policy term with entropy_top_q < 1: "
+                                                    "'selected' counts the selected tokens only (the paper's "
+                                                    "Eq. (6), v2, and the authors' code); 'trl' keeps every "
+                                                    "response token (TRL's top_entropy_quantile)")
     # --- recipe the trainer reads -------------------------------------------------------------------------------
     needs_critic: bool = hp(False, "True: train a value model and pass values to the gae estimator (PPO)")
     dynamic_sampling: bool = hp(False, "drop groups whose rewards are all equal and sample again until the batch "
@@ -192,6 +210,9 @@ class Algorithm:
             raise ValueError(f"{self._label()}: passk_k must be >= 1, got {self.passk_k}")
         if not 0.0 < self.entropy_top_q <= 1.0:
             raise ValueError(f"{self._label()}: entropy_top_q must lie in (0, 1], got {self.entropy_top_q}")
+        if self.entropy_top_q_denominator not in ENTROPY_TOP_Q_DENOMINATORS:
+            raise ValueError(f"{self._label()}: unknown entropy_top_q_denominator "
+                             f"{self.entropy_top_q_denominator!r}; valid: {', '.join(ENTROPY_TOP_Q_DENOMINATORS)}")
         for name in ("clip_ratio_low", "clip_ratio_high", "kl_coef", "entropy_coef", "adv_eps", "overlong_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{self._label()}: {name} must be >= 0, got {getattr(self, name)}")
@@ -246,7 +267,7 @@ class Algorithm:
              ref_logp: Tensor | None = None, values: Tensor | None = None, old_values: Tensor | None = None,
              returns: Tensor | None = None, entropy: Tensor | None = None, scores: Tensor | None = None,
              rollout_is_weights: Tensor | None = None, global_tokens=None, global_seqs=None,
-             on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
+             global_policy_tokens=None, on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and float metrics.
 
         logp [B, T] (with grad), old_logp, advantages, mask [B, T]. ref_logp: needed when kl_coef > 0 and
@@ -255,12 +276,15 @@ class Algorithm:
         (use that when the critic shares the optimiser step; otherwise call value_loss() yourself, not both).
         scores [B]: each response's outcome reward, for objectives whose loss depends on it (ce-gppo-authors).
         global_tokens / global_seqs: the mini-batch's counts, for micro-batches (see algorithms.aggregation).
+        global_policy_tokens: the sum over those micro-batches of `policy_token_count(mask)`, the token count of the
+        policy term; needed with global_tokens when entropy_top_q < 1 divides by the selected tokens.
         rollout_is_weights [B, T]: per-token importance weights for the rollout engine / trainer mismatch (e.g.
         algorithms.off_policy.tis_weights), as in verl; they scale the advantages, A_t -> w_t A_t, which for these
         objectives (piecewise linear in A, w_t > 0) equals weighting the per-token loss.
         on_nonfinite: "raise" (a ValueError naming the tensor with a NaN/inf on a response token) or "nan" (a NaN
         loss and no metrics, for a trainer that skips such an update); NaN/inf in scores counts the same.
-        With entropy_top_q < 1, entropy [B, T] is needed and only the top-q tokens by entropy keep a policy gradient.
+        With entropy_top_q < 1, entropy [B, T] is needed and only the top-q tokens by entropy keep a policy gradient
+        (see `_forking_policy` for the denominators).
         """
         message = _nonfinite(mask, logp=logp, old_logp=old_logp, advantages=advantages, ref_logp=ref_logp,
                              values=values, old_values=old_values, returns=returns, entropy=entropy,
@@ -284,8 +308,9 @@ class Algorithm:
             raise ValueError(f"{self._label()}: policy_loss must return the per-token loss as a tensor of shape "
                              f"{tuple(keep.shape)} (like mask), got {getattr(per_token, 'shape', type(per_token))}")
         if self.entropy_top_q < 1.0:
-            per_token = self._forking_tokens_only(per_token, entropy, keep)
-        policy = agg(per_token)
+            policy = self._forking_policy(per_token, entropy, keep, global_tokens, global_seqs, global_policy_tokens)
+        else:
+            policy = agg(per_token)
         zero = policy.new_zeros(())
 
         kl_loss, kl_ref = zero, None
@@ -318,13 +343,42 @@ class Algorithm:
         metrics.update(value_metrics)
         return total, metrics
 
-    def _forking_tokens_only(self, per_token: Tensor, entropy: Tensor | None, keep: Tensor) -> Tensor:
-        """The per-token loss with no gradient outside the top entropy_top_q tokens by entropy (80/20 rule)."""
+    def _forking_policy(self, per_token: Tensor, entropy: Tensor | None, keep: Tensor, global_tokens, global_seqs,
+                        global_policy_tokens) -> Tensor:
+        """The policy term with a gradient on the top entropy_top_q tokens by entropy only (`high_entropy_tokens`).
+
+        entropy_top_q_denominator "selected" follows Wang et al. 2025, Eq. (6) (arXiv 2506.01939v2): the selected
+        tokens are the aggregation's token set, so every token count counts selected tokens only. token-mean
+        divides by their number K (global_policy_tokens when the batch is split); seq-mean-token-mean divides each
+        sequence by its own selected count k_i (a sequence with none adds 0) and still by all S sequences; token-sum,
+        seq-mean-token-sum and seq-mean-token-sum-norm have no token count and are unchanged. "trl" zeroes the other
+        tokens' loss and keeps every count, as TRL's top_entropy_quantile does (and the paper's first version).
+        """
         if entropy is None:
             raise ValueError(f"{self._label()} has entropy_top_q={self.entropy_top_q}, so loss() needs entropy "
                              f"[B, T] to choose the high-entropy tokens")
         forking = high_entropy_tokens(_fill(entropy.detach(), keep), keep, self.entropy_top_q)
-        return torch.where(forking, per_token, per_token.detach())
+        if self.entropy_top_q_denominator == "trl":
+            return aggregate(torch.where(forking, per_token, torch.zeros_like(per_token)), keep, self.loss_agg_mode,
+                             global_tokens=global_tokens, global_seqs=global_seqs, norm_length=self.loss_norm_length)
+        if global_tokens is not None and global_policy_tokens is None:
+            raise ValueError(f"{self._label()} divides by the selected tokens (entropy_top_q={self.entropy_top_q}), "
+                             f"so with global_tokens loss() also needs global_policy_tokens: the sum of "
+                             f"algo.policy_token_count(mask) over the same micro-batches and ranks")
+        seqs = global_seqs if global_seqs is not None else int(keep.any(-1).sum())
+        return aggregate(per_token, forking, self.loss_agg_mode, global_tokens=global_policy_tokens,
+                         global_seqs=seqs, norm_length=self.loss_norm_length)
+
+    def policy_token_count(self, mask: Tensor) -> int:
+        """The token count of the policy term in a batch with this mask: its N response tokens, or, when
+        entropy_top_q < 1 divides by the selected tokens, the high_entropy_count(N, q) tokens it selects. A trainer
+        that splits a mini-batch into micro-batches (and ranks) sums it over the pieces, as it sums N, and passes
+        the sum to loss() as global_policy_tokens; the pieces' losses then add up to the objective over the union
+        of their selections."""
+        n = int(mask.bool().sum())
+        if self.entropy_top_q < 1.0 and self.entropy_top_q_denominator == "selected":
+            return high_entropy_count(n, self.entropy_top_q)
+        return n
 
     def value_loss(self, *, values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,
                    global_tokens=None, global_seqs=None) -> tuple[Tensor, dict[str, float]]:

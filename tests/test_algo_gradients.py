@@ -6,6 +6,7 @@ independently of the implementation: dL/dlogp_bt = c_bt * w_bt, where w_bt = d l
 per-token weight and c_bt the aggregation weight of the token.
 """
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -495,23 +496,96 @@ def test_ce_gppo_authors_recipe_and_its_positive_nll_term():
     assert torch.equal(g_off, g_paper)
 
 
+# Forking tokens, Wang et al. 2025, "Beyond the 80/20 Rule" (arXiv 2506.01939v2, section 5.1, Eq. (6)):
+#     J = E[ 1/(sum_i sum_t 1[H_t^i >= tau]) * sum_i sum_t 1[H_t^i >= tau] * min(r A, clip(r, 1-e_lo, 1+e_hi) A) ]
+# The paper lists two differences from DAPO's Eq. (4): the indicator on each token's term, and the token count of
+# the normalisation, which counts only the selected tokens. TRL's top_entropy_quantile (and the paper's first
+# version) keeps every response token in the count: entropy_top_q_denominator="trl".
+
+def top_q_count(q, n):
+    """ceil(q n) computed exactly (q as the decimal it is written as)."""
+    return math.ceil(Fraction(str(q)) * n)
+
+
+# A 2 x 3 batch (row 1 has two response tokens), DAPO's clip range [0.8, 1.28]. Per token: the ratio r, the
+# advantage A and the entropy H; the padded position has the highest entropy and must never be chosen.
+SMALL_R = [[1.1, 1.0, 1.0], [1.5, 0.9, 1.0]]
+SMALL_A = [[1.0, -3.0, 0.5], [1.0, -1.0, 0.0]]
+SMALL_H = [[0.9, 0.1, 0.5], [0.3, 0.7, 9.0]]
+SMALL_MASK = [[1, 1, 1], [1, 1, 0]]
+# d(-min(rA, clip(r)A))/dlogp per token, from the paper's surrogate: -rA inside the clip range, 0 when clipped
+# ([1,0]: r = 1.5 > 1.28 with A > 0).
+SMALL_W = {(0, 0): -1.1, (0, 1): 3.0, (0, 2): -0.5, (1, 0): 0.0, (1, 1): 0.9}
+# Aggregation weight c of each selected token, by hand, for (mode, q, denominator); the other tokens have none.
+# q = 0.8 selects ceil(4.0) = 4 tokens: H = 0.9, 0.7, 0.5, 0.3, i.e. every one but [0,1] (H = 0.1);
+# q = 0.6 selects 3 (H = 0.9, 0.7, 0.5: [0,0], [1,1], [0,2]); q = 0.2 selects 1 ([0,0]).
+SMALL_CASES = {
+    # the paper: divide by the K selected tokens (the clipped [1,0] is selected, so it is counted)
+    ("token-mean", 0.8, "selected"): {(0, 0): 1 / 4, (0, 2): 1 / 4, (1, 0): 1 / 4, (1, 1): 1 / 4},
+    ("token-mean", 0.6, "selected"): {(0, 0): 1 / 3, (0, 2): 1 / 3, (1, 1): 1 / 3},
+    ("token-mean", 0.2, "selected"): {(0, 0): 1.0},
+    # per sequence: each row by its own selected count k_i (2 and 1), then by the S = 2 sequences
+    ("seq-mean-token-mean", 0.6, "selected"): {(0, 0): 1 / (2 * 2), (0, 2): 1 / (2 * 2), (1, 1): 1 / (2 * 1)},
+    ("seq-mean-token-mean", 0.2, "selected"): {(0, 0): 1 / (2 * 1)},     # row 1 has no selected token: adds 0
+    ("seq-mean-token-sum", 0.6, "selected"): {(0, 0): 1 / 2, (0, 2): 1 / 2, (1, 1): 1 / 2},
+    ("token-sum", 0.6, "selected"): {(0, 0): 1.0, (0, 2): 1.0, (1, 1): 1.0},
+    # TRL: every count keeps all the response tokens (N = 5; rows of 3 and 2 tokens)
+    ("token-mean", 0.8, "trl"): {(0, 0): 1 / 5, (0, 2): 1 / 5, (1, 0): 1 / 5, (1, 1): 1 / 5},
+    ("seq-mean-token-mean", 0.6, "trl"): {(0, 0): 1 / (2 * 3), (0, 2): 1 / (2 * 3), (1, 1): 1 / (2 * 2)},
+}
+
+
+@pytest.mark.parametrize("mode, q, denominator", list(SMALL_CASES))
+def test_entropy_top_q_gradient_on_a_hand_computed_case(mode, q, denominator):
+    r, adv = torch.tensor(SMALL_R, dtype=F64), torch.tensor(SMALL_A, dtype=F64)
+    mask, entropy = torch.tensor(SMALL_MASK, dtype=F64), torch.tensor(SMALL_H, dtype=F64)
+    logp = torch.log(torch.tensor([[0.3, 0.2, 0.6], [0.45, 0.5, 0.1]], dtype=F64))
+    algo = algorithms.get("dapo", entropy_top_q=q, entropy_top_q_denominator=denominator, loss_agg_mode=mode)
+    loss, grad, _ = autograd_grad(algo, logp, logp - torch.log(r), adv, mask, entropy=entropy)
+    weights = SMALL_CASES[(mode, q, denominator)]
+    expected = torch.zeros_like(grad)
+    for (i, t), c in weights.items():
+        expected[i, t] = c * SMALL_W[(i, t)]
+    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-15)
+    # the value is the objective itself: minus the weighted sum of min(rA, clip(r)A) over the selected tokens
+    value = -sum(c * min(SMALL_R[i][t] * SMALL_A[i][t], min(max(SMALL_R[i][t], 0.8), 1.28) * SMALL_A[i][t])
+                 for (i, t), c in weights.items())
+    torch.testing.assert_close(loss, torch.tensor(value, dtype=F64), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("denominator", ["selected", "trl"])
 @pytest.mark.parametrize("q", [0.2, 0.5])
-def test_entropy_top_q_keeps_the_gradient_of_the_high_entropy_tokens_only(q):
-    """Wang et al. 2025 ("Beyond the 80/20 rule"): 1[H_t >= tau_q] inside the sum, the denominator unchanged."""
+def test_entropy_top_q_keeps_the_gradient_of_the_high_entropy_tokens_only(q, denominator):
+    """Random batch, token-mean: the selected tokens' gradient is the full objective's times N / K (the paper) or
+    times 1 (TRL); the others get none."""
     logp, old_logp, adv, mask, _ = make_batch(6)
     g = torch.Generator().manual_seed(6)
     entropy = torch.rand(B, T, generator=g, dtype=F64)
     full = algorithms.get("dapo")
+    algo = algorithms.get("dapo", entropy_top_q=q, entropy_top_q_denominator=denominator)
     _, g_full, _ = autograd_grad(full, logp, old_logp, adv, mask, entropy=entropy)
-    _, g_top, _ = autograd_grad(algorithms.get("dapo", entropy_top_q=q), logp, old_logp, adv, mask, entropy=entropy)
+    _, g_top, _ = autograd_grad(algo, logp, old_logp, adv, mask, entropy=entropy)
     values = sorted((entropy[k].item() for k in tokens(mask)), reverse=True)
-    threshold = values[math.ceil(q * len(values)) - 1]
-    keep = (entropy >= threshold) & (mask > 0)
-    assert int(keep.sum()) == math.ceil(q * len(values))
-    torch.testing.assert_close(g_top, torch.where(keep, g_full, 0.0))
+    k = top_q_count(q, len(values))
+    keep = (entropy >= values[k - 1]) & (mask > 0)
+    assert int(keep.sum()) == k
+    scale = len(values) / k if denominator == "selected" else 1.0
+    torch.testing.assert_close(g_top, torch.where(keep, g_full * scale, 0.0))
+    assert algo.policy_token_count(mask) == (k if denominator == "selected" else len(values))
     with pytest.raises(ValueError, match="needs entropy"):
-        algorithms.get("dapo", entropy_top_q=q).loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask)
-    assert algorithms.get("dapo", entropy_top_q=q).batch_dependent and not full.batch_dependent
+        algo.loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask)
+    assert algo.batch_dependent and not full.batch_dependent
+
+
+def test_entropy_top_q_count_is_exact_and_the_denominator_is_checked():
+    # 0.2 * 15 is 3.0000000000000004 in floating point; the selection must still be ceil(3) = 3 tokens
+    mask = torch.ones(3, 5, dtype=F64)
+    assert algorithms.get("dapo", entropy_top_q=0.2).policy_token_count(mask) == 3
+    assert int(algorithms.high_entropy_tokens(torch.rand(3, 5, dtype=F64), mask, 0.2).sum()) == 3
+    assert algorithms.get("dapo", entropy_top_q=1e-12).policy_token_count(mask) == 1
+    assert algorithms.get("dapo").policy_token_count(mask) == 15
+    with pytest.raises(ValueError, match="entropy_top_q_denominator"):
+        algorithms.get("dapo", entropy_top_q=0.2, entropy_top_q_denominator="all")
 
 
 def test_token_sum_aggregation_weighs_every_token_one():

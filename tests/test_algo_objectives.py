@@ -1,6 +1,7 @@
 """Objectives as the trainer uses them: micro-batches and ranks, padding, extreme log-ratios, bad inputs, metrics,
 the PPO value loss, and advantages through each algorithm's recipe."""
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -53,15 +54,24 @@ def test_micro_batches_and_ranks_reproduce_the_single_batch_gradient(name, mode)
     algo = algorithms.get(name, loss_agg_mode=mode, loss_norm_length=12, kl_coef=0.05, kl_in_reward=False,
                           entropy_coef=0.01)
     inputs = batch(1, b=8)
-    loss_full, grads_full, _ = loss_and_grads(algo, inputs)
     tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, global_tokens=tokens, global_seqs=seqs)
+
+
+# rows of 2 simulated data-parallel ranks (0-3, 4-7), each in 2 uneven micro-batches
+RANKS_X_MICRO = [torch.arange(0, 1), torch.arange(1, 4), torch.arange(4, 5), torch.arange(5, 8)]
+
+
+def assert_pieces_add_up(algo, inputs, pieces, **counts):
+    """The pieces' losses, each given the global ``counts``, add up to the whole batch's loss, and their gradients
+    (w.r.t. logp and entropy) to its gradients."""
+    loss_full, grads_full, _ = loss_and_grads(algo, inputs)
     total, grads = 0.0, [torch.zeros_like(g) for g in grads_full]
-    for rank_rows in (torch.arange(0, 4), torch.arange(4, 8)):                   # simulated data-parallel ranks
-        for micro in (rank_rows[:1], rank_rows[1:]):                             # uneven micro-batches
-            loss, g, _ = loss_and_grads(algo, rows(inputs, micro), global_tokens=tokens, global_seqs=seqs)
-            total += loss
-            for acc, part in zip(grads, g):
-                acc[micro] += part
+    for piece in pieces:
+        loss, g, _ = loss_and_grads(algo, rows(inputs, piece), **counts)
+        total += loss
+        for acc, part in zip(grads, g):
+            acc[piece] += part
     torch.testing.assert_close(total, loss_full, rtol=1e-12, atol=1e-14)
     for acc, full in zip(grads, grads_full):
         torch.testing.assert_close(acc, full, rtol=1e-12, atol=1e-14)
@@ -93,6 +103,88 @@ def test_without_global_counts_micro_batches_differ_from_the_big_batch():
         _, (g, _), _ = loss_and_grads(algo, rows(inputs, part))
         g_sum[part] += g / 2          # the usual "average the micro-batch losses"
     assert not torch.allclose(g_sum, g_full)
+
+
+def forking_batch(seed, q, pieces, lengths):
+    """Inputs whose entropies make each piece's own top-q selection (what loss() chooses when it is given that
+    piece) part of the whole batch's: in piece m, ceil(q n_m) random tokens get an entropy above 10 and the rest one
+    below 1, and the lengths make these counts add up to ceil(q N), so the whole batch selects exactly their union."""
+    g = torch.Generator().manual_seed(seed)
+    inputs = batch(seed, b=len(lengths), t=max(lengths))
+    mask = (torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]).to(F64)
+    entropy = torch.rand(mask.shape, generator=g, dtype=F64)
+    chosen = 0
+    for piece in pieces:
+        flat = [(int(i), t) for i in piece for t in range(mask.shape[1]) if mask[i, t] > 0]
+        k = math.ceil(Fraction(str(q)) * len(flat))
+        for j in torch.randperm(len(flat), generator=g)[:k].tolist():
+            entropy[flat[j]] += 10.0
+        chosen += k
+    assert chosen == math.ceil(Fraction(str(q)) * int(mask.sum()))
+    return {**inputs, "mask": mask, "entropy": entropy}
+
+
+@pytest.mark.parametrize("denominator", ["selected", "trl"])
+@pytest.mark.parametrize("mode", algorithms.AGG_MODES)
+def test_forking_tokens_micro_batches_and_ranks_reproduce_the_single_batch_gradient(mode, denominator):
+    """Wang et al. 2025 (arXiv 2506.01939v2), Eq. (6) selects within each (micro-)batch; when the pieces' selections
+    make up the big batch's, 2 ranks x 2 uneven micro-batches with the global counts (global_policy_tokens: the sum
+    of policy_token_count over the pieces) give the big batch's loss and gradients, KL and entropy terms included."""
+    q = 0.5
+    inputs = forking_batch(3, q, RANKS_X_MICRO, lengths=[4, 2, 3, 5, 6, 1, 2, 3])   # tokens per piece: 4, 10, 6, 6
+    algo = algorithms.get("dapo", entropy_top_q=q, entropy_top_q_denominator=denominator, loss_agg_mode=mode,
+                          loss_norm_length=12, kl_coef=0.05, kl_in_reward=False, entropy_coef=0.01)
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    policy_tokens = sum(algo.policy_token_count(inputs["mask"][p]) for p in RANKS_X_MICRO)
+    assert policy_tokens == (13 if denominator == "selected" else 26) == algo.policy_token_count(inputs["mask"])
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, global_tokens=tokens, global_seqs=seqs,
+                         global_policy_tokens=policy_tokens)
+
+
+def dapo_token_loss(inputs, eps_low=0.2, eps_high=0.28):
+    """-min(r A, clip(r, 1 - eps_low, 1 + eps_high) A) per token (DAPO, Yu et al. 2025, Eq. (8))."""
+    r = torch.exp(inputs["logp"] - inputs["old_logp"])
+    a = inputs["advantages"]
+    return -torch.minimum(r * a, r.clamp(1 - eps_low, 1 + eps_high) * a)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True),
+       q=st.sampled_from([0.1, 0.2, 0.35, 0.5]))
+def test_any_split_sums_to_eq_6_over_the_micro_batches_selections(seed, cuts, q):
+    """Any split: the pieces' token-mean losses add up to Eq. (6) of Wang et al. 2025 (v2) written out here: minus
+    the sum of min(rA, clip(r)A) over the union of the pieces' top-q tokens, divided by that union's size."""
+    algo = algorithms.get("dapo", entropy_top_q=q)
+    inputs = batch(seed, b=10, t=6)
+    bounds = [0, *sorted(cuts), 10]
+    pieces = [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    policy_tokens = sum(algo.policy_token_count(inputs["mask"][p]) for p in pieces)
+    union = torch.zeros_like(inputs["mask"], dtype=torch.bool)
+    total = 0.0
+    for p in pieces:
+        part = rows(inputs, p)
+        values = sorted((part["entropy"][i, t].item() for i, t in torch.nonzero(part["mask"]).tolist()),
+                        reverse=True)
+        k = math.ceil(Fraction(str(q)) * len(values))
+        union[p] = (part["entropy"] >= values[k - 1]) & (part["mask"] > 0)
+        loss, _, _ = loss_and_grads(algo, part, global_tokens=tokens, global_seqs=seqs,
+                                    global_policy_tokens=policy_tokens)
+        total += loss
+    assert int(union.sum()) == policy_tokens
+    expected = dapo_token_loss(inputs)[union].sum() / int(union.sum())
+    torch.testing.assert_close(total, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_forking_tokens_with_global_tokens_need_the_global_policy_count():
+    inputs = batch(4)
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    with pytest.raises(ValueError, match="global_policy_tokens"):
+        algorithms.get("dapo", entropy_top_q=0.2).loss(**rows(inputs, slice(0, 4)), global_tokens=tokens,
+                                                       global_seqs=seqs)
+    # TRL's denominator is the global token count, which global_tokens already is
+    algorithms.get("dapo", entropy_top_q=0.2, entropy_top_q_denominator="trl").loss(
+        **rows(inputs, slice(0, 4)), global_tokens=tokens, global_seqs=seqs)
 
 
 # ------------------------------------------------------------------------------------------------- robustness

@@ -101,3 +101,35 @@ def test_entropy_target_must_be_a_finite_non_negative_number():
         TrainConfig(entropy_target=-1.0).validate()
     with pytest.raises(ValueError, match="entropy_coef_delta"):
         TrainConfig(entropy_target=0.2, entropy_coef_delta=-1e-4).validate()
+
+
+def test_forking_tokens_in_training_divide_by_the_tokens_the_micro_batches_select(tmp_path):
+    """Wang et al. 2025, "Beyond the 80/20 Rule" (arXiv 2506.01939v2), Eq. (6): the policy term divides by the
+    number of selected tokens, and each (micro-)batch selects its own top ceil(q n) tokens. So in training every
+    micro-batch's loss() gets, as global_policy_tokens, the sum of ceil(q n_m) over the mini-batch's micro-batches
+    (computed here from the masks loss() received), next to global_tokens = the sum of n_m."""
+    import math
+    from fractions import Fraction
+
+    import algorithms
+
+    calls = []
+
+    class Recording(algorithms.get_class("grpo")):
+        def loss(self, **kw):
+            calls.append((int(kw["mask"].sum()), kw["global_tokens"], kw["global_policy_tokens"]))
+            return super().loss(**kw)
+
+    q = 0.3
+    algo = Recording(entropy_top_q=q, kl_coef=0.0)
+    config = cfg(tmp_path, "forking", steps=2, micro_batch_size=3, max_new_tokens=5)   # micro-batches of 3, 3, 2
+    with pytest.warns(UserWarning, match="selection per micro-batch"):
+        trainer = Trainer(config, dataset=ROWS, reward_fn=mod3_reward, progress=False, algorithm=algo)
+    trainer.train()
+    assert len(calls) == 2 * 3                                    # 2 steps x 3 micro-batches, one mini-batch each
+    for step in range(2):
+        step_calls = calls[3 * step:3 * step + 3]
+        n = [c[0] for c in step_calls]
+        assert {c[1] for c in step_calls} == {float(sum(n))}
+        assert {c[2] for c in step_calls} == {float(sum(math.ceil(Fraction(str(q)) * m) for m in n))}
+    assert any(c[2] < c[1] for c in calls)

@@ -175,9 +175,12 @@ class Updater:
         mb_rows = mb_rows if len(mb_rows) else perm[:1]   # an empty share still joins the gradient sync
         rows_t = torch.as_tensor(mb_rows, device=batch.mask.device)
         mmask = batch.mask[rows_t] if weight else torch.zeros_like(batch.mask[rows_t])
-        counts = distributed.all_reduce_sum({"tokens": float(mmask.sum()), "seqs": float(mmask.any(-1).sum())})
         size = self.cfg.micro_batch_size
         micro = [mb_rows[s:s + size] for s in range(0, len(mb_rows), size)]
+        # the policy term's token count is summed over the micro-batches as each selects (entropy_top_q)
+        policy_tokens = sum(self.algo.policy_token_count(mmask[s:s + size]) for s in range(0, len(mb_rows), size))
+        counts = distributed.all_reduce_sum({"tokens": float(mmask.sum()), "seqs": float(mmask.any(-1).sum()),
+                                             "policy_tokens": float(policy_tokens)})
         bad = 0.0
         for mi, mrows in enumerate(micro):
             sync = contextlib.ExitStack()
@@ -215,8 +218,9 @@ class Updater:
         adv = data.advantages[rows, :T]
         loss, m = algo.loss(logp=logp_in, old_logp=old, advantages=adv, mask=fmask.float(),
                             ref_logp=data.ref_logp[rows, :T] if data.ref_logp is not None else None, entropy=ent,
-                            scores=batch.scores[rows].to(logp_in.dtype), rollout_is_weights=w, global_tokens=counts["tokens"], global_seqs=counts["seqs"],
-                            on_nonfinite="nan")
+                            scores=batch.scores[rows].to(logp_in.dtype), rollout_is_weights=w,
+                            global_tokens=counts["tokens"], global_seqs=counts["seqs"],
+                            global_policy_tokens=counts["policy_tokens"], on_nonfinite="nan")
         total = loss * weight
         if self.critic is not None:
             vals, _ = self.forward.values(self.train_critic, batch, rows, grad=True)
