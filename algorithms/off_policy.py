@@ -254,8 +254,10 @@ def seq_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, token level)')
 def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
-    """w_t = rho_t 1[rho_t <= C]. Equation number not confirmed: the When-Speed-Kills-Stability blog post, of which
-    only the opening was available."""
+    """w_t = rho_t 1[rho_t <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li): token IS
+    (section 3.3.1) with the token-level rejection mask A_token = {t : C_lower <= rho_t <= C_upper} (section 3.4), the
+    combination "Token IS + Token RS" of section 3.6; there the mask also has a lower bound (default 1/C), here it has
+    none. The When-Speed-Kills-Stability blog post and its parts 1-2 were available only in their openings."""
     rho = _rho(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -264,8 +266,9 @@ def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, sequence level)')
 def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
-    """w_i = rho_i 1[rho_i <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, `seq_mis`:
-    the sequence IS weight times an acceptance mask, which there also has a lower bound 1/tau; here it has none)."""
+    """w_i = rho_i 1[rho_i <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, preset
+    `seq_is_rs`, alias `seq_mis`: the sequence IS weight of section 3.3.2 times the sequence acceptance mask of
+    section 3.4, which there also has a lower bound 1/tau; here it has none)."""
     rho = _rho(_seq_log_rho(log_rho, on)).expand_as(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -286,7 +289,8 @@ def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0
            'decoupled_geo_rs: bounds 0.999 and 1.001)')
 def geo_rs(log_rho: Tensor, on: Tensor, *, low: float = 0.999, high: float = 1.001):
     """w_i = 1[lo <= exp(mean_t log rho_t) <= hi]. Stated unnumbered in verl's rollout-correction formulations doc
-    (Y. Li, `geo_rs`, which adds a per-token veto the zoo does not have); part 3 of the blog series was not available."""
+    (Y. Li, `geo_rs`: the geometric acceptance set of section 3.3.3, plus the per-token veto of section 3.5 that the
+    zoo does not have); part 3 of the blog series was not available."""
     n = on.sum(-1, keepdim=True).clamp(min=1)
     geo = torch.exp((_seq_log_rho(log_rho, on) / n).clamp(-LOG_CLAMP, LOG_CLAMP)).expand_as(log_rho)
     keep = (geo >= low) & (geo <= high)
