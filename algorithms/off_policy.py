@@ -277,9 +277,11 @@ def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Ling Team 2025, "Every Step Evolves: Scaling RL for Trillion-Scale Thinking Model" (Ring-1T, IcePop; '
            'arXiv 2510.18855; alpha 0.5, beta 5)')
 def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0):
-    """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Stated unnumbered in the IcePop blog post
-    (ringtech.notion.site/icepop, read in a copy of its text); the Ring-1T report (arXiv 2510.18855) was not available.
-    Two secondary sources number the same objective and mask Eq. 1 and Eq. 2 of the INTELLECT-3 report."""
+    """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Ling Team 2025 (Ring-1T, arXiv
+    2510.18855v2, section 2.3.2): the IcePop objective, which multiplies each token's clipped GRPO term by
+    M(pi_train(y_t; theta_old) / pi_infer(y_t; theta_old)), is Eq. (1), the mask M(k) Eq. (2), its gradient Eq. (3);
+    alpha = 0.5, beta = 5 in section 2.3.4. Read in a text extraction of the v2 PDF. The IcePop blog post
+    (ringtech.notion.site/icepop) states the same unnumbered."""
     rho = _rho(log_rho)
     return torch.where((rho >= alpha) & (rho <= beta), rho, 0.0), torch.zeros_like(on)
 
