@@ -17,7 +17,8 @@ verl examples/dppo_trainer/run_qwen30b_dppo.sh): delta = 0.15 (TV) and 0.05 (KL)
 C.1 states the same), Dr. GRPO advantages (no std, also the paper's) with seq-mean-token-sum-norm, DAPO's rewards
 (+1 / -1), no dual clip, no KL. The paper anchors the trust region to the rollout engine's probabilities mu and
 reports that a recomputed anchor destabilises training (its section 5.2); the authors' code does so with
-`bypass_mode`; here the divergence is to old_logp, the behaviour policy the trainer passes. Region
+`bypass_mode`; here the divergence is to old_logp, the behaviour policy the trainer passes: TrainConfig
+old_logprobs='rollout' makes that the engine's log-probs, the paper's anchor. Region
 diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_pos` count the masked tokens.
 
 Equations (Qi et al. 2026, arXiv v3, the ICML 2026 version): the DPPO objective and its mask M_t are Eq. (12), the
