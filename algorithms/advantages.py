@@ -193,9 +193,11 @@ def token_level_rewards(scores: Tensor, mask: Tensor, kl: Tensor | None = None, 
 def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     """A_i = (R_i - mean_g) / (std_g + eps).
 
-    DeepSeekMath gives it in its section 4.1.2 (equation number not confirmed there: the paper's text was not
-    available, and a write-up of it quotes the formula unnumbered); it is DAPO's Eq. (9) (Yu et al. 2025) and GSPO's
-    Eq. (6) (Zheng et al. 2025).
+    Stated unnumbered in DeepSeekMath (Shao et al. 2024, section 4.1.2): inline in the text, A_it = r~_i =
+    (r_i - mean(r)) / std(r), just before the sentence that sends the reader to the objective, its Eq. (3) (read in
+    three transcriptions of the paper's text, one keeping its LaTeX labels, not in the paper itself). The same formula
+    is DAPO's Eq. (9) (Yu et al. 2025), GSPO's Eq. (6) (Zheng et al. 2025) and REINFORCE++'s Eq. (3) (Hu et al. 2025,
+    v9). The paper has no eps and does not say which std; here eps = 1e-6 (verl's) and the std is the unbiased one.
     """
     scores = _outcome_scores("grpo", mask, scores, token_rewards)
     mean, std, _ = _group_stats("grpo", scores, group_ids)
@@ -219,7 +221,10 @@ def dr_grpo(*, mask, scores, group_ids, token_rewards, values):
 def rloo(*, mask, scores, group_ids, token_rewards, values):
     """A_i = R_i - mean of the other responses of the group = G/(G-1) (R_i - mean_g); 0 for a group of one.
 
-    Equation number not confirmed: the text of Ahmadian et al. 2024 was not found in the stored sources.
+    Stated unnumbered in Ahmadian et al. 2024 (section 2.3): the RLOO estimator (1/k) sum_i [R(y_i, x) - 1/(k-1)
+    sum_{j != i} R(y_j, x)] grad log pi(y_i | x) is displayed without a number right after the moving-average
+    baseline, Eq. (8) (REINFORCE is Eq. (6), the baseline form Eq. (7)). Read in two notes that transcribe the paper
+    (one a check of the paper stating that this display has no number), not in the paper itself.
     """
     scores = _outcome_scores("rloo", mask, scores, token_rewards)
     mean, _, size = _group_stats("rloo", scores, group_ids)
@@ -232,7 +237,12 @@ def rloo(*, mask, scores, group_ids, token_rewards, values):
 def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, eps: float = 1e-8):
     """Discounted returns of the per-token rewards, whitened over all response tokens of the batch.
 
-    Equation number not confirmed: the REINFORCE++ paper's text was not found in the stored sources.
+    Hu et al. 2025 (arXiv 2501.03262v9, section 3.1): the advantage A_t = r(o_1:T, q) - beta sum_{i=t..T} KL(i),
+    KL(i) = log pi_old(o_i) / pi_ref(o_i) (the k1 KL in the reward), is Eq. (4); the global normalisation
+    (A - mean(A | A in D_batch)) / (std(A | A in D_batch) + eps) is Eq. (5). Read in a text extraction of the v9 PDF.
+    The paper has no discount (gamma = 1, this function's default); the KL term comes in through `token_rewards`
+    (`token_level_rewards(scores, mask, kl, kl_coef)`). RLinf's docs number the advantage, the KL and the
+    normalisation Eqs. (8), (9) and (10), presumably after an earlier version of the paper (not read here).
     """
     if token_rewards is None:
         token_rewards = token_level_rewards(_outcome_scores("reinforce++", mask, scores, None), mask)
@@ -273,7 +283,9 @@ def gae(*, mask, scores, group_ids, token_rewards, values, gamma: float = 1.0, l
 def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     """R_i - group mean, then whitened over the response tokens of the batch (REINFORCE++ with a group baseline).
 
-    Equation number not confirmed: the REINFORCE++ paper's text was not found in the stored sources.
+    Hu et al. 2025 (arXiv 2501.03262v9, section 3.2, "REINFORCE++ w/ Baseline"): A' = R - mean_group(R) is Eq. (6),
+    A_norm = (A' - mean_batch(A')) / (std_batch(A') + eps) is Eq. (7); read in a text extraction of the v9 PDF. The
+    paper pairs it with a separate k2 KL loss (its Eq. (8)), which belongs to the objective, not to this estimator.
     """
     scores = _outcome_scores("reinforce++-baseline", mask, scores, token_rewards)
     mean, _, _ = _group_stats("reinforce++-baseline", scores, group_ids)
@@ -285,8 +297,10 @@ def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps
 def opo(*, mask, scores, group_ids, token_rewards, values):
     """R_i minus the length-weighted mean reward of its group: b = sum_j l_j R_j / sum_j l_j (OPO).
 
-    Equation number not confirmed: the OPO paper's text was not found; verl's OPO page and the authors' README
-    (microsoft/LMOps) describe the baseline in words only.
+    Equation number not confirmed: the stored copies of the paper (arXiv 2505.23585v2 HTML, emergentmind, tomesphere)
+    hold only its abstract and the start of its introduction; summaries of it (themoonlight, a literature review) give
+    the baseline unnumbered; verl's OPO page, the authors' README (microsoft/LMOps opo/) and the implementations found
+    (verl, xtuner) cite no equation numbers; no text extraction of the paper was found in the code index.
     """
     scores = _outcome_scores("opo", mask, scores, token_rewards)
     lengths = mask.sum(-1).to(scores.dtype)
@@ -301,7 +315,10 @@ def opo(*, mask, scores, group_ids, token_rewards, values):
 def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
     """R_i - the reward of the greedy response to the same prompt (ReMax).
 
-    Equation number not confirmed: the ReMax paper's text was not found in the stored sources.
+    Equation number not confirmed: the paper (arXiv 2310.10505; ICML 2024, PMLR v235 li24cd) is stored only as its
+    abstract and opening; the authors' repository (liziniu/ReMax) and the notes on the paper found cite no equation
+    numbers. A survey writes the estimator and the greedy baseline b(x) = r(x, greedy response) as ITS Eqs. (9)-(10),
+    numbers of the survey, not of the paper; REINFORCE++ v9 (section 2.1) writes A = r(o) - r(o_greedy) unnumbered.
     """
     scores = _outcome_scores("remax", mask, scores, token_rewards)
     if baseline_scores is None:
@@ -320,8 +337,11 @@ def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
 def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
     """Analytical pass@k advantages of a group with binary rewards (Chen et al. 2025, arXiv 2508.10751).
 
-    Equation number not confirmed: the paper's text was not found (only its abstract and implementations that cite
-    no equation numbers).
+    With N responses of which N_neg are wrong (section 2.4 of v1): the mean group reward R = 1 - C(N_neg, k) / C(N, k)
+    is Eq. (11), sigma = sqrt(R (1 - R)) Eq. (12), a correct response gets A_pos = (1 - R) / sigma, Eq. (14), a wrong
+    one A_neg = (1 - R - C(N_neg - 1, k - 1) / C(N - 1, k - 1)) / sigma, Eq. (15). Read in a text extraction of the
+    v1 PDF. The paper trains with k in {4, 8, 16}; where sigma = 0 (no correct response, or fewer than k wrong ones,
+    a case the paper does not discuss) every advantage of the group is 0 here.
     """
     scores = _outcome_scores("grpo-passk", mask, scores, token_rewards)
     if k < 1:
@@ -352,7 +372,10 @@ def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
 def gpg(*, mask, scores, group_ids, token_rewards, values):
     """alpha (R_i - group mean), alpha = B / (B - M), M = responses of groups whose rewards are all equal (GPG).
 
-    Equation number not confirmed: the GPG paper's text was not found; AMAP-ML/GPG cites no equation numbers.
+    Chu et al. 2025 (arXiv 2504.02546v4, pages 4-5): the advantage (r_i - mean(R)) / F_norm is Eq. (6) (F_norm = 1
+    in the final recipe), alpha = B / (B - M) is Eq. (7), the objective scaled by alpha Eq. (8), the objective itself
+    Eq. (5). Read in two notes on the paper that cite its equation numbers (one reads v4 with its PDF page numbers),
+    not in the paper itself; AMAP-ML/GPG cites no equation numbers.
     """
     scores = _outcome_scores("gpg", mask, scores, token_rewards)
     mean, std, _ = _group_stats("gpg", scores, group_ids)
@@ -366,7 +389,10 @@ def gpg(*, mask, scores, group_ids, token_rewards, values):
 def lite_ppo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     """(R_i - group mean) / (std of the batch's rewards + eps): Lite PPO's group-mean, batch-std normalisation.
 
-    Equation number not confirmed: the Tricks-or-Traps paper's text was not found in the stored sources.
+    Stated unnumbered in Liu et al. 2025 (arXiv 2508.08221v3, section 4.1.2 "Takeaway 3" and section 5: group-level
+    mean with batch-level std, in words). Its parts are numbered there: group-level normalisation is Eq. (5),
+    batch-level normalisation Eq. (6) (std over all the batch's rewards, as here), the mean-only form Eq. (7). Read in
+    a text extraction of the v3 PDF.
     """
     scores = _outcome_scores("lite-ppo", mask, scores, token_rewards)
     mean, _, _ = _group_stats("lite-ppo", scores, group_ids)

@@ -65,8 +65,9 @@ def _seq_mean_token_sum_norm(loss, mask, tokens, seqs, norm_length):
 
 
 def _token_sum(loss, mask, tokens, seqs, norm_length):
-    """sum_{i,t} l_it. Equation number not confirmed: no paper found for it; it is an implementation option
-    (loss_agg_mode "token-sum" of verl and slime)."""
+    """sum_{i,t} l_it. Equation number not confirmed: no paper found that defines it (the losses of the papers read
+    for the other modes and for the estimators all divide by a count of sequences, tokens or both); it is an
+    implementation option (loss_agg_mode "token-sum" of verl and slime)."""
     return (loss * mask).sum()
 
 

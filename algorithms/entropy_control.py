@@ -9,8 +9,16 @@ the mean token entropy of the responses at step k and a target entropy e*,
 
 and the loss of step k+1 has the term -c_{k+1} * aggregate(entropy) (an Algorithm's `entropy_coef`). Defaults from
 the authors' scripts (SkyworkAI/Skywork-OR1, or1_scripts/train/*.sh and verl/trainer/ppo/core_algos.py
-EntController): e* = 0.2, delta = 1e-4, alpha in [0, 0.005], alpha_0 = 0. Equation number not confirmed: the
-report's text was not found in the stored sources (its abstract only); the rule above is read from the authors' code.
+EntController): e* = 0.2, delta = 1e-4, alpha in [0, 0.005], alpha_0 = 0. The rule above, with its clip, is the
+authors' code, where it is stated unnumbered.
+
+The report (v2, section 3.2.5, read in a text extraction of its PDF) numbers its equations by section: the rule is
+its Eq. (3.2), alpha_k = c_k 1[e_k <= e*], c_{k+1} = c_k + delta if e_k < e*, c_k - delta if e_k > e*, c_0 = 0 (the
+report's c is the accumulator and alpha the coefficient used, the reverse of the names here), with e_k the actor's
+entropy at step k estimated from the rollout buffer; the loss with the term alpha_k H is its Eq. (3.1). It differs
+from the code in three ways: no clip to [lo, hi]; delta = 0.005 (its Skywork-OR1-Math-7B run; the scripts use 1e-4);
+and step k uses its own e_k with c_k, where here step k+1 uses e_k with the updated accumulator (at e_k = e* the
+report keeps c and the bonus on, here the accumulator steps down and the bonus is off).
 
     ctrl = AdaptiveEntropyCoefficient()
     algo.entropy_coef = ctrl.coef          # before each step

@@ -254,8 +254,10 @@ def seq_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, token level)')
 def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
-    """w_t = rho_t 1[rho_t <= C]. Equation number not confirmed: the When-Speed-Kills-Stability blog post, of which
-    only the opening was available."""
+    """w_t = rho_t 1[rho_t <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li): token IS
+    (section 3.3.1) with the token-level rejection mask A_token = {t : C_lower <= rho_t <= C_upper} (section 3.4), the
+    combination "Token IS + Token RS" of section 3.6; there the mask also has a lower bound (default 1/C), here it has
+    none. The When-Speed-Kills-Stability blog post and its parts 1-2 were available only in their openings."""
     rho = _rho(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -264,8 +266,9 @@ def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Liu, Li et al. 2025, "When Speed Kills Stability" (blog, richardli.xyz/rl-collapse; masked importance '
            'sampling, sequence level)')
 def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
-    """w_i = rho_i 1[rho_i <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, `seq_mis`:
-    the sequence IS weight times an acceptance mask, which there also has a lower bound 1/tau; here it has none)."""
+    """w_i = rho_i 1[rho_i <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, preset
+    `seq_is_rs`, alias `seq_mis`: the sequence IS weight of section 3.3.2 times the sequence acceptance mask of
+    section 3.4, which there also has a lower bound 1/tau; here it has none)."""
     rho = _rho(_seq_log_rho(log_rho, on)).expand_as(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -274,9 +277,11 @@ def seq_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            'Ling Team 2025, "Every Step Evolves: Scaling RL for Trillion-Scale Thinking Model" (Ring-1T, IcePop; '
            'arXiv 2510.18855; alpha 0.5, beta 5)')
 def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0):
-    """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Stated unnumbered in the IcePop blog post
-    (ringtech.notion.site/icepop, read in a copy of its text); the Ring-1T report (arXiv 2510.18855) was not available.
-    Two secondary sources number the same objective and mask Eq. 1 and Eq. 2 of the INTELLECT-3 report."""
+    """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Ling Team 2025 (Ring-1T, arXiv
+    2510.18855v2, section 2.3.2): the IcePop objective, which multiplies each token's clipped GRPO term by
+    M(pi_train(y_t; theta_old) / pi_infer(y_t; theta_old)), is Eq. (1), the mask M(k) Eq. (2), its gradient Eq. (3);
+    alpha = 0.5, beta = 5 in section 2.3.4. Read in a text extraction of the v2 PDF. The IcePop blog post
+    (ringtech.notion.site/icepop) states the same unnumbered."""
     rho = _rho(log_rho)
     return torch.where((rho >= alpha) & (rho <= beta), rho, 0.0), torch.zeros_like(on)
 
@@ -286,7 +291,8 @@ def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0
            'decoupled_geo_rs: bounds 0.999 and 1.001)')
 def geo_rs(log_rho: Tensor, on: Tensor, *, low: float = 0.999, high: float = 1.001):
     """w_i = 1[lo <= exp(mean_t log rho_t) <= hi]. Stated unnumbered in verl's rollout-correction formulations doc
-    (Y. Li, `geo_rs`, which adds a per-token veto the zoo does not have); part 3 of the blog series was not available."""
+    (Y. Li, `geo_rs`: the geometric acceptance set of section 3.3.3, plus the per-token veto of section 3.5 that the
+    zoo does not have); part 3 of the blog series was not available."""
     n = on.sum(-1, keepdim=True).clamp(min=1)
     geo = torch.exp((_seq_log_rho(log_rho, on) / n).clamp(-LOG_CLAMP, LOG_CLAMP)).expand_as(log_rho)
     keep = (geo >= low) & (geo <= high)

@@ -7,10 +7,14 @@ checkpoints and result files are read as data, never executed.
 A mistake in the user's input (a flag, a name, a file) is one line on stderr and exit status 2: argparse's own
 errors are printed that way too (see `_Parser.error`), and `harness.errors.UserError` raised anywhere below is
 printed by `main`. Anything else is a bug and keeps its traceback.
+
+`--no-progress` also turns off the progress bars transformers and huggingface_hub draw themselves (loading weights,
+writing shards, downloads) for the command's duration.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -80,6 +84,35 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+@contextlib.contextmanager
+def _library_bars(enabled: bool):
+    """Turn transformers' and huggingface_hub's own progress bars off while a `--no-progress` command runs, and
+    restore their previous state after it."""
+    if enabled:
+        yield
+        return
+    restore = []
+    try:
+        from transformers.utils import logging as tf_logging
+        if tf_logging.is_progress_bar_enabled():
+            tf_logging.disable_progress_bar()
+            restore.append(tf_logging.enable_progress_bar)
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub import utils as hub_utils
+        if not hub_utils.are_progress_bars_disabled():
+            hub_utils.disable_progress_bars()
+            restore.append(hub_utils.enable_progress_bars)
+    except ImportError:
+        pass
+    try:
+        yield
+    finally:
+        for undo in restore:
+            undo()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -91,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for plugin in [*args.global_plugins, *args.plugin]:
             load_plugin(plugin)
-        return int(args._run(args) or 0)
+        with _library_bars(not getattr(args, "no_progress", False)):
+            return int(args._run(args) or 0)
     except (UserError, BenchmarkDataError) as exc:
         print(f"rlvr-zoo {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR

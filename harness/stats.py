@@ -59,6 +59,10 @@ of its k samples that are correct):
   of 5 discordant pairs: bootstrap p about 0.01, exact p 0.0625), and with one seed it is the exact test for those
   problems; the seed-level t-test where 2+ seeds are paired, and Welch's t-test on the per-seed means (``welch_seed_test``) where both arms have 2+ seeds that are not the same (200 simulated null tables of 3 vs 3 seeds: p < 0.05 in 6.0% with it, 9.5% from the bootstrap alone). Each is a valid test of "no difference", so the
   largest is one too, and each covers a way the others fail.
+* **Intervals with 2+ seeds** are the bootstrap's widened to the t interval ``estimate +- t_critical(alpha, df) SE``
+  of the seed-level (or Welch) t-test, so a difference's interval excludes 0 only where its t-test rejects, and an
+  arm's interval does not shrink below what its few seeds support. ``bounds`` cuts an interval to the range its
+  parameter can take (accuracies: [0, 1]).
 * Holm's step-down correction (``holm``; Holm 1979, "A simple sequentially rejective multiple test procedure",
   Scand. J. Statist. 6(2)): with the m p-values sorted, ``p_adj(i) = max_{j <= i} min(1, (m - j + 1) p(j))``;
   verdicts (``verdicts``) read "A > B" / "A < B" where the adjusted p is below alpha and "indistinguishable"
@@ -88,7 +92,7 @@ __all__ = [
     "pass_at_k", "pass_at_k_per_problem", "mean_pass_at_k", "avg_at_k", "majority_vote", "maj_at_k",
     "Interval", "PairedInterval", "bootstrap_ci", "paired_bootstrap", "summarize",
     "HierInterval", "HierDiff", "VarianceComponents", "hierarchical_bootstrap", "paired_hierarchical_bootstrap",
-    "hierarchical_intervals", "sign_test", "seed_t_test", "welch_seed_test", "t_two_sided", "f_sf", "holm", "verdict", "verdicts", "variance_components", "minimum_detectable_difference",
+    "hierarchical_intervals", "sign_test", "seed_t_test", "welch_seed_test", "t_critical", "t_two_sided", "f_sf", "holm", "verdict", "verdicts", "variance_components", "minimum_detectable_difference",
     "seeds_for_difference",
 ]
 
@@ -341,7 +345,8 @@ def summarize(correct: Sequence[Sequence[bool]], answers: Sequence[Sequence[Any]
 
 @dataclass(frozen=True)
 class HierInterval:
-    """A mean over seeds and problems with its hierarchical-bootstrap interval and the per-seed means."""
+    """A mean over seeds and problems with its interval (the hierarchical bootstrap's, widened to the seed-level t
+    interval with 2+ seeds) and the per-seed means."""
     mean: float
     low: float
     high: float
@@ -351,6 +356,8 @@ class HierInterval:
     crossed: bool            # every seed scored on the same problems (one shared problem draw per replicate)
     n_boot: int
     level: float
+    boot_low: float | None = None    # the bootstrap's own percentile interval; low/high also cover the t interval
+    boot_high: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -358,8 +365,10 @@ class HierInterval:
 
 @dataclass(frozen=True)
 class HierDiff:
-    """mean(a) - mean(b) with its hierarchical paired-bootstrap interval, the bootstrap p-value, the exact sign
-    test where it applies and the p-value a verdict uses (the larger of the two)."""
+    """mean(a) - mean(b) with its interval, the bootstrap p-value, the exact sign and t tests where they apply and
+    the p-value a verdict uses (the largest). The interval is the hierarchical paired bootstrap's, widened to the t
+    interval of the seed-level (paired) or Welch (unpaired) t-test where one applies, so that it excludes 0 only
+    where that test rejects too."""
     diff: float
     low: float
     high: float
@@ -378,6 +387,8 @@ class HierDiff:
     n_problems: int
     n_boot: int
     level: float
+    boot_low: float | None = None    # the bootstrap's own percentile interval; low/high also cover the t interval
+    boot_high: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -471,8 +482,9 @@ def _replicate_means(rows: list[np.ndarray], rng: np.random.Generator, n_boot: i
 def hierarchical_intervals(tables: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
                            chunk: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hierarchical bootstrap of many crossed tables at once (``tables``: N x S x P), for simulation studies:
-    returns (means, lows, highs), each of length N. Same replicates as `hierarchical_bootstrap` gives a single
-    crossed table with the same seed when N = 1."""
+    returns (means, lows, highs), each of length N: the bootstrap's percentile intervals alone, the same as
+    `hierarchical_bootstrap`'s ``boot_low``/``boot_high`` for a single crossed table with the same seed (N = 1),
+    without the widening to the t interval."""
     _check_boot(n_boot, alpha, "hierarchical_intervals")
     x = np.asarray(tables, dtype=np.float64)
     if x.ndim != 3 or 0 in x.shape:
@@ -495,12 +507,18 @@ def _percentiles(reps: np.ndarray, point: float, alpha: float) -> tuple[float, f
     return min(float(lo), point), max(float(hi), point)
 
 
-def hierarchical_bootstrap(scores: Any, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> HierInterval:
+def hierarchical_bootstrap(scores: Any, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
+                           bounds: tuple[float, float] | None = None) -> HierInterval:
     """Hierarchical percentile-bootstrap interval of the mean of a seeds x problems table (see the module
     docstring). ``scores`` is a 2-D array (seeds x problems) or a list of per-seed sequences; the mean weighs every
-    seed equally. One seed reduces it to the bootstrap over problems."""
+    seed equally. One seed reduces it to the bootstrap over problems. With 2+ seeds the interval is widened to the
+    seed-level t interval (`seed_t_test`'s standard error and df; for seeds scored on different problems, the
+    one-sample t on the per-seed means): the bootstrap, resampling a few seeds as if they were the population, is
+    too narrow there. ``bounds`` (e.g. (0, 1) for accuracies) is the range a score can take; the interval is cut to
+    it."""
     _check_boot(n_boot, alpha, "hierarchical_bootstrap")
     rows = _seed_rows(scores, "hierarchical_bootstrap")
+    _check_bounds(rows, bounds, "hierarchical_bootstrap")
     per_seed = tuple(float(r.mean()) for r in rows)
     m = float(np.mean(per_seed))
     if len({r.size for r in rows}) == 1:
@@ -509,9 +527,18 @@ def hierarchical_bootstrap(scores: Any, n_boot: int = 2000, alpha: float = 0.05,
     else:
         reps = _replicate_means(rows, np.random.default_rng(seed), n_boot)
     lo, hi = _percentiles(reps, m, alpha)
+    boot_low, boot_high = lo, hi
+    crossed = len({r.size for r in rows}) == 1
+    if len(rows) >= 2 and crossed and rows[0].size >= 2:
+        _, se, df = _seed_t(rows, "hierarchical_bootstrap")
+        lo, hi = _widen(lo, hi, m, se, df, alpha)
+    elif len(rows) >= 2 and not crossed:
+        seed_means = np.asarray(per_seed)
+        lo, hi = _widen(lo, hi, m, float(seed_means.std(ddof=1)) / math.sqrt(len(rows)), len(rows) - 1.0, alpha)
+    lo, hi = _clip(lo, hi, bounds)
     return HierInterval(mean=m, low=lo, high=hi, per_seed=per_seed, n_seeds=len(rows),
-                        n_problems=max(r.size for r in rows), crossed=len({r.size for r in rows}) == 1,
-                        n_boot=n_boot, level=1 - alpha)
+                        n_problems=max(r.size for r in rows), crossed=crossed,
+                        n_boot=n_boot, level=1 - alpha, boot_low=boot_low, boot_high=boot_high)
 
 
 def _binary(x: np.ndarray) -> bool:
@@ -520,14 +547,18 @@ def _binary(x: np.ndarray) -> bool:
 
 def paired_hierarchical_bootstrap(scores_a: Any, scores_b: Any, seeds_a: Sequence[Hashable] | None = None,
                                   seeds_b: Sequence[Hashable] | None = None, reference: bool = False,
-                                  n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> HierDiff:
+                                  n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
+                                  bounds: tuple[float, float] | None = None) -> HierDiff:
     """mean(a) - mean(b) for two arms scored on the same problems (same count, same order), hierarchically.
 
     Seeds are paired (one seed draw for both) when ``seeds_a == seeds_b`` (labels, or equal counts when no labels
     are given); ``reference=True`` marks b as one untrained evaluation (the base model) subtracted from every seed
     of a. Otherwise each arm's seeds are drawn independently; the problem draw is always shared. Where the cells are
     0/1 and paired, the exact sign test over discordant (seed, problem) pairs is computed and the verdict p-value is
-    ``max(p_boot, p_sign)`` (the rule in the module docstring).
+    ``max(p_boot, p_sign, p_t)`` (the rule in the module docstring). Where a t-test applies, the interval is widened
+    to its t interval, so that it excludes 0 only where that test rejects. ``bounds`` is the range of one score
+    (e.g. (0, 1)); the interval is cut to the differences it allows (against a reference, the range minus the
+    reference's mean).
     """
     _check_boot(n_boot, alpha, "paired_hierarchical_bootstrap")
     ra = _seed_rows(scores_a, "paired_hierarchical_bootstrap (a)")
@@ -539,6 +570,7 @@ def paired_hierarchical_bootstrap(scores_a: Any, scores_b: Any, seeds_a: Sequenc
     if reference and len(rb) != 1:
         raise ValueError(f"paired_hierarchical_bootstrap: reference=True needs one row for b (one evaluation), "
                          f"got {len(rb)}")
+    _check_bounds(ra + rb, bounds, "paired_hierarchical_bootstrap")
     a, b = np.vstack(ra), np.vstack(rb)
     n_problems = a.shape[1]
     if reference:
@@ -572,15 +604,24 @@ def paired_hierarchical_bootstrap(scores_a: Any, scores_b: Any, seeds_a: Sequenc
     if paired and _binary(a) and _binary(b):
         n_pos, n_neg = int(np.sum(d > 0)), int(np.sum(d < 0))
         p_sign = sign_test(n_pos, n_neg)
+    boot_low, boot_high = lo, hi
     if paired and d.shape[0] >= 2 and n_problems >= 2:
         p_t, df = seed_t_test(d)
+        _, se, _ = _seed_t(d, "paired_hierarchical_bootstrap")
+        lo, hi = _widen(lo, hi, point, se, df, alpha)
     elif not paired and a.shape[0] >= 2 and b.shape[0] >= 2:
         p_t, df = welch_seed_test(a.mean(axis=1), b.mean(axis=1))
+        _, se, _ = _welch(a.mean(axis=1), b.mean(axis=1))
+        lo, hi = _widen(lo, hi, point, se, df, alpha)
+    if bounds is not None:
+        span = (bounds[0] - mean_b, bounds[1] - mean_b) if reference else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+        lo, hi = _clip(lo, hi, span)
     p = max(x for x in (p_boot, p_sign, p_t) if x is not None)
     return HierDiff(diff=point, low=lo, high=hi, p_value=p, p_boot=p_boot, p_sign=p_sign, p_t=p_t, t_df=df,
                     n_pos=n_pos,
                     n_neg=n_neg, mean_a=mean_a, mean_b=mean_b, n_seeds_a=a.shape[0], n_seeds_b=b.shape[0],
-                    paired_seeds=paired, n_problems=n_problems, n_boot=n_boot, level=1 - alpha)
+                    paired_seeds=paired, n_problems=n_problems, n_boot=n_boot, level=1 - alpha,
+                    boot_low=boot_low, boot_high=boot_high)
 
 
 def sign_test(n_pos: int, n_neg: int) -> float:
@@ -665,11 +706,22 @@ def seed_t_test(diffs: Any) -> tuple[float, float]:
     ``t = mean(D) / sqrt(T_s + T_p)`` with Satterthwaite's (1946) df ``(T_s + T_p)^2 / (T_s^2/df_s + T_p^2/df_p)``.
     When the seeds disagree the df fall to S - 1: with 2 seeds |t| must exceed 12.7 for p < 0.05. That is what two
     seeds can support, and what the bootstrap, resampling 2 seeds as if they were the population, cannot show."""
-    rows = _seed_rows(diffs, "seed_t_test")
+    mean, se, df = _seed_t(diffs, "seed_t_test")
+    if se == 0:  # every cell equal: no variation at all
+        return (1.0 if mean == 0 else 0.0), float("inf")
+    return t_two_sided(mean / se, df), df
+
+
+def _seed_t(table: Any, name: str) -> tuple[float, float, float]:
+    """(grand mean, its standard error, Satterthwaite df) of a crossed seeds x problems table under crossed random
+    effects: the estimate behind `seed_t_test` (its docstring has the formulas). se is 0 when every cell is equal."""
+    rows = _seed_rows(table, name)
+    if len({r.size for r in rows}) != 1:
+        raise ValueError(f"{name}: every seed must be scored on the same problems")
     x = np.vstack(rows)
     s, p = x.shape
     if s < 2 or p < 2:
-        raise ValueError(f"seed_t_test: needs at least 2 seeds and 2 problems, got {s} x {p}")
+        raise ValueError(f"{name}: needs at least 2 seeds and 2 problems, got {s} x {p}")
     grand = float(x.mean())
     ss_seed = p * float(np.sum((x.mean(axis=1) - grand) ** 2))
     ss_prob = s * float(np.sum((x.mean(axis=0) - grand) ** 2))
@@ -688,10 +740,10 @@ def seed_t_test(diffs: Any) -> tuple[float, float]:
     else:
         t_prob, df_p = 0.0, float("inf")
     v = t_seed + t_prob
-    if v <= 0:  # every cell equal: no variation at all
-        return (1.0 if grand == 0 else 0.0), float("inf")
+    if v <= 0:
+        return grand, 0.0, float("inf")
     df = v ** 2 / (t_seed ** 2 / df_s + (t_prob ** 2 / df_p if t_prob > 0 else 0.0))
-    return t_two_sided(grand / math.sqrt(v), df), float(df)
+    return grand, math.sqrt(v), float(df)
 
 
 def welch_seed_test(means_a: Any, means_b: Any) -> tuple[float, float]:
@@ -702,6 +754,14 @@ def welch_seed_test(means_a: Any, means_b: Any) -> tuple[float, float]:
     noise; the arms share the problems, which correlates their means positively, so leaving the pairing by problem
     out makes the test conservative, never liberal. Unpaired seeds are what the bootstrap handles worst: resampling
     3 seeds per arm as if they were the population, it called two sets of seeds of one objective different."""
+    diff, se, df = _welch(means_a, means_b)
+    if se == 0:
+        return (1.0 if diff == 0 else 0.0), float("inf")
+    return t_two_sided(diff / se, df), df
+
+
+def _welch(means_a: Any, means_b: Any) -> tuple[float, float, float]:
+    """(difference of means, its Welch standard error, Welch-Satterthwaite df): `welch_seed_test`'s estimate."""
     a = np.asarray(means_a, dtype=np.float64).reshape(-1)
     b = np.asarray(means_b, dtype=np.float64).reshape(-1)
     if a.size < 2 or b.size < 2:
@@ -709,9 +769,57 @@ def welch_seed_test(means_a: Any, means_b: Any) -> tuple[float, float]:
     va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
     diff = float(a.mean() - b.mean())
     if va + vb <= 0:
-        return (1.0 if diff == 0 else 0.0), float("inf")
+        return diff, 0.0, float("inf")
     df = (va + vb) ** 2 / ((va ** 2 / (a.size - 1) if va > 0 else 0.0) + (vb ** 2 / (b.size - 1) if vb > 0 else 0.0))
-    return t_two_sided(diff / math.sqrt(va + vb), df), float(df)
+    return diff, math.sqrt(va + vb), float(df)
+
+
+def t_critical(alpha: float, df: float) -> float:
+    """The two-sided critical value q of Student's t: ``t_two_sided(q, df) = alpha`` (the normal quantile for infinite
+    df), by bisection on the exact tail. E.g. 12.706 at df 1, 2.228 at df 10, 1.960 at df inf (alpha 0.05)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"t_critical: alpha must lie in (0, 1), got {alpha}")
+    if df <= 0:
+        raise ValueError(f"t_critical: df must be > 0, got {df}")
+    if math.isinf(df):
+        return NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    lo, hi = 0.0, 1.0
+    while t_two_sided(hi, df) > alpha:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_two_sided(mid, df) > alpha:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return hi
+
+
+def _check_bounds(rows: list[np.ndarray], bounds: tuple[float, float] | None, name: str) -> None:
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if not lo < hi:
+        raise ValueError(f"{name}: bounds must be (low, high) with low < high, got {bounds}")
+    if any(float(r.min()) < lo or float(r.max()) > hi for r in rows):
+        raise ValueError(f"{name}: scores lie outside the bounds {bounds} they were declared to have")
+
+
+def _clip(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    """An interval cut to the range its parameter can take (this keeps its coverage: the parameter lies in it)."""
+    if bounds is None:
+        return low, high
+    return max(low, bounds[0]), min(high, bounds[1])
+
+
+def _widen(low: float, high: float, center: float, se: float, df: float, alpha: float) -> tuple[float, float]:
+    """The union of a bootstrap interval and the t interval ``center +- t_critical(alpha, df) se``."""
+    if se <= 0:
+        return low, high
+    half = t_critical(alpha, df) * se
+    return min(low, center - half), max(high, center + half)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -14,7 +14,7 @@ import pytest
 import algorithms
 from algorithms import advantages, aggregation, base, entropy_control, off_policy
 
-CITATION = re.compile(r"Eq\. \(\d+\)|equation number not confirmed|stated unnumbered", re.IGNORECASE)
+CITATION = re.compile(r"Eq\. \(\d+(?:\.\d+)?\)|equation number not confirmed|stated unnumbered", re.IGNORECASE)
 
 
 def cites_equation(doc: str | None) -> bool:

@@ -198,7 +198,7 @@ def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
     assert c["per_seed"] == [0.625, 0.75] and c["score"] == pytest.approx(0.6875)
     assert c["delta"] == pytest.approx(0.5625)  # mean of the differences
     expected = stats.paired_hierarchical_bootstrap(seeds, [base], reference=True,
-                                                   n_boot=leaderboard.BOOTSTRAP_SAMPLES)
+                                                   n_boot=leaderboard.BOOTSTRAP_SAMPLES, bounds=(0.0, 1.0))
     assert (c["lo"], c["hi"], c["p_value"]) == (expected.low, expected.high, expected.p_value)
     assert c["p_value"] == max(expected.p_boot, expected.p_t)      # fractions of 0.5: not 0/1, no sign test
     assert c["p_holm"] == c["p_value"] and c["verdict"] == "indistinguishable"   # 2 seeds, 4 problems

@@ -42,7 +42,7 @@ def test_batched_intervals_equal_the_single_table_function():
     x = _crossed(np.random.default_rng(3), 1, 4, 12, 0.1, 0.2, 0.1)
     m, lo, hi = stats.hierarchical_intervals(x, n_boot=300, seed=7)
     ci = stats.hierarchical_bootstrap(x[0], n_boot=300, seed=7)
-    assert (m[0], lo[0], hi[0]) == pytest.approx((ci.mean, ci.low, ci.high), abs=1e-15)
+    assert (m[0], lo[0], hi[0]) == pytest.approx((ci.mean, ci.boot_low, ci.boot_high), abs=1e-15)
     assert ci.per_seed == pytest.approx(tuple(x[0].mean(axis=1))) and ci.crossed and ci.n_seeds == 4
 
 
@@ -286,3 +286,64 @@ def test_arms_on_different_seeds_are_not_called_different_when_they_are_not():
         boot_only += res.p_boot < 0.05
     assert rejections / n_sim <= 0.09, rejections
     assert boot_only > rejections          # the case the t-test is there for
+
+
+def test_t_critical_matches_the_t_table():
+    """Two-sided 5% critical values from a printed t table: 12.706 (1 df), 4.303 (2), 2.228 (10), 2.042 (30), and
+    the normal 1.960 at infinite df."""
+    for df, q in ((1, 12.706), (2, 4.303), (10, 2.228), (30, 2.042), (float("inf"), 1.960)):
+        assert stats.t_critical(0.05, df) == pytest.approx(q, abs=5e-4)
+    assert stats.t_two_sided(stats.t_critical(0.01, 7.3), 7.3) == pytest.approx(0.01, rel=1e-9)
+
+
+def test_a_three_seed_interval_covers_the_truth_once_widened_to_the_t_interval():
+    """3 seeds x 60 problems, seed SD 0.08, problem SD 0.2, residual 0.15: the bootstrap alone, resampling three
+    seeds as if they were the population, covers the true mean in 89% of 300 tables; widened to the seed-level t
+    interval (2-ish df), 96%."""
+    rng = np.random.default_rng(1)
+    x = _crossed(rng, 300, 3, 60, 0.08, 0.2, 0.15)
+    boot = wide = 0
+    for i, t in enumerate(x):
+        ci = stats.hierarchical_bootstrap(t, n_boot=500, seed=i)
+        boot += ci.boot_low <= 0.4 <= ci.boot_high
+        wide += ci.low <= 0.4 <= ci.high
+        assert ci.low <= ci.boot_low and ci.high >= ci.boot_high
+    assert boot / len(x) < 0.92 and 0.93 <= wide / len(x) <= 0.99, (boot, wide)
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_difference_interval_excludes_zero_only_where_its_t_test_rejects(paired):
+    """No true difference, 3 seeds per arm, shared problems. The printed interval must agree with the verdict's
+    p-value: it may exclude 0 only where the seed-level (paired) or Welch (unpaired) t-test rejects at 5%. The
+    bootstrap's own interval does not: it excluded 0 in 18% of the unpaired tables."""
+    rng = np.random.default_rng(3)
+    boot_excl = wide_excl = 0
+    for i in range(200):
+        problems = rng.normal(0, 0.2, (1, 60))
+        a = 0.4 + rng.normal(0, 0.08, (3, 1)) + problems + rng.normal(0, 0.15, (3, 60))
+        b = 0.4 + rng.normal(0, 0.08, (3, 1)) + problems + rng.normal(0, 0.15, (3, 60))
+        seeds_b = [0, 1, 2] if paired else [3, 4, 5]
+        d = stats.paired_hierarchical_bootstrap(a, b, seeds_a=[0, 1, 2], seeds_b=seeds_b, n_boot=500, seed=i)
+        excludes = d.low > 0 or d.high < 0
+        if excludes:
+            assert d.p_t < 0.05, (d.low, d.high, d.p_t)
+        boot_excl += d.boot_low > 0 or d.boot_high < 0
+        wide_excl += excludes
+    assert wide_excl / 200 <= 0.08
+    if not paired:
+        assert boot_excl / 200 > 0.12
+
+
+def test_bounds_cut_an_interval_to_the_scores_range_and_reject_scores_outside_it():
+    """Two seeds that disagree (0.9 and 0.1 on 0/1 problems) give a 1-df t interval far wider than [0, 1]; with
+    bounds (0, 1) it is cut to [0, 1], and a difference against a reference of mean 0.25 to [-0.25, 0.75]."""
+    x = np.array([[1.0] * 9 + [0.0], [0.0] * 9 + [1.0]])
+    wide = stats.hierarchical_bootstrap(x, n_boot=300)
+    assert wide.low < 0 and wide.high > 1
+    cut = stats.hierarchical_bootstrap(x, n_boot=300, bounds=(0.0, 1.0))
+    assert (cut.low, cut.high) == (0.0, 1.0)
+    ref = np.array([[1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]]) * np.array([[1.0] * 5 + [0.0] * 5])
+    d = stats.paired_hierarchical_bootstrap(x, ref, reference=True, n_boot=300, bounds=(0.0, 1.0))
+    assert d.low == pytest.approx(0.0 - ref.mean()) and d.high == pytest.approx(1.0 - ref.mean())
+    with pytest.raises(ValueError, match="outside the bounds"):
+        stats.hierarchical_bootstrap(x * 2, n_boot=300, bounds=(0.0, 1.0))

@@ -13,11 +13,14 @@ PPO gives these clipped tokens no gradient at all (beta1 = beta2 = 0 reproduces 
 GPPO (Klear-Reasoner) is beta1 = beta2 = 1. Larger beta1 (pushing down the probability of already unlikely bad
 tokens) speeds up entropy collapse (exploitation); larger beta2 (pushing up unlikely good tokens) slows it
 (exploration). Paper defaults: eps = 0.2 both sides, (beta1, beta2) = (0.5, 1) for 1.5B and (0.75, 1) for 7B
-models, rewards +1/-1, no KL, no entropy bonus. One sentence of the paper's section 3.2 swaps beta1 and beta2;
-its equations, experiments and the authors' code use the mapping above, and so does this file.
+models, no KL, no entropy term in the objective. The rewards +1/-1 are the authors' code's (the math_dapo reward of
+Kwai-Klear/CE-GPPO); the paper does not state them. One sentence of the paper's section 3.2 swaps beta1 and beta2;
+its equations, section 5.1, experiments and the authors' code use the mapping above, and so does this file.
 
-Equation number not confirmed: no copy of the CE-GPPO paper's text was found (searched the stored pages, docs and
-code; Kwai-Klear/CE-GPPO's README and code cite no equation numbers).
+Equations (Su et al. 2025, CE-GPPO, arXiv v5): the objective is Eq. (8) (restated as Eq. (24) in Appendix A.3), its
+gradient Eq. (9) with the per-token weight F = beta1 (1 - eps), beta2 (1 + eps) or delta in Eq. (10); the GRPO
+advantage is Eq. (2). Read in the paper itself: a Markdown conversion of the arXiv v5 PDF (23 Apr 2026) kept in a
+public repository (found by searching code for "arXiv:2509.20712v5"); earlier versions may number differently.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from algorithms.surrogates import gradient_preserving_surrogate
 class CEGPPO(Algorithm):
     """CE-GPPO (Su et al. 2025): gradient-preserving clipping, beta1 on low_neg and beta2 on high_pos tokens.
 
-    Equation number not confirmed: the paper's text was not found (module notes).
+    The objective is the paper's Eq. (8), its gradient weight Eqs. (9)-(10) (arXiv v5; module notes).
     """
 
     paper = ('Su et al. 2025, "CE-GPPO: Controlling Entropy via Gradient-Preserving Clipping Policy Optimization"'
@@ -63,8 +66,9 @@ class CEGPPO(Algorithm):
 class CEGPPOAuthors(CEGPPO):
     """CE-GPPO as the authors' public recipes run it: dual clip 10, group filtering, + 0.1 x NLL of correct answers.
 
-    The paper (arXiv 2509.20712) states beta1, beta2, eps = 0.2, token-mean, no KL, no entropy bonus, rewards +1/-1.
+    The paper (arXiv 2509.20712) states beta1, beta2, eps = 0.2, token-mean, no KL, no entropy term.
     Only the authors' code (Kwai-Klear/CE-GPPO, recipe/dapo/*gppo*.sh and verl/workers/actor/dp_actor.py) has:
+      - the rewards +1/-1 (its math_dapo reward), also the default of `ce-gppo`;
       - the dual clip c = 10 on A < 0 tokens (clip_ratio_c=10.0), also on by default in `ce-gppo`;
       - group filtering (enable_filter_groups=True, metric acc): DAPO's dynamic sampling;
       - an extra term positive_loss_coeff * NLL on the responses whose reward is the correct score (0.1):
@@ -74,8 +78,10 @@ class CEGPPOAuthors(CEGPPO):
     here it is aggregated like the policy loss, over all response tokens of the batch, so that micro-batches with
     global counts sum exactly to the batch: their 0.1 equals 0.1 * N / N_correct here. loss() needs `scores`.
 
-    Equation number not confirmed: the CE-GPPO terms are as in `ce-gppo` (paper text not found); the NLL term and the
-    group filtering are only in the authors' code, which numbers no equations.
+    Equations: the CE-GPPO terms are the paper's Eqs. (8)-(10), as in `ce-gppo` (arXiv v5). The CE-GPPO paper has no
+    NLL term; the same authors' Klear-Reasoner paper states one, L = L^GPPO + alpha L_LM with L_LM the token-mean NLL of
+    the correct responses (printed there without the log) and alpha = 0.1 (arXiv 2508.07629, Eqs. (13)-(14)). The
+    dual clip and the group filtering are stated unnumbered in the authors' code only.
     """
 
     paper = ('Su et al. 2025, CE-GPPO (arXiv 2509.20712), with the settings of the authors\' public recipes'

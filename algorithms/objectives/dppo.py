@@ -13,14 +13,19 @@ sampled token, the divergence between the two-outcome distributions {y_t, not y_
 
 Unlike the ratio clip, this bounds the change of probability mass: a rare token may grow from 1e-5 to 1e-3 (ratio
 100), a likely one may not drop from 0.99 to 0.8 (ratio 0.81). Defaults from the authors' recipe (sail-sg/Stable-RL,
-verl examples/dppo_trainer/run_qwen30b_dppo.sh): delta = 0.15 (TV) and 0.05 (KL) both sides, Dr. GRPO advantages
-(no std) with seq-mean-token-sum-norm, DAPO's rewards (+1 / -1), no dual clip, no KL. The authors measure the
-divergence to the rollout engine's probabilities (`bypass_mode`); here it is to old_logp, the behaviour policy the
-trainer passes. Region
+verl examples/dppo_trainer/run_qwen30b_dppo.sh): delta = 0.15 (TV) and 0.05 (KL) both sides (the paper's Appendix
+C.1 states the same), Dr. GRPO advantages (no std, also the paper's) with seq-mean-token-sum-norm, DAPO's rewards
+(+1 / -1), no dual clip, no KL. The paper anchors the trust region to the rollout engine's probabilities mu and
+reports that a recomputed anchor destabilises training (its section 5.2); the authors' code does so with
+`bypass_mode`; here the divergence is to old_logp, the behaviour policy the trainer passes: TrainConfig
+old_logprobs='rollout' makes that the engine's log-probs, the paper's anchor. Region
 diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_pos` count the masked tokens.
 
-Equation number not confirmed: the stored notes on the DPPO paper give no equation numbers and its text was not
-found; sail-sg/Stable-RL's code and READMEs cite none.
+Equations (Qi et al. 2026, arXiv v3, the ICML 2026 version): the DPPO objective and its mask M_t are Eq. (12), the
+Binary TV |mu - p| Eq. (13) (here signed; the mask conditions use its sign as r > 1 or r < 1) and the Binary KL
+Eq. (14); the Top-K forms (not implemented) are Eqs. (15)-(16) and PPO's clipped objective Eq. (10). Read in the
+paper itself: a Markdown conversion of the arXiv v3 PDF kept in a public repository (found by searching code for
+"arXiv:2602.04879v3").
 """
 from __future__ import annotations
 
@@ -82,7 +87,7 @@ def _bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
 class DPPOTV(_DPPO):
     """DPPO-Binary-TV (Qi et al. 2026): mask tokens whose probability moved more than delta, by advantage sign.
 
-    Equation number not confirmed: the paper's text was not found (module notes).
+    The objective and mask are the paper's Eq. (12), the Binary TV its Eq. (13) (arXiv v3; module notes).
     """
 
     paper = 'Qi et al. 2026, "Rethinking the Trust Region in LLM Reinforcement Learning" (arXiv 2602.04879)'
@@ -98,7 +103,7 @@ class DPPOTV(_DPPO):
 class DPPOKL(_DPPO):
     """DPPO-Binary-KL (Qi et al. 2026): mask tokens whose binary KL to the behaviour policy exceeds delta.
 
-    Equation number not confirmed: the paper's text was not found (module notes).
+    The objective and mask are the paper's Eq. (12), the Binary KL its Eq. (14) (arXiv v3; module notes).
     """
 
     paper = 'Qi et al. 2026, "Rethinking the Trust Region in LLM Reinforcement Learning" (arXiv 2602.04879)'

@@ -14,8 +14,11 @@ beta_th of the batch is valid (`min_inverse_alpha`, 0.6 in the table's best row)
 `gpg` (the zoo's `dynamic_sampling`, which drops all equal-reward groups, is the nearest recipe field). The loss
 uses log pi, not a ratio: with one update per batch it is on-policy.
 
-Equation number not confirmed: no copy of the GPG paper's text was found (searched the stored pages, docs and code);
-AMAP-ML/GPG's READMEs and code cite no equation numbers.
+Equations (Chu et al. 2025, arXiv v4, the ICLR 2026 version): the GPG objective is Eq. (5), the advantage
+A_i = (r_i - mean_g R) / F_norm Eq. (6), the accurate gradient estimate g_hat = alpha g, alpha = B / (B - M), Eq. (7),
+and the scaled objective J_hat = alpha J Eq. (8); Eqs. (1)-(4) are the return and the policy-gradient theorem. Read
+in secondary notes that quote the paper's numbers, not in the paper itself: a detailed reading of v4 that cites
+each equation with its PDF page, and a second note that places alpha in "Equation 7, Section 2.2".
 """
 from __future__ import annotations
 

@@ -6,7 +6,11 @@ Input: `Row`s of `collect`/`merge`, each holding per benchmark the table of its 
 statistic comes from `harness.stats` (see its docstring for the definitions and references):
 
 * **scores**: per row and benchmark the mean over seeds, each seed's score, and the hierarchical bootstrap interval
-  (seeds, then problems; one problem draw shared by the seeds when they were scored on the same problems).
+  (seeds, then problems; one problem draw shared by the seeds when they were scored on the same problems), widened
+  to the seed-level t interval with 2+ seeds and cut to the score range [0, 1] (``SCORE_RANGE``).
+* **every interval of a difference** is the bootstrap's widened to the t interval of the t-test in its p-value
+  where one applies, so an interval excludes 0 only where that unadjusted test rejects; the verdicts are
+  Holm-adjusted, the intervals are not.
 * **against the base model**: per trained row and benchmark, the row minus the base model of the same directory
   (one untrained evaluation, subtracted from every seed), paired by problem; p-value = the largest of the bootstrap
   p, the exact sign test's (0/1 cells) and the seed-level t-test's (2+ seeds): `stats.paired_hierarchical_bootstrap`.
@@ -35,6 +39,7 @@ from harness.leaderboard.collect import BOOTSTRAP_SAMPLES, Row, benches_of
 
 BOOT = BOOTSTRAP_SAMPLES   # 10000 replicates: the smallest bootstrap p is 2/10001, enough for Holm over ~200 tests
 ALPHA = 0.05
+SCORE_RANGE = (0.0, 1.0)   # a per-problem score is a fraction of correct samples
 TARGET_MDD = 0.10      # "seeds per arm for a 10-point MDD" under the table
 ONE_SEED = "no verdict: 1 seed"
 NO_RANKING = ("One seed: no ranking between objectives is supported. The intervals cover the choice of problems "
@@ -63,7 +68,8 @@ def _score_entries(rows: list[Row], benches: list[str], n_boot: int, alpha: floa
         cells: dict[str, Any] = {}
         for b in benches:
             t = _table(r, b)
-            ci = None if t is None else stats.hierarchical_bootstrap(t, n_boot=n_boot, alpha=alpha, seed=0)
+            ci = None if t is None else stats.hierarchical_bootstrap(t, n_boot=n_boot, alpha=alpha, seed=0,
+                                                                        bounds=SCORE_RANGE)
             cells[b] = None if ci is None else {"score": ci.mean, "lo": ci.low, "hi": ci.high,
                                                 "per_seed": list(ci.per_seed), "seeds": ci.n_seeds,
                                                 "problems": ci.n_problems}
@@ -85,7 +91,7 @@ def _against_base(r: Row, base: Row | None, b: str, n_boot: int, alpha: float) -
         entry["note"] = "scored on different numbers of problems than the base model: no pairing"
     else:
         entry["diff"] = stats.paired_hierarchical_bootstrap(mine, ref[:1], reference=True, n_boot=n_boot,
-                                                            alpha=alpha, seed=0)
+                                                            alpha=alpha, seed=0, bounds=SCORE_RANGE)
     return entry
 
 
@@ -102,7 +108,7 @@ def _between(ra: Row, rb: Row, b: str, n_boot: int, alpha: float) -> dict[str, A
     else:
         entry["diff"] = stats.paired_hierarchical_bootstrap(ta, tb, seeds_a=_seed_labels(ra, b),
                                                             seeds_b=_seed_labels(rb, b), n_boot=n_boot, alpha=alpha,
-                                                            seed=0)
+                                                            seed=0, bounds=SCORE_RANGE)
         if entry["diff"].paired_seeds:
             entry["components"] = stats.variance_components([[x - y for x, y in zip(sa, sb)]
                                                              for sa, sb in zip(ta, tb)])
@@ -250,10 +256,10 @@ def notes(a: dict[str, Any]) -> list[str]:
 def headings(a: dict[str, Any]) -> dict[str, str]:
     return {
         "scores": f"Scores (percent; mean over seeds; 95% interval: hierarchical bootstrap, seeds then problems, "
-                  f"{a['n_boot']} replicates)",
+                  f"{a['n_boot']} replicates, widened to the seed-level t interval with 2+ seeds)",
         "vs_base": f"Against the base model (Δ in points, paired by problem; p: the largest of the bootstrap, the "
-                   f"exact sign test (0/1 outcomes) and the seed-level t-test (2+ seeds); Holm over "
-                   f"{a['family_sizes']['vs_base']} comparisons)",
+                   f"exact sign test (0/1 outcomes) and the seed-level t-test (2+ seeds); the interval covers that t-test's; Holm "
+                   f"over {a['family_sizes']['vs_base']} comparisons, intervals unadjusted)",
         "pairwise": f"Between objectives (Δ = A - B in points, paired by problem and, within one directory, by seed; "
                     f"p as above; Holm over {a['family_sizes']['pairwise']} comparisons)",
     }
