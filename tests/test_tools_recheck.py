@@ -1,6 +1,8 @@
 """tools.checker.recheck: committed responses checked again with the current checker (the real worker pool)."""
 import json
 
+import pytest
+
 from tools.checker import recheck
 
 
@@ -44,3 +46,25 @@ def test_a_saved_run_is_a_baseline(tmp_path):
     report = json.loads(out.read_text())
     assert report["against"] == "baseline" and report["changed"] == []
     assert report["totals"]["responses"] == 3 and "extracted_changed" not in report["totals"]
+
+
+def test_a_rescored_copy_holds_the_new_scores_and_leaves_the_source_alone(tmp_path):
+    src = tmp_path / "cmp"
+    rows = ROWS[:3]
+    _write(src / "base" / "eval" / "arith.responses.jsonl", rows)
+    summary = {"label": "base", "config": {"seed": 0, "bootstrap_samples": 200},
+               "benches": {"arith": {"problems": 3, "k": 1, "avg@1": 2 / 3, "per_problem": [0.0, 1.0, 1.0]}}}
+    (src / "base" / "eval" / "summary.json").write_text(json.dumps(summary))
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    dst = tmp_path / "copy"
+    assert recheck.main([str(src), "--rescored-copy", str(dst)]) == 0
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    scores = json.loads((dst / "base" / "eval" / "summary.json").read_text())["benches"]["arith"]
+    # row a: the phrase was wrong, 38 is right; row c: 4 is not 5
+    assert scores["per_problem"] == [1.0, 1.0, 0.0] and scores["avg@1"] == 2 / 3
+    assert scores["verdict_reasons"].get("no_answer") is None and sum(scores["verdict_reasons"].values()) == 3
+    copied = [json.loads(x) for x in (dst / "base" / "eval" / "arith.responses.jsonl").read_text().splitlines()]
+    assert [r["extracted"] for r in copied] == ["38", "5", "4"] and [r["correct"] for r in copied] == [True, True, False]
+    # the copy is written once: a second call refuses to overwrite it
+    with pytest.raises(SystemExit, match="exists"):
+        recheck.main([str(src), "--rescored-copy", str(dst)])

@@ -21,7 +21,13 @@ the code before it (``--save``) and compare the code after it with them (``--bas
         --save /tmp/before.json)
     .venv/bin/python tools/checker/recheck.py results --baseline /tmp/before.json --math-verify
 
-Nothing under ``results/`` is rewritten; ``--out`` writes the report (JSON) atomically.
+Nothing under ``results/`` is rewritten; ``--out`` writes the report (JSON) atomically. ``--rescored-copy DIR``
+copies the one folder given (a comparison or eval directory) to ``DIR`` and rewrites the copy's responses and
+``summary.json`` scores from the new verdicts, so ``rlvr-zoo leaderboard DIR`` shows what the committed responses
+score under the current checker (the models were still trained with the rewards of the run's day)::
+
+    .venv/bin/python tools/checker/recheck.py results/cpu-demo-reference/rerun-1 --rescored-copy /tmp/rerun-1
+    .venv/bin/rlvr-zoo leaderboard /tmp/rerun-1
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness.io import write_text  # noqa: E402
 from tools.checker.checker_bench import write_json_atomic  # noqa: E402
 
 
@@ -130,6 +137,45 @@ def compare(now: dict[str, list[dict]], baseline: dict[str, list[dict]] | None =
             "files": files, "changed": changed}
 
 
+def rescored_copy(src: Path, dst: Path, now: dict[str, list[dict]]) -> int:
+    """Copy ``src`` to ``dst`` and rewrite, in the copy, every responses file's verdicts and its ``summary.json``
+    scores (``harness.evaluate.score_problems``, the run's own k, bootstrap samples and seed) from ``now`` (keys
+    relative to ``src``). Returns how many benchmark scores were rewritten."""
+    import shutil
+
+    from harness.evaluate import score_problems
+    from harness.run_layout import SUMMARY_FILE, responses_file
+
+    if dst.exists():
+        raise SystemExit(f"recheck: {dst} exists; give --rescored-copy a new folder (the copy is written there)")
+    shutil.copytree(src, dst)
+    done = 0
+    for summary_path in sorted(dst.rglob(SUMMARY_FILE)):
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        for bench, scores in summary.get("benches", {}).items():
+            rel = (summary_path.parent / responses_file(bench)).relative_to(dst)
+            rows = now.get(str(rel))
+            k = scores.get("k")
+            if not rows or not k or len(rows) % k:
+                continue
+            cfg = summary.get("config", {})
+            correct = [[r["correct"] for r in rows[i:i + k]] for i in range(0, len(rows), k)]
+            answers = [[r["extracted"] for r in rows[i:i + k]] for i in range(0, len(rows), k)]
+            scores.update(score_problems(correct, answers, k, bootstrap_samples=cfg.get("bootstrap_samples", 1000),
+                                         seed=cfg.get("seed", 0)))
+            scores["verdict_reasons"] = dict(Counter(r["reason"] for r in rows))
+            by_line = {r["line"]: r for r in rows}
+            lines = (dst / rel).read_text(encoding="utf-8").splitlines()
+            for n, r in by_line.items():
+                rec = json.loads(lines[n - 1])
+                rec.update(extracted=r["extracted"], correct=r["correct"], reason=r["reason"])
+                lines[n - 1] = json.dumps(rec, ensure_ascii=False)
+            write_text(dst / rel, "\n".join(lines) + "\n")
+            done += 1
+        write_json_atomic(summary_path, summary)
+    return done
+
+
 def add_math_verify(changed: list[dict]) -> None:
     """Math-Verify's verdict on each changed response, in place (``math_verify`` key)."""
     try:
@@ -152,9 +198,13 @@ def main(argv=None) -> int:
     ap.add_argument("--save", help="write this code's per-response verdicts here (for a later --baseline)")
     ap.add_argument("--out", help="write the report (JSON) here")
     ap.add_argument("--math-verify", action="store_true", help="add Math-Verify's verdict on every changed response")
+    ap.add_argument("--rescored-copy", metavar="DIR",
+                    help="copy the one folder given to DIR and rescore the copy's responses and summaries")
     ap.add_argument("--show", type=int, default=20, help="print this many changed responses (default 20)")
     args = ap.parse_args(argv)
 
+    if args.rescored_copy and (len(args.paths) != 1 or not Path(args.paths[0]).is_dir()):
+        raise SystemExit("recheck: --rescored-copy takes exactly one folder (a comparison or eval directory)")
     files = response_files(args.paths)
     if not files:
         raise SystemExit(f"recheck: no *.responses.jsonl under {', '.join(args.paths)}")
@@ -186,6 +236,10 @@ def main(argv=None) -> int:
               + (f", Math-Verify {d['math_verify']}" if "math_verify" in d else ""))
     if args.out:
         write_json_atomic(Path(args.out), report)
+    if args.rescored_copy:
+        n = rescored_copy(Path(args.paths[0]), Path(args.rescored_copy), now)
+        print(f"{args.rescored_copy}: a copy of {args.paths[0]} with {n} benchmark score(s) rescored; "
+              f"rlvr-zoo leaderboard {args.rescored_copy} shows them")
     return 0
 
 
