@@ -465,25 +465,29 @@ def check_priority(priority) -> tuple[str, ...]:
 
 # What a method returns that is no answer (``is_non_answer``). An empty box anywhere in it: "within \\boxed{}",
 # "not within \\boxed", "within a boxed{}, you need to ...".
-_EMPTY_BOX = re.compile(r"(?<![A-Za-z])\\?(?:boxed|fbox)\s*(?:\{\s*\}|$|(?=[.,;:!?)]))")
+_EMPTY_BOX = re.compile(r"(?<![A-Za-z])\\?(?:boxed|fbox)\s*(?:\{\s*\}|$|(?=[.,;:!?)\]]))")
 # Words only (no digit, no math): only then can the text be a phrase about the answer instead of one
 _PROSE = re.compile(r"[A-Za-z][A-Za-z\s'\-,;]*")
 # a phrase that says where the answer is written, not what it is: "within the specified format", "inside the box",
 # "not within the specified constraints", "as follows"
 _PLACE_LEAD = re.compile(r"(?:not\s+)?(?:within|inside|enclosed|below|above|as\s+follows|the\s+following)\b",
                          re.IGNORECASE)
-# a phrase naming the answer's container or layout: "in the box", "a standard formatting", "in square brackets"
-_PLACE_NOUN = re.compile(r"\b(?:box|boxed|boxes|fbox|brackets?|format|formats|formatted|formatting|placeholder)\b",
-                         re.IGNORECASE)
+# a phrase naming the answer's layout ("a standard formatting", "the required format") or its container after a
+# preposition ("in the box", "in square brackets"; "Box A" alone is an answer)
+_PLACE_NOUN = re.compile(r"\b(?:format|formats|formatted|formatting|placeholder)\b"
+                         r"|\b(?:in|into|within|inside|using|with)\s+(?:[A-Za-z'\-]+\s+){0,3}"
+                         r"(?:box|boxed|boxes|fbox|brackets?)\b", re.IGNORECASE)
+MAX_PHRASE = 200  # a phrase about the answer's place is short: longer words-only text is not looked at
 # a judgement of the response: Minerva's trailer "I hope it is correct." read after the first "is"
 _VERDICT = re.compile(r"(?:not\s+)?(?:correct|incorrect)", re.IGNORECASE)
 
 
 def is_non_answer(ans: str) -> bool:
     """Whether an extracted ``ans`` only points at the answer's place or judges the response instead of stating
-    an answer: it holds an empty box (``within \\boxed{}``), or it is words only and starts with a place
-    ("within the specified format", "inside the box", "as follows"), names a container or layout ("in the
-    box", "a standard formatting", "in square brackets"), or is the verdict "correct" / "incorrect".
+    an answer: it holds an empty box (``within \\boxed{}``), or it is words only (at most ``MAX_PHRASE``
+    characters) and starts with a place ("within the specified format", "inside the box", "as follows"), names a
+    layout ("a standard formatting") or a container after a preposition ("in the box", "in square brackets"),
+    or is the verdict "correct" / "incorrect".
 
     Such a method has found nothing and the next one in the priority order is tried, as Math-Verify
     (``math_verify.parser.extract_target_from_pred``, ``extraction_mode="any_match"``) drops a candidate that does
@@ -492,7 +496,7 @@ def is_non_answer(ans: str) -> bool:
     ans = ans.strip()
     if _EMPTY_BOX.search(ans):
         return True
-    if not _PROSE.fullmatch(ans):
+    if len(ans) > MAX_PHRASE or not _PROSE.fullmatch(ans):
         return False
     return bool(_PLACE_LEAD.match(ans) or _PLACE_NOUN.search(ans) or _VERDICT.fullmatch(ans.rstrip(".")))
 

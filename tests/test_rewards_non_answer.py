@@ -112,6 +112,14 @@ def test_an_empty_box_is_a_placeholder_a_filled_one_is_not():
     assert extract_with_method(r"13 + 25 = 38. The answer is within \boxed{38}.") == ("38", "boxed")
 
 
+def test_the_rule_s_own_boundary():
+    # not from a source: where the rule stops. A box named as the answer, a long words-only answer, "true"
+    assert extract_answer("Only one box holds the coin. The answer is Box A.") == "Box A"
+    assert extract_answer("x = 4 so the statement holds. The answer is true.") == "true"
+    long_words = "within " + "the answer that goes on " * 10
+    assert not is_non_answer(long_words) and is_non_answer(long_words[:60])
+
+
 def test_no_later_statement_means_no_answer_not_the_phrase():
     # nothing but the phrase: the response states no answer at all
     assert extract_answer("The answer is within the specified format.") is None
