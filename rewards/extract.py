@@ -25,9 +25,17 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
 
 After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
 first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
-sentence (a leading number followed by prose is the number: "42 because ..."). A weak marker (4, 5) whose
+sentence (a leading number followed by prose is the number: "42 because ..."); an "is" that ends its line takes
+the next line ("The final answer is\n40"; cut off there, the marker has no answer). A weak marker (4, 5) whose
 answer is words gives way to a math span on a later line ("so our answer is correct.\n\\[ 44 \\]" gives 44);
 otherwise a marker wins over later math, as Math-Verify's "answer" anchors do.
+
+NON-ANSWERS FALL THROUGH. What a method returns counts as found only when it states an answer
+(``is_non_answer``): an empty box inside words ("The answer is within \\boxed{}."), a phrase about where the answer
+goes ("within the specified format", "inside the box", "in square brackets") or the verdict "correct" (Minerva's
+"I hope it is correct." read after the first "is") is no answer, and the next method in the priority order is
+tried ("13 + 25 = 38. The answer is within \\boxed{}." gives 38 by ``last_number``), as Math-Verify drops a
+candidate that does not parse and takes the next. Word answers ("yes", "twelve", "(B)", "Evelyn") stay answers.
 
 Math spans are read in the last ``MAX_SPAN_SCAN`` characters (from a line start); inline spans stay on one line
 and ``\\$`` is a dollar sign. Only the last ``MAX_BOXED`` boxes are read.
@@ -42,7 +50,7 @@ import functools
 import re
 
 __all__ = ["last_boxed", "all_boxed", "distinct_boxed", "extract_answer", "extract_with_method", "answer_region",
-           "math_spans", "gold_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
+           "math_spans", "gold_answer", "is_non_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_RE = re.compile(r"\\.|[{}]", re.DOTALL)
@@ -293,7 +301,7 @@ _NUM_RE = re.compile(r"(?<![\w.])(" + _NUM + r")(?:\s*/\s*(\d+))?")
 
 _LEADING_NUMBER = re.compile(r"^(-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
 # "The smallest $m$ is 17", "is $X$": the answer follows the first "is" of a line that starts with words
-_IS_RE = re.compile(r"^(?:[^\n]{0,100}?\s)??(?:is|are|equals)(?=[\s:$\\])\s*[:：]?", re.IGNORECASE)
+_IS_RE = re.compile(r"^(?:[^\n]{0,100}?\s)??(?:is|are|equals)(?=[\s:$\\]|$)\s*[:：]?", re.IGNORECASE)
 MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
 
 
@@ -325,7 +333,9 @@ def _answer_after(tail: str, depth: int = 0) -> str | None:
     if depth < 2 and line[:1].isalpha():
         m = _IS_RE.match(line)
         if m:
-            return _answer_after(line[m.end():], depth + 1)
+            rest = line[m.end():]
+            # "The final answer is" ending its line: what follows is on the next line, or there is no answer
+            return _answer_after(rest if rest.strip() else s[m.end():], depth + 1)
     m = _OPEN_RE.search(line, 0, 50)
     if m is not None:
         span = _leading_span(line[m.start():])
@@ -453,15 +463,56 @@ def check_priority(priority) -> tuple[str, ...]:
     return out
 
 
+# What a method returns that is no answer (``is_non_answer``). An empty box anywhere in it: "within \\boxed{}",
+# "not within \\boxed", "within a boxed{}, you need to ...".
+_EMPTY_BOX = re.compile(r"(?<![A-Za-z])\\?(?:boxed|fbox)\s*(?:\{\s*\}|$|(?=[.,;:!?)\]]))")
+# Words only (no digit, no math): only then can the text be a phrase about the answer instead of one
+_PROSE = re.compile(r"[A-Za-z][A-Za-z\s'\-,;]*")
+# a phrase that says where the answer is written, not what it is: "within the specified format", "inside the box",
+# "not within the specified constraints", "as follows"
+_PLACE_LEAD = re.compile(r"(?:not\s+)?(?:within|inside|enclosed|below|above|as\s+follows|the\s+following)\b",
+                         re.IGNORECASE)
+# a phrase naming the answer's layout ("a standard formatting", "the required format") or its container after a
+# preposition ("in the box", "in square brackets"; "Box A" alone is an answer)
+_PLACE_NOUN = re.compile(r"\b(?:format|formats|formatted|formatting|placeholder)\b"
+                         r"|\b(?:in|into|within|inside|using|with)\s+(?:[A-Za-z'\-]+\s+){0,3}"
+                         r"(?:box|boxed|boxes|fbox|brackets?)\b", re.IGNORECASE)
+MAX_PHRASE = 200  # a phrase about the answer's place is short: longer words-only text is not looked at
+# a judgement of the response: Minerva's trailer "I hope it is correct." read after the first "is"
+_VERDICT = re.compile(r"(?:not\s+)?(?:correct|incorrect)", re.IGNORECASE)
+
+
+def is_non_answer(ans: str) -> bool:
+    """Whether an extracted ``ans`` only points at the answer's place or judges the response instead of stating
+    an answer: it holds an empty box (``within \\boxed{}``), or it is words only (at most ``MAX_PHRASE``
+    characters) and starts with a place ("within the specified format", "inside the box", "as follows"), names a
+    layout ("a standard formatting") or a container after a preposition ("in the box", "in square brackets"),
+    or is the verdict "correct" / "incorrect".
+
+    Such a method has found nothing and the next one in the priority order is tried, as Math-Verify
+    (``math_verify.parser.extract_target_from_pred``, ``extraction_mode="any_match"``) drops a candidate that does
+    not parse and goes on to the next. Word answers stay answers: "yes", "twelve", "(B)", "Evelyn", "odd".
+    """
+    ans = ans.strip()
+    if _EMPTY_BOX.search(ans):
+        return True
+    if len(ans) > MAX_PHRASE or not _PROSE.fullmatch(ans):
+        return False
+    return bool(_PLACE_LEAD.match(ans) or _PLACE_NOUN.search(ans) or _VERDICT.fullmatch(ans.rstrip(".")))
+
+
 def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY):
-    """(answer, method name) for the first method in ``priority`` that finds an answer, or (None, None)."""
+    """(answer, method name) for the first method in ``priority`` that finds an answer, or (None, None).
+
+    A method whose answer is no answer (``is_non_answer``: "within \\boxed{}", "within the specified format")
+    counts as having found nothing."""
     priority = check_priority(priority)
     if not isinstance(response, str) or not response:
         return None, None
     response = answer_region(response)
     for name in priority:
         ans = METHODS[name](response)
-        if ans is not None and ans.strip():
+        if ans is not None and ans.strip() and not is_non_answer(ans):
             return ans.strip(), name
     return None, None
 
