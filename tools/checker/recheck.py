@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness.io import write_text  # noqa: E402
+from harness.io import write_json, write_text  # noqa: E402
 from tools.checker.checker_bench import write_json_atomic  # noqa: E402
 
 
@@ -172,7 +172,7 @@ def rescored_copy(src: Path, dst: Path, now: dict[str, list[dict]]) -> int:
                 lines[n - 1] = json.dumps(rec, ensure_ascii=False)
             write_text(dst / rel, "\n".join(lines) + "\n")
             done += 1
-        write_json_atomic(summary_path, summary)
+        write_json(summary_path, summary)   # the format harness.evaluate writes, so a diff shows only scores
     return done
 
 
