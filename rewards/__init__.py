@@ -5,10 +5,12 @@
     verify_batch(golds, responses, timeout=5.0) -> list[bool]
     verify_batch_detailed(golds, responses) -> list[Verdict(correct, extracted, reason)]
     rewards.get_reward("correctness" | "format" | "overlong" | "correctness+overlong", **params)
+    checker_fingerprint() -> str                         # 12 hex digits of SHA-256 over this package's source
 
 Importing ``rewards`` does not import sympy: sympy runs only in the checker worker processes.
 """
 from rewards.extract import DEFAULT_PRIORITY, all_boxed, extract_answer, last_boxed
+from rewards.fingerprint import checker_fingerprint, checker_record
 from rewards.functions import (Correctness, FormatReward, Overlong, RewardFn, RewardResult, SumReward, combine,
                                get_reward, register_reward, reward_names)
 from rewards.options import Options
@@ -27,4 +29,5 @@ __all__ = ["verify", "verify_batch", "verify_batch_detailed", "verify_detailed",
            "last_boxed", "all_boxed", "DEFAULT_PRIORITY", "Options", "get_reward", "reward_names", "register_reward",
            "Scored", "TrainingReward", "training_reward", "combine", "RewardFn", "RewardResult", "Correctness",
            "FormatReward", "Overlong", "SumReward",
-           "reason_counts", "reset_reason_counts", "warmup", "shutdown_pool", "configure_pool"]
+           "reason_counts", "reset_reason_counts", "warmup", "shutdown_pool", "configure_pool",
+           "checker_fingerprint", "checker_record"]
