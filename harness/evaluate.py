@@ -186,18 +186,20 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
     """Evaluate whatever `engine` generates (a `harness.rollout` engine) on `cfg.benches`.
 
     Writes, when `out_dir` is given, `<bench>.responses.jsonl` (every response, its extracted answer and verdict)
-    and `summary.json` (all scores, the config and the wall time), both atomically. Returns the summary dict:
-    {"config": {...}, "benches": {bench: scores}, "wall_time_s": float, ...}.
+    and `summary.json` (all scores, the config, the checker and the wall time), both atomically. Returns the
+    summary dict: {"config": {...}, "checker": {"fingerprint", "sympy"}, "benches": {bench: scores},
+    "wall_time_s": float, ...}; "checker" is `rewards.checker_record()`, the answer checker that gave the verdicts.
     """
     import benchmarks
     from harness.rollout import Sampling
-    from rewards import verify_batch_detailed
+    from rewards import checker_record, verify_batch_detailed
     from rewards.cost import batch_deadline
 
     cfg.check()
     check_benches(cfg.benches)
     start = time.time()
-    summary: dict[str, Any] = {"label": label, "config": asdict(cfg), "benches": {}}
+    # which checker gave the verdicts: the leaderboard warns when the rows of one table were scored by different ones
+    summary: dict[str, Any] = {"label": label, "config": asdict(cfg), "checker": checker_record(), "benches": {}}
     if extra:
         summary.update(extra)
     for bench in cfg.benches:

@@ -84,6 +84,11 @@ def test_eval_command_on_tiny_random(tmp_path, capsys):
     lines = (out / "arith.responses.jsonl").read_text().splitlines()
     assert len(lines) == 6
     assert all(json.loads(x)["response_tokens"] <= 6 for x in lines)
+    # the checker that gave these verdicts: this checkout's rewards/ sources, hashed afresh here
+    from rewards.fingerprint import checker_sources, fingerprint_of
+    assert summary["checker"]["fingerprint"] == fingerprint_of(checker_sources())
+    from harness.leaderboard import collect
+    assert collect(out)[0].checkers == [summary["checker"]["fingerprint"]]
 
 
 def test_eval_command_errors(capsys):

@@ -53,6 +53,7 @@ def test_a_rescored_copy_holds_the_new_scores_and_leaves_the_source_alone(tmp_pa
     rows = ROWS[:3]
     _write(src / "base" / "eval" / "arith.responses.jsonl", rows)
     summary = {"label": "base", "config": {"seed": 0, "bootstrap_samples": 200},
+               "checker": {"fingerprint": "000000000000", "sympy": "1.0"},   # an older checker's verdicts
                "benches": {"arith": {"problems": 3, "k": 1, "avg@1": 2 / 3, "per_problem": [0.0, 1.0, 1.0]}}}
     (src / "base" / "eval" / "summary.json").write_text(json.dumps(summary))
     before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
@@ -65,6 +66,30 @@ def test_a_rescored_copy_holds_the_new_scores_and_leaves_the_source_alone(tmp_pa
     assert scores["verdict_reasons"].get("no_answer") is None and sum(scores["verdict_reasons"].values()) == 3
     copied = [json.loads(x) for x in (dst / "base" / "eval" / "arith.responses.jsonl").read_text().splitlines()]
     assert [r["extracted"] for r in copied] == ["38", "5", "4"] and [r["correct"] for r in copied] == [True, True, False]
+    # the copy records the checker that rescored it; a table of the source and the copy says they differ
+    import rewards
+    from harness import leaderboard
+    from harness.leaderboard.verdicts import checker_note
+
+    copy_summary = json.loads((dst / "base" / "eval" / "summary.json").read_text())
+    assert copy_summary["checker"] == rewards.checker_record()
+    assert checker_note(leaderboard.collect(dst)) is None
+    note = checker_note(leaderboard.merge([src, dst]))
+    assert "checker 000000000000" in note and f"checker {rewards.checker_fingerprint()}" in note
     # the copy is written once: a second call refuses to overwrite it
     with pytest.raises(SystemExit, match="exists"):
         recheck.main([str(src), "--rescored-copy", str(dst)])
+
+
+def test_a_summary_rescored_in_part_records_no_checker(tmp_path, capsys):
+    src = tmp_path / "ev"
+    _write(src / "arith.responses.jsonl", ROWS[:3])
+    summary = {"label": "m", "config": {"seed": 0, "bootstrap_samples": 50},
+               "checker": {"fingerprint": "000000000000", "sympy": "1.0"},
+               "benches": {"arith": {"problems": 3, "k": 1, "per_problem": [0.0, 1.0, 1.0]},
+                           "gsm8k": {"problems": 2, "k": 1, "per_problem": [1.0, 0.0]}}}   # no responses file
+    (src / "summary.json").write_text(json.dumps(summary))
+    assert recheck.main([str(src), "--rescored-copy", str(tmp_path / "copy")]) == 0
+    copied = json.loads((tmp_path / "copy" / "summary.json").read_text())
+    assert "checker" not in copied and copied["benches"]["arith"]["per_problem"] == [1.0, 1.0, 0.0]
+    assert "summary.json: 1 of 2 benchmarks rescored" in capsys.readouterr().err

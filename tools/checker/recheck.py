@@ -23,8 +23,9 @@ the code before it (``--save``) and compare the code after it with them (``--bas
 
 Nothing under ``results/`` is rewritten; ``--out`` writes the report (JSON) atomically. ``--rescored-copy DIR``
 copies the one folder given (a comparison or eval directory) to ``DIR`` and rewrites the copy's responses and
-``summary.json`` scores from the new verdicts, so ``rlvr-zoo leaderboard DIR`` shows what the committed responses
-score under the current checker (the models were still trained with the rewards of the run's day)::
+``summary.json`` scores from the new verdicts and records the current checker's fingerprint in them
+(``rewards.checker_record()``), so ``rlvr-zoo leaderboard DIR`` shows what the committed responses score under the
+current checker (the models were still trained with the rewards of the run's day)::
 
     .venv/bin/python tools/checker/recheck.py results/cpu-demo-reference/rerun-1 --rescored-copy /tmp/rerun-1
     .venv/bin/rlvr-zoo leaderboard /tmp/rerun-1
@@ -140,11 +141,14 @@ def compare(now: dict[str, list[dict]], baseline: dict[str, list[dict]] | None =
 def rescored_copy(src: Path, dst: Path, now: dict[str, list[dict]]) -> int:
     """Copy ``src`` to ``dst`` and rewrite, in the copy, every responses file's verdicts and its ``summary.json``
     scores (``harness.evaluate.score_problems``, the run's own k, bootstrap samples and seed) from ``now`` (keys
-    relative to ``src``). Returns how many benchmark scores were rewritten."""
+    relative to ``src``). A summary whose every benchmark was rescored gets the current ``"checker"`` record
+    (``rewards.checker_record()``); one rescored in part loses its record (its scores come from two checkers) and is
+    named on stderr. Returns how many benchmark scores were rewritten."""
     import shutil
 
     from harness.evaluate import score_problems
     from harness.run_layout import SUMMARY_FILE, responses_file
+    from rewards import checker_record
 
     if dst.exists():
         raise SystemExit(f"recheck: {dst} exists; give --rescored-copy a new folder (the copy is written there)")
@@ -152,10 +156,15 @@ def rescored_copy(src: Path, dst: Path, now: dict[str, list[dict]]) -> int:
     done = 0
     for summary_path in sorted(dst.rglob(SUMMARY_FILE)):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        for bench, scores in summary.get("benches", {}).items():
+        benches = summary.get("benches", {})
+        rescored = 0
+        for bench, scores in benches.items():
             rel = (summary_path.parent / responses_file(bench)).relative_to(dst)
             rows = now.get(str(rel))
             k = scores.get("k")
+            if not rows and scores.get("problems") == 0:
+                rescored += 1   # no response was checked: no verdict of any checker in this score
+                continue
             if not rows or not k or len(rows) % k:
                 continue
             cfg = summary.get("config", {})
@@ -171,7 +180,14 @@ def rescored_copy(src: Path, dst: Path, now: dict[str, list[dict]]) -> int:
                 rec.update(extracted=r["extracted"], correct=r["correct"], reason=r["reason"])
                 lines[n - 1] = json.dumps(rec, ensure_ascii=False)
             write_text(dst / rel, "\n".join(lines) + "\n")
+            rescored += 1
             done += 1
+        if rescored and rescored == len(benches):
+            summary["checker"] = checker_record()
+        elif rescored:
+            summary.pop("checker", None)
+            print(f"recheck: {summary_path.relative_to(dst)}: {rescored} of {len(benches)} benchmarks rescored (the "
+                  f"others have no matching responses file); its checker is left unrecorded", file=sys.stderr)
         write_json(summary_path, summary)   # the format harness.evaluate writes, so a diff shows only scores
     return done
 
