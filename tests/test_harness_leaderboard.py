@@ -433,3 +433,96 @@ def test_dynamics_view_uses_probe_entropy_when_every_seed_logged_it(tmp_path):
     headers, body = dynamics_table(rows + rows2)
     assert "probe: step 0" in headers[3]
     assert body[0][3] == "3.500" and body[1][3].startswith("†")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# which answer checker scored each row: a note when one table mixes checkers
+
+
+def _stamp(root: Path, fingerprint: str | None, pattern: str = "**/summary.json") -> None:
+    """Record `fingerprint` as the checker of the summaries under `root` (None: remove the record), in the shape
+    harness.evaluate writes (`rewards.checker_record()`)."""
+    for path in root.glob(pattern):
+        data = json.loads(path.read_text())
+        data.pop("checker", None)
+        if fingerprint is not None:
+            data["checker"] = {"fingerprint": fingerprint, "sympy": "1.14.0"}
+        write_json(path, data)
+
+
+MIXED = "Scored by different answer checkers"
+
+
+def _every_human_output(rows) -> dict[str, str]:
+    return {f"{view}.{fmt}": leaderboard.render(rows, fmt, view) for view in leaderboard.VIEWS
+            for fmt in ("md", "latex", "html")}
+
+
+def test_two_directories_scored_by_different_checkers_get_one_note(tmp_path, capsys):
+    from harness.cli import main
+
+    a = _make_compare_dir(tmp_path / "runA", {"grpo": [GRPO]}, BASE)
+    b = _make_compare_dir(tmp_path / "runB", {"dapo": [CE0]}, BASE)
+    _stamp(a, "aaaaaaaaaaaa")
+    _stamp(b, "bbbbbbbbbbbb")
+    rows = leaderboard.merge([a, b])
+    assert [r.checkers for r in rows] == [["aaaaaaaaaaaa"]] * 2 + [["bbbbbbbbbbbb"]] * 2
+    md = leaderboard.render(rows, "md", "scores")
+    note = next(line for line in md.splitlines() if MIXED in line)
+    assert md.count(MIXED) == 1
+    assert "checker aaaaaaaaaaaa (base (base) [runA], grpo)" in note
+    assert "checker bbbbbbbbbbbb (base (base) [runB], dapo)" in note
+    assert "tools/checker/recheck.py DIR --rescored-copy NEW_DIR" in note
+    for name, text in _every_human_output(rows).items():
+        assert "aaaaaaaaaaaa" in text and "bbbbbbbbbbbb" in text, name
+    assert any(MIXED in n for n in json.loads(leaderboard.render(rows, "json", "verdicts"))["notes"])
+    # csv and json records keep their shape; the command says it on stderr
+    assert main(["leaderboard", str(a), str(b), "--view", "scores", "--format", "csv", "--no-page"]) == 0
+    captured = capsys.readouterr()
+    assert MIXED not in captured.out and captured.err.startswith("note: " + MIXED)
+
+
+def test_one_checker_or_none_recorded_prints_no_note_and_a_mix_with_none_does(tmp_path, capsys):
+    from harness.cli import main
+
+    a = _make_compare_dir(tmp_path / "runA", {"grpo": [GRPO]}, BASE)
+    b = _make_compare_dir(tmp_path / "runB", {"dapo": [CE0, CE1]}, BASE)
+    # results written before summaries recorded a checker: nothing is mixed
+    unrecorded = _every_human_output(leaderboard.merge([a, b]))
+    assert not any(MIXED in text for text in unrecorded.values())
+    assert main(["leaderboard", str(a), str(b), "--format", "json", "--no-page"]) == 0
+    assert MIXED not in capsys.readouterr().err
+    # every summary scored by one checker: the same tables as with no record at all
+    _stamp(a, "cccccccccccc")
+    _stamp(b, "cccccccccccc")
+    assert _every_human_output(leaderboard.merge([a, b])) == unrecorded
+    # some summaries with a record and some without
+    _stamp(b, None)
+    note = verdicts_note(leaderboard.merge([a, b]))
+    assert "checker cccccccccccc (base (base) [runA], grpo)" in note
+    assert "no recorded checker (base (base) [runB], dapo;" in note
+    # one row whose seeds were scored by different checkers
+    _stamp(a, None)
+    _stamp(b, "dddddddddddd")
+    _stamp(b, "eeeeeeeeeeee", "runs/*/seed-1/eval/summary.json")
+    note = verdicts_note(leaderboard.collect(b))
+    assert "checker dddddddddddd (base (base), dapo) and checker eeeeeeeeeeee (dapo)" in note
+    assert leaderboard.render(leaderboard.collect(b), "md").count(MIXED) == 1
+
+
+def verdicts_note(rows) -> str:
+    from harness.leaderboard.verdicts import checker_note
+
+    note = checker_note(rows)
+    assert note is not None and note.startswith(MIXED)
+    return note
+
+
+def test_a_checker_record_of_the_wrong_shape_is_an_error_naming_the_file(tmp_path):
+    from harness.errors import UserError
+
+    d = _make_compare_dir(tmp_path / "cmp", {"grpo": [GRPO]}, BASE)
+    summary = d / "base" / "eval" / "summary.json"
+    write_json(summary, {**json.loads(summary.read_text()), "checker": "abc"})
+    with pytest.raises(UserError, match=rf"{re.escape(str(summary))}: not an evaluation summary \(checker is 'abc'"):
+        leaderboard.collect(d)

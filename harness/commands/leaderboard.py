@@ -94,6 +94,11 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     text = render(rows, args.format, args.view)
+    if args.format in ("csv", "json"):   # the human formats print the note under the table
+        from harness.leaderboard.verdicts import checker_note
+
+        if note := checker_note(rows):
+            print(f"note: {note}", file=sys.stderr)
     if args.output:
         write_text(args.output, text)
     else:

@@ -153,6 +153,9 @@ class Row:
     """per benchmark: one list of per-problem fractions per seed (the seeds x problems table)"""
     table_seeds: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     """per benchmark: the seed number of each line of `tables` (pairs rows by seed)"""
+    checkers: list[str | None] = field(default_factory=list, repr=False)
+    """the answer checker's fingerprint (`rewards.checker_fingerprint`) of each summary the row pools, None for a
+    summary written before summaries recorded it"""
 
     PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
               "final_entropy", "wall_time_s")
@@ -269,7 +272,15 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
                metrics=list(metrics or []),
                dynamics=_pool_dynamics(per_seed_dynamics) if per_seed_dynamics else None,
                tables={b: [p["per_problem"] for _, p in _seed_parts(summaries, summary_seeds, b)] for b in benches},
-               table_seeds={b: [s for s, _ in _seed_parts(summaries, summary_seeds, b)] for b in benches})
+               table_seeds={b: [s for s, _ in _seed_parts(summaries, summary_seeds, b)] for b in benches},
+               checkers=[checker_of(s) for s in summaries])
+
+
+def checker_of(summary: dict[str, Any]) -> str | None:
+    """The checker fingerprint a summary records (``"checker": {"fingerprint": ...}``, written by
+    `harness.evaluate` and by `tools/checker/recheck.py --rescored-copy`), None when it records none."""
+    checker = summary.get("checker")
+    return checker.get("fingerprint") if isinstance(checker, dict) else None
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
@@ -310,6 +321,9 @@ def _summary_problem(data: Any) -> str | None:
         ci = scores.get("ci95")
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2):
             return f"benches.{bench}.ci95 is {ci!r}, not a pair"
+    checker = data.get("checker")
+    if checker is not None and not (isinstance(checker, dict) and isinstance(checker.get("fingerprint"), str)):
+        return f"checker is {checker!r}, not an object with a 'fingerprint' string"
     return None
 
 

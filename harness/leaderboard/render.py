@@ -230,7 +230,12 @@ def verdict_parts(rows: list[Row]) -> list[Part]:
 
 
 def _one(table_of: Callable[[list[Row]], Table]) -> Callable[[list[Row]], list[Part]]:
-    return lambda rows: [("table", *table_of(rows))]
+    """The parts of a one-table view: the table, and under it the mixed-checker note when there is one (the verdicts
+    view has it among its notes)."""
+    def parts(rows: list[Row]) -> list[Part]:
+        note = verdicts.checker_note(rows)
+        return [("table", *table_of(rows))] + ([("note", note)] if note else [])
+    return parts
 
 
 VIEW_FUNCTIONS: dict[str, tuple[Callable[[list[Row]], Any], Callable[[list[Row]], str],

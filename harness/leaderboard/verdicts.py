@@ -26,6 +26,9 @@ statistic comes from `harness.stats` (see its docstring for the definitions and 
   every paired-by-seed difference table between two trained rows, averaged, give the standard error of a difference
   at the run's seeds and problems; MDD = 2.80 SE (80% power, two-sided alpha = 0.05 before the Holm correction;
   Bloom 1995), with the seed SD of a single objective and the seeds per arm a 10-point MDD would need.
+* **mixed answer checkers** (a note above the others): when the summaries behind the rows record different
+  answer-checker fingerprints (`rewards.checker_fingerprint`), or some record one and some none, the note names
+  each fingerprint with its rows and the command that rescores a directory (`checker_note`; every view prints it).
 
 All bootstraps use ``BOOT`` replicates and numpy seed 0, so a table is reproducible to the digit.
 """
@@ -46,6 +49,32 @@ NO_RANKING = ("One seed: no ranking between objectives is supported. The interva
               "only, not the variation between training seeds, which is often larger; verdicts against the base "
               "model describe this seed's trained model. Run several seeds (`--seeds 0,1,2,...`) to compare "
               "objectives.")
+
+
+RECHECK = "tools/checker/recheck.py DIR --rescored-copy NEW_DIR"
+
+
+def checker_note(rows: list[Row]) -> str | None:
+    """The note under a table whose rows were scored by more than one answer checker, else None.
+
+    Each row carries the checker fingerprint of every summary it pools (`Row.checkers`, None where a summary
+    records none). The note is printed when the table holds two or more different fingerprints, or fingerprints
+    and summaries without one: those scores may differ only because the checker changed. A table whose summaries
+    all record the same fingerprint, or all record none (results written before summaries recorded it), gets no
+    note: nothing there is mixed."""
+    groups: dict[str | None, list[str]] = {}
+    for r in rows:
+        for fp in dict.fromkeys(r.checkers):
+            groups.setdefault(fp, []).append(r.label)
+    if len(groups) < 2:
+        return None
+    named = [f"checker {fp} ({', '.join(groups[fp])})" for fp in sorted(fp for fp in groups if fp is not None)]
+    if None in groups:
+        named.append(f"no recorded checker ({', '.join(groups[None])}; written before summaries recorded it)")
+    listed = ", ".join(named[:-1]) + " and " + named[-1]
+    return (f"Scored by different answer checkers: {listed}. Their scores may differ because the checker changed, "
+            f"not the model; rescore each directory with the current checker (`{RECHECK}`) and make the table from "
+            f"the copies.")
 
 
 def _table(row: Row | None, bench: str) -> list[list[float]] | None:
@@ -129,7 +158,8 @@ def _holm_verdicts(family: list[dict[str, Any]], alpha: float, b_name: str | Non
 
 def analyse(rows: list[Row], n_boot: int = BOOT, alpha: float = ALPHA) -> dict[str, Any]:
     """Every figure of the verdicts view (fractions, not percent). Keys: benches, scores (one entry per row),
-    vs_base and pairwise (one entry per comparison), mdd (per benchmark), max_seeds, notes, family_sizes."""
+    vs_base and pairwise (one entry per comparison), mdd (per benchmark), max_seeds, notes, checker_note
+    (`checker_note`), family_sizes."""
     benches = benches_of(rows)
     trained = [r for r in rows if not r.is_base]
     base_of = {r.run: r for r in rows if r.is_base}
@@ -143,7 +173,7 @@ def analyse(rows: list[Row], n_boot: int = BOOT, alpha: float = ALPHA) -> dict[s
     return {"benches": benches, "scores": _score_entries(rows, benches, n_boot, alpha), "vs_base": vs_base,
             "pairwise": pairwise, "mdd": {b: _mdd(b, trained, pairwise, alpha) for b in benches},
             "max_seeds": max_seeds, "n_boot": n_boot, "alpha": alpha,
-            "notes": [NO_RANKING] if trained and max_seeds < 2 else [],
+            "notes": [NO_RANKING] if trained and max_seeds < 2 else [], "checker_note": checker_note(rows),
             "family_sizes": {"vs_base": sum(1 for e in vs_base if e["p_holm"] is not None),
                              "pairwise": sum(1 for e in pairwise if e["p_holm"] is not None)}}
 
@@ -229,8 +259,9 @@ def comparison_table(entries: list[dict[str, Any]], benches: list[str], pairwise
 
 
 def notes(a: dict[str, Any]) -> list[str]:
-    """The sentences printed under the tables: the no-ranking rule and the minimum detectable differences."""
-    out = list(a["notes"])
+    """The sentences printed under the tables: mixed answer checkers, the no-ranking rule and the minimum detectable
+    differences."""
+    out = ([a["checker_note"]] if a.get("checker_note") else []) + list(a["notes"])
     for b in a["benches"]:
         m = a["mdd"][b]
         if m is None:
