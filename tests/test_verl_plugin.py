@@ -109,6 +109,11 @@ def test_bad_hparams_are_rejected_with_the_field_named():
         verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-ce-gppo", hparams={"clip_ratio_high": 0.28})
     with pytest.raises(ValueError, match="beta1"):
         verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-ce-gppo", hparams={"beta1": -1.0})
+    # verl gives a policy loss no entropy, so the 80/20 rule would be silently off: refused instead
+    with pytest.raises(ValueError, match="entropy_top_q.*no per-token entropy"):
+        verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-grpo", hparams={"entropy_top_q": 0.2})
+    with pytest.raises(ValueError, match="entropy_top_q"):
+        verl_plugin.verl_overrides("grpo", entropy_top_q=0.2)
 
 
 def test_data_parallel_normalisation_follows_verl():

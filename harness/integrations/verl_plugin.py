@@ -83,7 +83,20 @@ def zoo_name(loss_mode: str) -> str:
     return loss_mode[len(PREFIX):]
 
 
+NOT_IN_VERL = {
+    "entropy_top_q": "it keeps the gradient of the batch's highest-entropy tokens, and verl passes a policy loss no "
+                     "per-token entropy",
+    "entropy_top_q_denominator": "it belongs to entropy_top_q, which verl cannot run",
+}
+"""Objective fields the plugin cannot honour inside verl -> why (refused rather than silently ignored)."""
+
+
 def _check_hparams(name: str, hparams: dict) -> None:
+    unsupported = sorted(set(hparams) & set(NOT_IN_VERL))
+    if unsupported:
+        raise ValueError(f"policy_loss.hparams sets {', '.join(unsupported)} for {PREFIX}{name}, which the verl "
+                         f"plugin cannot apply: " + "; ".join(f"{k}: {NOT_IN_VERL[k]}" for k in unsupported)
+                         + ". Leave it out, or train with `rlvr-zoo train`, which supports it")
     owned = sorted(set(hparams) & set(VERL_OWNED))
     if owned:
         raise ValueError(f"policy_loss.hparams sets {', '.join(owned)} for {PREFIX}{name}, which verl configures "
