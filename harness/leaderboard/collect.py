@@ -7,7 +7,8 @@ written by `rlvr-zoo eval --out` (a bare `summary.json`) also counts: it becomes
 Scores are fractions (avg@k): the mean over seeds of each seed's score. The 95% interval is the hierarchical
 bootstrap (`stats.hierarchical_bootstrap`: seeds, then problems; with one seed, problems only). `delta_vs_base` is
 the row's average minus the average of the base model of the same directory. Each row keeps its seeds x problems
-tables (`Row.tables`) for the verdicts view.
+tables (`Row.tables`) for the verdicts view, and the answer-checker fingerprint each summary records
+(`Row.checkers`) for the note on tables that mix checkers.
 
 Damaged or partial run files are never used silently. A `summary.json` or `DONE` that is not valid JSON (a cut
 write, a bad copy) or not the expected shape is an error naming the file. With a warning (`PartialRunWarning`)
