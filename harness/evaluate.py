@@ -181,6 +181,15 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
 # the evaluation itself
 
 
+
+def check_responses(golds: list[str], texts: list[str]) -> list:
+    """The checker's verdicts (``rewards.verify_batch_detailed``) on (gold, response) pairs, the way an evaluation
+    checks them: one batch under the per-batch deadline of ``rewards.cost.batch_deadline``."""
+    from rewards import verify_batch_detailed
+    from rewards.cost import batch_deadline
+
+    return verify_batch_detailed(golds, texts, total_timeout=batch_deadline(len(texts))) if texts else []
+
 def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = None, *, progress: bool = True,
              label: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate whatever `engine` generates (a `harness.rollout` engine) on `cfg.benches`.
@@ -192,8 +201,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
     """
     import benchmarks
     from harness.rollout import Sampling
-    from rewards import checker_record, verify_batch_detailed
-    from rewards.cost import batch_deadline
+    from rewards import checker_record
 
     cfg.check()
     check_benches(cfg.benches)
@@ -231,7 +239,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
         bar.close()
         golds = [str(r["answer"]) for r in usable for _ in range(cfg.k)]
         texts = [ro.text for ro in rollouts]
-        verdicts = verify_batch_detailed(golds, texts, total_timeout=batch_deadline(len(texts))) if texts else []
+        verdicts = check_responses(golds, texts)
         correct = [[bool(v.correct) for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         answers = [[v.extracted for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         scores = score_problems(correct, answers, cfg.k, bootstrap_samples=cfg.bootstrap_samples, seed=cfg.seed)

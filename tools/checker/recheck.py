@@ -2,7 +2,7 @@
 
 Every ``<bench>.responses.jsonl`` that ``harness.evaluate`` wrote under the given folders (default ``results/``)
 holds each response with the answer extracted and the verdict given when the run was made. This script checks
-every response again against its gold, the way ``harness.evaluate`` does (``verify_batch_detailed`` with the
+every response again against its gold with ``harness.evaluate.check_responses`` (``verify_batch_detailed`` with the
 default options and ``rewards.cost.batch_deadline``), and reports what changed:
 
 * extracted answers that differ from the recorded (or baseline) ones, by the extraction method that gives the new
@@ -44,7 +44,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from harness.io import write_json, write_text  # noqa: E402
-from tools.checker.checker_bench import write_json_atomic  # noqa: E402
 
 
 def response_files(paths) -> list[Path]:
@@ -79,16 +78,14 @@ def check_again(files: list[Path], base: Path) -> dict[str, list[dict]]:
     current checker, one batch per file as ``harness.evaluate`` checks them."""
     from tqdm.auto import tqdm
 
-    import rewards
-    from rewards.cost import batch_deadline
+    from harness.evaluate import check_responses
     from rewards.extract import extract_with_method
 
     records = {f: read_records(f) for f in files}
     out = {}
     bar = tqdm(total=sum(map(len, records.values())), desc="recheck", unit="resp", dynamic_ncols=True)
     for f, rows in records.items():
-        verdicts = rewards.verify_batch_detailed([r["gold"] for r in rows], [r["response"] for r in rows],
-                                                 total_timeout=batch_deadline(len(rows))) if rows else []
+        verdicts = check_responses([r["gold"] for r in rows], [r["response"] for r in rows])
         key = _key(f, base)
         out[key] = [{"line": r["line"], "gold": r["gold"], "response": r["response"],
                      "recorded_extracted": r.get("extracted"), "recorded_correct": bool(r.get("correct")),
@@ -229,7 +226,7 @@ def main(argv=None) -> int:
         base = base.parent
     now = check_again(files, base)
     if args.save:
-        write_json_atomic(Path(args.save), now)
+        write_json(Path(args.save), now, indent=1)
     baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
     report = compare(now, baseline)
     if args.math_verify and report["changed"]:
@@ -251,7 +248,7 @@ def main(argv=None) -> int:
               f"({d['method_after']}), {d['correct_before']} -> {d['correct_after']}"
               + (f", Math-Verify {d['math_verify']}" if "math_verify" in d else ""))
     if args.out:
-        write_json_atomic(Path(args.out), report)
+        write_json(Path(args.out), report, indent=1)
     if args.rescored_copy:
         n = rescored_copy(Path(args.paths[0]), Path(args.rescored_copy), now)
         print(f"{args.rescored_copy}: a copy of {args.paths[0]} with {n} benchmark score(s) rescored; "
