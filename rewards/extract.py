@@ -307,8 +307,10 @@ _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sq
                "arctan", "sinh", "cosh", "tanh", "max", "min", "gcd", "lcm", "mod"}
 # a line of its own that only opens or closes an environment, or a display delimiter: no statement
 _ENV_LINE = re.compile(r"\s*(?:\\(?:begin|end)\{[A-Za-z*]+\}|\$\$|\\\[|\\\])\s*")
-# what makes bare text math rather than a number in prose: a command, a power, or a variable given a value
-_LATEX_MARK = re.compile(r"\\[A-Za-z]+|\^|(?<![A-Za-z])[A-Za-z]\s*=")
+# what makes bare text math rather than a number in prose: a command (not one for text, layout or references), a
+# power, or a variable given a value
+_LATEX_MARK = re.compile(r"\\(?!(?:text|textbf|textit|textnormal|mbox|quad|qquad|hspace|vspace|ref|eqref|label|cite"
+                         r"|item|newline|noindent|section|emph)(?![A-Za-z]))[A-Za-z]+|\^|(?<![A-Za-z])[A-Za-z]\s*=")
 _SPAN_MARK = re.compile(r"\$|\\[()\[\]]")
 # an expression cut off in the middle (a truncated response): an operator, or a command that needs more after it
 _OPEN_END = re.compile(r"(?:[-+*/=^_&({\[,<>]|\\\\|\\(?:cdot|times|div|pm|mp|le|leq|ge|geq|ne|neq|approx|frac|"
@@ -331,7 +333,8 @@ def _unit_tail(line: str) -> str:
 
 def _math_suffix(line: str) -> str:
     """The end of ``line`` after its last prose word (a run of two or more letters outside braces that is not a
-    command or a function name) or sentence break ('. ', ';', '?', '!', a quote)."""
+    command or a function name) or sentence break ('. ', ';', '?', '!', a quote). "and" and "or" after math join
+    the next part to it ("x = 2 or x = 3" is one statement, a list)."""
     start, depth = 0, 0
     for m in _BARE_TOKEN.finditer(line):
         tok = m.group(0)
@@ -341,19 +344,22 @@ def _math_suffix(line: str) -> str:
             depth = max(0, depth - 1)
         elif depth == 0 and not tok.startswith("\\") and (
                 not tok[0].isalpha() or (len(tok) >= 2 and tok.lower() not in _MATH_WORDS)):
+            if tok.lower() in ("and", "or") and line[start:m.start()].strip(" ,"):
+                continue
             start = m.end()
     return line[start:]
 
 
 def _bare_math(text: str) -> str | None:
     """A whole response that is one word (letters only, at most ``MAX_TERSE`` characters) is its own answer: "C",
-    "(B)", "Evelyn", "e". Otherwise the LaTeX that ends the last line holding math (a digit,
-    a command or a power), written without delimiters: "\\frac{10}{9}", "So the ratio is \\frac{10}{9}.", "The midpoint is \\left( 2, 3 \\right)",
-    "d = \\sqrt{5}", "The polynomial is x^2 + 1". The statement is what follows the line's last prose word, with
-    trailing unit words, sentence punctuation and a leading "=" or ":" dropped; it counts only when it holds a
-    LaTeX command or a power (a bare number is ``last_number``'s), has no math delimiters, balanced braces, and
-    does not end in an operator (a response cut off mid-expression). Lines that only open or close an environment,
-    and lines with a box (a phrase such as "within \\boxed{}"), hold no statement and are skipped."""
+    "(B)", "Evelyn", "e". Otherwise the math that ends the last line holding math (a digit, a command or a power),
+    written without delimiters: "\\frac{10}{9}", "So the ratio is \\frac{10}{9}.", "d = \\sqrt{5}", "The midpoint
+    is \\left( 2, 3 \\right)", "The polynomial is x^2 + 1", "The solution is x = 1, y = 2." The statement is what
+    follows the line's last prose word, with trailing unit words, sentence punctuation and a leading "=", ":" or
+    arrow dropped; it counts only when it holds a math command, a power or a variable given a value (a bare number
+    is ``last_number``'s), has no math delimiters and balanced braces, and does not end in an operator (a response
+    cut off mid-expression). Lines that only open or close an environment, and lines with a box (a phrase such as
+    "within \\boxed{}"), hold no statement and are skipped."""
     terse = text.strip().strip("*").strip().rstrip(".").strip()
     if len(terse) <= MAX_TERSE and _TERSE.fullmatch(terse):
         return terse  # the whole response is its answer: "C", "(B)", "Evelyn", "e"

@@ -38,6 +38,8 @@ BARE_LATEX = [
     ("x^2+1", "The polynomial is x^2 + 1", True),
     ("1024", "We have 2^{10}", True),
     ("(1, 2)", "The solution is x = 1, y = 2.", True),
+    ("2, 3", "x = 2 or x = 3", True),
+    ("3", "x = 2 or x = 3", False),                      # two values never equal one (a hedge)
     ("C", "C", True),                                     # a one-word response is its own answer
     ("\\text{(C)}", "(C)", True),
     ("\\text{Evelyn}", "Evelyn", True),
