@@ -44,7 +44,7 @@ BARE_LATEX = [
     ("\\text{(C)}", "(C)", True),
     ("\\text{Evelyn}", "Evelyn", True),
     (r"\frac{10}{9}", r"\frac{9}{10}", False),
-    ("9", r"\frac{10}{9}", False),                        # the last number of the old rule
+    ("9", r"\frac{10}{9}", False),                        # the last number in the text is not the answer
     ("10/9", r"-\frac{10}{9}", False),
     (r"\frac{10}{9}", r"So the ratio is \frac{10}{9}. Then we multiply by 9 to get 10.", False),  # later: 10
     (r"\frac{1}{6}", r"The chance of a 6 is \frac{1}{6}, so over 12 rolls we expect 2", False),
