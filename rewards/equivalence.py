@@ -16,8 +16,12 @@ Rules, in order (``Options`` holds the switches):
 * Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
   ``2x - y + 1 = 0``); a different right side is a different equation. Inequalities: same direction after moving
   everything to one side, up to a positive factor.
+* Approximations: a chain is cut at its first ``\\approx`` (``x = 5 + 6 = 12 \\approx 11`` states ``x = 12``); a
+  decimal gold also accepts the approximation when the exact value rounds to it (``_split_approximation``).
+* Clock times ``12:00`` (a part written ``0d``) compare part by part, not as ratios.
 * Containers: ``(a, b)`` and ``[a, b)`` are ordered and their brackets must agree (open and closed intervals
-  differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered multisets; matrices elementwise.
+  differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered (a gold of distinct items is a
+  set, so a repeated predicted item counts once; a gold with a repeat is a multiset); matrices elementwise.
   A bare list and a set with the same elements are equal. An interval equals the one-variable inequality that
   describes it (``(-\\infty, 3)`` and ``x < 3``; ``[1, 2)`` and ``1 \\le x < 2``). Ratios ``a : b`` compare by
   cross-multiplication.
