@@ -16,8 +16,12 @@ Rules, in order (``Options`` holds the switches):
 * Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
   ``2x - y + 1 = 0``); a different right side is a different equation. Inequalities: same direction after moving
   everything to one side, up to a positive factor.
+* Approximations: a chain is cut at its first ``\\approx`` (``x = 5 + 6 = 12 \\approx 11`` states ``x = 12``); a
+  decimal gold also accepts the approximation when the exact value rounds to it (``_split_approximation``).
+* Clock times ``12:00`` (a part written ``0d``) compare part by part, not as ratios.
 * Containers: ``(a, b)`` and ``[a, b)`` are ordered and their brackets must agree (open and closed intervals
-  differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered multisets; matrices elementwise.
+  differ); sets ``\\{...\\}``, ``a \\pm b`` and bare lists ``a, b`` are unordered (a gold of distinct items is a
+  set, so a repeated predicted item counts once; a gold with a repeat is a multiset); matrices elementwise.
   A bare list and a set with the same elements are equal. An interval equals the one-variable inequality that
   describes it (``(-\\infty, 3)`` and ``x < 3``; ``[1, 2)`` and ``1 \\le x < 2``). Ratios ``a : b`` compare by
   cross-multiplication.
@@ -37,6 +41,7 @@ Deliberate asymmetries (the gold is trusted, the prediction is not):
 from __future__ import annotations
 
 import random
+import re
 from fractions import Fraction
 
 import mpmath
@@ -45,7 +50,8 @@ import sympy
 from rewards.numeric import rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
 from rewards.normalize import decimal_comma_reading
-from rewards.parse import LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize, parse_answer
+from rewards.parse import (APPROX, LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize,
+                           parse_answer)
 
 __all__ = ["Options", "answers_equal", "compare"]
 
@@ -241,6 +247,11 @@ def _is_label(x) -> bool:
 
 
 def _is_constant(x) -> bool:
+    """A value without unknowns: a number, or a tuple, set or matrix of them (the result a computation states)."""
+    if isinstance(x, Seq):
+        return bool(x.items) and all(_is_constant(i) for i in x.items)
+    if isinstance(x, MatrixNode):
+        return all(_is_constant(i) for row in x.rows for i in row)
     return isinstance(x, sympy.Basic) and not x.free_symbols
 
 
@@ -354,14 +365,29 @@ def _unlabel(v):
 
 
 def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
-    """Structural comparison of gold value g and predicted value p."""
+    """Structural comparison of gold value g and predicted value p, by kind of value in this order: a set of reals
+    written both ways (interval, inequality), relations, matrices, sequences, scalars."""
     if top:
         if not _has_relation(g):
             p = _unlabel(p)
         if not _has_relation(p):
             g = _unlabel(g)
-    pred_decimal = bool(ctx.pred.decimals)
-    # --- an interval against the inequality that describes it
+    described = _described_sets_equal(g, p, ctx, top)
+    if described is not None:
+        return described
+    if isinstance(g, Rel) or isinstance(p, Rel):
+        return _relations_equal(g, p, ctx)
+    if isinstance(g, MatrixNode) or isinstance(p, MatrixNode):
+        return _matrices_equal(g, p, ctx)
+    if isinstance(g, Seq) or isinstance(p, Seq):
+        return _sequences_equal(g, p, ctx)
+    return _expr_equal(g, p, ctx, bool(ctx.pred.decimals))
+
+
+def _described_sets_equal(g, p, ctx: _Ctx, top: bool) -> bool | None:
+    """An interval against the inequality that describes it (at any depth), or, for whole answers, other sets of
+    reals written both ways (``2 \\le |w| \\le 3`` and ``[-3, -2] \\cup [2, 3]``; ``x < -2`` or ``x > 3``);
+    None when neither applies."""
     if isinstance(g, Rel) and isinstance(p, Seq) and p.left and p.right:
         gi = _as_interval(g)
         if gi is not None:
@@ -370,53 +396,70 @@ def _values_equal(g, p, ctx: _Ctx, top: bool = False) -> bool:
         pi_ = _as_interval(p)
         if pi_ is not None:
             return _values_equal(g, pi_, ctx)
-    # --- other sets of reals written both ways: 2 \le |w| \le 3 and [-3, -2] \cup [2, 3]; x < -2 or x > 3
     if top and (_is_inequality(g) or _is_inequality(p)) and not (
             _is_inequality(g) and _is_inequality(p) and _free(g) != _free(p)):  # x > 3 is not y > 3
         gs, ps = _as_real_set(g), _as_real_set(p)
         if gs is not None and ps is not None:
             return _sets_equal(gs, ps)
-    # --- relations
-    if isinstance(g, Rel) or isinstance(p, Rel):
-        return _relations_equal(g, p, ctx)
-    # --- matrices
-    if isinstance(g, MatrixNode) or isinstance(p, MatrixNode):
-        if isinstance(g, MatrixNode) and isinstance(p, Seq) and p.kind in ("paren", "bracket"):
-            # a column vector written as a tuple
-            if all(len(r) == 1 for r in g.rows) and len(g.rows) == len(p.items):
-                return all(_values_equal(r[0], q, ctx) for r, q in zip(g.rows, p.items))
+    return None
+
+
+def _matrices_equal(g, p, ctx: _Ctx) -> bool:
+    """Entry by entry; a gold column vector also equals the same tuple."""
+    if isinstance(g, MatrixNode) and isinstance(p, Seq) and p.kind in ("paren", "bracket"):
+        if all(len(r) == 1 for r in g.rows) and len(g.rows) == len(p.items):
+            return all(_values_equal(r[0], q, ctx) for r, q in zip(g.rows, p.items))
+        return False
+    if not (isinstance(g, MatrixNode) and isinstance(p, MatrixNode)):
+        return False
+    if len(g.rows) != len(p.rows) or any(len(a) != len(b) for a, b in zip(g.rows, p.rows)):
+        return False
+    return all(_values_equal(a, b, ctx) for ra, rb in zip(g.rows, p.rows) for a, b in zip(ra, rb))
+
+
+_UNORDERED = {"set", "list", "pm", "union"}
+
+
+def _sequences_equal(g, p, ctx: _Ctx) -> bool:
+    """Ratios by cross-multiplication; sets, lists, ``\\pm`` and unions unordered; a bare list against a tuple in
+    order; tuples and intervals in order with the same brackets."""
+    if not (isinstance(g, Seq) and isinstance(p, Seq)):
+        return False
+    if g.kind == "ratio" or p.kind == "ratio":
+        # a : b equals c : d when a d = b c (all parts, pairwise with the first)
+        if g.kind != p.kind or len(g.items) != len(p.items):
             return False
-        if not (isinstance(g, MatrixNode) and isinstance(p, MatrixNode)):
+        g0, p0 = g.items[0], p.items[0]
+        return all(_expr_equal(g0 * q, p0 * h, ctx) for h, q in zip(g.items[1:], p.items[1:]))
+    if g.kind in _UNORDERED and p.kind in _UNORDERED:
+        if (g.kind == "union") != (p.kind == "union"):
             return False
-        if len(g.rows) != len(p.rows) or any(len(a) != len(b) for a, b in zip(g.rows, p.rows)):
+        return _collection_equal(g.items, p.items, ctx)
+    if g.kind in _UNORDERED or p.kind in _UNORDERED:
+        # a bare list against a tuple: same order, e.g. gold "(1, 2)" and prediction "1, 2"
+        if {g.kind, p.kind} <= {"list", "paren"} and len(g.items) == len(p.items):
+            return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
+        return False
+    if (g.left, g.right) != (p.left, p.right) or len(g.items) != len(p.items):
+        return False
+    return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
+
+
+def _collection_equal(gs, ps, ctx: _Ctx) -> bool:
+    """Unordered items. A gold that lists distinct items is a set: a prediction that repeats one of them is the
+    same set (``(3,1),(1,3),(3,1)`` = ``(1,3),(3,1)``) as long as every item of each side equals an item of the
+    other. A gold that repeats an item (``2, 2, 3``) is a multiset: the counts must agree."""
+    if len(ps) == len(gs) and _multiset_equal(gs, ps, ctx):
+        return True
+    if len(ps) <= len(gs) or len(set(gs)) < len(gs):
+        return False
+    covered = [False] * len(gs)
+    for p in ps:
+        k = next((i for i, g in enumerate(gs) if _values_equal(g, p, ctx)), None)
+        if k is None:
             return False
-        return all(_values_equal(a, b, ctx) for ra, rb in zip(g.rows, p.rows) for a, b in zip(ra, rb))
-    # --- sequences
-    if isinstance(g, Seq) or isinstance(p, Seq):
-        if not (isinstance(g, Seq) and isinstance(p, Seq)):
-            return False
-        if g.kind == "ratio" or p.kind == "ratio":
-            # a : b equals c : d when a d = b c (all parts, pairwise with the first)
-            if g.kind != p.kind or len(g.items) != len(p.items):
-                return False
-            g0, p0 = g.items[0], p.items[0]
-            return all(_expr_equal(g0 * q, p0 * h, ctx) for h, q in zip(g.items[1:], p.items[1:]))
-        unordered = {"set", "list", "pm", "union"}
-        if g.kind in unordered and p.kind in unordered:
-            if g.kind == "union" or p.kind == "union":
-                if g.kind != p.kind:
-                    return False
-            return _multiset_equal(g.items, p.items, ctx)
-        if g.kind in unordered or p.kind in unordered:
-            # a bare list against a tuple: same order, e.g. gold "(1, 2)" and prediction "1, 2"
-            if {g.kind, p.kind} <= {"list", "paren"} and len(g.items) == len(p.items):
-                return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
-            return False
-        if (g.left, g.right) != (p.left, p.right) or len(g.items) != len(p.items):
-            return False
-        return all(_values_equal(a, b, ctx) for a, b in zip(g.items, p.items))
-    # --- scalars
-    return _expr_equal(g, p, ctx, pred_decimal)
+        covered[k] = True
+    return all(covered)
 
 
 def _multiset_equal(gs, ps, ctx: _Ctx) -> bool:
@@ -539,14 +582,7 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
     """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError."""
     if _safe_norm(gold) == _safe_norm(pred):
         return True, "string_match"
-    try:
-        pg = _parse(gold, limits)
-    except TooLarge as e:
-        pg = None
-        gold_err = f"gold_too_large: {e}"
-    except ParseError as e:
-        pg = None
-        gold_err = f"gold_unparsable: {e}"
+    pg, gold_err = _parse_gold(gold, limits)
     try:
         pp = _parse(pred, limits)
     except TooLarge as e:
@@ -554,10 +590,7 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
     except ParseError as e:
         if pg is None:
             # neither parses as math: compare normalised strings
-            try:
-                same = normalize(gold).replace(" ", "").lower() == normalize(pred).replace(" ", "").lower()
-            except ParseError:
-                same = False
+            same = _loose(gold) is not None and _loose(gold) == _loose(pred)
             return same, "string_match" if same else f"unparsable: {e}"
         return False, f"unparsable: {e}"
     if pg is None:
@@ -568,6 +601,34 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
     if pg.is_text or pp.is_text:
         same = pg.is_text and pp.is_text and pg.value == pp.value
         return same, "text_match" if same else "text_mismatch"
+    return _compare_parsed(pg, pp, opts, limits)
+
+
+def _parse_gold(gold: str, limits: Limits) -> tuple[Parsed | None, str]:
+    """(the parsed gold, '') or (None, the reason it does not parse)."""
+    try:
+        return _parse(gold, limits), ""
+    except TooLarge as e:
+        return None, f"gold_too_large: {e}"
+    except ParseError as e:
+        return None, f"gold_unparsable: {e}"
+
+
+def _loose(s: str) -> str | None:
+    """The normalised string without spaces, lower-cased (None when it does not normalise)."""
+    try:
+        return normalize(s).replace(" ", "").lower()
+    except ParseError:
+        return None
+
+
+def _compare_parsed(pg: Parsed, pp: Parsed, opts: Options, limits: Limits) -> tuple[bool, str]:
+    """(equal, reason) for a parsed gold and prediction: the rules of the module docstring, in order."""
+    clock = _clock_times_equal(pg.text, pp.text)
+    if clock is not None:
+        return clock, "clock_time" if clock else "not_equivalent"
+    pg.value, _ = _split_approximation(pg.value, pg)
+    pp.value, approx = _split_approximation(pp.value, pp)
     ctx = _Ctx(pg, pp, opts)
     if _values_equal(pg.value, pp.value, ctx, top=True):
         return True, "equivalent"
@@ -576,6 +637,8 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
         if g_alt is not None and p_alt is not None and _values_equal(g_alt.value, p_alt.value,
                                                                      _Ctx(g_alt, p_alt, opts), top=True):
             return True, "equivalent_decimal_comma"
+    if approx is not None and _approximation_states_gold(pg, pp.value, approx, opts):
+        return True, "equivalent_approximation"
     if opts.percent_fraction and (pg.percent or pp.percent):
         factor = sympy.Rational(1, 100) if pp.percent else sympy.Integer(100)
         if pp.percent and pg.percent:
@@ -583,6 +646,70 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
         if _values_equal(pg.value, _scale(pp.value, factor), ctx, top=True):
             return True, "equivalent_percent"
     return False, "not_equivalent"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# approximations and clock times
+
+def _split_approximation(v, parsed: Parsed):
+    """(the exact statement, the approximation as a Parsed, or None) of a value whose chain holds ``\\approx``.
+
+    The approximation is a gloss of the exact value before it: ``x = 5 + 6 = 11 \\approx 11.0`` states
+    ``x = 11``, ``y = \\frac{1}{3} \\approx 0.33`` states ``y = 1/3``, ``\\pi \\approx \\frac{22}{7}`` states
+    ``\\pi``. A label followed only by an approximation (``x \\approx 11``) states that value. In a list each item
+    is read so. The decimal literals of the approximation leave ``parsed.decimals`` (they do not set the
+    precision of the exact part) and go with the returned approximation."""
+    if isinstance(v, Seq) and v.kind == "list":
+        return Seq(v.kind, tuple(_split_approximation(i, parsed)[0] for i in v.items), v.left, v.right), None
+    if not (isinstance(v, Rel) and APPROX in v.ops):
+        return v, None
+    ops, parts = list(v.ops), list(v.parts)
+    if ops[0] == APPROX and _is_label(parts[0]):
+        ops[0] = "="
+    if APPROX not in ops:
+        return Rel(tuple(ops), tuple(parts)), None
+    k = ops.index(APPROX)
+    exact = parts[0] if k == 0 else Rel(tuple(ops[:k]), tuple(parts[:k + 1]))
+    approx = parts[k + 1]
+    mine = [lit for lit in parsed.decimals if isinstance(approx, sympy.Rational)
+            and lit.value == abs(Fraction(int(approx.p), int(approx.q)))]
+    parsed.decimals = [lit for lit in parsed.decimals if all(lit is not m for m in mine)]
+    return exact, Parsed(approx, parsed.text, decimals=mine)
+
+
+def _approximation_states_gold(pg: Parsed, exact, approx: Parsed, opts: Options) -> bool:
+    """A decimal gold (``0.33``, the value rounded as the question asks) against ``y = \\frac13 \\approx 0.33``:
+    right when the approximation equals the gold and the exact value rounds to the approximation (so
+    ``\\frac14 \\approx 0.33`` is not)."""
+    if not (pg.decimals and isinstance(pg.value, sympy.Basic) and pg.value.is_Number and len(approx.decimals) == 1):
+        return False
+    if not _values_equal(pg.value, approx.value, _Ctx(pg, approx, opts)):
+        return False
+    value = exact.parts[-1] if isinstance(exact, Rel) else exact
+    if not (_is_scalar(value) and _is_scalar(approx.value)):
+        return False
+    ev, av = _as_number(value), _as_number(approx.value)
+    if ev is None or av is None or ev.imag != 0 or av.imag != 0:
+        return False
+    with mpmath.workdps(_PREC):
+        half = approx.decimals[0].rel_half_ulp
+        return bool(abs(ev.real - av.real) <= mpmath.mpf(half.numerator) / half.denominator * abs(av.real))
+
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def _clock_times_equal(gold_text: str, pred_text: str) -> bool | None:
+    """Whether two clock times are the same (``12:00`` is not ``1:00``), or None when the two are not both clock
+    times. ``a:b`` is a clock time, not a ratio, when a part after a colon is two digits starting with 0 on either
+    side (``12:00``, ``3:05``); ``1:4`` and ``2:8`` stay ratios."""
+    g = _CLOCK.fullmatch(gold_text.replace(" ", ""))
+    p = _CLOCK.fullmatch(pred_text.replace(" ", ""))
+    if g is None or p is None:
+        return None
+    if not any(part is not None and part.startswith("0") for part in g.groups()[1:] + p.groups()[1:]):
+        return None
+    return [int(x or 0) for x in g.groups()] == [int(x or 0) for x in p.groups()]
 
 
 def _safe_norm(s: str) -> str:

@@ -20,8 +20,10 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
 6. ``hashes``       "#### n" (GSM8K style)
 7. ``math_span``    the last math span ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` (together with the spans
                     right before it on its line joined by "," / "and" / "or": "$x=1$ and $x=-2$"), unless the
-                    prose after it states a bare number (the later statement, which ``last_number`` takes)
-8. ``last_number``  the last number of the text (fallback)
+                    prose after it states a bare number or bare LaTeX (the later statement, which the next two take)
+8. ``bare_math``    LaTeX written without delimiters at the end of the last line that holds math: a response that
+                    is just ``\\frac{10}{9}``, "The midpoint is \\left( 2, 3 \\right)." (see ``_bare_math``)
+9. ``last_number``  the last number of the text (fallback)
 
 After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
 first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
@@ -48,6 +50,8 @@ from __future__ import annotations
 
 import functools
 import re
+
+from rewards.normalize import is_unit_word
 
 __all__ = ["last_boxed", "all_boxed", "distinct_boxed", "extract_answer", "extract_with_method", "answer_region",
            "math_spans", "gold_answer", "is_non_answer", "DEFAULT_PRIORITY", "METHODS", "check_priority"]
@@ -280,9 +284,10 @@ def _last_math_span(text: str) -> str | None:
     if not spans:
         return None
     last = spans[-1]
-    # a bare number stated after the last span is the later statement: leave it to last_number
+    # a bare number or bare LaTeX stated after the last span is the later statement: leave it to bare_math and
+    # last_number
     after = text[last[1]:][-MAX_TAIL:]
-    if _NUM_RE.search(after):
+    if _NUM_RE.search(after) or _bare_line(after) is not None:
         return None
     group = [last]
     for prev in reversed(spans[:-1]):
@@ -294,26 +299,133 @@ def _last_math_span(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# bare LaTeX: math written without delimiters ("\\frac{10}{9}", "The midpoint is \\left( 2, 3 \\right).")
+
+_BARE_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[A-Za-z]+|[{}]|\.(?=\s)|[;?!\"]")
+# words that are math, not prose, when written without a backslash
+_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "arcsin", "arccos",
+               "arctan", "sinh", "cosh", "tanh", "max", "min", "gcd", "lcm", "mod"}
+# a line of its own that only opens or closes an environment, or a display delimiter: no statement
+_ENV_LINE = re.compile(r"\s*(?:\\(?:begin|end)\{[A-Za-z*]+\}|\$\$|\\\[|\\\])\s*")
+# what makes bare text math rather than a number in prose: a command (not one for text, layout or references), a
+# power, or a variable given a value
+_LATEX_MARK = re.compile(r"\\(?!(?:text|textbf|textit|textnormal|mbox|quad|qquad|hspace|vspace|ref|eqref|label|cite"
+                         r"|item|newline|noindent|section|emph)(?![A-Za-z]))[A-Za-z]+|\^|(?<![A-Za-z])[A-Za-z]\s*=")
+_SPAN_MARK = re.compile(r"\$|\\[()\[\]]")
+# an expression cut off in the middle (a truncated response): an operator, or a command that needs more after it
+_OPEN_END = re.compile(r"(?:[-+*/=^_&({\[,<>]|\\\\|\\(?:cdot|times|div|pm|mp|le|leq|ge|geq|ne|neq|approx|frac|"
+                       r"dfrac|tfrac|sqrt|left|in|cup|cap|to|Rightarrow|implies|text|mathrm|begin|end))\s*$")
+_BARE_START = re.compile(r"[\\\dA-Za-z(\[\-+{|.]")
+_BARE_LEAD = " \t=:,&"
+_BARE_ARROW = re.compile(r"(?:\\(?:Rightarrow|Longrightarrow|implies|therefore|rightarrow|to|iff)(?![A-Za-z])[\s=:,&]*)+")
+MAX_BARE = 400  # a bare statement longer than this is no final answer
+MAX_TERSE = 40  # a response that is one word of at most this many characters is its own answer
+_TERSE = re.compile(r"\(?[A-Za-z][A-Za-z'\-]*\)?")
+
+
+def _unit_tail(line: str) -> str:
+    """``line`` without trailing unit words ("3\\pi square units" -> "3\\pi"), which are no prose statement."""
+    words = line.rstrip().split(" ")
+    while len(words) > 1 and is_unit_word(words[-1].strip(".,;")):
+        words.pop()
+    return " ".join(words)
+
+
+def _math_suffix(line: str) -> str:
+    """The end of ``line`` after its last prose word (a run of two or more letters outside braces that is not a
+    command or a function name) or sentence break ('. ', ';', '?', '!', a quote). "and" and "or" after math join
+    the next part to it ("x = 2 or x = 3" is one statement, a list)."""
+    start, depth = 0, 0
+    for m in _BARE_TOKEN.finditer(line):
+        tok = m.group(0)
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and not tok.startswith("\\") and (
+                not tok[0].isalpha() or (len(tok) >= 2 and tok.lower() not in _MATH_WORDS)):
+            if tok.lower() in ("and", "or") and line[start:m.start()].strip(" ,"):
+                continue
+            start = m.end()
+    return line[start:]
+
+
+def _bare_math(text: str) -> str | None:
+    """A whole response that is one word (letters only, at most ``MAX_TERSE`` characters) is its own answer: "C",
+    "(B)", "Evelyn", "e". Otherwise the math that ends the last line holding math (a digit, a command or a power),
+    written without delimiters: "\\frac{10}{9}", "So the ratio is \\frac{10}{9}.", "d = \\sqrt{5}", "The midpoint
+    is \\left( 2, 3 \\right)", "The polynomial is x^2 + 1", "The solution is x = 1, y = 2." The statement is what
+    follows the line's last prose word, with trailing unit words, sentence punctuation and a leading "=", ":" or
+    arrow dropped; it counts only when it holds a math command, a power or a variable given a value (a bare number
+    is ``last_number``'s), has no math delimiters and balanced braces, and does not end in an operator (a response
+    cut off mid-expression). Lines that only open or close an environment, and lines with a box (a phrase such as
+    "within \\boxed{}"), hold no statement and are skipped."""
+    terse = text.strip().strip("*").strip().rstrip(".").strip()
+    if len(terse) <= MAX_TERSE and _TERSE.fullmatch(terse):
+        return terse  # the whole response is its answer: "C", "(B)", "Evelyn", "e"
+    return _bare_line(text)
+
+
+def _bare_line(text: str) -> str | None:
+    """The bare LaTeX statement that ends the last line of ``text`` holding math (see ``_bare_math``), or None."""
+    tail = text[-MAX_TAIL:]
+    for line in reversed(tail.split("\n")):
+        if "\\boxed" in line or "\\fbox" in line or _ENV_LINE.fullmatch(line):
+            continue
+        if not (_LATEX_MARK.search(line) or any(ch.isdigit() for ch in line)):
+            continue  # prose ("I hope this helps!") or an empty line
+        stmt = _math_suffix(_unit_tail(line)).rstrip(" \t.,;:!").lstrip(_BARE_LEAD).strip()
+        stmt = stmt[_BARE_ARROW.match(stmt).end():] if _BARE_ARROW.match(stmt) else stmt  # "\Rightarrow x = 2"
+        if stmt.endswith("\\\\"):
+            stmt = stmt[:-2].rstrip()
+        ok = (0 < len(stmt) <= MAX_BARE and _LATEX_MARK.search(stmt) and not _SPAN_MARK.search(stmt)
+              and _BARE_START.match(stmt) and not _OPEN_END.search(stmt) and _braces_balanced(stmt))
+        return stmt if ok else None
+    return None
+
+
+def _braces_balanced(s: str) -> bool:
+    depth = 0
+    for m in _BRACE_RE.finditer(s):
+        if m.group(0) == "{":
+            depth += 1
+        elif m.group(0) == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # textual answer markers. The regular expressions below only match short, bounded windows.
 
 _NUM = r"-?[1-9]\d{0,2}(?: \d{3})+(?![\d,])(?:\.\d+)?|-?\d(?:[\d,]*\d)?(?:\.\d+)?|-?\.\d+"
-_NUM_RE = re.compile(r"(?<![\w.])(" + _NUM + r")(?:\s*/\s*(\d+))?")
+_NUM_RE = re.compile(r"(?<![\w.])((?:" + _NUM + r")(?:[eE][-+]?\d{1,3}(?!\w|\.\d))?)(?:\s*/\s*(\d+))?")  # 3e8 too
 
-_LEADING_NUMBER = re.compile(r"^(-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;]+[A-Za-z]{2,}")
+_LEADING_NUMBER = re.compile(r"^(-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?)[\s,;(]+[A-Za-z]{2,}")
 # "The smallest $m$ is 17", "is $X$": the answer follows the first "is" of a line that starts with words
 _IS_RE = re.compile(r"^(?:[^\n]{0,100}?\s)??(?:is|are|equals)(?=[\s:$\\]|$)\s*[:：]?", re.IGNORECASE)
 MAX_TAIL = 2000  # textual markers are looked for only in this many characters of context after the marker
 
 
 def _leading_span(s: str) -> str | None:
-    """The content of a math span that starts ``s`` ('' for an empty one), or None when ``s`` starts otherwise."""
+    """The content of a math span that starts ``s`` ('' for an empty one), or None when ``s`` starts otherwise.
+    Inline spans that follow it on its line joined by ",", "and", "or" join it ("$12$ and $13$" is ``12, 13``)."""
     m = _OPEN_RE.match(s)
     if m is None:
         return None
-    spans = math_spans(s[:MAX_TAIL])
-    if spans and spans[0][0] == 0:
-        return _span_value(s, spans[0])
-    return None
+    s = s[:MAX_TAIL]
+    spans = math_spans(s)
+    if not spans or spans[0][0] != 0:
+        return None
+    group = [spans[0]]
+    for nxt in spans[1:]:
+        if _is_display(s, group[-1]) or _is_display(s, nxt) or len(group) > MAX_JOINED_SPANS \
+                or not _JOIN_RE.fullmatch(s, group[-1][1], nxt[0]):
+            break
+        group.append(nxt)
+    return ", ".join(v for v in (_span_value(s, x) for x in group) if v) if len(group) > 1 else \
+        _span_value(s, spans[0])
 
 
 def _answer_after(tail: str, depth: int = 0) -> str | None:
@@ -439,10 +551,11 @@ METHODS = {
     "answer_colon": lambda t: _from_marker(t, "answer_colon"),
     "hashes": _hashes,
     "math_span": _last_math_span,
+    "bare_math": _bare_math,
     "last_number": _last_number,
 }
 DEFAULT_PRIORITY = ("boxed", "answer_tag", "final_answer", "answer_is", "answer_colon", "hashes", "math_span",
-                    "last_number")
+                    "bare_math", "last_number")
 
 
 def check_priority(priority) -> tuple[str, ...]:
@@ -513,8 +626,28 @@ def extract_with_method(response: str, priority: tuple[str, ...] | list[str] = D
     for name in priority:
         ans = METHODS[name](response)
         if ans is not None and ans.strip() and not is_non_answer(ans):
+            if name == "boxed":
+                later = _final_answer_after_boxes(response)
+                if later is not None:
+                    return later, "final_answer"
             return ans.strip(), name
     return None, None
+
+
+_STATES_MATH = re.compile(r"\d|\\[A-Za-z]")
+
+
+def _final_answer_after_boxes(text: str) -> str | None:
+    """The answer of a final-answer line written after the last box, when it states math of its own (a digit or
+    a LaTeX command, no box): "... $= \\boxed{200}$ ... $= \\boxed{255}$ ... Final Answer: The final answer is
+    $10,455$." The boxes held steps and the line is the later statement, as Math-Verify ranks Minerva's "final
+    answer is X. I hope" with the boxes and takes the rightmost. A line that says where the answer is, or words,
+    leaves the boxes as the answer."""
+    last_box = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    later = _from_marker(text[last_box:], "final_answer")
+    if later is None or is_non_answer(later) or "\\boxed" in later or "\\fbox" in later:
+        return None
+    return later.strip() if _STATES_MATH.search(later) else None
 
 
 def extract_answer(response: str, priority: tuple[str, ...] | list[str] = DEFAULT_PRIORITY) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["normalize", "decimal_comma_reading", "ParseError", "TooLarge", "Limits", "LIMITS"]
+__all__ = ["normalize", "decimal_comma_reading", "is_unit_word", "ParseError", "TooLarge", "Limits", "LIMITS"]
 
 
 class ParseError(ValueError):
@@ -52,6 +52,11 @@ _UNIT_WORDS = {
 # single letters are variables, never units: "\\pi k" keeps its k
 _UNIT_WORDS = {w for w in _UNIT_WORDS if len(w) > 1 and w not in ("in",)}
 
+
+def is_unit_word(word: str) -> bool:
+    """Whether ``word`` names a unit that a trailing position drops ("cm", "dollars", "units"; never one letter)."""
+    return word.lower() in _UNIT_WORDS
+
 _SIMPLE_REPLACEMENTS = [
     ("\\left", ""), ("\\right", ""), ("\\bigl", ""), ("\\bigr", ""), ("\\Bigl", ""), ("\\Bigr", ""),
     ("\\big", ""), ("\\Big", ""), ("\\displaystyle", ""), ("\\textstyle", ""),
@@ -66,18 +71,37 @@ _SIMPLE_REPLACEMENTS = [
     ("∞", "\\infty "), ("√", "\\sqrt "), ("∪", "\\cup "), ("∅", "\\emptyset "),
     ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\lbrace", "\\{"), ("\\rbrace", "\\}"),
     ("\\lbrack", "["), ("\\rbrack", "]"), ("\\langle", "("), ("\\rangle", ")"),
-    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"), ("\\phantom", ""),
+    ("\\varnothing", "\\emptyset"), ("\\to", "\\rightarrow"), ("\\phantom", ""), ("≈", "\\approx "),
+    ("\\mathbb{R}", "(-\\infty, \\infty)"), ("\\mathbb R", "(-\\infty, \\infty)"),
 ]
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal)\s*\{([^{}]{0,200})\}")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textrm|mathsf|textnormal|boldsymbol|bm)"
+                       r"\s*\{([^{}]{0,200})\}")
+_SPACING = re.compile(r"\\[hv]space\*?\s*\{[^{}]{0,40}\}")  # \hspace{1cm}: layout, no content
 _DIGIT_GROUP = re.compile(r"(\d)(?:,\\!|\s*\{\s*,\s*\})\s*(?=\d{3}(?!\d))")  # 22,\! 222 and 14 {, }916
 _DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)$")
-_TEXT_UNIT_END = re.compile(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s*/\s*[A-Za-z]+)+"
-                            r"(?:\^\d)?\s*\}\s*$")
+# a unit written as text at the end: a rate in any text command (12\\text{ km/h}, 9.8\\mathrm{m/s^2}), or words in
+# \\text/\\mbox (5\\text{ m}, 3\\text{ s}^2), never \\mathrm{e} (Euler's number)
+_TEXT_UNIT_END = re.compile(r"(?<=[\d}])\s*(?:\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s*/\s*[A-Za-z]+)+"
+                            r"(?:\^\d)?\s*\}|\\(?:text|mbox|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*"
+                            r"(?:\^\d)?\s*\})(?:\^\{?\d\}?)?\s*$")
 _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percentage|percent|pct)\b", re.IGNORECASE)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\./]*)$")
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
+
+
+# a command written with its backslash doubled, as in text escaped twice ("\\\\frac{1}{5}" for "\\frac{1}{5}")
+_DOUBLED = re.compile(r"(?<!\\)\\\\(left|right|frac|dfrac|tfrac|sqrt|pi|cdot|times|le|leq|ge|geq|ne|neq|in|infty|"
+                      r"text|mathrm|circ|pm|cup|approx|div|sin|cos|tan|log|ln)(?![A-Za-z])")
+
+
+def _undouble_commands(s: str) -> str:
+    """``\\\\frac`` -> ``\\frac`` for common commands, in an answer that has no matrix (where ``\\\\`` ends a
+    row and may be followed by a letter)."""
+    if "\\\\" not in s or "&" in s or "\\begin" in s.replace("\\\\begin", ""):
+        return s
+    return _DOUBLED.sub(r"\\\1", s)
 
 
 def _strip_text_commands(s: str) -> str:
@@ -124,7 +148,9 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     if len(s) > 4 * limits.max_chars:
         raise TooLarge(f"answer has {len(s)} characters (limit {4 * limits.max_chars})")
     s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    s = _undouble_commands(s)
     s = _DIGIT_GROUP.sub(r"\1", s)  # 29,\!322,\!216 -> 29322216
+    s = _SPACING.sub(" ", s)
     for a, b in _SIMPLE_REPLACEMENTS:
         if a in s:
             s = s.replace(a, b)

@@ -34,7 +34,7 @@ from rewards.normalize import LIMITS, Limits, ParseError, TooLarge, normalize
 from rewards.numeric import literal_of
 
 __all__ = ["normalize", "tokenize", "parse_answer", "Parsed", "Seq", "Rel", "MatrixNode", "ParseError",
-           "TooLarge", "Limits", "LIMITS"]
+           "TooLarge", "Limits", "LIMITS", "APPROX"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -51,9 +51,13 @@ class Seq:
     right: str = ""
 
 
+APPROX = "~"  # the op of ``\\approx`` in a Rel: an approximation, not an equation (rewards.equivalence)
+
+
 @dataclass(frozen=True)
 class Rel:
-    """A chain of relations: parts[0] ops[0] parts[1] ops[1] ... ; ops in '=', '<', '>', '<=', '>=', '!='."""
+    """A chain of relations: parts[0] ops[0] parts[1] ops[1] ... ; ops in '=', '<', '>', '<=', '>=', '!=' and
+    ``APPROX``."""
     ops: tuple
     parts: tuple
 
@@ -142,17 +146,7 @@ def tokenize(s: str, limits: Limits = LIMITS) -> list[Tok]:
         elif kind == "esc":
             toks.append(Tok("op", {"\\{": "\\{", "\\}": "\\}", "\\|": "|", "\\%": "%", "\\\\": "\\\\"}[text]))
         elif kind == "word":
-            low = text.lower()
-            if text in _FUNCS or low in ("sqrt", "ln", "log", "sin", "cos", "tan", "exp"):
-                toks.append(Tok("cmd", low if low in _FUNCS else text))
-            elif low in _WORD_SEPARATORS:
-                toks.append(Tok("op", ","))
-            elif low in ("pi",):
-                toks.append(Tok("cmd", "pi"))
-            elif low in ("infinity", "inf", "oo"):
-                toks.append(Tok("cmd", "infty"))
-            else:
-                toks.extend(Tok("letter", ch) for ch in text)
+            toks.extend(_word_tokens(text))
         else:
             if text == "**":
                 text = "^"
@@ -160,6 +154,20 @@ def tokenize(s: str, limits: Limits = LIMITS) -> list[Tok]:
         if len(toks) > limits.max_tokens:
             raise TooLarge(f"answer has more than {limits.max_tokens} tokens")
     return toks
+
+
+def _word_tokens(text: str) -> list[Tok]:
+    """A run of letters: a function name, "and"/"or" (a list separator), pi, infinity, or single-letter variables."""
+    low = text.lower()
+    if text in _FUNCS or low in ("sqrt", "ln", "log", "sin", "cos", "tan", "exp"):
+        return [Tok("cmd", low if low in _FUNCS else text)]
+    if low in _WORD_SEPARATORS:
+        return [Tok("op", ",")]
+    if low == "pi":
+        return [Tok("cmd", "pi")]
+    if low in ("infinity", "inf", "oo"):
+        return [Tok("cmd", "infty")]
+    return [Tok("letter", ch) for ch in text]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -188,23 +196,9 @@ class _Builder:
             # x^{x^{x}}: towers with variables above two levels make numeric checks explode; not an answer form
             raise TooLarge("power tower with variables deeper than two levels")
         if exp.is_Number and base.is_Number:
-            if isinstance(exp, sympy.Rational) and _digits_of(exp) > 15:
-                if isinstance(exp, sympy.Integer) and base in (0, 1, -1):
-                    return sympy.Pow(base, exp)
-                raise TooLarge(f"exponent with about {_digits_of(exp):.0f} digits")
-            if isinstance(exp, sympy.Integer):
-                e = abs(int(exp))
-                if isinstance(base, sympy.Rational):
-                    size = _digits_of(base) * e
-                    if size > self.limits.max_result_digits and base not in (0, 1, -1):
-                        raise TooLarge(f"power with exponent {e} would have about {size:.3g} digits")
-                elif isinstance(base, sympy.Float) and e > 10 ** 6:
-                    raise TooLarge("float power with a huge exponent")
-            elif isinstance(exp, sympy.Rational):
-                if _digits_of(exp) > 50 or _digits_of(base) * abs(float(exp)) > self.limits.max_result_digits:
-                    raise TooLarge("rational power too large")
-            elif isinstance(exp, sympy.Float) and abs(float(exp)) > 10 ** 6:
-                raise TooLarge("float exponent too large")
+            if isinstance(exp, sympy.Integer) and _digits_of(exp) > 15 and base in (0, 1, -1):
+                return sympy.Pow(base, exp)
+            self._check_numeric_power(base, exp)
         elif exp.is_Number and isinstance(exp, sympy.Rational) and _digits_of(exp) > 7:
             # symbolic base with an enormous exponent: keep it, but refuse absurd sizes that expand() would blow up
             raise TooLarge("exponent of a symbolic power has more than 7 digits")
@@ -217,6 +211,24 @@ class _Builder:
             if v > 1e7:
                 raise TooLarge("exponent too large")
         return self.check(sympy.Pow(base, exp))
+
+    def _check_numeric_power(self, base, exp) -> None:
+        """TooLarge when the power of two numbers would exceed the size limits before sympy computes it."""
+        if isinstance(exp, sympy.Rational) and _digits_of(exp) > 15:
+            raise TooLarge(f"exponent with about {_digits_of(exp):.0f} digits")
+        if isinstance(exp, sympy.Integer):
+            e = abs(int(exp))
+            if isinstance(base, sympy.Rational):
+                size = _digits_of(base) * e
+                if size > self.limits.max_result_digits and base not in (0, 1, -1):
+                    raise TooLarge(f"power with exponent {e} would have about {size:.3g} digits")
+            elif isinstance(base, sympy.Float) and e > 10 ** 6:
+                raise TooLarge("float power with a huge exponent")
+        elif isinstance(exp, sympy.Rational):
+            if _digits_of(exp) > 50 or _digits_of(base) * abs(float(exp)) > self.limits.max_result_digits:
+                raise TooLarge("rational power too large")
+        elif isinstance(exp, sympy.Float) and abs(float(exp)) > 10 ** 6:
+            raise TooLarge("float exponent too large")
 
     def factorial(self, x):
         if isinstance(x, (Seq, Rel, MatrixNode)):
@@ -256,7 +268,7 @@ class _Builder:
 
 _REL_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=", "le": "<=", "leq": "<=",
             "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "ne": "!=", "neq": "!=", "lt": "<",
-            "gt": ">", "approx": "="}
+            "gt": ">", "approx": APPROX}
 _CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo}
 
 
@@ -407,12 +419,8 @@ class _Parser:
             sign = self.next().text
         terms.append((sign, self.term()))
         while True:
-            if self.at_op("+"):
-                self.next()
-                terms.append((+1, self.term()))
-            elif self.at_op("-"):
-                self.next()
-                terms.append((-1, self.term()))
+            if self.at_op("+", "-"):
+                terms.append((+1 if self.next().text == "+" else -1, self.term()))
             elif self.at_cmd("pm", "mp"):
                 terms.append((self.next().text, self.term()))
             else:
@@ -420,15 +428,17 @@ class _Parser:
         self.leave()
         if len(terms) == 1 and terms[0][0] == 1:
             return terms[0][1]
-        for _, v in terms:
-            if isinstance(v, (Seq, Rel, MatrixNode)):
-                if len(terms) == 1 and terms[0][0] == -1 and isinstance(v, MatrixNode):
-                    return MatrixNode(tuple(tuple(self.b.mul(-1, x) for x in row) for row in v.rows))
-                raise ParseError("arithmetic on a list, interval, relation or matrix")
+        if any(isinstance(v, MatrixNode) for _, v in terms):
+            return self._matrix_sum(terms)
+        if any(isinstance(v, (Seq, Rel)) for _, v in terms):
+            raise ParseError("arithmetic on a list, interval or relation")
+        return self._expand_pm(terms)
+
+    def _expand_pm(self, terms):
+        """The sum of signed scalar terms; with ``\\pm``/``\\mp`` signs, the Seq('pm') of every choice of them."""
         n_pm = sum(1 for s, _ in terms if s in ("pm", "mp"))
         if n_pm > 4:
             raise TooLarge("more than four ± signs")
-        # expand every choice of the ± signs
         results = []
         for mask in range(2 ** n_pm):
             total = Integer(0)
@@ -443,6 +453,25 @@ class _Parser:
         if n_pm == 0:
             return results[0]
         return Seq("pm", tuple(results))
+
+    def _matrix_sum(self, terms):
+        """``A + B - C`` of matrices of one shape, entry by entry (a sum written out: "A + B = C" states C)."""
+        if not all(isinstance(v, MatrixNode) and s in (1, -1) for s, v in terms):
+            raise ParseError("arithmetic between a matrix and a number, list or relation")
+        shape = _shape(terms[0][1])
+        if any(_shape(v) != shape for _, v in terms):
+            raise ParseError("sum of matrices of different shapes")
+        rows = []
+        for r in range(shape[0]):
+            row = []
+            for c in range(shape[1]):
+                total = Integer(0)
+                for s, v in terms:
+                    x = v.rows[r][c]
+                    total = self.b.add(total, x if s == 1 else self.b.mul(-1, x))
+                row.append(total)
+            rows.append(tuple(row))
+        return MatrixNode(tuple(rows))
 
     def starts_atom(self) -> bool:
         t = self.peek()
@@ -484,7 +513,7 @@ class _Parser:
     def _mul(self, a, b):
         if isinstance(a, MatrixNode) or isinstance(b, MatrixNode):
             if isinstance(a, MatrixNode) and isinstance(b, MatrixNode):
-                raise ParseError("product of two matrices in an answer")
+                return self._matrix_product(a, b)
             m, s = (a, b) if isinstance(a, MatrixNode) else (b, a)
             if isinstance(s, (Seq, Rel)):
                 raise ParseError("product of a matrix and a list")
@@ -492,6 +521,25 @@ class _Parser:
         if isinstance(a, (Seq, Rel)) or isinstance(b, (Seq, Rel)):
             raise ParseError("product of a list, interval or relation")
         return self.b.mul(a, b)
+
+    def _matrix_product(self, a: MatrixNode, b: MatrixNode) -> MatrixNode:
+        """The product ``A B`` of conformable matrices (at most ``Limits.max_items`` entries in each, so at most
+        200 x 200 multiplications of entries)."""
+        (n, k), (k2, m) = _shape(a), _shape(b)
+        if k != k2:
+            raise ParseError(f"product of a {n}x{k} and a {k2}x{m} matrix")
+        if n * m > self.limits.max_items:
+            raise TooLarge("matrix product too large")
+        rows = []
+        for i in range(n):
+            row = []
+            for j in range(m):
+                total = Integer(0)
+                for t in range(k):
+                    total = self.b.add(total, self.b.mul(a.rows[i][t], b.rows[t][j]))
+                row.append(total)
+            rows.append(tuple(row))
+        return MatrixNode(tuple(rows))
 
     def unary(self):
         if self.at_op("-"):
@@ -597,126 +645,149 @@ class _Parser:
         return Integer(int(text))
 
     def _atom(self):
+        """One operand, by the kind of its first token: a number, a letter, a command, a bracket."""
         t = self.next()
         if t.kind == "num":
-            v = self._number(t.text)
-            # mixed number 3\frac{1}{2}
-            if v.is_Integer and self.at_cmd("frac"):
-                save = self.i
-                self.next()
-                try:
-                    a = self.arg()
-                    b = self.arg()
-                except ParseError:
-                    self.i = save
-                    return v
-                if isinstance(a, sympy.Integer) and isinstance(b, sympy.Integer) and b != 0 and 0 < a < b:
-                    return v + Rational(a, b)
-                self.i = save
-            if self.at_op("_"):
-                # a number with a base subscript, 52_8: kept as an opaque symbol (compared by its spelling)
-                self.next()
-                sub = self._subscript_text()
-                return Symbol(f"{t.text}_{sub}")
-            return v
+            return self._atom_number(t)
         if t.kind == "letter":
-            name = t.text
+            return self._atom_letter(t.text)
+        if t.kind == "cmd":
+            return self._atom_command(t.text)
+        if t.kind == "op":
+            return self._atom_bracket(t.text)
+        raise ParseError(f"unexpected {t.text!r}")
+
+    def _atom_number(self, t: Tok):
+        v = self._number(t.text)
+        if v.is_Integer and self.at_cmd("frac"):
+            mixed = self._mixed_number(v)
+            if mixed is not None:
+                return mixed
+        if self.at_op("_"):
+            # a number with a base subscript, 52_8: kept as an opaque symbol (compared by its spelling)
+            self.next()
+            return Symbol(f"{t.text}_{self._subscript_text()}")
+        return v
+
+    def _mixed_number(self, whole):
+        """``3\\frac{1}{2}`` = 7/2 when a proper fraction of integers follows the integer; None (and nothing read)
+        otherwise."""
+        save = self.i
+        self.next()
+        try:
+            a = self.arg()
+            b = self.arg()
+        except ParseError:
+            self.i = save
+            return None
+        if isinstance(a, sympy.Integer) and isinstance(b, sympy.Integer) and b != 0 and 0 < a < b:
+            return whole + Rational(a, b)
+        self.i = save
+        return None
+
+    def _atom_letter(self, name: str):
+        if self.at_op("_"):
+            self.next()
+            return Symbol(f"{name}_{self._subscript_text()}")
+        if name == "e":
+            return sympy.E
+        if name == "i":
+            return sympy.I
+        return Symbol(name)
+
+    def _atom_command(self, name: str):
+        if name in _CONSTANTS:
+            return _CONSTANTS[name]
+        if name == "e":
+            return sympy.E
+        if name in _ACCENTS:
+            inner = self.arg()
+            if not isinstance(inner, sympy.Symbol):
+                raise ParseError(f"\\{name} on something that is not a variable")
+            return Symbol(f"{name}({inner.name})")
+        if name in _EXTRA_SYMBOLS:
+            return self._extra_symbol(name)
+        if name in _GREEK:
             if self.at_op("_"):
                 self.next()
-                name = f"{name}_{self._subscript_text()}"
-                return Symbol(name)
-            if name == "e":
-                return sympy.E
-            if name == "i":
-                return sympy.I
+                return Symbol(f"{name}_{self._subscript_text()}")
             return Symbol(name)
-        if t.kind == "cmd":
-            name = t.text
-            if name in _CONSTANTS:
-                return _CONSTANTS[name]
-            if name == "e":
-                return sympy.E
-            if name in _ACCENTS:
-                inner = self.arg()
-                if not isinstance(inner, sympy.Symbol):
-                    raise ParseError(f"\\{name} on something that is not a variable")
-                return Symbol(f"{name}({inner.name})")
-            if name in _EXTRA_SYMBOLS:
-                if name in ("max", "min") and self.at_op("("):
-                    self.next()
-                    v = self.list_(closers=(")",))
-                    self.expect_op(")")
-                    items = v.items if isinstance(v, Seq) else (v,)
-                    if any(isinstance(x, (Seq, Rel, MatrixNode)) for x in items):
-                        raise ParseError(f"{name} of lists")
-                    return (sympy.Max if name == "max" else sympy.Min)(*items)
-                return Symbol(name)
-            if name in _GREEK:
-                if self.at_op("_"):
-                    self.next()
-                    return Symbol(f"{name}_{self._subscript_text()}")
-                return Symbol(name)
-            if name == "frac":
-                a = self.arg()
-                b = self.arg()
-                for v in (a, b):
-                    if isinstance(v, (Seq, Rel, MatrixNode)):
-                        raise ParseError("\\frac of a list")
-                return self.b.div(a, b)
-            if name == "binom":
-                return self.b.binom(self.arg(), self.arg())
-            if name == "sqrt":
-                index = None
-                if self.at_op("["):
-                    self.next()
-                    index = self.additive()
-                    self.expect_op("]")
-                x = self.arg() if (self.at_op("{") or self.peek() is None or self.peek().kind != "op") \
-                    else self.atom()
-                if isinstance(x, (Seq, Rel, MatrixNode)):
-                    raise ParseError("square root of a list")
-                if index is None:
-                    return self.b.pow(x, Rational(1, 2))
-                if isinstance(index, (Seq, Rel, MatrixNode)) or index == 0:
-                    raise ParseError("bad root index")
-                return self.b.pow(x, self.b.div(Integer(1), index))
-            if name in ("lfloor", "lceil"):
-                v = self.additive()
-                closer = "rfloor" if name == "lfloor" else "rceil"
-                if not self.at_cmd(closer):
-                    raise ParseError(f"missing \\{closer}")
+        rule = _COMMAND_RULES.get(name)
+        if rule is not None:
+            return rule(self)
+        if name in _FUNCS:
+            return self._function(name)
+        raise ParseError(f"\\{name} cannot start an expression")
+
+    def _extra_symbol(self, name: str):
+        """``\\max(a, b)`` and ``\\min(...)`` as functions; the other extra symbols (``\\hbar``, ``\\angle``)
+        as symbols."""
+        if name in ("max", "min") and self.at_op("("):
+            self.next()
+            v = self.list_(closers=(")",))
+            self.expect_op(")")
+            items = v.items if isinstance(v, Seq) else (v,)
+            if any(isinstance(x, (Seq, Rel, MatrixNode)) for x in items):
+                raise ParseError(f"{name} of lists")
+            return (sympy.Max if name == "max" else sympy.Min)(*items)
+        return Symbol(name)
+
+    def _frac(self):
+        a = self.arg()
+        b = self.arg()
+        for v in (a, b):
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                raise ParseError("\\frac of a list")
+        return self.b.div(a, b)
+
+    def _binom(self):
+        return self.b.binom(self.arg(), self.arg())
+
+    def _sqrt(self):
+        index = None
+        if self.at_op("["):
+            self.next()
+            index = self.additive()
+            self.expect_op("]")
+        x = self.arg() if (self.at_op("{") or self.peek() is None or self.peek().kind != "op") else self.atom()
+        if isinstance(x, (Seq, Rel, MatrixNode)):
+            raise ParseError("square root of a list")
+        if index is None:
+            return self.b.pow(x, Rational(1, 2))
+        if isinstance(index, (Seq, Rel, MatrixNode)) or index == 0:
+            raise ParseError("bad root index")
+        return self.b.pow(x, self.b.div(Integer(1), index))
+
+    def _floor_or_ceiling(self, closer: str, fn):
+        v = self.additive()
+        if not self.at_cmd(closer):
+            raise ParseError(f"missing \\{closer}")
+        self.next()
+        return fn(v)
+
+    def _atom_bracket(self, text: str):
+        if text in ("(", "["):
+            return self._bracketed(text)
+        if text == "{":
+            self.i -= 1
+            return self.group()
+        if text == "\\{":
+            if self.at_op("\\}"):
                 self.next()
-                return (sympy.floor if name == "lfloor" else sympy.ceiling)(v)
-            if name == "begin":
-                return self._matrix()
-            if name == "emptyset":
                 return Seq("set", ())
-            if name in _FUNCS:
-                return self._function(name)
-            raise ParseError(f"\\{name} cannot start an expression")
-        if t.kind == "op":
-            if t.text == "(" or t.text == "[":
-                return self._bracketed(t.text)
-            if t.text == "{":
-                self.i -= 1
-                return self.group()
-            if t.text == "\\{":
-                if self.at_op("\\}"):
-                    self.next()
-                    return Seq("set", ())
-                v = self.list_(closers=("\\}",))
-                self.expect_op("\\}")
-                items = v.items if isinstance(v, Seq) and v.kind == "list" else (v,)
-                return Seq("set", tuple(items))
-            if t.text == "|":
-                self.abs_depth += 1
-                v = self.additive()
-                self.abs_depth -= 1
-                self.expect_op("|")
-                if isinstance(v, (Seq, Rel, MatrixNode)):
-                    raise ParseError("absolute value of a list")
-                return sympy.Abs(v)
-        raise ParseError(f"unexpected {t.text!r}")
+            v = self.list_(closers=("\\}",))
+            self.expect_op("\\}")
+            items = v.items if isinstance(v, Seq) and v.kind == "list" else (v,)
+            return Seq("set", tuple(items))
+        if text == "|":
+            self.abs_depth += 1
+            v = self.additive()
+            self.abs_depth -= 1
+            self.expect_op("|")
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                raise ParseError("absolute value of a list")
+            return sympy.Abs(v)
+        raise ParseError(f"unexpected {text!r}")
 
     def _subscript_text(self) -> str:
         """The spelling of a subscript: a single token or {letters/digits}."""
@@ -765,15 +836,28 @@ class _Parser:
         return Seq(kind, tuple(items), opener, closer)
 
     def _function(self, name: str):
-        fn = _FUNCS[name]
-        power = None
         base = None
+        power = None
         if name == "log" and self.at_op("_"):
             self.next()
             base = self.arg()
         if self.at_op("^"):
             self.next()
             power = self.exponent()
+        x = self._function_argument()
+        args = x.items if isinstance(x, Seq) and name in ("gcd", "lcm") else (x,)
+        for a in args:
+            if isinstance(a, (Seq, Rel, MatrixNode)):
+                raise ParseError(f"{name} of a list")
+        if power == -1 and name in _INVERSE:
+            return _INVERSE[name](args[0])  # \tan^{-1} x is arctan x, not 1/tan x
+        v = _apply_function(name, args, base)
+        if power is not None:
+            v = self.b.pow(v, power)
+        return v
+
+    def _function_argument(self):
+        """``(x)``, ``{x}``, or a product of operands without operators (``\\sin 2x`` is sin(2x))."""
         if self.at_op("("):
             self.next()
             abs_save = self.abs_depth
@@ -781,63 +865,34 @@ class _Parser:
             x = self.list_(closers=(")",))
             self.abs_depth = abs_save
             self.expect_op(")")
-        elif self.at_op("{"):
-            x = self.group()
-        else:
-            # \sin 2x means sin(2x): a product of atoms without explicit operators
-            x = self.power()
-            while self.starts_atom() and not self.at_cmd(*_FUNCS):
-                x = self._mul(x, self.power())
-        if isinstance(x, Seq) and name in ("gcd", "lcm"):
-            args = x.items
-        else:
-            args = (x,)
-        for a in args:
-            if isinstance(a, (Seq, Rel, MatrixNode)):
-                raise ParseError(f"{name} of a list")
-        if name in ("gcd", "lcm"):
-            if len(args) < 2:
-                raise ParseError(f"{name} needs two arguments")
-            v = args[0]
-            for a in args[1:]:
-                v = (sympy.gcd if name == "gcd" else sympy.lcm)(v, a)
-        elif name == "lg":
-            v = sympy.log(args[0], 10)
-        elif name == "det":
-            raise ParseError("det is not supported")
-        elif name == "log" and base is not None:
-            if isinstance(base, (Seq, Rel, MatrixNode)):
-                raise ParseError("log base is a list")
-            v = sympy.log(args[0], base)
-        elif power == -1 and name in _INVERSE:
-            # \tan^{-1} x is arctan x, not 1/tan x
-            return _INVERSE[name](args[0])
-        else:
-            v = fn(args[0])
-        if power is not None:
-            v = self.b.pow(v, power)
-        return v
+            return x
+        if self.at_op("{"):
+            return self.group()
+        x = self.power()
+        while self.starts_atom() and not self.at_cmd(*_FUNCS):
+            x = self._mul(x, self.power())
+        return x
+
+    def _braced_text(self) -> str:
+        """The tokens of ``{...}`` (no nesting) spelled together: an environment name or an array column spec."""
+        self.expect_op("{")
+        text = ""
+        while not self.at_op("}"):
+            text += self.next().text
+        self.next()
+        return text
 
     def _matrix(self):
-        self.expect_op("{")
-        env = ""
-        while not self.at_op("}"):
-            env += self.next().text
-        self.next()
+        env = self._braced_text()
         if env not in ("pmatrix", "bmatrix", "matrix", "vmatrix", "array", "smallmatrix", "Bmatrix"):
             raise ParseError(f"environment {env!r} is not supported")
         if env == "array" and self.at_op("{"):  # column spec {cc}
-            while not self.at_op("}"):
-                self.next()
-            self.next()
+            self._braced_text()
         rows = [[]]
         while True:
             if self.at_cmd("end"):
                 self.next()
-                self.expect_op("{")
-                while not self.at_op("}"):
-                    self.next()
-                self.next()
+                self._braced_text()
                 break
             cell = self.additive()
             if isinstance(cell, (Seq, Rel, MatrixNode)):
@@ -860,6 +915,42 @@ class _Parser:
         if len(width) != 1:
             raise ParseError("matrix rows have different lengths")
         return MatrixNode(tuple(tuple(r) for r in rows))
+
+
+# commands that start an operand with a rule of their own (the rest: constants, accents, Greek letters, functions)
+_COMMAND_RULES = {
+    "frac": _Parser._frac,
+    "binom": _Parser._binom,
+    "sqrt": _Parser._sqrt,
+    "lfloor": lambda p: p._floor_or_ceiling("rfloor", sympy.floor),
+    "lceil": lambda p: p._floor_or_ceiling("rceil", sympy.ceiling),
+    "begin": lambda p: p._matrix(),
+    "emptyset": lambda p: Seq("set", ()),
+}
+
+
+def _apply_function(name: str, args: tuple, base):
+    """The function ``name`` of its parsed arguments (``base``: the base of ``\\log_b``, or None)."""
+    if name in ("gcd", "lcm"):
+        if len(args) < 2:
+            raise ParseError(f"{name} needs two arguments")
+        v = args[0]
+        for a in args[1:]:
+            v = (sympy.gcd if name == "gcd" else sympy.lcm)(v, a)
+        return v
+    if name == "lg":
+        return sympy.log(args[0], 10)
+    if name == "det":
+        raise ParseError("det is not supported")
+    if name == "log" and base is not None:
+        if isinstance(base, (Seq, Rel, MatrixNode)):
+            raise ParseError("log base is a list")
+        return sympy.log(args[0], base)
+    return _FUNCS[name](args[0])
+
+
+def _shape(m: MatrixNode) -> tuple[int, int]:
+    return len(m.rows), len(m.rows[0]) if m.rows else 0
 
 
 _FUNCTION_LABEL = re.compile(r"(^|,\s*)([A-Za-z])\s*\(\s*([A-Za-z])\s*\)\s*=(?!=)")

@@ -352,137 +352,183 @@ class CheckerPool:
         timeout = check_timeout(timeout)
         if total_deadline is not None and not math.isfinite(total_deadline):
             raise ValueError(f"total_deadline must be a finite time.monotonic() value, got {total_deadline!r}")
-        n = len(tasks)
-        results: list[dict | None] = [None] * n
-        if n == 0:
+        if not tasks:
             return []
-        workers = self._checkout(min(n, self.size))
-        pending = deque(range(n))
-        encoded = {}
-        busy: dict[_Worker, list] = {}   # worker -> [deque of task indices in its chunk, deadline of the head]
-        idle = list(workers)
-        alive_workers = list(workers)
-
-        def encode(idx):
-            if idx not in encoded:
-                t = dict(tasks[idx])
-                t["id"] = idx
-                encoded[idx] = json.dumps(t)
-            return encoded[idx]
-
-        def finish(idx, outcome):
-            results[idx] = outcome
-            if progress is not None:
-                progress(1)
-
-        def head_deadline(now):
-            d = now + timeout
-            return min(d, total_deadline) if total_deadline is not None else d
-
-        retried: set[int] = set()
-
-        def fail_worker(w, reason):
-            """The head task of w gets ``reason``; the rest of its chunk goes back to the queue. A worker that died
-            (rather than overran) may have been killed from outside (the OOM killer, an operator) while idle or
-            busy with the head task: the head task gets one more try on a fresh worker before it counts as
-            ``worker_died``, so an input that kills a worker twice is failed, and nothing is retried forever."""
-            queue, _ = busy.pop(w)
-            if queue:
-                head = queue.popleft()
-                if reason == "worker_died" and head not in retried:
-                    retried.add(head)
-                    queue.appendleft(head)
-                else:
-                    finish(head, {"correct": False, "reason": reason})
-            pending.extendleft(reversed(queue))
-            with self._lock:
-                self.stats["timeouts" if reason.startswith("timeout") else "worker_died"] += 1
-            if w in alive_workers:
-                alive_workers.remove(w)
-            self._discard(w)
-            if pending and (total_deadline is None or time.monotonic() < total_deadline):
-                nw = self._new_worker()
-                alive_workers.append(nw)
-                idle.append(nw)
-
+        batch = _BatchRun(self, tasks, timeout, total_deadline, progress)
         try:
-            while pending or busy:
-                now = time.monotonic()
-                if total_deadline is not None and now >= total_deadline and pending:
-                    with self._lock:
-                        self.stats["batch_deadline"] += len(pending)
-                    while pending:
-                        finish(pending.popleft(), {"correct": False, "reason": BATCH_TIMEOUT_REASON})
-                while idle and pending:
-                    w = idle.pop()
-                    k = max(1, min(MAX_CHUNK, len(pending) // (2 * len(alive_workers))))
-                    chunk, size = deque(), 0
-                    while pending and len(chunk) < k:
-                        text = encode(pending[0])
-                        if chunk and size + len(text) > CHUNK_BYTES:
-                            break
-                        chunk.append(pending.popleft())
-                        size += len(text)
-                    body = '{"timeout": %r, "tasks": [%s]}' % (float(timeout), ",".join(encode(i) for i in chunk))
-                    try:
-                        w.conn.send_bytes(body.encode())
-                    except (OSError, ValueError):
-                        # the worker died while idle: nothing ran, so the chunk simply goes back to the queue
-                        pending.extendleft(reversed(chunk))
-                        alive_workers.remove(w)
-                        self._discard(w)
-                        nw = self._new_worker()
-                        alive_workers.append(nw)
-                        idle.append(nw)
-                        continue
-                    busy[w] = [chunk, head_deadline(time.monotonic())]
-                if not busy:
-                    continue
-                wait_s = max(0.0, min(d for _, d in busy.values()) - time.monotonic())
-                handles = []
-                for w in busy:
-                    handles.append(w.conn)
-                    handles.append(w.proc.sentinel)
-                ready = set(mp_wait(handles, timeout=wait_s))
-                for w in list(busy):
-                    queue, deadline = busy[w]
-                    if w.conn in ready:
-                        try:
-                            while w.conn.poll():
-                                out = json.loads(w.conn.recv_bytes(MAX_MESSAGE))
-                                if not queue or out.get("id") != queue[0]:
-                                    raise ValueError("answer out of order")
-                                finish(queue.popleft(), {"correct": bool(out.get("correct")),
-                                                         "reason": str(out.get("reason", ""))[:300]})
-                                w.tasks_done += 1
-                                busy[w][1] = head_deadline(time.monotonic())
-                                if not queue:
-                                    break
-                        except (EOFError, OSError, ValueError):
-                            fail_worker(w, "worker_died")
-                            continue
-                        if not queue:
-                            del busy[w]
-                            idle.append(w)
-                            continue
-                    if w.proc.sentinel in ready or not w.alive():
-                        fail_worker(w, "worker_died")
-                    elif time.monotonic() >= busy[w][1]:
-                        cut = total_deadline is not None and time.monotonic() >= total_deadline
-                        if cut:
-                            with self._lock:
-                                self.stats["batch_deadline"] += 1
-                        fail_worker(w, BATCH_TIMEOUT_REASON if cut else "timeout")
+            batch.loop()
         finally:
-            # anything still busy (an exception in this thread) is killed: its state is unknown
-            for w in list(busy):
-                if w in alive_workers:
-                    alive_workers.remove(w)
-                self._discard(w)
-            self._checkin(alive_workers)
-            with self._lock:
-                self.stats["tasks"] += n
-        return [r if r is not None else {"correct": False, "reason": "timeout"} for r in results]
+            batch.close()
+        return [r if r is not None else {"correct": False, "reason": "timeout"} for r in batch.results]
+
+
+class _BatchRun:
+    """One call of ``CheckerPool.run``: the queue of task indices, the workers of this call (idle, busy with a chunk,
+    alive) and the results, with the steps of its event loop: cut what the batch deadline leaves, send chunks to
+    idle workers, wait on the busy ones, read their answers, and fail and replace a worker that overran or died."""
+
+    def __init__(self, pool: CheckerPool, tasks: list[dict], timeout: float, total_deadline: float | None,
+                 progress):
+        self.pool = pool
+        self.tasks = tasks
+        self.timeout = timeout
+        self.total_deadline = total_deadline
+        self.progress = progress
+        self.results: list[dict | None] = [None] * len(tasks)
+        self.pending = deque(range(len(tasks)))
+        self.encoded: dict[int, str] = {}
+        self.busy: dict[_Worker, list] = {}   # worker -> [deque of task indices in its chunk, deadline of the head]
+        self.retried: set[int] = set()
+        workers = pool._checkout(min(len(tasks), pool.size))
+        self.idle = list(workers)
+        self.alive = list(workers)
+
+    def loop(self) -> None:
+        while self.pending or self.busy:
+            self.cut_at_batch_deadline()
+            self.dispatch()
+            if self.busy:
+                self.collect(self.wait())
+
+    def close(self) -> None:
+        """Anything still busy (an exception in this thread) is killed, since its state is unknown; the live
+        workers go back to the pool."""
+        for w in list(self.busy):
+            self.drop(w)
+        self.pool._checkin(self.alive)
+        with self.pool._lock:
+            self.pool.stats["tasks"] += len(self.tasks)
+
+    # -- helpers
+    def encode(self, idx: int) -> str:
+        if idx not in self.encoded:
+            t = dict(self.tasks[idx])
+            t["id"] = idx
+            self.encoded[idx] = json.dumps(t)
+        return self.encoded[idx]
+
+    def finish(self, idx: int, outcome: dict) -> None:
+        self.results[idx] = outcome
+        if self.progress is not None:
+            self.progress(1)
+
+    def head_deadline(self, now: float) -> float:
+        d = now + self.timeout
+        return min(d, self.total_deadline) if self.total_deadline is not None else d
+
+    def past_batch_deadline(self) -> bool:
+        return self.total_deadline is not None and time.monotonic() >= self.total_deadline
+
+    def drop(self, w: _Worker) -> None:
+        """Kill ``w`` and forget it."""
+        if w in self.alive:
+            self.alive.remove(w)
+        self.pool._discard(w)
+
+    def add_worker(self) -> None:
+        """Start a fresh worker, idle and ready for a chunk."""
+        nw = self.pool._new_worker()
+        self.alive.append(nw)
+        self.idle.append(nw)
+
+    # -- the steps of the loop
+    def cut_at_batch_deadline(self) -> None:
+        if self.pending and self.past_batch_deadline():
+            with self.pool._lock:
+                self.pool.stats["batch_deadline"] += len(self.pending)
+            while self.pending:
+                self.finish(self.pending.popleft(), {"correct": False, "reason": BATCH_TIMEOUT_REASON})
+
+    def dispatch(self) -> None:
+        """Send a chunk of queued tasks to each idle worker."""
+        while self.idle and self.pending:
+            w = self.idle.pop()
+            k = max(1, min(MAX_CHUNK, len(self.pending) // (2 * len(self.alive))))
+            chunk, size = deque(), 0
+            while self.pending and len(chunk) < k:
+                text = self.encode(self.pending[0])
+                if chunk and size + len(text) > CHUNK_BYTES:
+                    break
+                chunk.append(self.pending.popleft())
+                size += len(text)
+            body = '{"timeout": %r, "tasks": [%s]}' % (float(self.timeout), ",".join(self.encode(i) for i in chunk))
+            try:
+                w.conn.send_bytes(body.encode())
+            except (OSError, ValueError):
+                # the worker died while idle: nothing ran, so the chunk simply goes back to the queue
+                self.pending.extendleft(reversed(chunk))
+                self.drop(w)
+                self.add_worker()
+                continue
+            self.busy[w] = [chunk, self.head_deadline(time.monotonic())]
+
+    def wait(self) -> set:
+        """The pipes and process sentinels of busy workers that are ready, waiting at most until the earliest
+        deadline of a task at the head of a chunk."""
+        wait_s = max(0.0, min(d for _, d in self.busy.values()) - time.monotonic())
+        handles = []
+        for w in self.busy:
+            handles.append(w.conn)
+            handles.append(w.proc.sentinel)
+        return set(mp_wait(handles, timeout=wait_s))
+
+    def collect(self, ready: set) -> None:
+        """Read the answers of ready workers; fail a worker that died or whose head task overran its deadline."""
+        for w in list(self.busy):
+            if w.conn in ready:
+                try:
+                    done = self.read_answers(w)
+                except (EOFError, OSError, ValueError):
+                    self.fail_worker(w, "worker_died")
+                    continue
+                if done:
+                    del self.busy[w]
+                    self.idle.append(w)
+                    continue
+            if w.proc.sentinel in ready or not w.alive():
+                self.fail_worker(w, "worker_died")
+            elif time.monotonic() >= self.busy[w][1]:
+                cut = self.past_batch_deadline()
+                if cut:
+                    with self.pool._lock:
+                        self.pool.stats["batch_deadline"] += 1
+                self.fail_worker(w, BATCH_TIMEOUT_REASON if cut else "timeout")
+
+    def read_answers(self, w: _Worker) -> bool:
+        """Every answer waiting on ``w``'s pipe, in the order of its chunk (ValueError when out of order); True when
+        the chunk is done. Each answer restarts the deadline of the next task."""
+        queue = self.busy[w][0]
+        while w.conn.poll():
+            out = json.loads(w.conn.recv_bytes(MAX_MESSAGE))
+            if not queue or out.get("id") != queue[0]:
+                raise ValueError("answer out of order")
+            self.finish(queue.popleft(), {"correct": bool(out.get("correct")),
+                                          "reason": str(out.get("reason", ""))[:300]})
+            w.tasks_done += 1
+            self.busy[w][1] = self.head_deadline(time.monotonic())
+            if not queue:
+                break
+        return not queue
+
+    def fail_worker(self, w: _Worker, reason: str) -> None:
+        """The head task of w gets ``reason``; the rest of its chunk goes back to the queue. A worker that died
+        (rather than overran) may have been killed from outside (the OOM killer, an operator) while idle or busy
+        with the head task: the head task gets one more try on a fresh worker before it counts as
+        ``worker_died``, so an input that kills a worker twice is failed, and nothing is retried forever."""
+        queue, _ = self.busy.pop(w)
+        if queue:
+            head = queue.popleft()
+            if reason == "worker_died" and head not in self.retried:
+                self.retried.add(head)
+                queue.appendleft(head)
+            else:
+                self.finish(head, {"correct": False, "reason": reason})
+        self.pending.extendleft(reversed(queue))
+        with self.pool._lock:
+            self.pool.stats["timeouts" if reason.startswith("timeout") else "worker_died"] += 1
+        self.drop(w)
+        if self.pending and not self.past_batch_deadline():
+            self.add_worker()
 
 
 _POOL: CheckerPool | None = None

@@ -129,7 +129,9 @@ def test_no_later_statement_means_no_answer_not_the_phrase():
 
 def test_every_marker_and_the_answer_tag_fall_through():
     for marker in ("The answer is", "The final answer is", "Final Answer:", "Answer:"):
-        assert extract_answer(f"so x = 7.\n{marker} within the box.") == "7", marker
+        # the line before states x = 7 (bare_math reads the statement, last_number would read 7)
+        assert extract_answer(f"so x = 7.\n{marker} within the box.") == "x = 7", marker
+        assert extract_answer(f"so 7 in all.\n{marker} within the box.") == "7", marker
     assert extract_answer("x = 7 <answer>within \\boxed{}</answer>") == "7"
     # a caller's own priority without a fallback finds nothing instead of the phrase
     assert extract_answer("x = 7. The answer is within the box.", ("answer_is",)) is None
