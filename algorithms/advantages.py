@@ -31,6 +31,10 @@ Outcome estimators (one advantage per response, copied to all its tokens), with 
                  2504.02546): M = responses of groups whose rewards are all equal (they carry no gradient)
     lite-ppo     A_i = (R_i - mean_g R) / (std_batch R + eps)                   Liu et al. 2025 ("Tricks or Traps",
                  arXiv 2508.08221): group mean, batch std (unbiased, over the B responses)
+    maxrl        A_i = (R_i - mean_g R) / mean_g R, 0 when mean_g R <= 0       Tajwar et al. 2026 (MaxRL, arXiv
+                 2602.02710): normalised by the pass rate, not the std
+    gdpo         A_i = whiten_batch(sum_k (R_ik - mean_g R_k) / (std_g R_k + eps))   GDPO (arXiv 2601.05242): scores
+                 [B, K] holds K reward components, each normalised within its group before the sum
 
 A group of one response, or a group whose rewards are all equal, gets A = 0 (no NaN).
 
@@ -398,3 +402,46 @@ def lite_ppo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-
     mean, _, _ = _group_stats("lite-ppo", scores, group_ids)
     batch_std = scores.std() if scores.numel() > 1 else scores.new_zeros(())
     return _broadcast((scores - mean) / (batch_std + eps), mask), None
+
+
+@register_estimator("maxrl",
+                    paper='Tajwar et al. 2026, "Maximum Likelihood Reinforcement Learning" (MaxRL, arXiv 2602.02710)')
+def maxrl(*, mask, scores, group_ids, token_rewards, values):
+    """A_i = (R_i - mean_g R) / mean_g R, and 0 for every response of a group whose mean reward is <= 0.
+
+    Dividing by the group's pass rate p instead of its std makes the policy gradient an unbiased estimate of the
+    gradient of the order-G truncation of log p (the maximum-likelihood objective): a prompt solved rarely weighs
+    ~1/p. Meant for rewards >= 0 (binary correctness); a group with mean <= 0 carries no signal.
+    Equation number not confirmed: the paper's text was not available (docs/algorithms.md, source table).
+    """
+    scores = _outcome_scores("maxrl", mask, scores, token_rewards)
+    mean, _, _ = _group_stats("maxrl", scores, group_ids)
+    positive = mean > 0
+    adv = torch.where(positive, (scores - mean) / torch.where(positive, mean, torch.ones_like(mean)), 0.0)
+    return _broadcast(adv, mask), None
+
+
+@register_estimator("gdpo",
+                    paper='"GDPO: Group reward-Decoupled Normalization Policy Optimization" (arXiv 2601.05242)')
+def gdpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
+    """Each reward component normalised within its group, summed, then whitened over the batch's response tokens.
+
+    scores [B, K]: K reward components per response (a [B] tensor is one component). With A_k the grpo advantage
+    of component k, (R_k - mean_g R_k) / (std_g R_k + eps), the advantage is whiten(sum_k A_k) over the response
+    tokens. Normalising each component before the sum keeps a component with a large spread from drowning out the
+    others, which summing the rewards first (grpo) does.
+    Equation number not confirmed: the paper's text was not available (docs/algorithms.md, source table).
+    """
+    if scores is None:
+        scores = _outcome_scores("gdpo", mask, None, token_rewards)
+    if scores.dim() == 1:
+        scores = scores[:, None]
+    if scores.dim() != 2 or scores.shape[0] != mask.shape[0]:
+        raise ValueError(f"advantage estimator 'gdpo' needs scores [B] or [B, K] (K reward components per response) "
+                         f"with B = {mask.shape[0]}, got {tuple(scores.shape)}")
+    scores = scores.to(torch.float32) if not scores.is_floating_point() else scores
+    total = torch.zeros_like(scores[:, 0])
+    for k in range(scores.shape[1]):
+        mean, std, _ = _group_stats("gdpo", scores[:, k], group_ids)
+        total = total + (scores[:, k] - mean) / (std + eps)
+    return _whiten(_broadcast(total, mask), mask, eps), None

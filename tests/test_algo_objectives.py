@@ -27,8 +27,9 @@ def batch(seed, b=8, t=7, lr_range=1.0):
     ref_logp = logp + 0.2 * torch.randn(b, t, generator=g, dtype=F64)
     entropy = torch.rand(b, t, generator=g, dtype=F64)
     scores = torch.where(torch.arange(b) % 2 == 0, 1.0, -1.0).to(F64)     # outcome rewards (ce-gppo-authors)
+    group_ids = torch.arange(b) // 2                                       # two responses per prompt (prompt-mean)
     return dict(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, ref_logp=ref_logp, entropy=entropy,
-                scores=scores)
+                scores=scores, group_ids=group_ids)
 
 
 def loss_and_grads(algo, inputs, **kw):
@@ -50,25 +51,36 @@ def rows(inputs, idx):
 def test_micro_batches_and_ranks_reproduce_the_single_batch_gradient(name, mode):
     """2 ranks x 2 micro-batches, each normalised by the global counts; their summed gradient is the big batch's.
 
-    KL loss and entropy bonus are on so that every term of the loss is covered."""
+    KL loss and entropy bonus are on so that every term of the loss is covered. PPO's critic does not take
+    prompt-mean (test_prompt_mean_is_refused_where_it_is_not_defined)."""
+    if name == "ppo" and mode == "prompt-mean":
+        return
     algo = algorithms.get(name, loss_agg_mode=mode, loss_norm_length=12, kl_coef=0.05, kl_in_reward=False,
                           entropy_coef=0.01)
     inputs = batch(1, b=8)
-    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
-    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, global_tokens=tokens, global_seqs=seqs)
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, **global_counts(inputs))
 
 
 # rows of 2 simulated data-parallel ranks (0-3, 4-7), each in 2 uneven micro-batches
 RANKS_X_MICRO = [torch.arange(0, 1), torch.arange(1, 4), torch.arange(4, 5), torch.arange(5, 8)]
 
 
+def global_counts(inputs) -> dict:
+    """What every piece of ``inputs`` is given: the whole batch's token and sequence counts and, for prompt-mean,
+    each row's prompt token count (prompt_tokens, sliced per piece) and the number of prompts."""
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    prompt_tokens, prompts = algorithms.aggregation.prompt_counts(inputs["mask"], inputs["group_ids"])
+    return dict(global_tokens=tokens, global_seqs=seqs, prompt_tokens=prompt_tokens, global_prompts=prompts)
+
+
 def assert_pieces_add_up(algo, inputs, pieces, **counts):
-    """The pieces' losses, each given the global ``counts``, add up to the whole batch's loss, and their gradients
-    (w.r.t. logp and entropy) to its gradients."""
+    """The pieces' losses, each given the global ``counts`` (prompt_tokens sliced to the piece's rows), add up to the
+    whole batch's loss, and their gradients (w.r.t. logp and entropy) to its gradients."""
     loss_full, grads_full, _ = loss_and_grads(algo, inputs)
     total, grads = 0.0, [torch.zeros_like(g) for g in grads_full]
     for piece in pieces:
-        loss, g, _ = loss_and_grads(algo, rows(inputs, piece), **counts)
+        piece_counts = {k: (v[piece] if k == "prompt_tokens" else v) for k, v in counts.items()}
+        loss, g, _ = loss_and_grads(algo, rows(inputs, piece), **piece_counts)
         total += loss
         for acc, part in zip(grads, g):
             acc[piece] += part
@@ -84,11 +96,12 @@ def test_any_split_with_global_counts_sums_to_the_big_batch(seed, cuts, mode):
     algo = algorithms.get("ce-gppo", loss_agg_mode=mode, loss_norm_length=10)
     inputs = batch(seed, b=10, t=6)
     _, (g_full, _), _ = loss_and_grads(algo, inputs)
-    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    counts = global_counts(inputs)
     bounds = [0, *sorted(cuts), 10]
     g_sum = torch.zeros_like(g_full)
     for lo, hi in zip(bounds, bounds[1:]):
-        _, (g, _), _ = loss_and_grads(algo, rows(inputs, slice(lo, hi)), global_tokens=tokens, global_seqs=seqs)
+        piece = {**counts, "prompt_tokens": counts["prompt_tokens"][lo:hi]}
+        _, (g, _), _ = loss_and_grads(algo, rows(inputs, slice(lo, hi)), **piece)
         g_sum[lo:hi] += g
     torch.testing.assert_close(g_sum, g_full, rtol=1e-12, atol=1e-14)
 
@@ -125,7 +138,7 @@ def forking_batch(seed, q, pieces, lengths):
 
 
 @pytest.mark.parametrize("denominator", ["selected", "trl"])
-@pytest.mark.parametrize("mode", algorithms.AGG_MODES)
+@pytest.mark.parametrize("mode", [m for m in algorithms.AGG_MODES if m != "prompt-mean"])   # refused with q < 1
 def test_forking_tokens_micro_batches_and_ranks_reproduce_the_single_batch_gradient(mode, denominator):
     """Wang et al. 2025 (arXiv 2506.01939v2), Eq. (6) selects within each (micro-)batch; when the pieces' selections
     make up the big batch's, 2 ranks x 2 uneven micro-batches with the global counts (global_policy_tokens: the sum
@@ -252,15 +265,21 @@ def test_missing_reference_or_entropy_is_an_error_that_says_what_is_needed():
 
 # -------------------------------------------------------------------------------------------------- metrics
 
+# the objectives' own metrics: the share of tokens and sequences their mask takes the gradient from, FEC's bounds
+MASK_KEYS = {"mask/token_frac", "mask/seq_frac"}
+OWN_KEYS = {"m2po": MASK_KEYS, "prime-dppo": MASK_KEYS, "ipo": MASK_KEYS,
+            "fec": {"fec/weight_high", "fec/weight_low", "fec/eps_high_mean", "fec/eps_low_mean"}}
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_every_objective_reports_the_same_metric_keys(name):
     inputs = batch(7)
     bare = {k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask", "scores")}
     algo = algorithms.get(name, kl_coef=0.0)
     _, metrics = algo.loss(**bare)
-    assert set(metrics) == METRIC_KEYS
+    assert set(metrics) == METRIC_KEYS | OWN_KEYS.get(name, set())
     _, metrics = algo.loss(**bare, ref_logp=inputs["ref_logp"], entropy=inputs["entropy"])
-    assert set(metrics) == METRIC_KEYS | {"kl/ref", "entropy"}
+    assert set(metrics) == METRIC_KEYS | {"kl/ref", "entropy"} | OWN_KEYS.get(name, set())
     assert all(isinstance(v, float) for v in metrics.values())
 
 

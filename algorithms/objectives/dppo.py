@@ -78,7 +78,7 @@ class _DPPO(Algorithm):
         return torch.where(self.outside(x), loss.detach(), loss)
 
 
-def _bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
+def bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
     """logp and old_logp with |logp - old_logp| <= the ratio clamp, as everywhere else in the zoo."""
     return x.old_logp + x.log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP), x.old_logp
 
@@ -96,7 +96,7 @@ class DPPOTV(_DPPO):
     clip_ratio_high: float = hp(0.15, "delta: A > 0 tokens with p - mu > delta get no gradient (DPPO-TV: 0.15)")
 
     def signed_divergence(self, x: PolicyInputs) -> Tensor:
-        return binary_tv(*_bounded_logp(x))
+        return binary_tv(*bounded_logp(x))
 
 
 @register("dppo-kl")
@@ -114,5 +114,5 @@ class DPPOKL(_DPPO):
                                       "(DPPO-KL: 0.05)")
 
     def signed_divergence(self, x: PolicyInputs) -> Tensor:
-        logp, old_logp = _bounded_logp(x)
+        logp, old_logp = bounded_logp(x)
         return torch.sign(logp.detach() - old_logp) * binary_kl(logp, old_logp)
