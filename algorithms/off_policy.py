@@ -53,8 +53,8 @@ from torch import Tensor
 
 from algorithms.kl import kl
 
-__all__ = ["compute", "describe", "mismatch_kl", "mismatch_kl_tokens", "names", "needs", "normalizer", "paper",
-           "parse_spec", "tis_stats", "tis_weights"]
+__all__ = ["compute", "describe", "mismatch_kl", "mismatch_kl_tokens", "names", "needs", "normalizer", "normalizes",
+           "paper", "parse_spec", "tis_stats", "tis_weights"]
 
 
 def _check_shapes(mask: Tensor, **tensors: Tensor) -> None:
@@ -304,6 +304,14 @@ def _extra(on: Tensor, engine_logp: Tensor, logp: Tensor | None, advantages: Ten
                              f"compute() needs advantages [B, T]")
         extra["advantages"] = torch.where(on, advantages.detach().double(), 0.0)
     return extra
+
+
+def normalizes(name: str, params: dict) -> bool:
+    """Whether the correction (or one step of the chain) sets normalize=1."""
+    if name == "none":
+        return False
+    steps = list(params["steps"]) if name == CHAIN else [(name, params)]
+    return any(p.get(NORMALIZE) for _, p in steps)
 
 
 def normalizer(name: str, *, old_logp: Tensor, engine_logp: Tensor, mask: Tensor,

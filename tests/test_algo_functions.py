@@ -236,6 +236,25 @@ def test_adaptive_entropy_coefficient_follows_skywork_or1():
         algorithms.AdaptiveEntropyCoefficient(min_coef=0.1, max_coef=0.01)
 
 
+def test_gdpo_normalises_each_reward_component_before_the_sum():
+    """Group 0: responses (correct 1, format 0) and (0, 10); group 1: (1, 0) and (1, 10). Summing first (grpo) lets
+    the format's spread decide group 0 (R = 1 vs 10); GDPO gives each component +-1/sqrt(2) within its group
+    (std sqrt(1/2)), so in group 0 the two cancel, and group 1 has only the format's: sums (0, 0, -a, a),
+    a = 1/sqrt(2), whitened over the 4 tokens (mean 0, unbiased std sqrt(1/3)): (0, 0, -a sqrt(3), a sqrt(3))."""
+    mask = torch.ones(4, 1, dtype=torch.bool)
+    groups = torch.tensor([0, 0, 1, 1])
+    scores = torch.tensor([[1.0, 0.0], [0.0, 10.0], [1.0, 0.0], [1.0, 10.0]], dtype=F64)
+    adv, returns = adv_mod.compute("gdpo", mask=mask, scores=scores, group_ids=groups)
+    a = math.sqrt(0.5)
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.0, 0.0, -a * math.sqrt(3), a * math.sqrt(3)],
+                                                       dtype=F64), rtol=1e-5, atol=1e-5)
+    assert returns is None
+    grpo, _ = adv_mod.compute("grpo", mask=mask, scores=scores.sum(-1), group_ids=groups)
+    assert grpo[1, 0] > 0.7                                  # summing first: format decides group 0
+    with pytest.raises(ValueError, match=r"'gdpo' needs scores \[B\] or \[B, K\]"):
+        adv_mod.compute("gdpo", mask=mask, scores=torch.ones(4, 2, 2), group_ids=groups)
+
+
 # ----------------------------------------------------------------------------------------------- aggregation
 
 def test_aggregation_modes_by_hand():

@@ -390,3 +390,85 @@ def test_outcome_recipe_advantages_follow_the_algorithm():
     torch.testing.assert_close(adv_dr[:, 0], torch.tensor([0.5, -0.5, 0.0, 0.0], dtype=F64))
     s = math.sqrt(0.5)   # unbiased std of {1, 0}
     torch.testing.assert_close(adv_grpo[:, 0], torch.tensor([0.5 / (s + 1e-6), -0.5 / (s + 1e-6), 0, 0], dtype=F64))
+
+
+# ------------------------------------------------------------------------------------------------ issue 31's items
+
+def test_m2po_micro_batches_and_ranks_when_their_masks_make_up_the_batchs():
+    """M2PO chooses its mask over the batch it is given (batch_dependent). Each of the 2 ranks x 2 micro-batches holds
+    one outlier token (log r = 3, (log r)^2 = 9) among small ones (|log r| <= 0.05): alone each masks its outlier
+    (the rest's mean is below tau = 0.04), and the whole batch masks all four (with 1 to 3 of them masked the mean
+    of the rest is still above tau). With the global counts the pieces then add up to the batch's loss and
+    gradients."""
+    inputs = batch(12, b=8)
+    inputs["mask"][[0, 4]] = 1.0                          # the one-row pieces need more tokens than their outlier
+    g = torch.Generator().manual_seed(12)
+    log_ratio = (torch.rand(8, 7, generator=g, dtype=F64) * 2 - 1) * 0.05
+    outliers = [(0, 0), (1, 0), (4, 0), (5, 0)]           # one in each piece of RANKS_X_MICRO
+    for k in outliers:
+        log_ratio[k] = 3.0
+    inputs["old_logp"] = inputs["logp"] - log_ratio
+    algo = algorithms.get("m2po")
+    x = algo._inputs(inputs["logp"], inputs["old_logp"], inputs["advantages"], inputs["mask"])
+    assert sorted(map(tuple, torch.nonzero(algo.masked_tokens(x)).tolist())) == outliers
+    for piece in RANKS_X_MICRO:
+        part = rows(inputs, piece)
+        xp = algo._inputs(part["logp"], part["old_logp"], part["advantages"], part["mask"])
+        assert int(algo.masked_tokens(xp).sum()) == 1
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, **global_counts(inputs))
+
+
+def test_prompt_mean_is_refused_where_it_is_not_defined():
+    with pytest.raises(ValueError, match="'prompt-mean'.*not available with a critic"):
+        algorithms.get("ppo", loss_agg_mode="prompt-mean")
+    with pytest.raises(ValueError, match="'prompt-mean'.*entropy_top_q < 1"):
+        algorithms.get("dapo", loss_agg_mode="prompt-mean", entropy_top_q=0.2)
+    inputs = batch(13)
+    del inputs["group_ids"]
+    with pytest.raises(ValueError, match="needs group_ids"):
+        algorithms.get("dapo", loss_agg_mode="prompt-mean").loss(**inputs)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    # lambda = 1 - 2k/T with T = 10; id: (lambda, 0) then (0, 1 + lambda); did: (1 - lambda, 0) then (1, 1 + lambda)
+    ("id", {0: (1.0, 0.0), 2: (0.6, 0.0), 5: (0.0, 0.0), 6: (0.0, 0.8), 10: (0.0, 0.0)}),
+    ("did", {0: (0.0, 0.0), 2: (0.4, 0.0), 5: (1.0, 0.0), 6: (1.0, 0.8), 10: (1.0, 0.0)}),
+])
+def test_fec_id_and_did_schedules_follow_the_authors_formulas(schedule, expected):
+    algo = algorithms.get("fec", schedule=schedule)
+    for step, weights in expected.items():
+        algo.start_step(step, 10, None)
+        assert algo._weights == pytest.approx(weights, abs=1e-12), step
+    assert algo.follows_schedule and not algorithms.get("fec", schedule="static").follows_schedule
+
+
+def test_fec_oscillatory_decay_switches_on_the_entropy_thresholds():
+    """od: tau_low = 0.2 H_init, tau_high(k) = tau_low + (H_init - tau_low)(1 - k/T); boost (dynamic upper bound)
+    once H <= tau_low, suppress (dynamic lower bound) once H > tau_high(k), otherwise keep the state; start in
+    suppress. H_init = 2 (the first entropy heard), T = 10."""
+    algo = algorithms.get("fec", schedule="od")
+    steps = [(0, None, (0.0, 1.0)),      # nothing measured yet: suppress
+             (1, 2.0, (0.0, 1.0)),       # tau_high(1) = 0.4 + 1.6 * 0.9 = 1.84 < 2.0: suppress
+             (2, 0.39, (1.0, 0.0)),      # <= tau_low = 0.4: boost
+             (3, 1.0, (1.0, 0.0)),       # between 0.4 and tau_high(3) = 1.52: keep boosting
+             (4, 1.5, (0.0, 1.0))]       # > tau_high(4) = 1.36: suppress
+    for step, entropy, weights in steps:
+        algo.start_step(step, 10, entropy)
+        assert algo._weights == weights, step
+    resumed = algorithms.get("fec", schedule="od")
+    resumed.load_schedule_state(algo.schedule_state())
+    resumed.start_step(5, 10, 1.0)       # 1.0 < tau_high(5) = 1.2: the restored suppress state holds
+    algo.start_step(5, 10, 1.0)
+    assert resumed._weights == algo._weights == (0.0, 1.0)
+
+
+def test_topr_trajectory_ratio_truncates_the_whole_sequence():
+    """sequence_ratio=True: a negative response's weight is clip(prod_t r_t, 0, 1) on every token."""
+    algo = algorithms.get("topr", sequence_ratio=True, loss_agg_mode="token-sum")
+    lr = torch.tensor([[0.3, -0.1, 0.2], [-0.5, 0.1, 0.0]], dtype=F64)      # products e^0.4 and e^-0.4
+    logp = torch.full((2, 3), -1.0, dtype=F64)
+    adv = torch.tensor([[-1.0] * 3, [-2.0] * 3], dtype=F64)
+    loss, (grad, _), _ = loss_and_grads(algo, {"logp": logp, "old_logp": logp - lr, "advantages": adv,
+                                               "mask": torch.ones(2, 3, dtype=F64), "entropy": torch.zeros(2, 3)})
+    expected = torch.tensor([[1.0] * 3, [2.0 * math.exp(-0.4)] * 3], dtype=F64)       # -w A, w = min(prod r, 1)
+    torch.testing.assert_close(grad, expected)
