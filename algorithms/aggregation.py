@@ -34,6 +34,15 @@ AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mea
              "prompt-mean")
 PROMPT_MEAN = "prompt-mean"
 """The mode that reads which prompt each response answers (group_ids)."""
+SUMMARIES = {
+    "token-mean": "sum_{i,t} l_it / N: every token weighs the same (DAPO)",
+    "seq-mean-token-mean": "sum_i (sum_t l_it / n_i) / S: every sequence weighs the same (GRPO)",
+    "seq-mean-token-sum": "sum_i (sum_t l_it) / S: long sequences weigh more",
+    "seq-mean-token-sum-norm": "sum_i (sum_t l_it / L) / S: a constant L instead of n_i (Dr. GRPO)",
+    "token-sum": "sum_{i,t} l_it: no normalisation",
+    PROMPT_MEAN: "sum_p (sum_{i in p, t} l_it / N_p) / P: every prompt weighs the same (SkyRL's prompt_mean)",
+}
+"""One line per mode, for `rlvr-zoo list`."""
 
 
 def count_tokens_and_seqs(mask: Tensor) -> tuple[int, int]:

@@ -390,9 +390,8 @@ def _seq_log_rho(log_rho: Tensor, on: Tensor) -> Tensor:
            'Yao et al. 2025, "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training" (blog, '
            'fengyao.notion.site/off-policy-rl; cap 2)', normalizable=True)
 def token_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
-    """w_t = min(rho_t, C). Stated unnumbered in Yao et al.'s blog post (fengyao.notion.site/off-policy-rl, read in a
-    copy of its text: the truncated importance ratio min(pi_learner / pi_sampler, C)) and in verl's rollout-correction
-    formulations doc (Y. Li, `token_is`)."""
+    """w_t = min(rho_t, C). Stated unnumbered in Yao et al.'s blog post (the truncated importance ratio
+    min(pi_learner / pi_sampler, C)) and in verl's rollout-correction formulations doc (Y. Li, `token_is`)."""
     rho = _rho(log_rho)
     return rho.clamp(max=cap), rho > cap
 
@@ -403,7 +402,7 @@ def token_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
            level="sequence", normalizable=True)
 def seq_tis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
     """w_i = min(prod_t rho_t, C). Stated unnumbered in verl's rollout-correction formulations doc (Y. Li, `seq_is`:
-    w_seq = min(prod_t rho_t, tau)); the When-Speed-Kills-Stability blog itself was available only in its opening."""
+    w_seq = min(prod_t rho_t, tau))."""
     rho = _rho(_seq_log_rho(log_rho, on)).expand_as(log_rho)
     return rho.clamp(max=cap), rho > cap
 
@@ -415,7 +414,7 @@ def token_mis(log_rho: Tensor, on: Tensor, *, cap: float = 2.0):
     """w_t = rho_t 1[rho_t <= C]. Stated unnumbered in verl's rollout-correction formulations doc (Y. Li): token IS
     (section 3.3.1) with the token-level rejection mask A_token = {t : C_lower <= rho_t <= C_upper} (section 3.4), the
     combination "Token IS + Token RS" of section 3.6; there the mask also has a lower bound (default 1/C), here it has
-    none. The When-Speed-Kills-Stability blog post and its parts 1-2 were available only in their openings."""
+    none."""
     rho = _rho(log_rho)
     return torch.where(rho <= cap, rho, 0.0), torch.zeros_like(on)
 
@@ -438,8 +437,8 @@ def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0
     """w_t = M(rho_t; alpha, beta) = rho_t inside [alpha, beta], 0 outside. Ling Team 2025 (Ring-1T, arXiv
     2510.18855v2, section 2.3.2): the IcePop objective, which multiplies each token's clipped GRPO term by
     M(pi_train(y_t; theta_old) / pi_infer(y_t; theta_old)), is Eq. (1), the mask M(k) Eq. (2), its gradient Eq. (3);
-    alpha = 0.5, beta = 5 in section 2.3.4. Read in a text extraction of the v2 PDF. The IcePop blog post
-    (ringtech.notion.site/icepop) states the same unnumbered."""
+    alpha = 0.5, beta = 5 in section 2.3.4. The IcePop blog post (ringtech.notion.site/icepop) states the same
+    unnumbered."""
     rho = _rho(log_rho)
     return torch.where((rho >= alpha) & (rho <= beta), rho, 0.0), torch.zeros_like(on)
 
@@ -450,7 +449,7 @@ def icepop(log_rho: Tensor, on: Tensor, *, alpha: float = 0.5, beta: float = 5.0
 def geo_rs(log_rho: Tensor, on: Tensor, *, low: float = 0.999, high: float = 1.001):
     """w_i = 1[lo <= exp(mean_t log rho_t) <= hi]. Stated unnumbered in verl's rollout-correction formulations doc
     (Y. Li, `geo_rs`: the geometric acceptance set of section 3.3.3, plus the per-token veto of section 3.5 that the
-    zoo does not have); part 3 of the blog series was not available."""
+    zoo does not have)."""
     n = on.sum(-1, keepdim=True).clamp(min=1)
     geo = torch.exp((_seq_log_rho(log_rho, on) / n).clamp(-LOG_CLAMP, LOG_CLAMP)).expand_as(log_rho)
     keep = (geo >= low) & (geo <= high)

@@ -23,9 +23,7 @@ diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_p
 
 Equations (Qi et al. 2026, arXiv v3, the ICML 2026 version): the DPPO objective and its mask M_t are Eq. (12), the
 Binary TV |mu - p| Eq. (13) (here signed; the mask conditions use its sign as r > 1 or r < 1) and the Binary KL
-Eq. (14); the Top-K forms (not implemented) are Eqs. (15)-(16) and PPO's clipped objective Eq. (10). Read in the
-paper itself: a Markdown conversion of the arXiv v3 PDF kept in a public repository (found by searching code for
-"arXiv:2602.04879v3").
+Eq. (14); the Top-K forms (not implemented) are Eqs. (15)-(16) and PPO's clipped objective Eq. (10).
 """
 from __future__ import annotations
 

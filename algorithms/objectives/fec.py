@@ -49,19 +49,18 @@ def schedule_weights(schedule: str, step: int, total_steps: int) -> tuple[float,
 class FlexibleEntropyControl(Algorithm):
     """Flexible entropy control (Chen et al. 2026): clip bounds linear in the token's probability, scheduled.
 
-    Equation number not confirmed: the paper's text was not available; the bounds, the clipped objective and the
-    three schedules are written as the authors' own description of the paper gives them (docs/algorithms.md).
+    Equation number not confirmed; what is and is not confirmed of its defaults: docs/algorithms.md.
     """
 
     paper = ('Chen et al. 2026, "Flexible Entropy Control in RLVR with Gradient-Preserving Perspective" '
              '(arXiv 2602.09782)')
 
-    high_slope: float = hp(-0.25, "a_high of H(p) = a_high p + b_high, the dynamic upper clip range (not "
-                                  "confirmed from the paper; a secondary note's value)")
-    high_intercept: float = hp(0.5, "b_high of H(p) (not confirmed from the paper; a secondary note's value)")
-    low_slope: float = hp(-0.13, "a_low of M(p) = a_low p + b_low, the dynamic lower clip range (not confirmed "
-                                 "from the paper; a secondary note's value)")
-    low_intercept: float = hp(0.3, "b_low of M(p) (not confirmed from the paper; a secondary note's value)")
+    high_slope: float = hp(-0.25, "a_high of H(p) = a_high p + b_high, the dynamic upper clip range (value "
+                                  "not confirmed: docs/algorithms.md)")
+    high_intercept: float = hp(0.5, "b_high of H(p) (value not confirmed: docs/algorithms.md)")
+    low_slope: float = hp(-0.13, "a_low of M(p) = a_low p + b_low, the dynamic lower clip range (value not "
+                                 "confirmed: docs/algorithms.md)")
+    low_intercept: float = hp(0.3, "b_low of M(p) (value not confirmed: docs/algorithms.md)")
     schedule: str = hp("id", "static | id (increase-then-decrease, the paper's best) | did | od: how w_high and "
                              "w_low move over training")
     weight_high: float = hp(1.0, "w_high of the static schedule: 1 = H(p), 0 = the standard eps_high")

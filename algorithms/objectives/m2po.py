@@ -47,8 +47,7 @@ def second_moment_mask(log_ratio: Tensor, mask: Tensor, tau: float) -> Tensor:
 class M2PO(Algorithm):
     """M2PO (Zheng et al. 2025): -M r A, token-mean, M masking the largest (log r)^2 until their mean is < tau.
 
-    Equation number not confirmed: the paper's text was not available; the objective and the second moment are the
-    ones AReaL's M2PO documentation writes out (docs/algorithms.md, source table).
+    Equation number not confirmed (docs/algorithms.md, source table).
     """
 
     paper = ('Zheng et al. 2025, "Prosperity before Collapse: How Far Can Off-Policy RL Reach with Stale Data on '
