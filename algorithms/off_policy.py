@@ -31,6 +31,16 @@ with any of them.
     geo-rs      w_t = 1[lo <= exp(mean_t log rho_t) <= hi]  0.999, 1.001   geometric-mean sequence rejection (the
                                                                   same mismatch report, part 3; verl's `seq_mean_k1`
                                                                   rejection, preset decoupled_geo_rs)
+    kl-rs       w_t = 1 when every chosen k1/k2/k3 test of log rho passes, per token or per sequence (sum, mean,
+                max); verl's rollout_rs modes, chainable within one correction
+    outlier-token  w_i = 1[low <= rho_t <= high for every t of i]    1e-4, 100   SkyRL's outlier-token mask
+    opsm        w_t = 0 where A_t < 0 and mean_t log(mu / pi_theta) > delta    1e-4   DeepSeek-V3.2's off-policy
+                                                                  sequence masking; reads the current logp and A
+
+Corrections joined by '+' multiply their weights (parse_spec gives ("chain", {"steps": ...})). The importance-weight
+corrections take normalize=1: their weights are divided by their mean over the batch's tokens (token level) or
+sequences (sequence level), verl's rollout_is_batch_normalize; a batch split into pieces passes the whole batch's
+mean as weight_mean (normalizer).
 
 Every correction reports what it did, as fractions of the response tokens and of the sequences:
 `rollout_corr/masked_token_frac` and `rollout_corr/masked_seq_frac` (weight 0), `rollout_corr/truncated_token_frac`
