@@ -31,6 +31,10 @@ Outcome estimators (one advantage per response, copied to all its tokens), with 
                  2504.02546): M = responses of groups whose rewards are all equal (they carry no gradient)
     lite-ppo     A_i = (R_i - mean_g R) / (std_batch R + eps)                   Liu et al. 2025 ("Tricks or Traps",
                  arXiv 2508.08221): group mean, batch std (unbiased, over the B responses)
+    maxrl        A_i = (R_i - mean_g R) / mean_g R, 0 when mean_g R <= 0       Tajwar et al. 2026 (MaxRL, arXiv
+                 2602.02710): normalised by the pass rate, not the std
+    gdpo         A_i = whiten_batch(sum_k (R_ik - mean_g R_k) / (std_g R_k + eps))   GDPO (arXiv 2601.05242): scores
+                 [B, K] holds K reward components, each normalised within its group before the sum
 
 A group of one response, or a group whose rewards are all equal, gets A = 0 (no NaN).
 
@@ -194,9 +198,8 @@ def grpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
     """A_i = (R_i - mean_g) / (std_g + eps).
 
     Stated unnumbered in DeepSeekMath (Shao et al. 2024, section 4.1.2): inline in the text, A_it = r~_i =
-    (r_i - mean(r)) / std(r), just before the sentence that sends the reader to the objective, its Eq. (3) (read in
-    three transcriptions of the paper's text, one keeping its LaTeX labels, not in the paper itself). The same formula
-    is DAPO's Eq. (9) (Yu et al. 2025), GSPO's Eq. (6) (Zheng et al. 2025) and REINFORCE++'s Eq. (3) (Hu et al. 2025,
+    (r_i - mean(r)) / std(r), just before the sentence that sends the reader to the objective, its Eq. (3). The same
+    formula is DAPO's Eq. (9) (Yu et al. 2025), GSPO's Eq. (6) (Zheng et al. 2025) and REINFORCE++'s Eq. (3) (Hu et al. 2025,
     v9). The paper has no eps and does not say which std; here eps = 1e-6 (verl's) and the std is the unbiased one.
     """
     scores = _outcome_scores("grpo", mask, scores, token_rewards)
@@ -223,8 +226,7 @@ def rloo(*, mask, scores, group_ids, token_rewards, values):
 
     Stated unnumbered in Ahmadian et al. 2024 (section 2.3): the RLOO estimator (1/k) sum_i [R(y_i, x) - 1/(k-1)
     sum_{j != i} R(y_j, x)] grad log pi(y_i | x) is displayed without a number right after the moving-average
-    baseline, Eq. (8) (REINFORCE is Eq. (6), the baseline form Eq. (7)). Read in two notes that transcribe the paper
-    (one a check of the paper stating that this display has no number), not in the paper itself.
+    baseline, Eq. (8) (REINFORCE is Eq. (6), the baseline form Eq. (7)).
     """
     scores = _outcome_scores("rloo", mask, scores, token_rewards)
     mean, _, size = _group_stats("rloo", scores, group_ids)
@@ -239,10 +241,9 @@ def reinforce_pp(*, mask, scores, group_ids, token_rewards, values, gamma: float
 
     Hu et al. 2025 (arXiv 2501.03262v9, section 3.1): the advantage A_t = r(o_1:T, q) - beta sum_{i=t..T} KL(i),
     KL(i) = log pi_old(o_i) / pi_ref(o_i) (the k1 KL in the reward), is Eq. (4); the global normalisation
-    (A - mean(A | A in D_batch)) / (std(A | A in D_batch) + eps) is Eq. (5). Read in a text extraction of the v9 PDF.
+    (A - mean(A | A in D_batch)) / (std(A | A in D_batch) + eps) is Eq. (5).
     The paper has no discount (gamma = 1, this function's default); the KL term comes in through `token_rewards`
-    (`token_level_rewards(scores, mask, kl, kl_coef)`). RLinf's docs number the advantage, the KL and the
-    normalisation Eqs. (8), (9) and (10), presumably after an earlier version of the paper (not read here).
+    (`token_level_rewards(scores, mask, kl, kl_coef)`). Earlier versions of the paper may number them differently.
     """
     if token_rewards is None:
         token_rewards = token_level_rewards(_outcome_scores("reinforce++", mask, scores, None), mask)
@@ -284,8 +285,8 @@ def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps
     """R_i - group mean, then whitened over the response tokens of the batch (REINFORCE++ with a group baseline).
 
     Hu et al. 2025 (arXiv 2501.03262v9, section 3.2, "REINFORCE++ w/ Baseline"): A' = R - mean_group(R) is Eq. (6),
-    A_norm = (A' - mean_batch(A')) / (std_batch(A') + eps) is Eq. (7); read in a text extraction of the v9 PDF. The
-    paper pairs it with a separate k2 KL loss (its Eq. (8)), which belongs to the objective, not to this estimator.
+    A_norm = (A' - mean_batch(A')) / (std_batch(A') + eps) is Eq. (7). The paper pairs it with a separate k2 KL loss
+    (its Eq. (8)), which belongs to the objective, not to this estimator.
     """
     scores = _outcome_scores("reinforce++-baseline", mask, scores, token_rewards)
     mean, _, _ = _group_stats("reinforce++-baseline", scores, group_ids)
@@ -297,10 +298,7 @@ def reinforce_pp_baseline(*, mask, scores, group_ids, token_rewards, values, eps
 def opo(*, mask, scores, group_ids, token_rewards, values):
     """R_i minus the length-weighted mean reward of its group: b = sum_j l_j R_j / sum_j l_j (OPO).
 
-    Equation number not confirmed: the stored copies of the paper (arXiv 2505.23585v2 HTML, emergentmind, tomesphere)
-    hold only its abstract and the start of its introduction; summaries of it (themoonlight, a literature review) give
-    the baseline unnumbered; verl's OPO page, the authors' README (microsoft/LMOps opo/) and the implementations found
-    (verl, xtuner) cite no equation numbers; no text extraction of the paper was found in the code index.
+    Equation number not confirmed (docs/algorithms.md, source table).
     """
     scores = _outcome_scores("opo", mask, scores, token_rewards)
     lengths = mask.sum(-1).to(scores.dtype)
@@ -315,10 +313,8 @@ def opo(*, mask, scores, group_ids, token_rewards, values):
 def remax(*, mask, scores, group_ids, token_rewards, values, baseline_scores):
     """R_i - the reward of the greedy response to the same prompt (ReMax).
 
-    Equation number not confirmed: the paper (arXiv 2310.10505; ICML 2024, PMLR v235 li24cd) is stored only as its
-    abstract and opening; the authors' repository (liziniu/ReMax) and the notes on the paper found cite no equation
-    numbers. A survey writes the estimator and the greedy baseline b(x) = r(x, greedy response) as ITS Eqs. (9)-(10),
-    numbers of the survey, not of the paper; REINFORCE++ v9 (section 2.1) writes A = r(o) - r(o_greedy) unnumbered.
+    Equation number not confirmed (docs/algorithms.md, source table). REINFORCE++ v9 (section 2.1) writes the same
+    advantage, A = r(o) - r(o_greedy), unnumbered.
     """
     scores = _outcome_scores("remax", mask, scores, token_rewards)
     if baseline_scores is None:
@@ -339,9 +335,9 @@ def grpo_passk(*, mask, scores, group_ids, token_rewards, values, k: int = 4):
 
     With N responses of which N_neg are wrong (section 2.4 of v1): the mean group reward R = 1 - C(N_neg, k) / C(N, k)
     is Eq. (11), sigma = sqrt(R (1 - R)) Eq. (12), a correct response gets A_pos = (1 - R) / sigma, Eq. (14), a wrong
-    one A_neg = (1 - R - C(N_neg - 1, k - 1) / C(N - 1, k - 1)) / sigma, Eq. (15). Read in a text extraction of the
-    v1 PDF. The paper trains with k in {4, 8, 16}; where sigma = 0 (no correct response, or fewer than k wrong ones,
-    a case the paper does not discuss) every advantage of the group is 0 here.
+    one A_neg = (1 - R - C(N_neg - 1, k - 1) / C(N - 1, k - 1)) / sigma, Eq. (15). The paper trains with k in
+    {4, 8, 16}; where sigma = 0 (no correct response, or fewer than k wrong ones, a case the paper does not discuss)
+    every advantage of the group is 0 here.
     """
     scores = _outcome_scores("grpo-passk", mask, scores, token_rewards)
     if k < 1:
@@ -374,8 +370,7 @@ def gpg(*, mask, scores, group_ids, token_rewards, values):
 
     Chu et al. 2025 (arXiv 2504.02546v4, pages 4-5): the advantage (r_i - mean(R)) / F_norm is Eq. (6) (F_norm = 1
     in the final recipe), alpha = B / (B - M) is Eq. (7), the objective scaled by alpha Eq. (8), the objective itself
-    Eq. (5). Read in two notes on the paper that cite its equation numbers (one reads v4 with its PDF page numbers),
-    not in the paper itself; AMAP-ML/GPG cites no equation numbers.
+    Eq. (5).
     """
     scores = _outcome_scores("gpg", mask, scores, token_rewards)
     mean, std, _ = _group_stats("gpg", scores, group_ids)
@@ -391,10 +386,53 @@ def lite_ppo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-
 
     Stated unnumbered in Liu et al. 2025 (arXiv 2508.08221v3, section 4.1.2 "Takeaway 3" and section 5: group-level
     mean with batch-level std, in words). Its parts are numbered there: group-level normalisation is Eq. (5),
-    batch-level normalisation Eq. (6) (std over all the batch's rewards, as here), the mean-only form Eq. (7). Read in
-    a text extraction of the v3 PDF.
+    batch-level normalisation Eq. (6) (std over all the batch's rewards, as here), the mean-only form Eq. (7).
     """
     scores = _outcome_scores("lite-ppo", mask, scores, token_rewards)
     mean, _, _ = _group_stats("lite-ppo", scores, group_ids)
     batch_std = scores.std() if scores.numel() > 1 else scores.new_zeros(())
     return _broadcast((scores - mean) / (batch_std + eps), mask), None
+
+
+@register_estimator("maxrl",
+                    paper='Tajwar et al. 2026, "Maximum Likelihood Reinforcement Learning" (MaxRL, arXiv 2602.02710)')
+def maxrl(*, mask, scores, group_ids, token_rewards, values):
+    """A_i = (R_i - mean_g R) / mean_g R, and 0 for every response of a group whose mean reward is <= 0.
+
+    Dividing by the group's pass rate p instead of its std makes the policy gradient an unbiased estimate of the
+    gradient of the order-G truncation of log p (the maximum-likelihood objective): a prompt solved rarely weighs
+    ~1/p. Meant for rewards >= 0 (binary correctness); a group with mean <= 0 carries no signal.
+    Equation number not confirmed (docs/algorithms.md, source table).
+    """
+    scores = _outcome_scores("maxrl", mask, scores, token_rewards)
+    mean, _, _ = _group_stats("maxrl", scores, group_ids)
+    positive = mean > 0
+    adv = torch.where(positive, (scores - mean) / torch.where(positive, mean, torch.ones_like(mean)), 0.0)
+    return _broadcast(adv, mask), None
+
+
+@register_estimator("gdpo",
+                    paper=('"GDPO: Group reward-Decoupled Normalization Policy Optimization for Multi-reward RL '
+                           'Optimization" (arXiv 2601.05242)'))
+def gdpo(*, mask, scores, group_ids, token_rewards, values, eps: float = 1e-6):
+    """Each reward component normalised within its group, summed, then whitened over the batch's response tokens.
+
+    scores [B, K]: K reward components per response (a [B] tensor is one component). With A_k the grpo advantage
+    of component k, (R_k - mean_g R_k) / (std_g R_k + eps), the advantage is whiten(sum_k A_k) over the response
+    tokens. Normalising each component before the sum keeps a component with a large spread from drowning out the
+    others, which summing the rewards first (grpo) does.
+    Equation number not confirmed (docs/algorithms.md, source table).
+    """
+    if scores is None:
+        scores = _outcome_scores("gdpo", mask, None, token_rewards)
+    if scores.dim() == 1:
+        scores = scores[:, None]
+    if scores.dim() != 2 or scores.shape[0] != mask.shape[0]:
+        raise ValueError(f"advantage estimator 'gdpo' needs scores [B] or [B, K] (K reward components per response) "
+                         f"with B = {mask.shape[0]}, got {tuple(scores.shape)}")
+    scores = scores.to(torch.float32) if not scores.is_floating_point() else scores
+    total = torch.zeros_like(scores[:, 0])
+    for k in range(scores.shape[1]):
+        mean, std, _ = _group_stats("gdpo", scores[:, k], group_ids)
+        total = total + (scores[:, k] - mean) / (std + eps)
+    return _whiten(_broadcast(total, mask), mask, eps), None

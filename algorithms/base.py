@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from algorithms import advantages as advantage_estimators
-from algorithms.aggregation import AGG_MODES, aggregate
+from algorithms.aggregation import AGG_MODES, PROMPT_MEAN, aggregate
 from algorithms.kl import KL_ESTIMATORS, kl
 from algorithms.regions import region_masks
 from algorithms.surrogates import top_tokens
@@ -152,14 +152,15 @@ class Algorithm:
     # --- advantages ---------------------------------------------------------------------------------------------
     advantage_estimator: str = hp("grpo", "key in algorithms.advantages (names() lists them): gae | grpo | dr-grpo "
                                           "| rloo | reinforce++ | reinforce++-baseline | opo | remax | grpo-passk "
-                                          "| gpg | lite-ppo")
+                                          "| gpg | lite-ppo | maxrl | gdpo")
     adv_eps: float = hp(1e-6, "eps in (R - mean) / (std + eps) of the grpo estimator (DeepSeekMath)")
     gamma: float = hp(1.0, "discount of the gae and reinforce++ estimators (1.0: no discount within a response)")
     lam: float = hp(0.95, "GAE lambda (Schulman et al. 2016); used only by the gae estimator")
     passk_k: int = hp(4, "k of the grpo-passk estimator (pass@k training, Chen et al. 2025)")
     # --- aggregation --------------------------------------------------------------------------------------------
     loss_agg_mode: str = hp("token-mean", "token-mean | seq-mean-token-mean | seq-mean-token-sum | "
-                                          "seq-mean-token-sum-norm | token-sum (see algorithms.aggregation)")
+                                          "seq-mean-token-sum-norm | token-sum | prompt-mean (see "
+                                          "algorithms.aggregation)")
     loss_norm_length: int | None = hp(None, "L of seq-mean-token-sum-norm (Dr. GRPO: the generation budget); "
                                             "None uses the padded length T of each batch")
     # --- KL to the reference policy -----------------------------------------------------------------------------
@@ -219,6 +220,9 @@ class Algorithm:
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"{self._label()}: gamma and lam must lie in [0, 1], got gamma={self.gamma}, "
                              f"lam={self.lam}")
+        if self.loss_agg_mode == PROMPT_MEAN and (self.needs_critic or self.entropy_top_q < 1.0):
+            raise ValueError(f"{self._label()}: loss_agg_mode 'prompt-mean' works with the policy, KL and entropy "
+                             f"terms; it is not available with a critic (needs_critic) or with entropy_top_q < 1")
         if self.loss_norm_length is not None and self.loss_norm_length <= 0:
             raise ValueError(f"{self._label()}: loss_norm_length must be a positive number of tokens or None, "
                              f"got {self.loss_norm_length}")
@@ -261,13 +265,51 @@ class Algorithm:
         """The ratio the objective clips on, for the region diagnostics (GSPO: the sequence ratio)."""
         return x.ratio
 
+    def start_step(self, step: int, total_steps: int, entropy: float | None) -> None:
+        """Called by the trainer before the update of step ``step`` (0-based) of ``total_steps``, with the mean
+        response-token entropy of the previous step's training forwards (None before the first): an objective whose
+        settings follow a schedule over training (`fec`) sets them here. The default does nothing."""
+
+    @property
+    def follows_schedule(self) -> bool:
+        """Whether the loss depends on what `start_step` was told (the step, the last entropy): then only a trainer
+        that calls start_step runs it as meant. False by default."""
+        return False
+
+    def schedule_state(self) -> dict:
+        """What `start_step` has accumulated and a checkpoint must keep ({} by default)."""
+        return {}
+
+    def load_schedule_state(self, state: dict) -> None:
+        """Restore `schedule_state` from a checkpoint."""
+
+    def masked_tokens(self, x: PolicyInputs) -> Tensor | None:
+        """Bool [B, T]: the response tokens this objective's own mask takes the policy gradient from (M2PO, DPPO-style
+        trust regions), reported as `mask/token_frac` and `mask/seq_frac`; None for an objective without one."""
+        return None
+
+    def objective_metrics(self, x: PolicyInputs) -> dict[str, float]:
+        """Metrics of the objective's own (besides the common diagnostics): {"mask/token_frac": masked share of the
+        response tokens, "mask/seq_frac": share of the sequences with a response token whose every token is masked}
+        for an objective with a mask (`masked_tokens`), else {}."""
+        with torch.no_grad():
+            masked = self.masked_tokens(x)
+            if masked is None:
+                return {}
+            masked = masked & x.mask
+            rows = x.mask.any(-1)
+            whole = rows & (masked | ~x.mask).all(-1)
+            return {"mask/token_frac": float(masked.sum() / x.mask.sum().clamp(min=1)),
+                    "mask/seq_frac": float(whole.sum() / rows.sum().clamp(min=1))}
+
     # ------------------------------------------------------------------------------------------ the loss
 
     def loss(self, *, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
              ref_logp: Tensor | None = None, values: Tensor | None = None, old_values: Tensor | None = None,
              returns: Tensor | None = None, entropy: Tensor | None = None, scores: Tensor | None = None,
              rollout_is_weights: Tensor | None = None, global_tokens=None, global_seqs=None,
-             global_policy_tokens=None, on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
+             global_policy_tokens=None, group_ids=None, prompt_tokens=None, global_prompts=None,
+             on_nonfinite: str = "raise") -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and float metrics.
 
         logp [B, T] (with grad), old_logp, advantages, mask [B, T]. ref_logp: needed when kl_coef > 0 and
@@ -278,6 +320,8 @@ class Algorithm:
         global_tokens / global_seqs: the mini-batch's counts, for micro-batches (see algorithms.aggregation).
         global_policy_tokens: the sum over those micro-batches of `policy_token_count(mask)`, the token count of the
         policy term; needed with global_tokens when entropy_top_q < 1 divides by the selected tokens.
+        group_ids [B]: which prompt each response answers, for loss_agg_mode "prompt-mean"; a micro-batch passes
+        prompt_tokens [B] and global_prompts instead (algorithms.aggregation.prompt_counts of its mini-batch).
         rollout_is_weights [B, T]: per-token importance weights for the rollout engine / trainer mismatch (e.g.
         algorithms.off_policy.tis_weights), as in verl; they scale the advantages, A_t -> w_t A_t, which for these
         objectives (piecewise linear in A, w_t > 0) equals weighting the per-token loss.
@@ -301,7 +345,8 @@ class Algorithm:
 
         def agg(per_token: Tensor) -> Tensor:
             return aggregate(per_token, keep, self.loss_agg_mode, global_tokens=global_tokens,
-                             global_seqs=global_seqs, norm_length=self.loss_norm_length)
+                             global_seqs=global_seqs, norm_length=self.loss_norm_length, group_ids=group_ids,
+                             prompt_tokens=prompt_tokens, global_prompts=global_prompts)
 
         per_token = self.policy_loss(x)
         if not isinstance(per_token, Tensor) or per_token.shape != keep.shape:
@@ -340,6 +385,7 @@ class Algorithm:
         total = policy + kl_loss + entropy_loss + value_loss
         metrics = self._metrics(x, policy=policy, kl_loss=kl_loss, entropy_loss=entropy_loss, total=total,
                                 kl_ref=kl_ref, entropy=entropy)
+        metrics.update(self.objective_metrics(x))
         metrics.update(value_metrics)
         return total, metrics
 

@@ -12,7 +12,7 @@ the authors' scripts (SkyworkAI/Skywork-OR1, or1_scripts/train/*.sh and verl/tra
 EntController): e* = 0.2, delta = 1e-4, alpha in [0, 0.005], alpha_0 = 0. The rule above, with its clip, is the
 authors' code, where it is stated unnumbered.
 
-The report (v2, section 3.2.5, read in a text extraction of its PDF) numbers its equations by section: the rule is
+The report (v2, section 3.2.5) numbers its equations by section: the rule is
 its Eq. (3.2), alpha_k = c_k 1[e_k <= e*], c_{k+1} = c_k + delta if e_k < e*, c_k - delta if e_k > e*, c_0 = 0 (the
 report's c is the accumulator and alpha the coefficient used, the reverse of the names here), with e_k the actor's
 entropy at step k estimated from the rollout buffer; the loss with the term alpha_k H is its Eq. (3.1). It differs

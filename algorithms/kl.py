@@ -5,8 +5,7 @@ per-token quantity whose expectation under pi approximates KL(pi || pi_ref):
 
     k1   d                        unbiased, high variance, can be negative
     k2   d^2 / 2                  biased, low variance, always >= 0
-    k3   exp(-d) - 1 + d          unbiased, low variance, always >= 0  (GRPO's KL loss: DeepSeekMath's Eq. (4),
-                                  as cited by a write-up of the paper)
+    k3   exp(-d) - 1 + d          unbiased, low variance, always >= 0  (GRPO's KL loss: DeepSeekMath's Eq. (4))
     abs  |d|                      always >= 0
 
 d is clamped to [-20, 20] before the exponential of k3 so that a wildly divergent token gives a finite (if large)

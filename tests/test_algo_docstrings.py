@@ -2,8 +2,8 @@
 
 Issue 18 asks each objective, advantage estimator, rollout correction, aggregation mode and entropy control for a
 docstring formula with the paper's reference and equation number. A docstring passes when it cites an equation as
-"Eq. (N)", or states "equation number not confirmed: <what was checked>" (no source with the number was read), or
-"stated unnumbered in <source>" (the source numbers no equations). The check reads the item's own docstring; an
+"Eq. (N)", or states "equation number not confirmed" (no source with the number was read; what was checked is in
+docs/algorithms.md's source table), or "stated unnumbered in <source>" (the source numbers no equations). The check reads the item's own docstring; an
 objective may instead rely on its module's docstring when that module registers no other objective.
 """
 import inspect

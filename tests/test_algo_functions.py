@@ -15,10 +15,10 @@ F64 = torch.float64
 # ------------------------------------------------------------------------------------------------ advantages
 
 def test_estimator_registry_names_and_errors():
-    assert adv_mod.names() == ["dr-grpo", "gae", "gpg", "grpo", "grpo-passk", "lite-ppo", "opo", "reinforce++",
-                               "reinforce++-baseline", "remax", "rloo"]
+    assert adv_mod.names() == ["dr-grpo", "gae", "gdpo", "gpg", "grpo", "grpo-passk", "lite-ppo", "maxrl", "opo",
+                               "reinforce++", "reinforce++-baseline", "remax", "rloo"]
     mask = torch.ones(2, 2, dtype=torch.bool)
-    with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'; valid estimators: dr-grpo, gae, gpg"):
+    with pytest.raises(ValueError, match="unknown advantage estimator 'ppo'; valid estimators: dr-grpo, gae, gdpo"):
         adv_mod.compute("ppo", mask=mask)
     with pytest.raises(ValueError, match=r"'grpo' got unknown parameter\(s\) \['lam'\]; it accepts: eps"):
         adv_mod.compute("grpo", mask=mask, scores=torch.ones(2), group_ids=torch.zeros(2), lam=0.9)
@@ -236,6 +236,25 @@ def test_adaptive_entropy_coefficient_follows_skywork_or1():
         algorithms.AdaptiveEntropyCoefficient(min_coef=0.1, max_coef=0.01)
 
 
+def test_gdpo_normalises_each_reward_component_before_the_sum():
+    """Group 0: responses (correct 1, format 0) and (0, 10); group 1: (1, 0) and (1, 10). Summing first (grpo) lets
+    the format's spread decide group 0 (R = 1 vs 10); GDPO gives each component +-1/sqrt(2) within its group
+    (std sqrt(1/2)), so in group 0 the two cancel, and group 1 has only the format's: sums (0, 0, -a, a),
+    a = 1/sqrt(2), whitened over the 4 tokens (mean 0, unbiased std sqrt(1/3)): (0, 0, -a sqrt(3), a sqrt(3))."""
+    mask = torch.ones(4, 1, dtype=torch.bool)
+    groups = torch.tensor([0, 0, 1, 1])
+    scores = torch.tensor([[1.0, 0.0], [0.0, 10.0], [1.0, 0.0], [1.0, 10.0]], dtype=F64)
+    adv, returns = adv_mod.compute("gdpo", mask=mask, scores=scores, group_ids=groups)
+    a = math.sqrt(0.5)
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.0, 0.0, -a * math.sqrt(3), a * math.sqrt(3)],
+                                                       dtype=F64), rtol=1e-5, atol=1e-5)
+    assert returns is None
+    grpo, _ = adv_mod.compute("grpo", mask=mask, scores=scores.sum(-1), group_ids=groups)
+    assert grpo[1, 0] > 0.7                                  # summing first: format decides group 0
+    with pytest.raises(ValueError, match=r"'gdpo' needs scores \[B\] or \[B, K\]"):
+        adv_mod.compute("gdpo", mask=mask, scores=torch.ones(4, 2, 2), group_ids=groups)
+
+
 # ----------------------------------------------------------------------------------------------- aggregation
 
 def test_aggregation_modes_by_hand():
@@ -252,6 +271,16 @@ def test_aggregation_modes_by_hand():
     assert agg(loss, mask, "seq-mean-token-sum", global_seqs=torch.tensor(5)).item() == pytest.approx(10 / 5)
     assert algorithms.count_tokens_and_seqs(mask) == (4, 2)
     assert agg(loss, torch.zeros_like(mask), "token-mean").item() == 0.0
+    # prompt-mean: sequences 0 and 2 answer prompt 7, sequence 1 prompt 3: (6 / 3 + 4 / 1) / 2 prompts
+    groups = torch.tensor([7, 3, 7])
+    assert agg(loss, mask, "prompt-mean", group_ids=groups).item() == pytest.approx((6 / 3 + 4 / 1) / 2)
+    # one prompt: the token mean; each its own prompt: the sequence mean (of the non-empty ones)
+    assert agg(loss, mask, "prompt-mean", group_ids=torch.zeros(3)).item() == pytest.approx(10 / 4)
+    assert agg(loss, mask, "prompt-mean", group_ids=torch.arange(3)).item() == pytest.approx((2 + 4) / 2)
+    row_tokens, prompts = algorithms.aggregation.prompt_counts(mask, groups)
+    assert row_tokens.tolist() == [3, 1, 3] and prompts == 2
+    with pytest.raises(ValueError, match="'prompt-mean' needs group_ids"):
+        agg(loss, mask, "prompt-mean")
     with pytest.raises(ValueError, match="unknown loss aggregation mode 'sum'; valid modes: token-mean"):
         agg(loss, mask, "sum")
 
@@ -263,10 +292,12 @@ def test_aggregation_of_parts_with_global_counts_sums_to_the_whole(seed, mode, n
     g = torch.Generator().manual_seed(seed)
     loss = torch.randn(9, 5, generator=g, dtype=F64)
     mask = torch.rand(9, 5, generator=g) < 0.6
+    groups = torch.randint(0, 4, (9,), generator=g)          # a prompt's responses may fall into several parts
     tokens, seqs = algorithms.count_tokens_and_seqs(mask)
-    whole = algorithms.aggregate(loss, mask, mode, norm_length=7)
+    prompt_tokens, prompts = algorithms.aggregation.prompt_counts(mask, groups)
+    whole = algorithms.aggregate(loss, mask, mode, norm_length=7, group_ids=groups)
     parts = sum(algorithms.aggregate(loss[idx], mask[idx], mode, global_tokens=tokens, global_seqs=seqs,
-                                     norm_length=7)
+                                     norm_length=7, prompt_tokens=prompt_tokens[idx], global_prompts=prompts)
                 for idx in torch.arange(9).chunk(n_parts))
     torch.testing.assert_close(parts, whole, rtol=1e-12, atol=1e-12)
 

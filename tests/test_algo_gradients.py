@@ -36,8 +36,14 @@ def make_batch(seed: int, lr_range: float = 3.0, b: int = B, t: int = T):
     return logp, old_logp, adv, mask, ref_logp
 
 
+def groups_of(mask):
+    """Prompt ids for prompt-mean: consecutive pairs of responses answer one prompt."""
+    return torch.arange(mask.shape[0]) // 2
+
+
 def autograd_grad(algo, logp, old_logp, adv, mask, **kw):
     assert logp.dtype == old_logp.dtype == adv.dtype == mask.dtype == F64
+    kw.setdefault("group_ids", groups_of(mask))
     logp = logp.clone().requires_grad_(True)
     loss, metrics = algo.loss(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, **kw)
     (grad,) = torch.autograd.grad(loss, logp)
@@ -45,10 +51,13 @@ def autograd_grad(algo, logp, old_logp, adv, mask, **kw):
 
 
 def agg_weights(mode: str, mask: torch.Tensor, norm_length=None) -> torch.Tensor:
-    """c_bt of each aggregation mode, token by token."""
+    """c_bt of each aggregation mode, token by token (prompt-mean with the prompts of groups_of)."""
     c = torch.zeros_like(mask)
     n_tokens = mask.sum().item()
     n_seqs = sum(1 for i in range(mask.shape[0]) if mask[i].sum() > 0)
+    prompt = groups_of(mask).tolist()
+    prompt_tokens = {p: sum(mask[j].sum().item() for j in range(mask.shape[0]) if prompt[j] == p) for p in prompt}
+    n_prompts = sum(1 for p in prompt_tokens if prompt_tokens[p] > 0)
     for i in range(mask.shape[0]):
         n_i = mask[i].sum().item()
         for t in range(mask.shape[1]):
@@ -58,7 +67,8 @@ def agg_weights(mode: str, mask: torch.Tensor, norm_length=None) -> torch.Tensor
                        "seq-mean-token-mean": 1.0 / (n_seqs * n_i),
                        "seq-mean-token-sum": 1.0 / n_seqs,
                        "seq-mean-token-sum-norm": 1.0 / (n_seqs * (norm_length or mask.shape[1])),
-                       "token-sum": 1.0}[mode]
+                       "token-sum": 1.0,
+                       "prompt-mean": 1.0 / (n_prompts * prompt_tokens[prompt[i]])}[mode]
     return c
 
 
@@ -111,6 +121,49 @@ def w_dppo(name, logp, old_logp, r, a, delta_low, delta_high):
     return 0.0 if out else -r * a
 
 
+def m2po_masked(logp, old_logp, mask, tau):
+    """M2PO's mask written out: sort the tokens by (log r)^2, largest first, and mask them one by one until the mean
+    of the remaining ones is below tau (all but the last one if that never happens)."""
+    ranked = sorted(tokens(mask), key=lambda k: -(logp[k].item() - old_logp[k].item()) ** 2)
+    squares = [(logp[k].item() - old_logp[k].item()) ** 2 for k in ranked]
+    for n_masked in range(len(ranked)):
+        rest = squares[n_masked:]
+        if sum(rest) / len(rest) < tau:
+            return set(ranked[:n_masked])
+    return set(ranked[:-1])
+
+
+def masked_weights(name, algo, logp, old_logp, mask, ratio, a):
+    """Per-token weights of the objectives with a mask M: -M r A, plus prime-rl's kl_tau (log r)^2 term (weight
+    2 kl_tau log r on every token). prime-dppo: M = 0 where A > 0 and p - mu > delta_high or A <= 0 and
+    p - mu < -delta_low; ipo: where |p - mu| > delta; m2po: m2po_masked."""
+    w = torch.zeros_like(mask)
+    if name == "m2po":
+        masked = m2po_masked(logp, old_logp, mask, algo.m2_threshold)
+        assert 0 < len(masked) < len(tokens(mask)), "the test inputs must mask some tokens and keep others"
+    else:
+        masked = set()
+        for k in tokens(mask):
+            diff = math.exp(logp[k].item()) - math.exp(old_logp[k].item())
+            if name == "prime-dppo":
+                out = (a[k] > 0 and diff > algo.clip_ratio_high) or (a[k] <= 0 and diff < -algo.clip_ratio_low)
+            else:
+                out = abs(diff) > algo.ipo_threshold
+            masked |= {k} if out else set()
+    kl_tau = getattr(algo, "kl_tau", 0.0)
+    for k in tokens(mask):
+        w[k] = (0.0 if k in masked else -ratio[k] * a[k]) + 2 * kl_tau * math.log(ratio[k])
+    return w
+
+
+def w_fec(p, r, a, algo):
+    """FEC: PPO's weight with the bounds 1 - E-(p), 1 + E+(p) linear in the token's probability p."""
+    w_high, w_low = algo._weights
+    e_high = max(w_high * (algo.high_slope * p + algo.high_intercept) + (1 - w_high) * algo.clip_ratio_high, 0.0)
+    e_low = min(max(w_low * (algo.low_slope * p + algo.low_intercept) + (1 - w_low) * algo.clip_ratio_low, 0.0), 1.0)
+    return w_ppo_clip(r, a, 1 - e_low, 1 + e_high)
+
+
 def covariance(logp, adv, mask):
     toks = tokens(mask)
     mean_lp = sum(logp[i, t].item() for i, t in toks) / len(toks)
@@ -148,6 +201,8 @@ def analytic(name, algo, logp, old_logp, adv, mask, scores=None):
             w[k] = w_dppo(name, logp[k].item(), old_logp[k].item(), ratio[k], a[k], algo.clip_ratio_low,
                           algo.clip_ratio_high)
         return c * w
+    if name in ("prime-dppo", "ipo", "m2po"):
+        return c * masked_weights(name, algo, logp, old_logp, mask, ratio, a)
     if name in ("clip-cov", "kl-cov"):
         cov = covariance(logp, adv, mask)
         if name == "clip-cov":
@@ -180,6 +235,10 @@ def analytic(name, algo, logp, old_logp, adv, mask, scores=None):
             "lite-ppo": lambda: w_ppo_clip(r, a[k], lo, hi),
             "sapo": lambda: w_sapo(r, a[k], algo.tau_pos, algo.tau_neg),
             "gpg": lambda: -a[k],                                # -A log pi: weight -A whatever the ratio
+            # TOPR: -A log pi on A > 0; -sg(clip(r, 0, 1)) A log pi on A < 0
+            "topr": lambda: -algo.positive_weight * a[k] if a[k] > 0 else -algo.negative_weight * min(r, 1.0) * a[k],
+            "kimi-1.5": lambda: -a[k] + algo.tau * math.log(r),  # -A log pi + tau/2 (log r)^2
+            "fec": lambda: w_fec(math.exp(logp[k].item()), r, a[k], algo),
             "ce-gppo-authors": lambda: (w_ce_gppo(r, a[k], lo, hi, algo.beta1, algo.beta2, algo.dual_clip_c)
                                         - (algo.positive_loss_coeff if scores[k[0]] == algo.reward_correct
                                            else 0.0)),
@@ -195,6 +254,9 @@ OVERRIDES = {
     "clip-cov": {"clip_cov_ratio": 0.1, "clip_cov_lb": 0.2, "clip_cov_ub": 5.0},
     "kl-cov": {"kl_cov_ratio": 0.1},
     "dr-grpo": {"loss_norm_length": 16},
+    "topr": {"clip_ratio_low": 0.2, "clip_ratio_high": 0.2},      # diagnostics only: regions around r = 1
+    "m2po": {"m2_threshold": 0.5},                                  # log-ratios up to 3: keep some tokens
+    "fec": {"schedule": "static", "weight_high": 0.6, "weight_low": 0.3},
 }
 
 
@@ -223,7 +285,8 @@ def dppo_batch(seed: int):
 
 
 def batch_for(name: str, seed: int):
-    return {"gspo": gspo_batch, "dppo-tv": dppo_batch, "dppo-kl": dppo_batch}.get(name, make_batch)(seed)
+    return {"gspo": gspo_batch, "dppo-tv": dppo_batch, "dppo-kl": dppo_batch, "prime-dppo": dppo_batch,
+            "ipo": dppo_batch}.get(name, make_batch)(seed)
 
 
 def scores_for(seed: int) -> torch.Tensor:
@@ -236,7 +299,8 @@ def scores_for(seed: int) -> torch.Tensor:
 
 def test_every_builtin_objective_has_an_analytic_gradient_test():
     covered = {"ppo", "grpo", "dapo", "dr-grpo", "gppo", "ce-gppo", "gspo", "cispo", "clip-cov", "kl-cov",
-               "sapo", "gmpo", "gpg", "dppo-tv", "dppo-kl", "lite-ppo", "ce-gppo-authors"}
+               "sapo", "gmpo", "gpg", "dppo-tv", "dppo-kl", "lite-ppo", "ce-gppo-authors", "topr", "kimi-1.5",
+               "prime-dppo", "ipo", "m2po", "fec"}
     assert set(algorithms.BUILTIN) == covered
 
 

@@ -27,8 +27,9 @@ def batch(seed, b=8, t=7, lr_range=1.0):
     ref_logp = logp + 0.2 * torch.randn(b, t, generator=g, dtype=F64)
     entropy = torch.rand(b, t, generator=g, dtype=F64)
     scores = torch.where(torch.arange(b) % 2 == 0, 1.0, -1.0).to(F64)     # outcome rewards (ce-gppo-authors)
+    group_ids = torch.arange(b) // 2                                       # two responses per prompt (prompt-mean)
     return dict(logp=logp, old_logp=old_logp, advantages=adv, mask=mask, ref_logp=ref_logp, entropy=entropy,
-                scores=scores)
+                scores=scores, group_ids=group_ids)
 
 
 def loss_and_grads(algo, inputs, **kw):
@@ -50,25 +51,36 @@ def rows(inputs, idx):
 def test_micro_batches_and_ranks_reproduce_the_single_batch_gradient(name, mode):
     """2 ranks x 2 micro-batches, each normalised by the global counts; their summed gradient is the big batch's.
 
-    KL loss and entropy bonus are on so that every term of the loss is covered."""
+    KL loss and entropy bonus are on so that every term of the loss is covered. PPO's critic does not take
+    prompt-mean (test_prompt_mean_is_refused_where_it_is_not_defined)."""
+    if name == "ppo" and mode == "prompt-mean":
+        return
     algo = algorithms.get(name, loss_agg_mode=mode, loss_norm_length=12, kl_coef=0.05, kl_in_reward=False,
                           entropy_coef=0.01)
     inputs = batch(1, b=8)
-    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
-    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, global_tokens=tokens, global_seqs=seqs)
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, **global_counts(inputs))
 
 
 # rows of 2 simulated data-parallel ranks (0-3, 4-7), each in 2 uneven micro-batches
 RANKS_X_MICRO = [torch.arange(0, 1), torch.arange(1, 4), torch.arange(4, 5), torch.arange(5, 8)]
 
 
+def global_counts(inputs) -> dict:
+    """What every piece of ``inputs`` is given: the whole batch's token and sequence counts and, for prompt-mean,
+    each row's prompt token count (prompt_tokens, sliced per piece) and the number of prompts."""
+    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    prompt_tokens, prompts = algorithms.aggregation.prompt_counts(inputs["mask"], inputs["group_ids"])
+    return dict(global_tokens=tokens, global_seqs=seqs, prompt_tokens=prompt_tokens, global_prompts=prompts)
+
+
 def assert_pieces_add_up(algo, inputs, pieces, **counts):
-    """The pieces' losses, each given the global ``counts``, add up to the whole batch's loss, and their gradients
-    (w.r.t. logp and entropy) to its gradients."""
+    """The pieces' losses, each given the global ``counts`` (prompt_tokens sliced to the piece's rows), add up to the
+    whole batch's loss, and their gradients (w.r.t. logp and entropy) to its gradients."""
     loss_full, grads_full, _ = loss_and_grads(algo, inputs)
     total, grads = 0.0, [torch.zeros_like(g) for g in grads_full]
     for piece in pieces:
-        loss, g, _ = loss_and_grads(algo, rows(inputs, piece), **counts)
+        piece_counts = {k: (v[piece] if k == "prompt_tokens" else v) for k, v in counts.items()}
+        loss, g, _ = loss_and_grads(algo, rows(inputs, piece), **piece_counts)
         total += loss
         for acc, part in zip(grads, g):
             acc[piece] += part
@@ -84,11 +96,12 @@ def test_any_split_with_global_counts_sums_to_the_big_batch(seed, cuts, mode):
     algo = algorithms.get("ce-gppo", loss_agg_mode=mode, loss_norm_length=10)
     inputs = batch(seed, b=10, t=6)
     _, (g_full, _), _ = loss_and_grads(algo, inputs)
-    tokens, seqs = algorithms.count_tokens_and_seqs(inputs["mask"])
+    counts = global_counts(inputs)
     bounds = [0, *sorted(cuts), 10]
     g_sum = torch.zeros_like(g_full)
     for lo, hi in zip(bounds, bounds[1:]):
-        _, (g, _), _ = loss_and_grads(algo, rows(inputs, slice(lo, hi)), global_tokens=tokens, global_seqs=seqs)
+        piece = {**counts, "prompt_tokens": counts["prompt_tokens"][lo:hi]}
+        _, (g, _), _ = loss_and_grads(algo, rows(inputs, slice(lo, hi)), **piece)
         g_sum[lo:hi] += g
     torch.testing.assert_close(g_sum, g_full, rtol=1e-12, atol=1e-14)
 
@@ -125,7 +138,7 @@ def forking_batch(seed, q, pieces, lengths):
 
 
 @pytest.mark.parametrize("denominator", ["selected", "trl"])
-@pytest.mark.parametrize("mode", algorithms.AGG_MODES)
+@pytest.mark.parametrize("mode", [m for m in algorithms.AGG_MODES if m != "prompt-mean"])   # refused with q < 1
 def test_forking_tokens_micro_batches_and_ranks_reproduce_the_single_batch_gradient(mode, denominator):
     """Wang et al. 2025 (arXiv 2506.01939v2), Eq. (6) selects within each (micro-)batch; when the pieces' selections
     make up the big batch's, 2 ranks x 2 uneven micro-batches with the global counts (global_policy_tokens: the sum
@@ -252,15 +265,21 @@ def test_missing_reference_or_entropy_is_an_error_that_says_what_is_needed():
 
 # -------------------------------------------------------------------------------------------------- metrics
 
+# the objectives' own metrics: the share of tokens and sequences their mask takes the gradient from, FEC's bounds
+MASK_KEYS = {"mask/token_frac", "mask/seq_frac"}
+OWN_KEYS = {"m2po": MASK_KEYS, "prime-dppo": MASK_KEYS, "ipo": MASK_KEYS,
+            "fec": {"fec/weight_high", "fec/weight_low", "fec/eps_high_mean", "fec/eps_low_mean"}}
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_every_objective_reports_the_same_metric_keys(name):
     inputs = batch(7)
     bare = {k: inputs[k] for k in ("logp", "old_logp", "advantages", "mask", "scores")}
     algo = algorithms.get(name, kl_coef=0.0)
     _, metrics = algo.loss(**bare)
-    assert set(metrics) == METRIC_KEYS
+    assert set(metrics) == METRIC_KEYS | OWN_KEYS.get(name, set())
     _, metrics = algo.loss(**bare, ref_logp=inputs["ref_logp"], entropy=inputs["entropy"])
-    assert set(metrics) == METRIC_KEYS | {"kl/ref", "entropy"}
+    assert set(metrics) == METRIC_KEYS | {"kl/ref", "entropy"} | OWN_KEYS.get(name, set())
     assert all(isinstance(v, float) for v in metrics.values())
 
 
@@ -371,3 +390,85 @@ def test_outcome_recipe_advantages_follow_the_algorithm():
     torch.testing.assert_close(adv_dr[:, 0], torch.tensor([0.5, -0.5, 0.0, 0.0], dtype=F64))
     s = math.sqrt(0.5)   # unbiased std of {1, 0}
     torch.testing.assert_close(adv_grpo[:, 0], torch.tensor([0.5 / (s + 1e-6), -0.5 / (s + 1e-6), 0, 0], dtype=F64))
+
+
+# ------------------------------------------------------------------------------------------------ issue 31's items
+
+def test_m2po_micro_batches_and_ranks_when_their_masks_make_up_the_batchs():
+    """M2PO chooses its mask over the batch it is given (batch_dependent). Each of the 2 ranks x 2 micro-batches holds
+    one outlier token (log r = 3, (log r)^2 = 9) among small ones (|log r| <= 0.05): alone each masks its outlier
+    (the rest's mean is below tau = 0.04), and the whole batch masks all four (with 1 to 3 of them masked the mean
+    of the rest is still above tau). With the global counts the pieces then add up to the batch's loss and
+    gradients."""
+    inputs = batch(12, b=8)
+    inputs["mask"][[0, 4]] = 1.0                          # the one-row pieces need more tokens than their outlier
+    g = torch.Generator().manual_seed(12)
+    log_ratio = (torch.rand(8, 7, generator=g, dtype=F64) * 2 - 1) * 0.05
+    outliers = [(0, 0), (1, 0), (4, 0), (5, 0)]           # one in each piece of RANKS_X_MICRO
+    for k in outliers:
+        log_ratio[k] = 3.0
+    inputs["old_logp"] = inputs["logp"] - log_ratio
+    algo = algorithms.get("m2po")
+    x = algo._inputs(inputs["logp"], inputs["old_logp"], inputs["advantages"], inputs["mask"])
+    assert sorted(map(tuple, torch.nonzero(algo.masked_tokens(x)).tolist())) == outliers
+    for piece in RANKS_X_MICRO:
+        part = rows(inputs, piece)
+        xp = algo._inputs(part["logp"], part["old_logp"], part["advantages"], part["mask"])
+        assert int(algo.masked_tokens(xp).sum()) == 1
+    assert_pieces_add_up(algo, inputs, RANKS_X_MICRO, **global_counts(inputs))
+
+
+def test_prompt_mean_is_refused_where_it_is_not_defined():
+    with pytest.raises(ValueError, match="'prompt-mean'.*not available with a critic"):
+        algorithms.get("ppo", loss_agg_mode="prompt-mean")
+    with pytest.raises(ValueError, match="'prompt-mean'.*entropy_top_q < 1"):
+        algorithms.get("dapo", loss_agg_mode="prompt-mean", entropy_top_q=0.2)
+    inputs = batch(13)
+    del inputs["group_ids"]
+    with pytest.raises(ValueError, match="needs group_ids"):
+        algorithms.get("dapo", loss_agg_mode="prompt-mean").loss(**inputs)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    # lambda = 1 - 2k/T with T = 10; id: (lambda, 0) then (0, 1 + lambda); did: (1 - lambda, 0) then (1, 1 + lambda)
+    ("id", {0: (1.0, 0.0), 2: (0.6, 0.0), 5: (0.0, 0.0), 6: (0.0, 0.8), 10: (0.0, 0.0)}),
+    ("did", {0: (0.0, 0.0), 2: (0.4, 0.0), 5: (1.0, 0.0), 6: (1.0, 0.8), 10: (1.0, 0.0)}),
+])
+def test_fec_id_and_did_schedules_follow_the_authors_formulas(schedule, expected):
+    algo = algorithms.get("fec", schedule=schedule)
+    for step, weights in expected.items():
+        algo.start_step(step, 10, None)
+        assert algo._weights == pytest.approx(weights, abs=1e-12), step
+    assert algo.follows_schedule and not algorithms.get("fec", schedule="static").follows_schedule
+
+
+def test_fec_oscillatory_decay_switches_on_the_entropy_thresholds():
+    """od: tau_low = 0.2 H_init, tau_high(k) = tau_low + (H_init - tau_low)(1 - k/T); boost (dynamic upper bound)
+    once H <= tau_low, suppress (dynamic lower bound) once H > tau_high(k), otherwise keep the state; start in
+    suppress. H_init = 2 (the first entropy heard), T = 10."""
+    algo = algorithms.get("fec", schedule="od")
+    steps = [(0, None, (0.0, 1.0)),      # nothing measured yet: suppress
+             (1, 2.0, (0.0, 1.0)),       # tau_high(1) = 0.4 + 1.6 * 0.9 = 1.84 < 2.0: suppress
+             (2, 0.39, (1.0, 0.0)),      # <= tau_low = 0.4: boost
+             (3, 1.0, (1.0, 0.0)),       # between 0.4 and tau_high(3) = 1.52: keep boosting
+             (4, 1.5, (0.0, 1.0))]       # > tau_high(4) = 1.36: suppress
+    for step, entropy, weights in steps:
+        algo.start_step(step, 10, entropy)
+        assert algo._weights == weights, step
+    resumed = algorithms.get("fec", schedule="od")
+    resumed.load_schedule_state(algo.schedule_state())
+    resumed.start_step(5, 10, 1.0)       # 1.0 < tau_high(5) = 1.2: the restored suppress state holds
+    algo.start_step(5, 10, 1.0)
+    assert resumed._weights == algo._weights == (0.0, 1.0)
+
+
+def test_topr_trajectory_ratio_truncates_the_whole_sequence():
+    """sequence_ratio=True: a negative response's weight is clip(prod_t r_t, 0, 1) on every token."""
+    algo = algorithms.get("topr", sequence_ratio=True, loss_agg_mode="token-sum")
+    lr = torch.tensor([[0.3, -0.1, 0.2], [-0.5, 0.1, 0.0]], dtype=F64)      # products e^0.4 and e^-0.4
+    logp = torch.full((2, 3), -1.0, dtype=F64)
+    adv = torch.tensor([[-1.0] * 3, [-2.0] * 3], dtype=F64)
+    loss, (grad, _), _ = loss_and_grads(algo, {"logp": logp, "old_logp": logp - lr, "advantages": adv,
+                                               "mask": torch.ones(2, 3, dtype=F64), "entropy": torch.zeros(2, 3)})
+    expected = torch.tensor([[1.0] * 3, [2.0 * math.exp(-0.4)] * 3], dtype=F64)       # -w A, w = min(prod r, 1)
+    torch.testing.assert_close(grad, expected)

@@ -172,7 +172,8 @@ def test_list_tables_fit_120_columns_and_show_what_differs(capsys):
     assert "beta1=0.5" in ce_row and "beta2=1" in ce_row and "arXiv:2509.20712" in ce_row
     # a field at the shared default is not repeated on an objective's row
     assert "clip_ratio_low" not in ce_row
-    for section in ("advantage estimators:", "benchmarks", "presets", "templates:", "rewards:"):
+    for section in ("advantage estimators:", "rollout corrections:", "aggregation modes:",
+                    "benchmarks", "presets", "templates:", "rewards:"):
         assert section in out
 
 
@@ -220,6 +221,21 @@ def test_list_json_for_scripts(capsys):
     assert {b["name"] for b in info["benchmarks"]} >= {"gsm8k", "arith"}
     assert main(["list", "grpo", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["fields"]["kl_coef"] == 0.04
+
+
+def test_list_json_holds_every_kind_of_zoo_item(capsys):
+    """Issue 31's items, each where its kind lives, and the sizes of the registries."""
+    assert main(["list", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    objectives = set(info["algorithms"])
+    estimators = {e["name"] for e in info["advantage_estimators"]}
+    corrections = {e["name"]: e for e in info["rollout_corrections"]}
+    modes = {e["name"] for e in info["aggregation_modes"]}
+    assert {"m2po", "topr", "kimi-1.5", "prime-dppo", "ipo", "fec"} <= objectives
+    assert {"maxrl", "gdpo"} <= estimators and {"kl-rs", "outlier-token", "opsm"} <= set(corrections)
+    assert {"token_k1", "seq_sum_k2", "seq_mean_k3", "seq_max_k3"} <= set(corrections["kl-rs"]["params"])
+    assert "prompt-mean" in modes and len(modes) == len(algorithms.AGG_MODES)
+    assert len(objectives) >= 22 and len(estimators) >= 13 and len(corrections) >= 9
 
 
 def test_benchmark_sizes_are_counted_from_the_data_directory(data_dir, capsys):

@@ -104,12 +104,15 @@ def test_single_process_is_not_distributed():
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_match_one_process(tmp_path):
+@pytest.mark.parametrize("overrides", [{}, {"loss_agg_mode": "prompt-mean"}], ids=["grpo", "grpo-prompt-mean"])
+def test_two_gloo_ranks_match_one_process(tmp_path, overrides):
+    """prompt-mean: each rank holds whole prompts; the number of prompts is summed over the ranks."""
+    settings = {**SETTINGS, "algo_overrides": overrides}
     plugin = tmp_path / "parity_plugin.py"
     plugin.write_text(PLUGIN)
     out2 = tmp_path / "ranks2"
     sets = []
-    for key, value in {**SETTINGS, "reward": "test-ddp-text-parity"}.items():
+    for key, value in {**settings, "reward": "test-ddp-text-parity"}.items():
         if key in ("algo", "model", "task", "steps"):
             continue
         sets += ["--set", f"{key}={json.dumps(value) if isinstance(value, dict) else value}"]
@@ -120,7 +123,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
-    one = Trainer(TrainConfig(**SETTINGS, out_dir=str(tmp_path / "ranks1")), reward_fn=parity, progress=False)
+    one = Trainer(TrainConfig(**settings, out_dir=str(tmp_path / "ranks1")), reward_fn=parity, progress=False)
     one.train()
 
     # the first training step (a step-0 record holds only the initial entropy/probe)

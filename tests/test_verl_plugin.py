@@ -60,10 +60,15 @@ def _verl_loss(mode, old, logp, adv, mask, config, weights=None):
     return loss.detach(), leaf.grad, metrics
 
 
+# settings a verl policy loss can run: fec's default schedule follows the training step, which verl does not pass
+FIXED = {"fec": {"schedule": "static", "weight_high": 0.6, "weight_low": 0.3}}
+
+
 @pytest.mark.parametrize("name", [n for n in algorithms.BUILTIN if not algorithms.get_class(n).needs_scores])
 def test_every_objective_matches_the_zoo_loss_and_gradient(name):
     """get_policy_loss_fn('zoo-<name>') with a verl ActorConfig == algorithms.get(name).loss (float64, 1e-6)."""
-    algo = algorithms.get(name)
+    hparams = FIXED.get(name, {})
+    algo = algorithms.get(name, **hparams)
     # the objective's clip range, dual clip and aggregation expressed in verl's own keys, as verl_overrides does
     extra = {}
     if hasattr(algo, "dual_clip_c"):
@@ -72,12 +77,12 @@ def test_every_objective_matches_the_zoo_loss_and_gradient(name):
                                                                    hparams={"dual_clip_c": None})
         else:
             extra["clip_ratio_c"] = algo.dual_clip_c
-    extra.setdefault("policy_loss", verl_plugin.ZooPolicyLossConfig(loss_mode=f"zoo-{name}"))
+    extra.setdefault("policy_loss", verl_plugin.ZooPolicyLossConfig(loss_mode=f"zoo-{name}", hparams=hparams))
     config = _actor_config(clip_ratio_low=algo.clip_ratio_low, clip_ratio_high=algo.clip_ratio_high,
                            loss_agg_mode=algo.loss_agg_mode, **extra)
     for seed in range(3):
         old, logp, adv, mask = _batch(seed)
-        ref_loss, ref_grad = _zoo_reference(algorithms.get(name, kl_coef=0.0), old, logp, adv, mask)
+        ref_loss, ref_grad = _zoo_reference(algorithms.get(name, kl_coef=0.0, **hparams), old, logp, adv, mask)
         loss, grad, metrics = _verl_loss(f"zoo-{name}", old, logp, adv, mask, config)
         torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-6)
@@ -114,6 +119,12 @@ def test_bad_hparams_are_rejected_with_the_field_named():
         verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-grpo", hparams={"entropy_top_q": 0.2})
     with pytest.raises(ValueError, match="entropy_top_q"):
         verl_plugin.verl_overrides("grpo", entropy_top_q=0.2)
+    # fec's schedules move with the training step, which verl does not pass to a policy loss: refused
+    with pytest.raises(ValueError, match="zoo-fec with these settings follows the training step"):
+        verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-fec")
+    with pytest.raises(ValueError, match="schedule=static"):
+        verl_plugin.verl_overrides("fec", schedule="od")
+    verl_plugin.ZooPolicyLossConfig(loss_mode="zoo-fec", hparams={"schedule": "static"})
 
 
 def test_data_parallel_normalisation_follows_verl():
@@ -138,8 +149,9 @@ def test_rollout_is_weights_match_the_zoo_and_verls_weighting():
     old, logp, adv, mask = _batch(3)
     w = torch.rand(B, T, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2
     for name in (n for n in algorithms.BUILTIN if not algorithms.get_class(n).needs_scores):
-        algo = algorithms.get(name, kl_coef=0.0)
+        algo = algorithms.get(name, kl_coef=0.0, **FIXED.get(name, {}))
         hparams = {"dual_clip_c": algo.dual_clip_c} if hasattr(algo, "dual_clip_c") else {}
+        hparams.update(FIXED.get(name, {}))
         config = _actor_config(clip_ratio_low=algo.clip_ratio_low, clip_ratio_high=algo.clip_ratio_high,
                                loss_agg_mode=algo.loss_agg_mode,
                                policy_loss=verl_plugin.ZooPolicyLossConfig(loss_mode=f"zoo-{name}", hparams=hparams))
@@ -279,7 +291,7 @@ def test_recipe_overrides_compose_for_every_objective():
     config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
     with initialize_config_dir(config_dir=config_dir, version_base=None):
         for name in verl_plugin.verl_objectives():
-            cfg = compose(config_name="ppo_trainer", overrides=verl_plugin.verl_overrides(name))
+            cfg = compose(config_name="ppo_trainer", overrides=verl_plugin.verl_overrides(name, **FIXED.get(name, {})))
             assert cfg.actor_rollout_ref.actor.policy_loss.loss_mode == f"zoo-{name}"
             estimator = cfg.algorithm.adv_estimator
             assert estimator == "gae" if algorithms.get(name).needs_critic else estimator.startswith("zoo-")

@@ -19,8 +19,7 @@ its equations, section 5.1, experiments and the authors' code use the mapping ab
 
 Equations (Su et al. 2025, CE-GPPO, arXiv v5): the objective is Eq. (8) (restated as Eq. (24) in Appendix A.3), its
 gradient Eq. (9) with the per-token weight F = beta1 (1 - eps), beta2 (1 + eps) or delta in Eq. (10); the GRPO
-advantage is Eq. (2). Read in the paper itself: a Markdown conversion of the arXiv v5 PDF (23 Apr 2026) kept in a
-public repository (found by searching code for "arXiv:2509.20712v5"); earlier versions may number differently.
+advantage is Eq. (2). Earlier versions of the paper may number them differently.
 """
 from __future__ import annotations
 

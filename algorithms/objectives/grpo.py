@@ -6,9 +6,8 @@ loss = mean over sequences of the mean over their tokens (seq-mean-token-mean).
 
     loss_t = max(-r A, -clip(r, 1 - eps, 1 + eps) A)      dloss_t/dlogp_t = -r A unclipped, 0 clipped
 
-Equations: the GRPO objective is DeepSeekMath's Eq. (3) and its k3 KL estimator its Eq. (4) (Shao et al. 2024, as
-cited from the paper by a DeepSeekMath write-up; the paper's own text was not available); the advantage is stated
-unnumbered in its section 4.1.2. The same objective is DAPO's Eq. (5) (Yu et al. 2025, read in a transcription).
+Equations: the GRPO objective is DeepSeekMath's Eq. (3) and its k3 KL estimator its Eq. (4) (Shao et al. 2024); the
+advantage is stated unnumbered in its section 4.1.2. The same objective is DAPO's Eq. (5) (Yu et al. 2025).
 """
 from __future__ import annotations
 

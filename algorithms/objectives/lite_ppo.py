@@ -13,9 +13,8 @@ Equations (Liu et al. 2025, arXiv v3): Lite PPO itself is stated unnumbered in t
 combination of its section 4.1.2 normalisation (group mean, batch std; described in words) and the token-level loss
 displayed without a number in its section 4.3 (DAPO's Eq. (12), Yu et al. 2025). Its parts in the paper's own
 numbering: the PPO objective Eq. (1), the group-level normalisation Eq. (5) whose mean Lite PPO keeps, the
-batch-level normalisation Eq. (6) whose std it keeps, and the std-free form Eq. (7). Read in the paper itself: a
-Markdown conversion of the arXiv v3 PDF (27 Oct 2025) kept in a public repository (found by searching code for
-"arXiv:2508.08221v3"). The clipped surrogate is PPO's L^CLIP (Schulman et al. 2017, Eq. (7)).
+batch-level normalisation Eq. (6) whose std it keeps, and the std-free form Eq. (7). The clipped surrogate is
+PPO's L^CLIP (Schulman et al. 2017, Eq. (7)).
 """
 from __future__ import annotations
 

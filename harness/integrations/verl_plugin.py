@@ -91,6 +91,16 @@ NOT_IN_VERL = {
 """Objective fields the plugin cannot honour inside verl -> why (refused rather than silently ignored)."""
 
 
+def _check_schedule(name: str, algo: algorithms.Algorithm) -> algorithms.Algorithm:
+    """The objective, unless its loss follows the training step (start_step), which verl does not pass to a policy
+    loss: then a ValueError saying how to fix its settings."""
+    if algo.follows_schedule:
+        raise ValueError(f"{PREFIX}{name} with these settings follows the training step (e.g. fec's schedule), which "
+                         f"verl does not pass to a policy loss; set policy_loss.hparams to a fixed setting (fec: "
+                         f"schedule=static with weight_high / weight_low), or train with `rlvr-zoo train`")
+    return algo
+
+
 def _check_hparams(name: str, hparams: dict) -> None:
     unsupported = sorted(set(hparams) & set(NOT_IN_VERL))
     if unsupported:
@@ -116,7 +126,7 @@ class ZooPolicyLossConfig(PolicyLossConfig):
             name = zoo_name(self.loss_mode)
             hparams = dict(self.hparams or {})
             _check_hparams(name, hparams)
-            algorithms.get(name, **hparams)
+            _check_schedule(name, algorithms.get(name, **hparams))
 
 
 def _field(config, key: str, default=None):
@@ -142,7 +152,7 @@ def objective(name: str, config=None) -> algorithms.Algorithm:
     fields = {f.name for f in dataclasses.fields(algorithms.get_class(name))}
     if "dual_clip_c" in fields and "dual_clip_c" not in hparams:
         overrides["dual_clip_c"] = _field(config, "clip_ratio_c", 3.0)
-    return algorithms.get(name, **hparams, **overrides)
+    return _check_schedule(name, algorithms.get(name, **hparams, **overrides))
 
 
 def policy_loss_fn(name: str):
@@ -253,7 +263,7 @@ def verl_overrides(name: str, **hparams) -> list[str]:
     and overlong shaping (DAPO) and the reward values of correct and incorrect answers.
     """
     _check_hparams(name, hparams)
-    algo = algorithms.get(name, **hparams)
+    algo = _check_schedule(name, algorithms.get(name, **hparams))
     actor = "actor_rollout_ref.actor"
     out = [f"{actor}.policy_loss._target_={__name__}.ZooPolicyLossConfig",
            f"{actor}.policy_loss.loss_mode={PREFIX}{name}"]

@@ -85,9 +85,11 @@ class TrainConfig:
                              "weights min(pi_old/pi_engine, tis_cap) as rollout_is_weights (Yao et al. 2025 use 2); "
                              "0 disables")
     rollout_correction: str = _f("none", "correction of the engine/trainer mismatch, chosen apart from the objective: "
-                                         "none, token-tis, seq-tis, token-mis, seq-mis, icepop or geo-rs, "
-                                         "optionally with parameters ('icepop:alpha=0.5,beta=5'); rlvr-zoo list shows "
-                                         "each with its source and defaults (algorithms.off_policy)")
+                                         "none, token-tis, seq-tis, token-mis, seq-mis, icepop, geo-rs, kl-rs, "
+                                         "outlier-token or opsm, optionally with parameters "
+                                         "('icepop:alpha=0.5,beta=5'), several joined by '+' "
+                                         "('token-tis:normalize=1+kl-rs:seq_max_k2=0.5'); rlvr-zoo list shows each "
+                                         "with its source and defaults (algorithms.off_policy)")
     entropy_target: float | None = _f(None, "adaptive entropy coefficient (Skywork-OR1, arXiv 2505.22312; "
                                             "algorithms.entropy_control): each step the objective's entropy_coef is "
                                             "alpha while the last step's mean response-token entropy was below this "

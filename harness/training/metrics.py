@@ -117,13 +117,16 @@ class UpdateStats:
     train_tokens: int = 0
     extra: dict[str, float] = field(default_factory=dict)   # per-step values recorded as they are
 
-    def add_loss_metrics(self, metrics: dict, tokens: float, weight: float) -> None:
-        """The objective's metrics of one micro-batch: losses are parts of the mini-batch's sum; the rest are
-        per-token means, weighted by tokens."""
+    def add_loss_metrics(self, metrics: dict, tokens: float, weight: float, seqs: float | None = None) -> None:
+        """The objective's metrics of one micro-batch: losses are parts of the mini-batch's sum; a fraction of
+        sequences (a key ending in ``seq_frac``) is a mean weighted by ``seqs``; the rest are per-token means,
+        weighted by tokens."""
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and math.isfinite(v):
                 if k.startswith("loss/"):
                     self.sums.add_sum(k, v * weight)
+                elif k.endswith("seq_frac") and seqs is not None:
+                    self.sums.add_mean(k, v * seqs, seqs)
                 else:
                     self.sums.add_mean(k, v * tokens, tokens)
 

@@ -9,6 +9,14 @@ norm skips that update (the gradients are dropped) and is counted.
 update on exactly on-policy data), one no-grad pass before the update ("recompute"), or the engine's log-probs
 ("rollout"). The engine/trainer mismatch KL and the TIS weights (algorithms.off_policy) are computed from it.
 
+Before each step the objective hears the step and the previous step's mean entropy (Algorithm.start_step): an
+objective with a schedule over training (fec) moves its settings there; its state is part of `Updater.state_dict`.
+The rollout correction gets the current log-probs and the advantages when it reads them (opsm); one that normalises
+its weights (normalize=1) divides by their mean over the step's batch, all ranks, computed before the update from
+pi_old, which must then be known before the update (old_logprobs 'recompute' or 'rollout'). With loss_agg_mode
+prompt-mean every micro-batch gets its rows' prompt token counts over the mini-batch and the mini-batch's number of
+prompts (algorithms.aggregation.prompt_counts; a prompt's responses stay on one rank).
+
 With TrainConfig.entropy_target set, the objective's entropy coefficient is Skywork-OR1's adaptive one
 (algorithms.entropy_control): the step's loss uses the controller's coefficient c_k (logged as ``entropy/coef``),
 and the controller then moves with e_k, the step's mean response-token entropy of the training forwards (over all
@@ -24,6 +32,7 @@ import numpy as np
 import torch
 
 from algorithms import off_policy
+from algorithms.aggregation import PROMPT_MEAN, prompt_counts
 from algorithms.entropy_control import AdaptiveEntropyCoefficient
 from harness import distributed
 from harness.errors import UserError
@@ -115,6 +124,9 @@ class Updater:
         self.critic, self.train_critic, self.critic_optimizer = critic, train_critic, critic_optimizer
         self.guard = StepGuard(model, critic)
         self.correction = off_policy.parse_spec(cfg.rollout_correction)    # (name, params); ("none", {}) when off
+        self.correction_needs = off_policy.needs(*self.correction)          # {"logp", "advantages"} it reads
+        self.weight_mean: float | None = None     # the batch mean a normalising correction divides by, per step
+        self.last_entropy: float | None = None    # the previous step's mean entropy, for start_step
         self.entropy_control = None
         if cfg.entropy_target is not None:
             if algo.entropy_coef > 0:
@@ -125,11 +137,18 @@ class Updater:
 
     def state_dict(self) -> dict:
         """What a checkpoint's trainer state needs to continue the updates exactly (the adaptive entropy
-        controller); empty when there is nothing to keep."""
-        return {"entropy_control": self.entropy_control.state_dict()} if self.entropy_control else {}
+        controller, an objective's schedule); empty when there is nothing to keep."""
+        state = {"entropy_control": self.entropy_control.state_dict()} if self.entropy_control else {}
+        if self.algo.follows_schedule:
+            state["objective_schedule"] = {**self.algo.schedule_state(), "last_entropy": self.last_entropy}
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore `state_dict` from a checkpoint's trainer state (other keys are ignored)."""
+        if self.algo.follows_schedule and state.get("objective_schedule"):
+            saved = dict(state["objective_schedule"])
+            self.last_entropy = saved.pop("last_entropy", None)
+            self.algo.load_schedule_state(saved)
         if self.entropy_control is not None and state.get("entropy_control"):
             saved = dict(state["entropy_control"])
             # the step size, bounds and target come from this run's config; alpha and the on/off state carry over
@@ -138,24 +157,30 @@ class Updater:
             self.entropy_control.enabled = bool(saved["enabled"])
 
     def run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
+        self.algo.start_step(step - 1, self.cfg.steps, self.last_entropy)
         if self.entropy_control is None:
-            return self._run(step, data, n_minibatches)
-        fixed, coef = self.algo.entropy_coef, self.entropy_control.coef
-        self.algo.entropy_coef = coef   # the forward keeps the entropy's gradient exactly when coef > 0
-        try:
             stats = self._run(step, data, n_minibatches)
-        finally:
-            self.algo.entropy_coef = fixed
-        ent = distributed.all_reduce_sum({"num": stats.sums.num.get("entropy", 0.0),
-                                          "den": stats.sums.den.get("entropy", 0.0)})
-        if ent["den"] > 0:
-            self.entropy_control.update(ent["num"] / ent["den"])
-        stats.extra["entropy/coef"] = coef
+        else:
+            fixed, coef = self.algo.entropy_coef, self.entropy_control.coef
+            self.algo.entropy_coef = coef   # the forward keeps the entropy's gradient exactly when coef > 0
+            try:
+                stats = self._run(step, data, n_minibatches)
+            finally:
+                self.algo.entropy_coef = fixed
+            stats.extra["entropy/coef"] = coef
+        if self.entropy_control is not None or self.algo.follows_schedule:
+            ent = distributed.all_reduce_sum({"num": stats.sums.num.get("entropy", 0.0),
+                                              "den": stats.sums.den.get("entropy", 0.0)})
+            if ent["den"] > 0:
+                self.last_entropy = ent["num"] / ent["den"]
+                if self.entropy_control is not None:
+                    self.entropy_control.update(self.last_entropy)
         return stats
 
     def _run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
         cfg, N = self.cfg, data.batch.num_seqs
         stats = UpdateStats()
+        self.weight_mean = self._correction_mean(data)
         for epoch in range(cfg.epochs):
             perm = np.random.default_rng([cfg.seed, step, epoch, self.dist.rank, 0xB47C]).permutation(N) \
                 if (cfg.epochs > 1 or n_minibatches > 1) else np.arange(N)
@@ -181,6 +206,13 @@ class Updater:
         policy_tokens = sum(self.algo.policy_token_count(mmask[s:s + size]) for s in range(0, len(mb_rows), size))
         counts = distributed.all_reduce_sum({"tokens": float(mmask.sum()), "seqs": float(mmask.any(-1).sum()),
                                              "policy_tokens": float(policy_tokens)})
+        if self.algo.loss_agg_mode == PROMPT_MEAN:
+            # each row's prompt token count over this rank's share of the mini-batch (a prompt stays on one rank),
+            # and the mini-batch's prompts over all ranks
+            row_tokens, prompts = prompt_counts(mmask, batch.group_ids[rows_t])
+            counts["prompt_tokens"] = torch.zeros(batch.mask.shape[0], dtype=row_tokens.dtype,
+                                                  device=row_tokens.device).index_copy_(0, rows_t, row_tokens)
+            counts["prompts"] = distributed.all_reduce_sum({"p": float(prompts)})["p"]
         bad = 0.0
         for mi, mrows in enumerate(micro):
             sync = contextlib.ExitStack()
@@ -213,14 +245,16 @@ class Updater:
         if w is not None:
             for k, (num, den) in off_policy.tis_stats(w, fmask, self.cfg.tis_cap).items():
                 stats.sums.add_mean(k, num, den)
-        elif self.correction[0] != "none":
-            w = self._rollout_correction(old, engine, fmask, stats)
         adv = data.advantages[rows, :T]
+        if w is None and self.correction[0] != "none":
+            w = self._rollout_correction(old, engine, fmask, stats, logp_in, adv)
+        prompts = {} if "prompts" not in counts else {"prompt_tokens": counts["prompt_tokens"][rows],
+                                                      "global_prompts": counts["prompts"]}
         loss, m = algo.loss(logp=logp_in, old_logp=old, advantages=adv, mask=fmask.float(),
                             ref_logp=data.ref_logp[rows, :T] if data.ref_logp is not None else None, entropy=ent,
                             scores=batch.scores[rows].to(logp_in.dtype), rollout_is_weights=w,
                             global_tokens=counts["tokens"], global_seqs=counts["seqs"],
-                            global_policy_tokens=counts["policy_tokens"], on_nonfinite="nan")
+                            global_policy_tokens=counts["policy_tokens"], on_nonfinite="nan", **prompts)
         total = loss * weight
         if self.critic is not None:
             vals, _ = self.forward.values(self.train_critic, batch, rows, grad=True)
@@ -233,17 +267,36 @@ class Updater:
         finite = bool(torch.isfinite(total.detach()))
         (total * self.dist.world_size).backward()
         ntok = float(fmask.sum()) * weight
-        stats.add_loss_metrics(m, ntok, weight)
+        stats.add_loss_metrics(m, ntok, weight, seqs=float(fmask.any(-1).sum()) * weight)
         if logp.grad is not None and ntok > 0:
             self._grad_shares(stats, logp, old, adv, w, fmask)
         stats.train_tokens += int(batch.attention_mask[rows].sum())
         return finite
 
-    def _rollout_correction(self, old, engine, mask, stats: UpdateStats) -> torch.Tensor:
+    def _correction_mean(self, data: StepData) -> float | None:
+        """The step's batch mean of a normalising correction's weights over all ranks (off_policy.normalizer), or
+        None when the correction does not normalise."""
+        name, params = self.correction
+        if not off_policy.normalizes(name, params):
+            return None
+        if data.old.full is None:
+            raise UserError(f"rollout_correction={self.cfg.rollout_correction!r} normalises its weights by their mean "
+                            f"over the step's batch, which needs pi_old before the update; set "
+                            f"old_logprobs=recompute (or rollout)")
+        mask = torch.zeros_like(data.batch.mask) if data.batch.dummy else data.batch.mask
+        total, count = off_policy.normalizer(name, old_logp=data.old.full, engine_logp=data.old.engine, mask=mask,
+                                             **params)
+        sums = distributed.all_reduce_sum({"sum": total, "count": count})
+        return sums["sum"] / sums["count"] if sums["count"] > 0 else None
+
+    def _rollout_correction(self, old, engine, mask, stats: UpdateStats, logp, adv) -> torch.Tensor:
         """The weights of TrainConfig.rollout_correction; its masked / truncated fractions go to the step's metrics
         (token fractions weighted by tokens, sequence fractions by sequences, so micro-batches and ranks add up)."""
         name, params = self.correction
-        w, metrics = off_policy.compute(name, old_logp=old, engine_logp=engine, mask=mask, **params)
+        reads = {"logp": logp.detach(), "advantages": adv}
+        w, metrics = off_policy.compute(name, old_logp=old, engine_logp=engine, mask=mask,
+                                        weight_mean=self.weight_mean,
+                                        **{k: v for k, v in reads.items() if k in self.correction_needs}, **params)
         tokens, seqs = float(mask.sum()), float(mask.any(-1).sum())
         for k, v in metrics.items():
             den = seqs if k.endswith("seq_frac") else tokens
