@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.run_layout import read_metrics
+
 PANELS = [
     ("reward/mean", "reward (mean)"),
     ("eval/accuracy", "held-out accuracy"),
@@ -27,18 +29,6 @@ PANELS = [
 PANEL_TITLES = dict(PANELS)
 OPTIONAL_PANELS = ("entropy/probe",)
 """default panels drawn only when some run logged the key (runs without the probe get no empty panel)"""
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a metrics.jsonl file, one per step in step order; a line cut by an interruption is skipped.
-    Later records of the same step (a resumed run repeats steps after its last checkpoint) replace earlier ones."""
-    from harness import metrics_log
-
-    by_step: dict[int, dict[str, Any]] = {}
-    for rec in metrics_log.read_metrics(path):
-        if "step" in rec:
-            by_step.setdefault(int(rec["step"]), {}).update(rec)
-    return [by_step[s] for s in sorted(by_step)]
 
 
 def _is_number(v: Any) -> bool:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from harness.io import write_text
-from harness.run_layout import METRICS_FILE
+from harness.run_layout import METRICS_FILE, metrics_records
 
-__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics"]
+__all__ = ["MetricsLogger", "truncate_metrics"]
 
 
 def _jsonable(value):
@@ -33,30 +33,12 @@ def _jsonable(value):
     return str(value)
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a metrics.jsonl file (a torn last line from a hard crash is ignored)."""
-    records = []
-    path = Path(path)
-    if not path.exists():
-        return records
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
 def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     """Keep only records with ``step <= last_step`` (atomic rewrite); used when resuming from a checkpoint."""
     path = Path(path)
     if not path.exists():
         return
-    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= last_step]
+    kept = [r for r in metrics_records(path) if int(r.get("step", 0)) <= last_step]
     write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 

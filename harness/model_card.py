@@ -72,9 +72,7 @@ def _scores(run_dir: Path) -> list[str]:
             avg, ci = s.get(f"avg@{k}"), s.get("ci95") or [None, None]
             lines.append(f"| {bench} | {s.get('problems')} | {k} | {_pct(avg)} | [{_pct(ci[0])}, {_pct(ci[1])}] |")
         return lines
-    from harness.metrics_log import read_metrics
-
-    curve = [r for r in read_metrics(run_dir / run_layout.METRICS_FILE) if r.get("eval/accuracy") is not None]
+    curve = [r for r in run_layout.read_metrics(run_dir / run_layout.METRICS_FILE) if r.get("eval/accuracy") is not None]
     if curve:
         last = curve[-1]
         return [f"Held-out accuracy measured during training, at step {last['step']}: "

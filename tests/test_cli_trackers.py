@@ -11,7 +11,7 @@ import yaml
 
 from harness import trackers
 from harness.cli import main
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 
 wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install 'rlvr-zoo[trackers]')")
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'rlvr-zoo[trackers]')")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness import distributed
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 from harness.trainer import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import compare, curves, leaderboard, presets
+from harness import compare, curves, leaderboard, presets, run_layout
 from harness.evaluate import EvalConfig, score_problems
 from harness.io import write_json
 
@@ -112,7 +112,7 @@ def test_curves_png(tmp_path):
             "ce-gppo": [d / "runs/ce-gppo/seed-0/metrics.jsonl"]}
     out = curves.plot(runs, d / "curves.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    steps, mean, std = curves.series([curves.read_metrics(p) for p in runs["grpo"]], "reward/mean")
+    steps, mean, std = curves.series([run_layout.read_metrics(p) for p in runs["grpo"]], "reward/mean")
     assert list(steps) == [1, 2, 3]
     assert mean[0] == pytest.approx(0.6) and std[0] == pytest.approx(0.5)  # seeds 0 and 1: 0.1 and 1.1
 

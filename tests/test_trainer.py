@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import algorithms
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 from harness.rollout import Rollout
 from harness.training import TrainConfig, Trainer, parse_set, train
 from harness.training.sampling import RolloutScorer

@@ -258,11 +258,9 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
          algo: str | None = None, overrides: dict | None = None, seeds: list[int] | None = None,
          summary_seeds: list[Any] | None = None, metrics: list[Path] | None = None,
          wall_time_s: float | None = None) -> Row:
-    from harness.curves import read_metrics
-
     cells = {b: _pool(summaries, b) for b in benches}
     scores = [c.score for c in cells.values() if c is not None]
-    per_seed_dynamics = [_run_dynamics(read_metrics(p)) for p in metrics or []]
+    per_seed_dynamics = [_run_dynamics(run_layout.read_metrics(p)) for p in metrics or []]
     return Row(label=label, run=run, benches=cells, algo=algo, overrides=overrides or {}, seeds=seeds or [],
                is_base=is_base,
                average=sum(scores) / len(scores) if scores and len(scores) == len(benches) else None,
