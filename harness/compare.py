@@ -381,7 +381,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
         shutil.rmtree(eval_dir)
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
-    from harness.checkpoint import list_checkpoints, remove_stale_temporaries  # torch: imported when a run starts
+    # torch: imported when a run starts
+    from harness.training.checkpoint_files import list_checkpoints, remove_stale_temporaries
 
     remove_stale_temporaries(run_dir)   # a killed writer's half-written .step-N.tmp-* is not a checkpoint
     resume = bool(list_checkpoints(run_dir))

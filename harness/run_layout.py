@@ -6,9 +6,9 @@ The reader of `metrics.jsonl` is here for the same reason (`read_metrics`).
 
 A training run (`TrainConfig.out_dir`), written by the trainer:
 
-    metrics.jsonl          one JSON object per step (harness.metrics_log)
+    metrics.jsonl          one JSON object per step (harness.training.logger)
     run.json               the resolved configuration and environment of the run
-    checkpoints/step-N/    resumable checkpoints (harness.checkpoint)
+    checkpoints/step-N/    resumable checkpoints (harness.training.checkpoint_files)
     final/                 the trained policy in save_pretrained form
 
 An evaluation folder (`rlvr-zoo eval --out`, or `eval/` of a run), written by harness.evaluate:

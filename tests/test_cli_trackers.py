@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import trackers
+from harness.training import trackers
 from harness.cli import main
 from harness.run_layout import read_metrics
 

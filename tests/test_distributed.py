@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import distributed
+from harness.training import distributed
 from harness.run_layout import read_metrics
 from harness.trainer import TrainConfig, Trainer
 

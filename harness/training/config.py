@@ -136,7 +136,7 @@ class TrainConfig:
     tensorboard: bool = _f(True, "also write TensorBoard scalars to out_dir/tensorboard when tensorboard is "
                                  "installed")
     report_to: list = _f(["tensorboard"], "trackers that get the config and every metrics.jsonl record: "
-                                          "tensorboard | wandb | mlflow (harness.trackers; docs/harness.md)")
+                                          "tensorboard | wandb | mlflow (harness.training.trackers; docs/harness.md)")
     # --- hardware -----------------------------------------------------------------------------------------------
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
@@ -190,7 +190,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first out-of-range field; returns self."""
-        from harness.trackers import check as check_trackers
+        from harness.training.trackers import check as check_trackers
 
         check_trackers(self.report_to)
         positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",

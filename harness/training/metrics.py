@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from harness import distributed
+from harness.training import distributed
 from harness.training.sampling import Collected
 
 __all__ = ["RolloutStats", "MetricSums", "UpdateStats", "RunCounters", "BUDGET_KEYS", "REGIONS", "peak_rss_mb",

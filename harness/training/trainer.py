@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 import torch
 
 from algorithms import advantages as advantage_estimators
-from harness import checkpoint as ckpt
-from harness import distributed, model_card
+from harness.training import checkpoint_files as ckpt
+from harness.training import distributed, model_card
 from harness.io import write_text
-from harness.metrics_log import MetricsLogger, truncate_metrics
+from harness.training.logger import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.checkpointing import Checkpoints

@@ -25,7 +25,7 @@ import torch
 
 from algorithms import off_policy
 from algorithms.entropy_control import AdaptiveEntropyCoefficient
-from harness import distributed
+from harness.training import distributed
 from harness.errors import UserError
 from harness.training.batch import RolloutBatch
 from harness.training.forward import Forward
@@ -90,7 +90,7 @@ def adamw(params: list, **kw) -> torch.optim.AdamW:
 
 def clip_grad_norm(model, max_norm: float) -> float:
     """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping. Under FSDP2
-    the norm is taken over all ranks' gradient shards (harness.distributed.clip_grad_norm)."""
+    the norm is taken over all ranks' gradient shards (harness.training.distributed.clip_grad_norm)."""
     return distributed.clip_grad_norm(model.parameters(), max_norm)
 
 

@@ -46,7 +46,7 @@ def _flow(value: Any) -> str:
 
 def reproduce_command(config: dict[str, Any]) -> str:
     """``rlvr-zoo train ...`` with every TrainConfig field that differs from its default."""
-    from harness.training import TrainConfig
+    from harness.training.config import TrainConfig
 
     defaults = TrainConfig().to_dict()
     args = ["rlvr-zoo", "train", "--algo", config["algo"], "--model", str(config["model"]), "--task",

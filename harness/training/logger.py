@@ -1,4 +1,4 @@
-"""Per-step metrics: JSON lines, a tqdm progress bar, and the trackers of ``report_to`` (harness.trackers).
+"""Per-step metrics: JSON lines, a tqdm progress bar, and the trackers of ``report_to`` (harness.training.trackers).
 
 ``metrics.jsonl`` holds one JSON object per training step (keys in docs/INTERFACES.md). Each line is written and
 flushed whole, so a crash leaves at most the lines of completed steps; on resume the lines after the checkpoint's
@@ -51,7 +51,7 @@ class MetricsLogger:
     def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
                  progress: bool = True, tensorboard: bool = True, desc: str = "train",
                  report_to: list[str] | tuple[str, ...] = ("tensorboard",), config: dict | None = None):
-        """``report_to``: trackers that get every record (harness.trackers.TRACKERS) and ``config`` once;
+        """``report_to``: trackers that get every record (harness.training.trackers.TRACKERS) and ``config`` once;
         ``tensorboard=False`` leaves TensorBoard out of them. A run resumed at ``initial_step > 0`` continues the
         tracker runs it started."""
         self.enabled = enabled
@@ -68,14 +68,14 @@ class MetricsLogger:
 
             self._bar = tqdm(total=total_steps, initial=initial_step, desc=desc, unit="step", dynamic_ncols=True,
                              file=sys.stderr)
-        from harness import trackers
+        from harness.training import trackers
 
         names = [n for n in trackers.check(report_to) if tensorboard or n != "tensorboard"]
         self._trackers = trackers.open_trackers(names, out_dir, _jsonable(config or {}), resumed=initial_step > 0)
 
     @property
     def tensorboard_enabled(self) -> bool:
-        from harness.trackers import TensorBoardTracker
+        from harness.training.trackers import TensorBoardTracker
 
         return any(isinstance(t, TensorBoardTracker) for t in self._trackers)
 
