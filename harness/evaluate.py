@@ -157,7 +157,7 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
     Returns avg@k, pass@k' for k' in 1, 2, 4, ..., k (unbiased estimator), maj@k, the bootstrap 95% interval of
     avg@k and the per-problem fraction correct (kept so that runs over several seeds can be pooled later).
     """
-    from harness import stats
+    from harness import scores
 
     n_problems = len(correct)
     per_problem = [sum(c) / len(c) for c in correct] if n_problems else []
@@ -167,11 +167,11 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
                     "pass@": {}})
         return out
     out[f"avg@{k}"] = sum(per_problem) / n_problems
-    out["pass@"] = {str(kk): sum(stats.pass_at_k(len(c), sum(c), kk) for c in correct) / n_problems
+    out["pass@"] = {str(kk): sum(scores.pass_at_k(len(c), sum(c), kk) for c in correct) / n_problems
                     for kk in _pass_ks(k)}
     out[f"pass@{k}"] = out["pass@"][str(k)]
-    out[f"maj@{k}"] = stats.maj_at_k(answers, correct, k=k)
-    ci = stats.bootstrap_ci(per_problem, n_boot=bootstrap_samples, seed=seed)
+    out[f"maj@{k}"] = scores.maj_at_k(answers, correct, k=k)
+    ci = scores.bootstrap_ci(per_problem, n_boot=bootstrap_samples, seed=seed)
     out["ci95"] = [ci.low, ci.high]
     out["per_problem"] = per_problem
     return out

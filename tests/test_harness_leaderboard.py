@@ -188,7 +188,7 @@ def test_delta_view_paired_interval_hand_cases(tmp_path):
 
 
 def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
-    from harness import stats
+    from harness.leaderboard import stats
 
     d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [CE0, CE1]}, BASE)
     _, ce = leaderboard.delta_rows(leaderboard.collect(d))

@@ -196,7 +196,7 @@ def _pooled_problems(parts: list[dict[str, Any]]) -> list[float] | None:
 
 
 def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> Cell | None:
-    from harness import stats
+    from harness.leaderboard import stats
 
     parts = _parts(summaries, bench)
     if not parts:
