@@ -16,7 +16,7 @@ An evaluation folder (`rlvr-zoo eval --out`, or `eval/` of a run), written by ha
     summary.json           the scores of every benchmark
     <bench>.responses.jsonl
 
-A comparison folder (`rlvr-zoo compare --out OUT`), written by harness.compare:
+A comparison folder (`rlvr-zoo compare --out OUT`), written by harness.compare.runner:
 
     config.yaml            the resolved settings
     base/eval/             evaluation of the initial model

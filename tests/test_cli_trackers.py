@@ -139,7 +139,7 @@ def test_comparison_runs_are_grouped_by_the_comparison_folder(tmp_path):
 
 def test_trackers_can_be_added_when_a_comparison_is_resumed(tmp_path, monkeypatch):
     """report_to changes where metrics go, not the runs: a comparison folder accepts a new --report-to."""
-    from harness import compare
+    from harness.compare import runner as compare
 
     out = tmp_path / "cmp"
     plan = compare.make_plan("tiny-test", algos=["grpo"], seeds=None, out=str(out), sets=[])

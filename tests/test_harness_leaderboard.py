@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import compare, curves, leaderboard, presets, run_layout
+from harness import leaderboard, presets, run_layout
+from harness.compare import runner as compare
+from harness.leaderboard import curves
 from harness.evaluate import EvalConfig, score_problems
 from harness.io import write_json
 

@@ -29,7 +29,8 @@ def _fail(message: str) -> int:
 
 
 def run(args) -> int:
-    from harness import curves, run_layout
+    from harness import run_layout
+    from harness.leaderboard import curves
     from harness.leaderboard import merge, metrics_files, select
 
     if Path(args.output).suffix.lower() != ".png":

@@ -210,7 +210,7 @@ def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = 
 
 def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Training-dynamics figures of one seed's metrics records (None where the key was never logged)."""
-    from harness.curves import values
+    from harness.leaderboard.curves import values
 
     def vals(key: str) -> list[float]:
         return [v for _, v in values(records, key)]

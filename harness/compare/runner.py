@@ -150,7 +150,7 @@ class Plan:
 
 
 def train_config_fields() -> list[str]:
-    from harness.trainer import TrainConfig
+    from harness.training.config import TrainConfig
     return [f.name for f in dataclasses.fields(TrainConfig)]
 
 
@@ -254,7 +254,7 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
 
 
 def _train_default(name: str) -> Any:
-    from harness.trainer import TrainConfig
+    from harness.training.config import TrainConfig
     for f in dataclasses.fields(TrainConfig):
         if f.name == name:
             if f.default is not dataclasses.MISSING:
@@ -372,7 +372,7 @@ def _wants_shared_engine(plan: "Plan") -> bool:
 
 def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
                shared: SharedEngine | None = None) -> dict[str, Any]:
-    from harness.trainer import TrainConfig, train
+    from harness.training import TrainConfig, train
 
     run_dir = plan.run_dir(spec, seed)
     eval_dir = run_dir / run_layout.EVAL_DIR
@@ -426,7 +426,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
 def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     """Execute a plan (skipping finished runs), then write the leaderboards and curves. Returns the leaderboard
     rows."""
-    from harness import curves, leaderboard
+    from harness import leaderboard
+    from harness.leaderboard import curves
 
     previous = _check_existing(plan)
     labels = previous + [a.label for a in plan.algos if a.label not in previous]
