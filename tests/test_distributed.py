@@ -13,7 +13,7 @@ import torch
 
 from harness.training import distributed
 from harness.run_layout import read_metrics
-from harness.trainer import TrainConfig, Trainer
+from harness.training import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -474,7 +474,7 @@ def test_two_directories_scored_by_different_checkers_get_one_note(tmp_path, cap
     assert md.count(MIXED) == 1
     assert "checker aaaaaaaaaaaa (base (base) [runA], grpo)" in note
     assert "checker bbbbbbbbbbbb (base (base) [runB], dapo)" in note
-    assert "tools/checker/recheck.py DIR --rescored-copy NEW_DIR" in note
+    assert "python -m tools.checker.recheck DIR --rescored-copy NEW_DIR" in note
     for name, text in _every_human_output(rows).items():
         assert "aaaaaaaaaaaa" in text and "bbbbbbbbbbbb" in text, name
     assert any(MIXED in n for n in json.loads(leaderboard.render(rows, "json", "verdicts"))["notes"])

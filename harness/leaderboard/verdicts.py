@@ -51,7 +51,7 @@ NO_RANKING = ("One seed: no ranking between objectives is supported. The interva
               "objectives.")
 
 
-RECHECK = "tools/checker/recheck.py DIR --rescored-copy NEW_DIR"
+RECHECK = "python -m tools.checker.recheck DIR --rescored-copy NEW_DIR"
 
 
 def checker_note(rows: list[Row]) -> str | None:
