@@ -157,7 +157,7 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
         presets.load(bad)
     with pytest.raises(ValueError, match="does not exist"):
         presets.load(tmp_path / "nope.yaml")
-    with pytest.raises(ValueError, match="unknown evaluation setting.*valid"):
+    with pytest.raises(ValueError, match="unknown EvalConfig field.*benchs.*valid fields"):
         EvalConfig.from_dict({"benchs": ["arith"]})
 
 

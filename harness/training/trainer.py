@@ -1,6 +1,6 @@
 """The one trainer every objective runs on: build, the loop, checkpoints and signals.
 
-`Trainer.train_step` reads in the order of one step (DESIGN.md, "The path of one training step"; docs/trainer.md):
+`Trainer.train_step` reads in the order of one step (docs/trainer.md, "The data path of one step"):
 rollout and reward with dynamic sampling (`sampling`) -> the `RolloutBatch` (`batch`) -> old log-probs
 (`update.OldLogprobs`), reference log-probs and critic values (`forward`) -> advantages (the objective's
 estimator) -> epochs x mini-batches x micro-batches of loss, backward and optimiser steps (`update`) -> the metrics
@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 
 import torch
 
-from algorithms import advantages as advantage_estimators
 from harness.training import checkpoint_files as ckpt
 from harness.training import distributed, model_card
 from harness.io import write_text
@@ -26,7 +25,7 @@ from harness.training.logger import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.checkpointing import Checkpoints
-from harness.training.config import TrainConfig, TrainingError, build_algorithm, check_fsdp
+from harness.training.config import Recipe, TrainConfig, TrainingError, build_algorithm, check_fsdp
 from harness.training.forward import Forward, disable_dropout
 from harness.training.metrics import RolloutStats, RunCounters, memory_record, reset_peak_rss
 from harness.training.probe import EntropyProbe
@@ -88,6 +87,7 @@ class Trainer:
         seed_everything(cfg.seed)
         reset_peak_rss()
         self.algo = build_algorithm(cfg, algorithm)
+        self.recipe = Recipe.of(self.algo)
         if self.fsdp:
             check_fsdp(cfg, self.algo)
         self._build_models()
@@ -114,10 +114,10 @@ class Trainer:
         self.model.train()
         disable_dropout(self.model)
         self.ref_model = None
-        if self.algo.uses_reference:
+        if self.recipe.uses_reference:
             self.ref_model = models.load_reference(cfg.model, dtype="float32", device=self.device)
         self.critic = None
-        if self.algo.needs_critic:
+        if self.recipe.needs_critic:
             with torch.random.fork_rng():
                 torch.manual_seed(cfg.seed + 1)
                 self.critic = models.load_critic(cfg.model, dtype="float32", device=self.device)
@@ -156,7 +156,7 @@ class Trainer:
     def _build_data(self, dataset, reward_fn) -> None:
         import rewards
 
-        cfg, algo = self.cfg, self.algo
+        cfg, recipe = self.cfg, self.recipe
         if dataset is None:
             import benchmarks
 
@@ -167,17 +167,14 @@ class Trainer:
                 raise TrainingError(f"dataset row {i} has keys {sorted(row)}; rows need 'answer' and 'problem' "
                                     f"(or a ready 'prompt' text)")
         self.sampler = PromptSampler(len(self.rows), cfg.seed, cfg.shuffle)
-        overlong = {"max_len": algo.overlong_max_len, "cache_len": algo.overlong_cache_len,
-                    "penalty": algo.overlong_penalty} if algo.overlong_shaping else None
         reward = rewards.training_reward(None if reward_fn is not None else cfg.reward,
                                          cfg.reward_params if reward_fn is None else None,
-                                         correct=algo.reward_correct, incorrect=algo.reward_incorrect,
-                                         overlong=overlong)
+                                         correct=recipe.reward_correct, incorrect=recipe.reward_incorrect,
+                                         overlong=recipe.overlong)
         reward.warmup()
         self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
-                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling,
-                                        greedy_baseline=advantage_estimators.needs_baseline_scores(
-                                            algo.advantage_estimator))
+                                        self.sampler, self.dist, dynamic=recipe.dynamic_sampling,
+                                        greedy_baseline=recipe.greedy_baseline)
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
@@ -218,7 +215,7 @@ class Trainer:
         n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
         t_train = time.perf_counter()
         # old and reference log-probs, critic values
-        source = old_logprob_source(cfg.old_logprobs, algo, single_update=cfg.epochs == 1 and n_mb == 1)
+        source = old_logprob_source(cfg.old_logprobs, self.recipe, single_update=cfg.epochs == 1 and n_mb == 1)
         old = OldLogprobs.prepare(source, forward, self.model, batch)
         ref_logp = forward.all_logprobs(self.ref_model, batch) if self.ref_model is not None else None
         old_values = forward.all_values(self.critic, batch) if self.critic is not None else None

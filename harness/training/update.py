@@ -35,13 +35,13 @@ from harness.training.metrics import UpdateStats
 __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
 
 
-def old_logprob_source(setting: str, algo, single_update: bool) -> str:
+def old_logprob_source(setting: str, recipe, single_update: bool) -> str:
     """The source of pi_old, ``"rollout"``, ``"forward"`` or ``"recompute"``, for TrainConfig.old_logprobs =
-    ``setting`` (module notes). The training forward cannot serve when the KL is in the reward: the advantages need
+    ``setting`` (module notes) and the objective's `Recipe`. The training forward cannot serve when the KL is in the reward: the advantages need
     pi_old before the update."""
     if setting == "rollout":
         return "rollout"
-    if setting == "auto" and single_update and not (algo.kl_in_reward and algo.kl_coef > 0):
+    if setting == "auto" and single_update and not recipe.kl_reward_penalty:
         return "forward"
     return "recompute"
 
