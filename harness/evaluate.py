@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from algorithms import fields
+from harness import metric_keys as mk
 from harness.io import write_json, write_text
 from harness.run_layout import SUMMARY_FILE, responses_file
 
@@ -322,10 +323,10 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
         for bench, s in summary["benches"].items():
             v = s.get(f"avg@{s['k']}")
             if v is not None:
-                out[f"eval/{bench}/avg@{s['k']}"] = v
+                out[mk.key(mk.EVAL_BENCH, bench=bench, k=s["k"])] = v
                 values.append(v)
         if values:
-            out["eval/accuracy"] = sum(values) / len(values)
+            out[mk.EVAL_ACCURACY] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
                      label=final_label or f"final {trainer.cfg.algo}", extra={**(final_extra or {}), "step": step})

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness import metric_keys as mk
 from harness.io import write_text
 from harness.run_layout import METRICS_FILE, metrics_records
 
@@ -38,7 +39,7 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     path = Path(path)
     if not path.exists():
         return
-    kept = [r for r in metrics_records(path) if int(r.get("step", 0)) <= last_step]
+    kept = [r for r in metrics_records(path) if int(r.get(mk.STEP, 0)) <= last_step]
     write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
@@ -46,7 +47,7 @@ class MetricsLogger:
     """Writes step records. Only the main rank should create one with ``enabled=True``."""
 
     #: keys shown on the progress bar, with their short labels
-    BAR_KEYS = (("reward/mean", "reward"), ("accuracy", "acc"), ("entropy", "ent"), ("time/step_s", "s/step"))
+    BAR_KEYS = ((mk.REWARD_MEAN, "reward"), (mk.ACCURACY, "acc"), (mk.ENTROPY, "ent"), (mk.STEP_TIME, "s/step"))
 
     def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
                  progress: bool = True, tensorboard: bool = True, desc: str = "train",
@@ -85,7 +86,7 @@ class MetricsLogger:
         record = _jsonable(record)
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
-        step = int(record.get("step", 0))
+        step = int(record.get(mk.STEP, 0))
         for tracker in self._trackers:
             tracker.log(step, record)
         if self._bar is not None:

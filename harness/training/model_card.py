@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from harness import metric_keys as mk
 from harness import run_layout
 from harness.io import write_text
 
@@ -72,11 +73,12 @@ def _scores(run_dir: Path) -> list[str]:
             avg, ci = s.get(f"avg@{k}"), s.get("ci95") or [None, None]
             lines.append(f"| {bench} | {s.get('problems')} | {k} | {_pct(avg)} | [{_pct(ci[0])}, {_pct(ci[1])}] |")
         return lines
-    curve = [r for r in run_layout.read_metrics(run_dir / run_layout.METRICS_FILE) if r.get("eval/accuracy") is not None]
+    records = run_layout.read_metrics(run_dir / run_layout.METRICS_FILE)
+    curve = [r for r in records if r.get(mk.EVAL_ACCURACY) is not None]
     if curve:
         last = curve[-1]
-        return [f"Held-out accuracy measured during training, at step {last['step']}: "
-                f"{100 * last['eval/accuracy']:.1f}% (`eval/accuracy` in metrics.jsonl)."]
+        return [f"Held-out accuracy measured during training, at step {last[mk.STEP]}: "
+                f"{100 * last[mk.EVAL_ACCURACY]:.1f}% (`{mk.EVAL_ACCURACY}` in metrics.jsonl)."]
     return ["No held-out evaluation ran with this training (`rlvr-zoo eval --model <this folder>` scores it)."]
 
 

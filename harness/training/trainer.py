@@ -20,6 +20,7 @@ import torch
 
 from harness.training import checkpoint_files as ckpt
 from harness.training import distributed, model_card
+from harness import metric_keys as mk
 from harness.io import write_text
 from harness.training.logger import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
@@ -207,7 +208,7 @@ class Trainer:
         # rollout and reward (with dynamic sampling)
         collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg))
         rollout = RolloutStats.gather(collected)
-        rec = {"step": step, **rollout.record(self.dist.world_size)}
+        rec = {mk.STEP: step, **rollout.record(self.dist.world_size)}
         self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
         if rollout.train_seqs == 0:
             return self._empty_step(step, rec, t_step, collected.rounds)
@@ -236,11 +237,10 @@ class Trainer:
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
         rec.update(self.counters.budget_record())
-        rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.counters.skipped_steps,
-                    "filter/empty_batches": self.counters.empty_batches, "old_logprobs": source,
-                    "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
-                                                                        1e-9),
-                    "time/step_s": time.perf_counter() - t_step, **memory_record(self.device)})
+        rec.update({mk.LR: self.scheduler.get_last_lr()[0], mk.SKIPPED_STEPS: self.counters.skipped_steps,
+                    mk.EMPTY_BATCHES: self.counters.empty_batches, mk.OLD_LOGPROBS: source,
+                    mk.TRAIN_TOK_S: tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size, 1e-9),
+                    mk.STEP_TIME: time.perf_counter() - t_step, **memory_record(self.device)})
         self.step = step
         return rec
 
@@ -256,8 +256,8 @@ class Trainer:
         self._scheduler_step()
         self.step = step
         rec.update(self.counters.budget_record())
-        rec.update({"skipped_steps": self.counters.skipped_steps, "filter/empty_batches": self.counters.empty_batches,
-                    "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
+        rec.update({mk.SKIPPED_STEPS: self.counters.skipped_steps, mk.EMPTY_BATCHES: self.counters.empty_batches,
+                    mk.LR: self.scheduler.get_last_lr()[0], mk.STEP_TIME: time.perf_counter() - t_step,
                     **memory_record(self.device)})
         return rec
 
@@ -330,7 +330,7 @@ class Trainer:
         status, metrics_path = "running", str(self.out_dir / METRICS_FILE)
         self._write_run_json(status, 0.0)
         if self.probe is not None and self.step == 0:   # the initial model
-            self._logger.log({"step": 0, **self.probe.record(self)})
+            self._logger.log({mk.STEP: 0, **self.probe.record(self)})
         try:
             with self.signals:
                 while self.step < cfg.steps:

@@ -25,6 +25,7 @@ import torch
 
 from algorithms import off_policy
 from algorithms.entropy_control import AdaptiveEntropyCoefficient
+from harness import metric_keys as mk
 from harness.training import distributed
 from harness.errors import UserError
 from harness.training.batch import RolloutBatch
@@ -37,8 +38,8 @@ __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
 
 def old_logprob_source(setting: str, recipe, single_update: bool) -> str:
     """The source of pi_old, ``"rollout"``, ``"forward"`` or ``"recompute"``, for TrainConfig.old_logprobs =
-    ``setting`` (module notes) and the objective's `Recipe`. The training forward cannot serve when the KL is in the reward: the advantages need
-    pi_old before the update."""
+    ``setting`` (module notes) and the objective's `Recipe`. The training forward cannot serve when the KL is in the
+    reward: the advantages need pi_old before the update."""
     if setting == "rollout":
         return "rollout"
     if setting == "auto" and single_update and not recipe.kl_reward_penalty:
@@ -150,7 +151,7 @@ class Updater:
                                           "den": stats.sums.den.get("entropy", 0.0)})
         if ent["den"] > 0:
             self.entropy_control.update(ent["num"] / ent["den"])
-        stats.extra["entropy/coef"] = coef
+        stats.extra[mk.ENTROPY_COEF] = coef
         return stats
 
     def _run(self, step: int, data: StepData, n_minibatches: int) -> UpdateStats:
