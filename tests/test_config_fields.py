@@ -96,9 +96,9 @@ def test_a_preset_eval_section_is_coerced_like_set():
 
 
 def test_the_recipe_is_the_papers_and_read_in_one_place():
-    """DESIGN.md's recipes: DAPO samples dynamically with the soft overlong punishment (L_max 20480, L_cache 4096)
-    and no KL; PPO trains a critic with the KL as a reward penalty; GRPO has a reference policy for its KL loss;
-    the remax estimator's baseline is a greedy response; CE-GPPO's rewards are +1/-1."""
+    """The papers' recipes (docs/algorithms.md): DAPO samples dynamically with the soft overlong punishment (L_max
+    20480, L_cache 4096) and no KL; PPO trains a critic with the KL as a reward penalty; GRPO has a reference policy
+    for its KL loss; the remax estimator's baseline is a greedy response; CE-GPPO's rewards are +1/-1."""
     dapo = Recipe.of(algorithms.get("dapo"))
     assert dapo.dynamic_sampling and dapo.overlong == {"max_len": 20480, "cache_len": 4096, "penalty": 1.0}
     assert not dapo.uses_reference and not dapo.needs_critic

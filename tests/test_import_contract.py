@@ -1,4 +1,4 @@
-"""The package dependency rules of the design (../shared/DESIGN.md, "Dependencies run one way") hold for this tree,
+"""The package dependency rules (docs/INTERFACES.md, "Dependencies run one way") hold for this tree,
 and the checker that enforces them in `make test` does catch each kind of violation."""
 from __future__ import annotations
 
