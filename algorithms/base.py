@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from algorithms import advantages as advantage_estimators
+from algorithms import fields
 from algorithms.aggregation import AGG_MODES, PROMPT_MEAN, aggregate
 from algorithms.kl import KL_ESTIMATORS, kl
 from algorithms.regions import region_masks
@@ -39,8 +40,9 @@ ENTROPY_TOP_Q_DENOMINATORS = ("selected", "trl")
 
 
 def hp(default, doc: str):
-    """A documented hyperparameter field: `lr: float = hp(1e-6, "learning rate (paper X)")`."""
-    return field(default=default, metadata={"doc": doc})
+    """A documented hyperparameter field: `lr: float = hp(1e-6, "learning rate (paper X)")` (the one field mechanism
+    of every configuration, `algorithms.fields.field`)."""
+    return fields.field(default, doc)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
-from types import NoneType, UnionType
 
+from algorithms import fields as config_fields
 from algorithms.base import Algorithm
 
 _REGISTRY: dict[str, type[Algorithm]] = {}
@@ -64,50 +63,6 @@ def get_class(name: str) -> type[Algorithm]:
     return _REGISTRY[name]
 
 
-def _fields(cls) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(cls) if f.init}
-
-
-def _allowed(tp) -> tuple:
-    """The runtime types a field annotation allows (None included for optionals); () when unknown."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, UnionType):
-        return tuple(t for arg in typing.get_args(tp) for t in _allowed(arg))
-    if tp is NoneType or tp is None:
-        return (NoneType,)
-    if tp in (bool, int, float, str):
-        return (tp,)
-    return ()
-
-
-def _coerce(label: str, field_name: str, tp, value):
-    """Check (and gently convert: int -> float, numeric strings, 'true'/'false') an override against its type."""
-    allowed = _allowed(tp)
-    if not allowed or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
-        return value
-    if value is None and NoneType in allowed:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if bool in allowed and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        if NoneType in allowed and text.lower() in ("none", "null"):
-            return None
-        for kind in (int, float):
-            if kind in allowed:
-                try:
-                    return kind(text)
-                except ValueError:
-                    pass
-    elif not isinstance(value, bool):
-        if float in allowed and isinstance(value, int):
-            return float(value)
-        if int in allowed and isinstance(value, float) and value.is_integer():
-            return int(value)
-    names_ = " | ".join("None" if t is NoneType else t.__name__ for t in allowed)
-    raise ValueError(f"{label}: field {field_name!r} must be {names_}, got {value!r}")
-
-
 def get(name: str, *, generation_budget: int | None = None, **overrides) -> Algorithm:
     """An instance of objective `name` with its paper defaults and the given overrides.
 
@@ -120,32 +75,23 @@ def get(name: str, *, generation_budget: int | None = None, **overrides) -> Algo
     validated (e.g. an unknown loss_agg_mode or a negative clip range is a ValueError).
     """
     cls = get_class(name)
-    fields = _fields(cls)
+    fields = config_fields.describe(cls)
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise ValueError(f"objective {name!r} has no field(s) {', '.join(map(repr, unknown))}; its fields: "
                          f"{', '.join(sorted(fields))}")
-    hints = typing.get_type_hints(cls)
-    values = {k: _coerce(f"objective {name!r}", k, hints.get(k), v) for k, v in overrides.items()}
-    mode = values.get("loss_agg_mode", fields["loss_agg_mode"].default)
+    values = config_fields.from_mapping(cls, overrides, f"objective {name!r}",
+                                        where=lambda k: f"objective {name!r}: field {k!r}")
+    mode = values.get("loss_agg_mode", fields["loss_agg_mode"]["default"])
     if (generation_budget is not None and mode == "seq-mean-token-sum-norm"
-            and values.get("loss_norm_length", fields["loss_norm_length"].default) is None):
+            and values.get("loss_norm_length", fields["loss_norm_length"]["default"]) is None):
         values["loss_norm_length"] = int(generation_budget)
     return cls(**values)
 
 
 def describe(name: str) -> dict[str, dict]:
     """Field -> {"default": value, "doc": its documentation, "type": its annotation} (for `rlvr-zoo list`)."""
-    cls = get_class(name)
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for field_name, f in _fields(cls).items():
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        tp = hints.get(field_name)
-        out[field_name] = {"default": default, "doc": f.metadata.get("doc", ""),
-                           "type": getattr(tp, "__name__", str(tp))}
-    return out
+    return config_fields.describe(get_class(name))
 
 
 def paper(name: str) -> str:

@@ -16,58 +16,59 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from tqdm.auto import tqdm
 
+from algorithms import fields
+from harness import metric_keys as mk
 from harness.io import write_json, write_text
 from harness.run_layout import SUMMARY_FILE, responses_file
+
+_f = fields.field
 
 
 @dataclass
 class EvalConfig:
-    """Settings of one held-out evaluation."""
-    benches: list[str] = field(default_factory=lambda: ["gsm8k", "math500"])
-    """benchmark names (see `benchmarks.names()`)"""
-    k: int = 4
-    """responses sampled per problem"""
-    temperature: float = 0.6
-    """sampling temperature (0.6 with top-p 0.95 is the common setting of DeepSeek-R1 style evaluations)"""
-    top_p: float = 0.95
-    """nucleus sampling threshold"""
-    max_new_tokens: int = 1024
-    """generation budget per response; a response cut at this length is still checked"""
-    limit: int | None = None
-    """evaluate only the first `limit` problems of each benchmark (None: all)"""
-    template: str = "boxed"
-    """prompt template (see `benchmarks.template_names()`)"""
-    split: str = "test"
-    """dataset split"""
-    seed: int = 0
-    """sampling seed (the same for every model, so that models are compared on the same random stream)"""
-    data_dir: str | None = None
-    """local benchmark files (layout of ../shared/data); None: RLVR_ZOO_DATA_DIR or the Hugging Face Hub"""
-    bench_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """per-benchmark settings: loader parameters, e.g. {"arith": {"level": 1}} for procedural tasks, and the
-    evaluation settings `limit` and `max_new_tokens`, which override the ones above for that benchmark only
-    (e.g. {"gsm8k": {"limit": 100, "max_new_tokens": 256}})"""
-    batch_size: int = 32
-    """prompts per call to the rollout engine"""
-    bootstrap_samples: int = 1000
-    """bootstrap resamples for the 95% interval"""
+    """Settings of one held-out evaluation (fields, help and coercion: `algorithms.fields`)."""
+    benches: list[str] = _f(["gsm8k", "math500"], "benchmark names (see `benchmarks.names()`); a comma-separated "
+                                                  "text is split")
+    k: int = _f(4, "responses sampled per problem")
+    temperature: float = _f(0.6, "sampling temperature (0.6 with top-p 0.95 is the common setting of DeepSeek-R1 "
+                                 "style evaluations)")
+    top_p: float = _f(0.95, "nucleus sampling threshold")
+    max_new_tokens: int = _f(1024, "generation budget per response; a response cut at this length is still checked")
+    limit: int | None = _f(None, "evaluate only the first `limit` problems of each benchmark (None: all)")
+    template: str = _f("boxed", "prompt template (see `benchmarks.template_names()`)")
+    split: str = _f("test", "dataset split")
+    seed: int = _f(0, "sampling seed (the same for every model, so that models are compared on the same random "
+                      "stream)")
+    data_dir: str | None = _f(None, "local benchmark files (layout of ../shared/data); None: RLVR_ZOO_DATA_DIR or the "
+                                    "Hugging Face Hub")
+    bench_params: dict[str, dict[str, Any]] = _f({}, "per-benchmark settings: loader parameters, e.g. {\"arith\": "
+                                                     "{\"level\": 1}} for procedural tasks, and the evaluation "
+                                                     "settings `limit` and `max_new_tokens`, which override the ones "
+                                                     "above for that benchmark only (e.g. {\"gsm8k\": {\"limit\": "
+                                                     "100, \"max_new_tokens\": 256}})")
+    batch_size: int = _f(32, "prompts per call to the rollout engine")
+    bootstrap_samples: int = _f(1000, "bootstrap resamples for the 95% interval")
+
+    @classmethod
+    def values(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Some or all fields (a preset's `eval:` section, `--set eval.FIELD=VALUE` texts) with each value coerced
+        to its field's type (a comma-separated `benches` text is split); unknown keys raise ValueError listing the
+        valid ones."""
+        data = dict(data)
+        if isinstance(data.get("benches"), str) and not data["benches"].lstrip().startswith("["):
+            data["benches"] = [b.strip() for b in data["benches"].split(",") if b.strip()]
+        return fields.from_mapping(cls, data, "EvalConfig")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvalConfig":
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown evaluation setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
-        data = dict(data)
-        if isinstance(data.get("benches"), str):
-            data["benches"] = [b.strip() for b in data["benches"].split(",") if b.strip()]
-        cfg = cls(**data)
+        """A checked config from a mapping (see `values`)."""
+        cfg = cls(**cls.values(data))
         cfg.check()
         return cfg
 
@@ -157,7 +158,7 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
     Returns avg@k, pass@k' for k' in 1, 2, 4, ..., k (unbiased estimator), maj@k, the bootstrap 95% interval of
     avg@k and the per-problem fraction correct (kept so that runs over several seeds can be pooled later).
     """
-    from harness import stats
+    from harness import scores
 
     n_problems = len(correct)
     per_problem = [sum(c) / len(c) for c in correct] if n_problems else []
@@ -167,11 +168,11 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
                     "pass@": {}})
         return out
     out[f"avg@{k}"] = sum(per_problem) / n_problems
-    out["pass@"] = {str(kk): sum(stats.pass_at_k(len(c), sum(c), kk) for c in correct) / n_problems
+    out["pass@"] = {str(kk): sum(scores.pass_at_k(len(c), sum(c), kk) for c in correct) / n_problems
                     for kk in _pass_ks(k)}
     out[f"pass@{k}"] = out["pass@"][str(k)]
-    out[f"maj@{k}"] = stats.maj_at_k(answers, correct, k=k)
-    ci = stats.bootstrap_ci(per_problem, n_boot=bootstrap_samples, seed=seed)
+    out[f"maj@{k}"] = scores.maj_at_k(answers, correct, k=k)
+    ci = scores.bootstrap_ci(per_problem, n_boot=bootstrap_samples, seed=seed)
     out["ci95"] = [ci.low, ci.high]
     out["per_problem"] = per_problem
     return out
@@ -322,10 +323,10 @@ def make_train_callback(curve_cfg: EvalConfig, final_cfg: EvalConfig | None = No
         for bench, s in summary["benches"].items():
             v = s.get(f"avg@{s['k']}")
             if v is not None:
-                out[f"eval/{bench}/avg@{s['k']}"] = v
+                out[mk.key(mk.EVAL_BENCH, bench=bench, k=s["k"])] = v
                 values.append(v)
         if values:
-            out["eval/accuracy"] = sum(values) / len(values)
+            out[mk.EVAL_ACCURACY] = sum(values) / len(values)
         if final_cfg is not None and final_dir is not None and step >= trainer.cfg.steps:
             evaluate(trainer.engine, trainer.tokenizer, final_cfg, final_dir, progress=progress,
                      label=final_label or f"final {trainer.cfg.algo}", extra={**(final_extra or {}), "step": step})

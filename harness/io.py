@@ -108,7 +108,8 @@ def write_dir(target: PathLike, build: Callable[[Path], None], *, keep_existing:
     if keep_existing and target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # the pid lets harness.checkpoint.remove_stale_temporaries tell a killed writer's leftovers from a live one's
+    # the pid lets harness.training.checkpoint_files.remove_stale_temporaries tell a killed writer's leftovers from a
+    # live one's
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
         build(tmp)

@@ -5,7 +5,6 @@ an objective "differs" in the fields it adds and in the shared fields whose defa
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
 
@@ -40,13 +39,9 @@ def paper(cls) -> str:
 def shared_defaults() -> dict:
     """The recipe fields every objective inherits from `algorithms.Algorithm`, with their defaults."""
     import algorithms
+    from algorithms import fields
 
-    out = {}
-    for f in dataclasses.fields(algorithms.Algorithm):
-        if f.init:
-            out[f.name] = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-    return out
+    return {name: info["default"] for name, info in fields.describe(algorithms.Algorithm).items()}
 
 
 def objective(name: str) -> dict:

@@ -5,7 +5,7 @@ A preset fixes everything a head-to-head comparison holds constant. Its top-leve
     description   one line shown by `rlvr-zoo list`
     algos         the default algorithms (registry names, or variants such as `ce-gppo:beta1=0.75,beta2=1`)
     seeds         the default seeds (list of ints); every algorithm runs once per seed
-    train         fields of `harness.trainer.TrainConfig` (model, task, steps, lr, ...); `algo`, `seed`, `out_dir`
+    train         fields of `harness.training.TrainConfig` (model, task, steps, lr, ...); `algo`, `seed`, `out_dir`
                   are filled in per run by `compare` and may not be set here
     eval          fields of `harness.evaluate.EvalConfig` for the final held-out evaluation of the base model and of
                   every trained model (benches, k, temperature, top_p, max_new_tokens, limit, ...)

@@ -45,9 +45,9 @@ class TrainingReward:
     def warmup(self) -> None:
         """Start the checker workers now (only when a part checks answers)."""
         if self.parts:
-            from rewards import warmup
+            from rewards.pool import get_pool
 
-            warmup()
+            get_pool().warmup()
 
     def score(self, golds: Sequence[str], responses: Sequence[str], num_tokens: Sequence[int]) -> list[Scored]:
         """The value of each response under the spec, then `shape`."""

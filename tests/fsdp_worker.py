@@ -1,5 +1,5 @@
 """Worker for tests/test_fsdp.py: a few optimiser steps of zoo objectives on tiny-random, as one process or as one
-rank of a torchrun job with FSDP2 (harness.distributed), on a fixed synthetic batch.
+rank of a torchrun job with FSDP2 (harness.training.distributed), on a fixed synthetic batch.
 
     PYTHONPATH=. torchrun --nproc_per_node=2 tests/fsdp_worker.py --out DIR/sharded --save-after 1
     PYTHONPATH=. python tests/fsdp_worker.py --out DIR/single [--resume-from DIR/sharded]
@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 import algorithms
-from harness import distributed, models
+from harness import models
+from harness.training import distributed
 
 B, PROMPT, RESPONSE = 8, 5, 7
 LR, CRITIC_LR, GRAD_CLIP = 1e-5, 1e-5, 1.0

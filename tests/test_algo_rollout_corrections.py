@@ -253,7 +253,7 @@ def _reward(golds, rollouts):
 
 
 def _run(tmp_path, **kw):
-    from harness.metrics_log import read_metrics
+    from harness.run_layout import read_metrics
     from harness.training import TrainConfig, Trainer
 
     cfg = TrainConfig(model="tiny-random", dtype="float32", steps=1, prompts_per_step=2, responses_per_prompt=4,

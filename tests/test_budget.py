@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness import compare
+from harness.compare import runner as compare
 from harness.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow

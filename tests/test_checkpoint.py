@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import checkpoint as ckpt
+from harness.training import checkpoint_files as ckpt
 from harness.models import load_policy
 
 

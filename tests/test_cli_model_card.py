@@ -52,7 +52,7 @@ def test_compare_run_leaves_a_valid_model_card(tmp_path, capsys):
 
 
 def test_base_model_and_dataset_metadata():
-    from harness import model_card
+    from harness.training import model_card
 
     assert model_card._base_model("smollm2-135m") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert model_card._base_model("Qwen/Qwen2.5-Math-1.5B") == "Qwen/Qwen2.5-Math-1.5B"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import leaderboard, report_page
+from harness import leaderboard
+from harness.compare import page as report_page
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "cpu-demo-reference" / "rerun-1"

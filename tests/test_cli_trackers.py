@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import trackers
+from harness.training import trackers
 from harness.cli import main
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 
 wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install 'rlvr-zoo[trackers]')")
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'rlvr-zoo[trackers]')")
@@ -139,7 +139,7 @@ def test_comparison_runs_are_grouped_by_the_comparison_folder(tmp_path):
 
 def test_trackers_can_be_added_when_a_comparison_is_resumed(tmp_path, monkeypatch):
     """report_to changes where metrics go, not the runs: a comparison folder accepts a new --report-to."""
-    from harness import compare
+    from harness.compare import runner as compare
 
     out = tmp_path / "cmp"
     plan = compare.make_plan("tiny-test", algos=["grpo"], seeds=None, out=str(out), sets=[])

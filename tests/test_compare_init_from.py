@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import compare
+from harness.compare import runner as compare
 from harness.cli import main
 
 

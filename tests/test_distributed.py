@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import distributed
-from harness.metrics_log import read_metrics
-from harness.trainer import TrainConfig, Trainer
+from harness.training import distributed
+from harness.run_layout import read_metrics
+from harness.training import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

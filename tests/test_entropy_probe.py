@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 from harness.training import TrainConfig, Trainer
 from harness.training.config import TrainingError
 from harness.training.probe import PROBE_FILE

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import checkpoint as ckpt
+from harness.training import checkpoint_files as ckpt
 from harness.models import load_policy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_resume_skips_a_damaged_checkpoint_and_writes_only_finite_weights(tmp_pa
 def test_kill_during_a_checkpoint_write_then_resume(tmp_path):
     out = tmp_path / "run"
     # SIGKILL this process while step 2's checkpoint is half written (its files are there, the manifest is not)
-    prelude = ("import os, signal\nfrom harness import checkpoint as c\n_w = c.write_manifest\n"
+    prelude = ("import os, signal\nfrom harness.training import checkpoint_files as c\n_w = c.write_manifest\n"
                "def _kill(d):\n    if '.step-2.' in str(d):\n        os.kill(os.getpid(), signal.SIGKILL)\n"
                "    return _w(d)\nc.write_manifest = _kill\n")
     killed = _cli(TRAIN + ["--steps", "3", "--out", str(out)], prelude=prelude)

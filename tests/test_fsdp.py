@@ -1,4 +1,4 @@
-"""FSDP2 (harness.distributed.shard_model and its helpers): two gloo ranks under torchrun against one process.
+"""FSDP2 (harness.training.distributed.shard_model and its helpers): two gloo ranks under torchrun against one process.
 
 The worker (tests/fsdp_worker.py) runs 2 AdamW steps with gradient clipping of grpo, ce-gppo and ppo (policy and
 critic, each with its own optimiser) on tiny-random in float32, on one fixed batch split over the ranks. Checked:
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import distributed
+from harness.training import distributed
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "fsdp_worker.py"

@@ -98,7 +98,7 @@ def test_leaderboard_renders_compare_in_all_formats(compared, tmp_path, capsys):
 
 
 def test_resume_skips_finished_runs_and_resumes_from_checkpoint(tmp_path, monkeypatch, capsys):
-    import harness.compare as compare_mod
+    import harness.compare.runner as compare_mod
     from harness.evaluate import make_train_callback
 
     out = tmp_path / "resume"

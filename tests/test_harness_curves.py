@@ -1,4 +1,4 @@
-"""`rlvr-zoo curves` and harness.curves: real metrics.jsonl files, real matplotlib PNGs."""
+"""`rlvr-zoo curves` and harness.leaderboard.curves: real metrics.jsonl files, real matplotlib PNGs."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import curves
+from harness.leaderboard import curves
 from harness.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import compare, curves, leaderboard, presets
+from harness import leaderboard, presets, run_layout
+from harness.compare import runner as compare
+from harness.leaderboard import curves
 from harness.evaluate import EvalConfig, score_problems
 from harness.io import write_json
 
@@ -112,7 +114,7 @@ def test_curves_png(tmp_path):
             "ce-gppo": [d / "runs/ce-gppo/seed-0/metrics.jsonl"]}
     out = curves.plot(runs, d / "curves.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    steps, mean, std = curves.series([curves.read_metrics(p) for p in runs["grpo"]], "reward/mean")
+    steps, mean, std = curves.series([run_layout.read_metrics(p) for p in runs["grpo"]], "reward/mean")
     assert list(steps) == [1, 2, 3]
     assert mean[0] == pytest.approx(0.6) and std[0] == pytest.approx(0.5)  # seeds 0 and 1: 0.1 and 1.1
 
@@ -155,7 +157,7 @@ def test_presets_are_valid_and_errors_list_choices(tmp_path):
         presets.load(bad)
     with pytest.raises(ValueError, match="does not exist"):
         presets.load(tmp_path / "nope.yaml")
-    with pytest.raises(ValueError, match="unknown evaluation setting.*valid"):
+    with pytest.raises(ValueError, match="unknown EvalConfig field.*benchs.*valid fields"):
         EvalConfig.from_dict({"benchs": ["arith"]})
 
 
@@ -188,7 +190,7 @@ def test_delta_view_paired_interval_hand_cases(tmp_path):
 
 
 def test_delta_view_pools_seeds_then_pairs_with_base(tmp_path):
-    from harness import stats
+    from harness.leaderboard import stats
 
     d = _make_compare_dir(tmp_path / "cmp", {"ce-gppo": [CE0, CE1]}, BASE)
     _, ce = leaderboard.delta_rows(leaderboard.collect(d))
@@ -472,7 +474,7 @@ def test_two_directories_scored_by_different_checkers_get_one_note(tmp_path, cap
     assert md.count(MIXED) == 1
     assert "checker aaaaaaaaaaaa (base (base) [runA], grpo)" in note
     assert "checker bbbbbbbbbbbb (base (base) [runB], dapo)" in note
-    assert "tools/checker/recheck.py DIR --rescored-copy NEW_DIR" in note
+    assert "python -m tools.checker.recheck DIR --rescored-copy NEW_DIR" in note
     for name, text in _every_human_output(rows).items():
         assert "aaaaaaaaaaaa" in text and "bbbbbbbbbbbb" in text, name
     assert any(MIXED in n for n in json.loads(leaderboard.render(rows, "json", "verdicts"))["notes"])

@@ -1,7 +1,7 @@
 """The verdicts view of `rlvr-zoo leaderboard`: per-seed scores, hierarchical intervals, Holm-corrected verdicts
 against the base model and between objectives, the minimum detectable difference, and the one-seed rule. Real
 comparison directories (summary.json, DONE) written from known 0/1 outcomes; every figure is checked against the
-`harness.stats` functions applied by hand to the same tables."""
+`harness.leaderboard.stats` functions applied by hand to the same tables."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness import leaderboard, stats
+from harness import leaderboard
+from harness.leaderboard import stats
 from harness.evaluate import score_problems
 from harness.io import write_json
 from harness.leaderboard import verdicts

@@ -30,7 +30,7 @@ def test_agreement_with_recorded_math_verify_verdicts(cases):
     from tools.checker.agreement import compare_with_record, load_record
 
     mv = load_record(RECORD)
-    assert {c["id"] for c in cases} == set(mv), "the cases no longer match the record: re-run tools/checker/agreement.py"
+    assert {c["id"] for c in cases} == set(mv), "the cases no longer match the record: re-run python -m tools.checker.agreement"
     ours = verify_batch_detailed([c["gold"] for c in cases], [c["response"] for c in cases], timeout=10.0)
     fig = compare_with_record(cases, ours, mv)
     shown = "\n".join(f"{d['id']}: ours={d['ours']} ({d['our_reason']}) math_verify={d['math_verify']}"

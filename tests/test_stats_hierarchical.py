@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.leaderboard import stats
 
 
 def _crossed(rng, n, s, p, sd_seed, sd_problem, sd_resid, mu=0.4):
@@ -78,7 +78,7 @@ def test_identical_arms_are_indistinguishable():
     a = (np.random.default_rng(2).random((2, 60)) < 0.3).astype(float)
     d = stats.paired_hierarchical_bootstrap(a, a.copy())
     assert d.diff == 0 and d.p_value == 1.0 and d.p_sign == 1.0 and (d.n_pos, d.n_neg) == (0, 0)
-    assert stats.verdicts([d], [("x", "y")]) == [("indistinguishable", 1.0)]
+    assert stats.holm_verdicts([d], [("x", "y")]) == [("indistinguishable", 1.0)]
 
 
 def test_sign_test_overrides_a_coarse_bootstrap_on_few_discordant_problems():
@@ -254,7 +254,7 @@ def test_seed_t_test_two_seeds_is_the_one_df_t_test():
 def test_welch_seed_test_matches_a_published_example():
     """Welch's t-test on the first worked example of Wikipedia's "Welch's t-test" article (two samples of 15):
     t = -2.46, df = 24.9, two-sided p = 0.021."""
-    from harness.stats import welch_seed_test
+    from harness.leaderboard.stats import welch_seed_test
 
     a = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
     b = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4]
@@ -266,7 +266,7 @@ def test_arms_on_different_seeds_are_not_called_different_when_they_are_not():
     """Two arms of one objective trained on different seeds (3 each), with a seed SD of 8 points and 128 shared 0/1
     problems, and no true difference: the verdict's p must fall below 0.05 in about 5% of tables (measured: 6.0%),
     not the 9.5% of the bootstrap alone, which resamples three seeds as if they were the population."""
-    from harness.stats import paired_hierarchical_bootstrap
+    from harness.leaderboard.stats import paired_hierarchical_bootstrap
 
     rng = np.random.default_rng(7)
     n_sim, rejections, boot_only = 200, 0, 0

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import algorithms
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 from harness.rollout import Rollout
 from harness.training import TrainConfig, Trainer, parse_set, train
 from harness.training.sampling import RolloutScorer
@@ -276,7 +276,7 @@ def test_training_reward_from_a_spec():
 
 
 def test_metrics_logger_writes_strict_json_lines_and_truncates_on_resume(tmp_path):
-    from harness.metrics_log import MetricsLogger, truncate_metrics
+    from harness.training.logger import MetricsLogger, truncate_metrics
 
     log = MetricsLogger(tmp_path, total_steps=3, progress=False, tensorboard=False)
     for step in (1, 2, 3):
@@ -290,7 +290,7 @@ def test_metrics_logger_writes_strict_json_lines_and_truncates_on_resume(tmp_pat
 
 def test_tensorboard_scalars_when_installed(tmp_path):
     pytest.importorskip("tensorboard")
-    from harness.metrics_log import MetricsLogger
+    from harness.training.logger import MetricsLogger
 
     log = MetricsLogger(tmp_path, total_steps=1, progress=True, tensorboard=True)
     assert log.tensorboard_enabled

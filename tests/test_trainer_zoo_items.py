@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.errors import UserError
-from harness.metrics_log import read_metrics
+from harness.run_layout import read_metrics
 from harness.training import TrainConfig, Trainer
 
 ROWS = [{"id": str(i), "prompt": f"Q{i}:", "answer": "x"} for i in range(32)]

@@ -29,7 +29,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from harness import compare, leaderboard, report_page
+    from harness import leaderboard
+    from harness.compare import page, runner
     from harness.run_lock import check_out_dir, lock_run_folder
     from harness.errors import UserError
 
@@ -43,25 +44,25 @@ def run(args) -> int:
         sets = list(args.sets)
         if args.report_to is not None:
             sets.append(f"report_to=[{args.report_to}]")
-        plan = compare.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets,
-                                 init_from=args.init_from)
+        plan = runner.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets,
+                                init_from=args.init_from)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     check_out_dir(plan.out)
     try:
-        compare._check_existing(plan)
+        runner._check_existing(plan)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     lock_run_folder(plan.out, "compare")  # one writer per run folder (after check_out_dir's checks)
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")
     try:
-        rows = compare.run(plan, progress=not args.no_progress)
-    except compare.CompareInterrupted as exc:
+        rows = runner.run(plan, progress=not args.no_progress)
+    except runner.CompareInterrupted as exc:
         print(f"rlvr-zoo compare: interrupted: {exc}", file=sys.stderr)
         return 130
-    page = report_page.write(plan.out, rows)
+    index = page.write(plan.out, rows)
     print()
     print(leaderboard.render(rows, "md"))
-    print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png; open {page}")
+    print(f"written: {plan.out}/leaderboard.{{md,csv,json,tex,html}}, {plan.out}/curves.png; open {index}")
     return 0

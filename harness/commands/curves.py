@@ -29,7 +29,8 @@ def _fail(message: str) -> int:
 
 
 def run(args) -> int:
-    from harness import curves
+    from harness import run_layout
+    from harness.leaderboard import curves
     from harness.leaderboard import merge, metrics_files, select
 
     if Path(args.output).suffix.lower() != ".png":
@@ -40,7 +41,7 @@ def run(args) -> int:
         runs = metrics_files(select(merge(args.run_dirs), args.only))
     except ValueError as exc:
         return _fail(str(exc))
-    records = [curves.read_metrics(p) for paths in runs.values() for p in paths]
+    records = [run_layout.read_metrics(p) for paths in runs.values() for p in paths]
     if not any(records):
         return _fail(f"no metrics.jsonl with any step in {', '.join(args.run_dirs)} (for the selected rows); give "
                      f"directories written by `rlvr-zoo compare` with at least one finished run")

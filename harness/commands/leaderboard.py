@@ -110,14 +110,15 @@ def run(args) -> int:
 
 def _write_pages(run_dirs: list[str], only: list[str]) -> None:
     """index.html in each comparison directory (one with runs/ or base/); a folder it cannot write is reported."""
-    from harness import report_page, run_layout
+    from harness import run_layout
+    from harness.compare import page as comparison_page
     from harness.leaderboard import collect, select
 
     for run_dir in map(Path, run_dirs):
         if not ((run_dir / run_layout.RUNS_DIR).is_dir() or (run_dir / run_layout.BASE_DIR).is_dir()):
             continue
         try:
-            page = report_page.write(run_dir, select(collect(run_dir), only))
+            page = comparison_page.write(run_dir, select(collect(run_dir), only))
         except OSError as exc:
             print(f"page: not written in {run_dir} ({exc.strerror or exc}); pass --no-page to skip it",
                   file=sys.stderr)

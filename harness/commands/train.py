@@ -65,7 +65,7 @@ def run(args) -> int:
         _print_fields()
         return 0
     import benchmarks
-    from harness.checkpoint import CheckpointError
+    from harness.training.checkpoint_files import CheckpointError
     from harness.run_lock import check_out_dir, lock_run_folder
     from harness.errors import UserError
     from harness.training import TrainingError, train

@@ -4,7 +4,7 @@
   and merges and filters rows of several directories;
 * `views`: the verdicts, scores, delta and dynamics views of the rows as plain records;
 * `verdicts`: the statistics of the verdicts view (hierarchical intervals, Holm-corrected verdicts, minimum
-  detectable difference) from `harness.stats`;
+  detectable difference) from `stats` (the statistics over seeds and problems);
 * `render`: a view as md, csv, latex, html or json text, and `write_all` (every view in every format);
 * `markdown_blocks`: tables kept inside Markdown files, regenerated in place.
 

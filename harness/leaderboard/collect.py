@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import metric_keys as mk
 from harness import run_layout
 from harness.errors import UserError
 from harness.io import read_json
@@ -78,8 +79,8 @@ def _check_metrics(folder: Path) -> None:
             except ValueError:
                 bad.append(lineno)
                 continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-                last = rec["step"] if last is None else max(last, rec["step"])
+            if isinstance(rec, dict) and isinstance(rec.get(mk.STEP), int):
+                last = rec[mk.STEP] if last is None else max(last, rec[mk.STEP])
     if bad:
         _warn(f"{path}: line(s) {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} are not valid JSON "
               f"(a torn or damaged file); they are left out")
@@ -95,12 +96,13 @@ def _check_metrics(folder: Path) -> None:
 
 BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical bootstrap, numpy seed 0
 ENTROPY_STEPS = 3     # rollout entropy at the start / end: mean of the first / last 3 logged steps
-PROBE_KEY = "entropy/probe"
+PROBE_KEY = mk.ENTROPY_PROBE
 """entropy on the run's fixed probe tokens (harness.training.probe): the dynamics view's start is its first logged
 value (step 0, the initial model), its end the last; rows whose seeds did not all log it use rollout `entropy`"""
 ACCURACY_STEPS = 5    # training accuracy: mean of the first / last 5 logged steps
-RUN_MEANS = ("gradshare/low_neg", "gradshare/high_pos", "clipfrac/low_neg", "clipfrac/high_pos")  # means over a run
-BUDGET = ("budget/prompts", "budget/responses", "budget/tokens", "budget/zero_adv_groups", "budget/updates")
+RUN_MEANS = tuple(mk.key(family, region=r) for family in (mk.GRADSHARE, mk.CLIPFRAC)  # means over a run
+                  for r in ("low_neg", "high_pos"))
+BUDGET = tuple(mk.key(mk.BUDGET, counter=c) for c in ("prompts", "responses", "tokens", "zero_adv_groups", "updates"))
 """the trainer's cumulative budget counters: the dynamics view shows each run's last value (mean over seeds)"""
 DYNAMICS_KEYS = ("steps", "entropy_source", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
                  *RUN_MEANS, "eval_accuracy_final", *BUDGET)
@@ -196,7 +198,7 @@ def _pooled_problems(parts: list[dict[str, Any]]) -> list[float] | None:
 
 
 def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> Cell | None:
-    from harness import stats
+    from harness.leaderboard import stats
 
     parts = _parts(summaries, bench)
     if not parts:
@@ -210,14 +212,14 @@ def _pool(summaries: list[dict[str, Any]], bench: str, bootstrap_samples: int = 
 
 def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Training-dynamics figures of one seed's metrics records (None where the key was never logged)."""
-    from harness.curves import values
+    from harness.leaderboard.curves import values
 
     def vals(key: str) -> list[float]:
         return [v for _, v in values(records, key)]
 
-    ent, acc, probe = vals("entropy"), vals("accuracy"), vals(PROBE_KEY)
-    evals = vals("eval/accuracy")
-    out = {"steps": int(records[-1]["step"]) if records else None,
+    ent, acc, probe = vals(mk.ENTROPY), vals(mk.ACCURACY), vals(PROBE_KEY)
+    evals = vals(mk.EVAL_ACCURACY)
+    out = {"steps": int(records[-1][mk.STEP]) if records else None,
            "rollout": (_mean(ent[:ENTROPY_STEPS]), _mean(ent[-ENTROPY_STEPS:])),
            "probe": (probe[0], probe[-1]) if probe else None,
            "accuracy_first": _mean(acc[:ACCURACY_STEPS]), "accuracy_last": _mean(acc[-ACCURACY_STEPS:]),
@@ -258,11 +260,9 @@ def _row(label: str, run: str, summaries: list[dict[str, Any]], benches: list[st
          algo: str | None = None, overrides: dict | None = None, seeds: list[int] | None = None,
          summary_seeds: list[Any] | None = None, metrics: list[Path] | None = None,
          wall_time_s: float | None = None) -> Row:
-    from harness.curves import read_metrics
-
     cells = {b: _pool(summaries, b) for b in benches}
     scores = [c.score for c in cells.values() if c is not None]
-    per_seed_dynamics = [_run_dynamics(read_metrics(p)) for p in metrics or []]
+    per_seed_dynamics = [_run_dynamics(run_layout.read_metrics(p)) for p in metrics or []]
     return Row(label=label, run=run, benches=cells, algo=algo, overrides=overrides or {}, seeds=seeds or [],
                is_base=is_base,
                average=sum(scores) / len(scores) if scores and len(scores) == len(benches) else None,

@@ -3,7 +3,7 @@ difference (the `verdicts` view of `rlvr-zoo leaderboard`, and the Δ base figur
 
 Input: `Row`s of `collect`/`merge`, each holding per benchmark the table of its seeds' per-problem scores
 (``row.tables[bench]``, one list per seed, the seed numbers in ``row.table_seeds[bench]``). Every
-statistic comes from `harness.stats` (see its docstring for the definitions and references):
+statistic comes from `harness.leaderboard.stats` (see docs/benchmarks.md for the definitions and references):
 
 * **scores**: per row and benchmark the mean over seeds, each seed's score, and the hierarchical bootstrap interval
   (seeds, then problems; one problem draw shared by the seeds when they were scored on the same problems), widened
@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import stats
+from harness.leaderboard import stats
 from harness.leaderboard.collect import BOOTSTRAP_SAMPLES, Row, benches_of
 
 BOOT = BOOTSTRAP_SAMPLES   # 10000 replicates: the smallest bootstrap p is 2/10001, enough for Holm over ~200 tests
@@ -51,7 +51,7 @@ NO_RANKING = ("One seed: no ranking between objectives is supported. The interva
               "objectives.")
 
 
-RECHECK = "tools/checker/recheck.py DIR --rescored-copy NEW_DIR"
+RECHECK = "python -m tools.checker.recheck DIR --rescored-copy NEW_DIR"
 
 
 def checker_note(rows: list[Row]) -> str | None:
@@ -148,7 +148,7 @@ def _holm_verdicts(family: list[dict[str, Any]], alpha: float, b_name: str | Non
     """Holm over the comparisons of one family that have a test; verdict and adjusted p into each entry."""
     tested = [e for e in family if "diff" in e]
     names = [(e["a"], b_name or e["b"]) for e in tested]
-    for e, (word, p) in zip(tested, stats.verdicts([e["diff"] for e in tested], names, alpha)):
+    for e, (word, p) in zip(tested, stats.holm_verdicts([e["diff"] for e in tested], names, alpha)):
         e["verdict"], e["p_holm"] = word, p
     for e in family:
         e.setdefault("verdict", e["note"] or "-")

@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from . import Rollout, Sampling, encode_prompts, eos_token_ids
+from .base import Rollout, Sampling, encode_prompts, eos_token_ids
 
 
 _BLOCK = 1024

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from . import Rollout, Sampling, encode_prompts, eos_token_ids
+from .base import Rollout, Sampling, encode_prompts, eos_token_ids
 
 
 def _model_dir(model) -> tuple[str, object | None]:

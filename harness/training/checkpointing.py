@@ -1,10 +1,10 @@
 """The trainer's checkpoints: what one holds, written by every rank together and read back on resume.
 
-Without FSDP2, rank 0 writes the whole checkpoint (harness.checkpoint): the policy in save_pretrained form, the
-critic, both optimisers' state, the scheduler, the trainer state (data position, counters, config) and the RNG
-states of every rank (gathered). Under FSDP2 the optimisers and the sharded modules are written by every rank into
-a staging folder with torch.distributed.checkpoint (:func:`harness.distributed.save_sharded`), which rank 0 moves
-into the checkpoint as ``sharded/``; ``model/`` still holds the full policy (the unsharded rollout copy) for
+Without FSDP2, rank 0 writes the whole checkpoint (the file format of `checkpoint_files`): the policy in
+save_pretrained form, the critic, both optimisers' state, the scheduler, the trainer state (data position, counters,
+config) and the RNG states of every rank (gathered). Under FSDP2 the optimisers and the sharded modules are written
+by every rank into a staging folder with torch.distributed.checkpoint (:func:`distributed.save_sharded`), which rank
+0 moves into the checkpoint as ``sharded/``; ``model/`` still holds the full policy (the unsharded rollout copy) for
 transformers and vLLM. A sharded checkpoint loads at any world size, a single process included.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from harness import checkpoint as ckpt
-from harness import distributed
-from harness.metrics_log import truncate_metrics
+from harness.training import checkpoint_files as ckpt
+from harness.training import distributed
+from harness.training.logger import truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, METRICS_FILE
 from harness.training.config import TrainingError
 

@@ -1,27 +1,18 @@
-"""`TrainConfig`: every field of a training run, documented; the one documented-field helper (`doc_field`), the
-one coercion of text and YAML values to a field's type (`coerce`) and the one `--set field=value` parser
-(`parse_set`)."""
+"""`TrainConfig`: every field of a training run, documented, and the `--set field=value` parser (`parse_set`,
+`apply_sets`); fields, their help text and the coercion of text to a field's type are the project's one field
+mechanism, `algorithms.fields`. `Recipe`: what the objective's recipe asks of the trainer, read in one place."""
 from __future__ import annotations
 
 import dataclasses
 import math
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["TrainConfig", "TrainingError", "doc_field", "coerce", "parse_set", "apply_sets", "build_algorithm",
-           "check_fsdp"]
+from algorithms import fields
 
+__all__ = ["TrainConfig", "TrainingError", "Recipe", "parse_set", "apply_sets", "build_algorithm", "check_fsdp"]
 
-def doc_field(default, doc: str, **kw):
-    """A documented dataclass field: ``lr: float = doc_field(1e-6, "AdamW learning rate")``; mutable defaults (dict,
-    list) are copied per instance."""
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc, **kw})
-    return field(default=default, metadata={"doc": doc, **kw})
-
-
-_f = doc_field
+_f = fields.field
 
 class TrainingError(RuntimeError):
     """A run that cannot start or continue; the message says what was wrong and what would be right."""
@@ -138,7 +129,7 @@ class TrainConfig:
     tensorboard: bool = _f(True, "also write TensorBoard scalars to out_dir/tensorboard when tensorboard is "
                                  "installed")
     report_to: list = _f(["tensorboard"], "trackers that get the config and every metrics.jsonl record: "
-                                          "tensorboard | wandb | mlflow (harness.trackers; docs/harness.md)")
+                                          "tensorboard | wandb | mlflow (harness.training.trackers; docs/harness.md)")
     # --- hardware -----------------------------------------------------------------------------------------------
     device: str = _f("auto", "auto | cpu | cuda")
     backend: str = _f("auto", "torch.distributed backend under torchrun: auto (gloo on CPU, NCCL on CUDA) | gloo "
@@ -149,28 +140,18 @@ class TrainConfig:
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        return fields.names(cls)
 
     @classmethod
     def describe(cls) -> dict[str, dict]:
-        """field -> {"default", "doc", "type"} (for documentation and `--help`)."""
-        hints = typing.get_type_hints(cls)
-        out = {}
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            out[f.name] = {"default": default, "doc": f.metadata.get("doc", ""), "type": _type_name(hints[f.name])}
-        return out
+        """field -> {"default", "doc", "type"} (for documentation and `--set help=1`)."""
+        return fields.describe(cls)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "TrainConfig":
-        """Build a config from a mapping; unknown keys raise ValueError listing the valid ones."""
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.field_names()))
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {', '.join(unknown)}; valid fields: "
-                             f"{', '.join(cls.field_names())}")
-        hints = typing.get_type_hints(cls)
-        return cls(**{k: coerce(k, hints[k], v) for k, v in data.items()})
+        """Build a config from a mapping, each value coerced to its field's type (`algorithms.fields.coerce`);
+        unknown keys raise ValueError listing the valid ones."""
+        return cls(**fields.from_mapping(cls, data, "TrainConfig"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -192,7 +173,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first out-of-range field; returns self."""
-        from harness.trackers import check as check_trackers
+        from harness.training.trackers import check as check_trackers
 
         check_trackers(self.report_to)
         positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",
@@ -242,111 +223,43 @@ class TrainConfig:
                              f"rollout_correction='token-tis')")
 
 
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _allowed_types(tp) -> tuple:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
-        return tuple(t for a in typing.get_args(tp) for t in _allowed_types(a))
-    if tp is type(None):
-        return (type(None),)
-    return (origin or tp,)
-
-
-def coerce(name: str, tp, value):
-    """Check a value against a TrainConfig field type, converting strings and int->float where unambiguous."""
-    allowed = _allowed_types(tp)
-    if value is None:
-        if type(None) in allowed:
-            return None
-        raise ValueError(f"TrainConfig.{name} cannot be None; expected {_type_name(tp)}")
-    if isinstance(value, str) and str not in allowed:
-        import yaml
-
-        text = value.strip()
-        if type(None) in allowed and text.lower() in ("none", "null", "~"):
-            return None
-        try:
-            value = _number(text) if (int in allowed or float in allowed) else None
-            if value is None:
-                value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"TrainConfig.{name}={text!r} is not a valid {_type_name(tp)} ({exc})") from None
-    if bool in allowed and isinstance(value, bool):
-        return value
-    if isinstance(value, bool):
-        raise ValueError(f"TrainConfig.{name} must be {_type_name(tp)}, got the boolean {value!r}")
-    if float in allowed and isinstance(value, int):
-        return float(value)
-    if int in allowed and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if list in allowed and isinstance(value, tuple):
-        return list(value)
-    if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
-        raise ValueError(f"TrainConfig.{name} must be {_type_name(tp)}, got {value!r}")
-    return value
-
-
-def _number(text: str):
-    """int or float from text (YAML alone reads '1e-5' as a string), else None."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return None
-
-
 def apply_sets(data: dict, assignments: Sequence[str]) -> dict[str, Any]:
-    """``data`` (some or all TrainConfig fields) with ``--set field=value`` strings applied (:func:`parse_set`):
-    a value is converted to its field's type (:func:`coerce`); ``field.key=value`` sets one entry of a mapping
-    field, keeping its other entries (those in ``data``, else the field's default)."""
-    hints = typing.get_type_hints(TrainConfig)
-    out = dict(data)
-    for key, value in parse_set(assignments).items():
-        head, dot, sub = key.partition(".")
-        if not dot:
-            out[key] = coerce(key, hints[key], value)
-            continue
-        current = out[head] if head in out else TrainConfig.describe()[head]["default"]
-        if current is not None and not isinstance(current, dict):
-            mappings = [k for k, v in TrainConfig.describe().items() if isinstance(v["default"], dict)]
-            raise ValueError(f"--set {key}=...: {head!r} is not a mapping field of TrainConfig; mapping "
-                             f"fields: {', '.join(mappings)}")
-        out[head] = {**(current or {}), sub: value}
-    return out
+    """``data`` (some or all TrainConfig fields) with ``--set field=value`` strings applied, each value coerced to
+    its field's type; ``field.key=value`` sets one entry of a mapping field (`algorithms.fields.apply_assignments`)."""
+    return fields.apply_assignments(TrainConfig, data, assignments, "TrainConfig")
 
 
 def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
-    """``["lr=1e-5", "algo_overrides.beta1=0.75"]`` -> ``{"lr": "1e-5", "algo_overrides.beta1": 0.75}``.
+    """``["lr=1e-5", "algo_overrides.beta1=0.75"]`` -> ``{"lr": "1e-5", "algo_overrides.beta1": 0.75}``
+    (`algorithms.fields.parse_assignments`); an unknown field is a ValueError listing the valid ones."""
+    return fields.parse_assignments(TrainConfig, assignments, "TrainConfig")
 
-    Top-level values stay strings (TrainConfig.from_dict converts them with the field's type); values of dotted
-    keys (entries of a mapping field) are parsed as YAML scalars so that numbers and booleans keep their types.
+
+@dataclass(frozen=True)
+class Recipe:
+    """What an objective's recipe asks of the trainer, read from its plain fields in one place (`Recipe.of`); the
+    fields stay on the objective with their papers' defaults (`algorithms.Algorithm`), the trainer reads them here.
     """
-    import yaml
+    uses_reference: bool                 # kl_coef > 0: a frozen reference policy gives ref_logp
+    kl_reward_penalty: bool              # the KL is a per-token reward penalty (PPO), not a loss term
+    needs_critic: bool                   # a value model is trained and gives the gae estimator its values
+    greedy_baseline: bool                # the estimator needs one greedy response's reward per prompt (ReMax)
+    dynamic_sampling: bool               # groups whose rewards are all equal are dropped and sampled again (DAPO)
+    reward_correct: float                # correctness reward of a verified-correct response
+    reward_incorrect: float              # ... and of an incorrect one
+    overlong: dict | None                # {max_len, cache_len, penalty} of DAPO's soft overlong punishment, or None
 
-    out: dict[str, Any] = {}
-    for item in assignments or ():
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected field=value (e.g. --set lr=1e-5 or "
-                             f"--set algo_overrides.beta1=0.75)")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ValueError(f"--set {item!r}: the field name is empty")
-        head = key.split(".", 1)[0]
-        if head not in TrainConfig.field_names():
-            raise ValueError(f"--set {item!r}: unknown TrainConfig field {head!r}; valid fields: "
-                             f"{', '.join(TrainConfig.field_names())}")
-        if "." in key:
-            number = _number(value.strip())
-            out[key] = number if number is not None else yaml.safe_load(value)
-        else:
-            out[key] = value
-    return out
+    @classmethod
+    def of(cls, algo) -> "Recipe":
+        from algorithms import advantages
 
+        overlong = {"max_len": algo.overlong_max_len, "cache_len": algo.overlong_cache_len,
+                    "penalty": algo.overlong_penalty} if algo.overlong_shaping else None
+        return cls(uses_reference=algo.uses_reference, kl_reward_penalty=algo.kl_in_reward and algo.kl_coef > 0,
+                   needs_critic=algo.needs_critic,
+                   greedy_baseline=advantages.needs_baseline_scores(algo.advantage_estimator),
+                   dynamic_sampling=algo.dynamic_sampling, reward_correct=algo.reward_correct,
+                   reward_incorrect=algo.reward_incorrect, overlong=overlong)
 
 
 def build_algorithm(cfg: TrainConfig, algorithm=None):
@@ -373,7 +286,7 @@ def check_fsdp(cfg: TrainConfig, algo) -> None:
     """Under FSDP2 every forward and backward is a collective, so every rank must make the same model calls: refuse
     what would make them differ (call it when FSDP2 is on)."""
     why = None
-    if algo.dynamic_sampling:
+    if Recipe.of(algo).dynamic_sampling:
         why = f"objective {algo.name!r} uses dynamic sampling, which leaves ranks with different batch sizes"
     elif cfg.length_buckets:
         why = "length_buckets splits each rank's micro-batches by its own lengths; set length_buckets=false"

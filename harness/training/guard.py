@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from harness import distributed
+from harness.training import distributed
 
 __all__ = ["StepGuard", "nonfinite_count"]
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from harness import distributed
+from harness import metric_keys as mk
+from harness.training import distributed
 from harness.training.sampling import Collected
 
 __all__ = ["RolloutStats", "MetricSums", "UpdateStats", "RunCounters", "BUDGET_KEYS", "REGIONS", "peak_rss_mb",
@@ -59,12 +60,12 @@ class RolloutStats:
     def record(self, world_size: int) -> dict:
         n = max(self.responses, 1.0)
         mean = self.reward_sum / n
-        return {"reward/mean": mean,
-                "reward/std": math.sqrt(max(self.reward_sq_sum / n - mean * mean, 0.0) * n / max(n - 1, 1)),
-                "accuracy": self.correct / n, "response_length/mean": self.length_sum / n,
-                "truncated_frac": self.truncated / n, "empty_responses": int(self.empty),
-                "filter/kept_groups": int(self.kept_groups), "filter/dropped_groups": int(self.dropped_groups),
-                "throughput/rollout_tok_s": self.gen_tokens / max(self.gen_time / world_size, 1e-9)}
+        return {mk.REWARD_MEAN: mean,
+                mk.REWARD_STD: math.sqrt(max(self.reward_sq_sum / n - mean * mean, 0.0) * n / max(n - 1, 1)),
+                mk.ACCURACY: self.correct / n, mk.RESPONSE_LENGTH: self.length_sum / n,
+                mk.TRUNCATED_FRAC: self.truncated / n, mk.EMPTY_RESPONSES: int(self.empty),
+                mk.KEPT_GROUPS: int(self.kept_groups), mk.DROPPED_GROUPS: int(self.dropped_groups),
+                mk.ROLLOUT_TOK_S: self.gen_tokens / max(self.gen_time / world_size, 1e-9)}
 
 
 class MetricSums:
@@ -141,20 +142,20 @@ class UpdateStats:
         means, sums = self.sums.reduce()
         rec = {}
         if "mismatch" in means:
-            rec["rollout/logprob_mismatch_kl"] = means.pop("mismatch")
+            rec[mk.MISMATCH_KL] = means.pop("mismatch")
         rec.update(means)
         for k, v in sums.items():
             if k.startswith("loss/"):
                 rec[k] = v / max(self.updates, 1)    # mean over the step's updates of each mini-batch's loss
         total = sums.get("_gs/total", 0.0)
         if total > 0:
-            rec.update({f"gradshare/{r}": sums.get(f"_gs/{r}", 0.0) / total for r in REGIONS})
+            rec.update({mk.key(mk.GRADSHARE, region=r): sums.get(f"_gs/{r}", 0.0) / total for r in REGIONS})
         rec.update(self.extra)
-        rec["grad_norm"] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
-        rec["updates"] = self.updates
-        rec["skipped_updates"] = self.skipped_updates
+        rec[mk.GRAD_NORM] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
+        rec[mk.UPDATES] = self.updates
+        rec[mk.SKIPPED_UPDATES] = self.skipped_updates
         if self.nonfinite_weight_updates:
-            rec["skipped_updates/nonfinite_weights"] = self.nonfinite_weight_updates
+            rec[mk.NONFINITE_WEIGHTS] = self.nonfinite_weight_updates
         return rec
 
     def skip_message(self, step: int, scores: torch.Tensor, skipped_steps: int) -> str:
@@ -213,7 +214,7 @@ class RunCounters:
         self.budget["updates"] += stats.updates - stats.skipped_updates
 
     def budget_record(self) -> dict:
-        return {f"budget/{k}": v for k, v in self.budget.items()}
+        return {mk.key(mk.BUDGET, counter=k): v for k, v in self.budget.items()}
 
     def state_dict(self) -> dict:
         return {"skipped_steps": self.skipped_steps, "updates_applied": self.updates_applied,
@@ -254,7 +255,7 @@ def peak_rss_mb() -> float:
 
 def memory_record(device: torch.device) -> dict:
     """Peak host memory, and peak GPU memory on CUDA."""
-    rec = {"memory/peak_rss_mb": peak_rss_mb()}
+    rec = {mk.PEAK_RSS: peak_rss_mb()}
     if device.type == "cuda":
-        rec["memory/peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+        rec[mk.PEAK_GPU] = torch.cuda.max_memory_allocated(device) / 2 ** 20
     return rec

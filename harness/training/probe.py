@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness import metric_keys as mk
 from harness.training.config import TrainingError
 
 __all__ = ["PROBE_FILE", "EntropyProbe", "held_out_rows"]
@@ -150,5 +151,5 @@ class EntropyProbe:
 
     def record(self, trainer) -> dict:
         """``{"entropy/probe": H}`` of the trainer's current policy."""
-        return {"entropy/probe": self.entropy(trainer.forward, trainer.rollout_model, trainer.pad_id,
+        return {mk.ENTROPY_PROBE: self.entropy(trainer.forward, trainer.rollout_model, trainer.pad_id,
                                               trainer.device)}

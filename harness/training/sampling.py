@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness import distributed
+from harness.training import distributed
 from harness.training.config import TrainConfig, TrainingError
 
 __all__ = ["PromptSampler", "ScoredGroup", "Collected", "RolloutScorer", "GroupCollector", "seed_for",

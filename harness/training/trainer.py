@@ -1,6 +1,6 @@
 """The one trainer every objective runs on: build, the loop, checkpoints and signals.
 
-`Trainer.train_step` reads in the order of one step (DESIGN.md, "The path of one training step"; docs/trainer.md):
+`Trainer.train_step` reads in the order of one step (docs/trainer.md, "The data path of one step"):
 rollout and reward with dynamic sampling (`sampling`) -> the `RolloutBatch` (`batch`) -> old log-probs
 (`update.OldLogprobs`), reference log-probs and critic values (`forward`) -> advantages (the objective's
 estimator) -> epochs x mini-batches x micro-batches of loss, backward and optimiser steps (`update`) -> the metrics
@@ -18,15 +18,15 @@ from typing import Callable, Sequence
 
 import torch
 
-from algorithms import advantages as advantage_estimators
-from harness import checkpoint as ckpt
-from harness import distributed, model_card
+from harness.training import checkpoint_files as ckpt
+from harness.training import distributed, model_card
+from harness import metric_keys as mk
 from harness.io import write_text
-from harness.metrics_log import MetricsLogger, truncate_metrics
+from harness.training.logger import MetricsLogger, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.checkpointing import Checkpoints
-from harness.training.config import TrainConfig, TrainingError, build_algorithm, check_fsdp
+from harness.training.config import Recipe, TrainConfig, TrainingError, build_algorithm, check_fsdp
 from harness.training.forward import Forward, disable_dropout
 from harness.training.metrics import RolloutStats, RunCounters, memory_record, reset_peak_rss
 from harness.training.probe import EntropyProbe
@@ -88,6 +88,7 @@ class Trainer:
         seed_everything(cfg.seed)
         reset_peak_rss()
         self.algo = build_algorithm(cfg, algorithm)
+        self.recipe = Recipe.of(self.algo)
         if self.fsdp:
             check_fsdp(cfg, self.algo)
         self._build_models()
@@ -114,10 +115,10 @@ class Trainer:
         self.model.train()
         disable_dropout(self.model)
         self.ref_model = None
-        if self.algo.uses_reference:
+        if self.recipe.uses_reference:
             self.ref_model = models.load_reference(cfg.model, dtype="float32", device=self.device)
         self.critic = None
-        if self.algo.needs_critic:
+        if self.recipe.needs_critic:
             with torch.random.fork_rng():
                 torch.manual_seed(cfg.seed + 1)
                 self.critic = models.load_critic(cfg.model, dtype="float32", device=self.device)
@@ -156,7 +157,7 @@ class Trainer:
     def _build_data(self, dataset, reward_fn) -> None:
         import rewards
 
-        cfg, algo = self.cfg, self.algo
+        cfg, recipe = self.cfg, self.recipe
         if dataset is None:
             import benchmarks
 
@@ -167,17 +168,14 @@ class Trainer:
                 raise TrainingError(f"dataset row {i} has keys {sorted(row)}; rows need 'answer' and 'problem' "
                                     f"(or a ready 'prompt' text)")
         self.sampler = PromptSampler(len(self.rows), cfg.seed, cfg.shuffle)
-        overlong = {"max_len": algo.overlong_max_len, "cache_len": algo.overlong_cache_len,
-                    "penalty": algo.overlong_penalty} if algo.overlong_shaping else None
         reward = rewards.training_reward(None if reward_fn is not None else cfg.reward,
                                          cfg.reward_params if reward_fn is None else None,
-                                         correct=algo.reward_correct, incorrect=algo.reward_incorrect,
-                                         overlong=overlong)
+                                         correct=recipe.reward_correct, incorrect=recipe.reward_incorrect,
+                                         overlong=recipe.overlong)
         reward.warmup()
         self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
-                                        self.sampler, self.dist, dynamic=algo.dynamic_sampling,
-                                        greedy_baseline=advantage_estimators.needs_baseline_scores(
-                                            algo.advantage_estimator))
+                                        self.sampler, self.dist, dynamic=recipe.dynamic_sampling,
+                                        greedy_baseline=recipe.greedy_baseline)
 
     def _build_optimisation(self) -> None:
         cfg = self.cfg
@@ -210,7 +208,7 @@ class Trainer:
         # rollout and reward (with dynamic sampling)
         collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg))
         rollout = RolloutStats.gather(collected)
-        rec = {"step": step, **rollout.record(self.dist.world_size)}
+        rec = {mk.STEP: step, **rollout.record(self.dist.world_size)}
         self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
         if rollout.train_seqs == 0:
             return self._empty_step(step, rec, t_step, collected.rounds)
@@ -218,7 +216,7 @@ class Trainer:
         n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
         t_train = time.perf_counter()
         # old and reference log-probs, critic values
-        source = old_logprob_source(cfg.old_logprobs, algo, single_update=cfg.epochs == 1 and n_mb == 1)
+        source = old_logprob_source(cfg.old_logprobs, self.recipe, single_update=cfg.epochs == 1 and n_mb == 1)
         old = OldLogprobs.prepare(source, forward, self.model, batch)
         ref_logp = forward.all_logprobs(self.ref_model, batch) if self.ref_model is not None else None
         old_values = forward.all_values(self.critic, batch) if self.critic is not None else None
@@ -239,11 +237,10 @@ class Trainer:
                                           "train_time": time.perf_counter() - t_train})
         rec.update(stats.record())
         rec.update(self.counters.budget_record())
-        rec.update({"lr": self.scheduler.get_last_lr()[0], "skipped_steps": self.counters.skipped_steps,
-                    "filter/empty_batches": self.counters.empty_batches, "old_logprobs": source,
-                    "throughput/train_tok_s": tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size,
-                                                                        1e-9),
-                    "time/step_s": time.perf_counter() - t_step, **memory_record(self.device)})
+        rec.update({mk.LR: self.scheduler.get_last_lr()[0], mk.SKIPPED_STEPS: self.counters.skipped_steps,
+                    mk.EMPTY_BATCHES: self.counters.empty_batches, mk.OLD_LOGPROBS: source,
+                    mk.TRAIN_TOK_S: tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size, 1e-9),
+                    mk.STEP_TIME: time.perf_counter() - t_step, **memory_record(self.device)})
         self.step = step
         return rec
 
@@ -259,8 +256,8 @@ class Trainer:
         self._scheduler_step()
         self.step = step
         rec.update(self.counters.budget_record())
-        rec.update({"skipped_steps": self.counters.skipped_steps, "filter/empty_batches": self.counters.empty_batches,
-                    "lr": self.scheduler.get_last_lr()[0], "time/step_s": time.perf_counter() - t_step,
+        rec.update({mk.SKIPPED_STEPS: self.counters.skipped_steps, mk.EMPTY_BATCHES: self.counters.empty_batches,
+                    mk.LR: self.scheduler.get_last_lr()[0], mk.STEP_TIME: time.perf_counter() - t_step,
                     **memory_record(self.device)})
         return rec
 
@@ -333,7 +330,7 @@ class Trainer:
         status, metrics_path = "running", str(self.out_dir / METRICS_FILE)
         self._write_run_json(status, 0.0)
         if self.probe is not None and self.step == 0:   # the initial model
-            self._logger.log({"step": 0, **self.probe.record(self)})
+            self._logger.log({mk.STEP: 0, **self.probe.record(self)})
         try:
             with self.signals:
                 while self.step < cfg.steps:

@@ -34,7 +34,8 @@ import torch
 from algorithms import off_policy
 from algorithms.aggregation import PROMPT_MEAN, prompt_counts
 from algorithms.entropy_control import AdaptiveEntropyCoefficient
-from harness import distributed
+from harness import metric_keys as mk
+from harness.training import distributed
 from harness.errors import UserError
 from harness.training.batch import RolloutBatch
 from harness.training.forward import Forward
@@ -44,13 +45,13 @@ from harness.training.metrics import UpdateStats
 __all__ = ["OldLogprobs", "Updater", "adamw", "old_logprob_source"]
 
 
-def old_logprob_source(setting: str, algo, single_update: bool) -> str:
+def old_logprob_source(setting: str, recipe, single_update: bool) -> str:
     """The source of pi_old, ``"rollout"``, ``"forward"`` or ``"recompute"``, for TrainConfig.old_logprobs =
-    ``setting`` (module notes). The training forward cannot serve when the KL is in the reward: the advantages need
-    pi_old before the update."""
+    ``setting`` (module notes) and the objective's `Recipe`. The training forward cannot serve when the KL is in the
+    reward: the advantages need pi_old before the update."""
     if setting == "rollout":
         return "rollout"
-    if setting == "auto" and single_update and not (algo.kl_in_reward and algo.kl_coef > 0):
+    if setting == "auto" and single_update and not recipe.kl_reward_penalty:
         return "forward"
     return "recompute"
 
@@ -99,7 +100,7 @@ def adamw(params: list, **kw) -> torch.optim.AdamW:
 
 def clip_grad_norm(model, max_norm: float) -> float:
     """Clip the global gradient norm to ``max_norm`` (0: no clipping); returns the norm before clipping. Under FSDP2
-    the norm is taken over all ranks' gradient shards (harness.distributed.clip_grad_norm)."""
+    the norm is taken over all ranks' gradient shards (harness.training.distributed.clip_grad_norm)."""
     return distributed.clip_grad_norm(model.parameters(), max_norm)
 
 
@@ -167,7 +168,7 @@ class Updater:
                 stats = self._run(step, data, n_minibatches)
             finally:
                 self.algo.entropy_coef = fixed
-            stats.extra["entropy/coef"] = coef
+            stats.extra[mk.ENTROPY_COEF] = coef
         if self.entropy_control is not None or self.algo.follows_schedule:
             ent = distributed.all_reduce_sum({"num": stats.sums.num.get("entropy", 0.0),
                                               "den": stats.sums.den.get("entropy", 0.0)})

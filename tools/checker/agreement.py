@@ -16,8 +16,8 @@ third row, in a math span (``$\\frac{1}{2}$``) as Math-Verify's own tests write 
 Math-Verify (0.9, ``parse`` with ``LatexExtractionConfig(boxed_match_priority=0)`` and ``ExprExtractionConfig()``,
 ``verify`` with its defaults: the configuration of its own test suite) is the oracle. Run
 
-    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/agreement.py            # record + report
-    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/agreement.py --report   # ours vs the record
+    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python -m tools.checker.agreement            # record + report
+    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python -m tools.checker.agreement --report   # ours vs the record
 
 The first form needs math-verify (the ``compare`` extra) and rewrites the record; ``--report`` only needs the
 record. Both print the agreement, every disagreement with its kind, and write the figures atomically.
@@ -33,12 +33,10 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.io import write_json
+from tools.checker.rewrite import second_form
 
-from tools.checker.checker_bench import write_json_atomic  # noqa: E402
-from tools.checker.rewrite import second_form  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RECORD = ROOT / "results" / "checker" / "agreement.json"
 _BOX = re.compile(r"\\boxed\s*\{")
@@ -207,12 +205,12 @@ def main(argv=None) -> int:
             print(f"{k}: {v}")
     if args.report:
         out = Path(args.out or ROOT / "results" / "checker" / "agreement_report.json")
-        write_json_atomic(out, fig)
+        write_json(out, fig, indent=1)
     else:
         fig["cases"] = [{"id": c["id"], "math_verify": mv[c["id"]]} for c in cases]
-        fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/agreement.py"
+        fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python -m tools.checker.agreement"
         out = Path(args.out or args.record)
-        write_json_atomic(out, fig)
+        write_json(out, fig, indent=1)
     print(f"wrote {out}")
     return 0
 

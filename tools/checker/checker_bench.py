@@ -21,14 +21,13 @@ Math-Verify (in this process, its own signal-based timeouts), the agreement rate
 and every disagreement with the expectation by construction, so the reader can see which side is right. Writes the
 figures to results/checker/checker_bench.json (atomically).
 
-    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/checker_bench.py
+    RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python -m tools.checker.checker_bench
 
 Math-Verify is a development-only dependency of this script (the ``compare`` extra); rlvr-zoo never imports it.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -36,14 +35,13 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import benchmarks
+import rewards
+from harness.io import write_json
+from rewards.pool import configure_pool
+from tools.checker.rewrite import second_form
 
-import benchmarks  # noqa: E402
-import rewards  # noqa: E402
-from rewards.pool import configure_pool  # noqa: E402
-from tools.checker.rewrite import second_form  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 _LABEL = re.compile(r"^[A-Za-z]\s*=\s*")
@@ -218,12 +216,6 @@ def first_start_cost() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    from harness.io import write_text
-
-    write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=os.environ.get("RLVR_ZOO_DATA_DIR"),
@@ -294,8 +286,8 @@ def main(argv=None) -> int:
         for d in disagreements:
             if d["kind"] == "trap":
                 print(f"  trap {d['gold']!r} vs {d['response']!r}: {d['note']}; right side: {d['right_side']}")
-    fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python tools/checker/checker_bench.py"
-    write_json_atomic(Path(args.out), fig)
+    fig["command"] = "RLVR_ZOO_DATA_DIR=../shared/data .venv/bin/python -m tools.checker.checker_bench"
+    write_json(Path(args.out), fig, indent=1)
     print(f"wrote {args.out}")
     return 0
 

@@ -10,16 +10,16 @@ default options and ``rewards.cost.batch_deadline``), and reports what changed:
 * verdicts that flip (wrong -> right, right -> wrong), with the accuracy of each file before and after, so the
   runs and leaderboards that a change touches are named;
 * with ``--math-verify`` (needs math-verify, the ``compare`` extra), Math-Verify's own verdict on every changed
-  response (its test suite's configuration, as in ``tools/checker/agreement.py``), as an independent side.
+  response (its test suite's configuration, as in ``tools.checker.agreement``), as an independent side.
 
 The recorded fields are what the checker of the run's day said. To measure one change alone, save the verdicts of
 the code before it (``--save``) and compare the code after it with them (``--baseline``)::
 
     mkdir /tmp/before && git archive <commit before the change> | tar -x -C /tmp/before
     cp tools/checker/recheck.py /tmp/before/tools/checker/     # if that commit predates this script
-    (cd /tmp/before && PYTHONPATH=$PWD <repo>/.venv/bin/python tools/checker/recheck.py <repo>/results \\
+    (cd /tmp/before && PYTHONPATH=$PWD <repo>/.venv/bin/python -m tools.checker.recheck <repo>/results \\
         --save /tmp/before.json)
-    .venv/bin/python tools/checker/recheck.py results --baseline /tmp/before.json --math-verify
+    .venv/bin/python -m tools.checker.recheck results --baseline /tmp/before.json --math-verify
 
 Nothing under ``results/`` is rewritten; ``--out`` writes the report (JSON) atomically. ``--rescored-copy DIR``
 copies the one folder given (a comparison or eval directory) to ``DIR`` and rewrites the copy's responses and
@@ -27,7 +27,7 @@ copies the one folder given (a comparison or eval directory) to ``DIR`` and rewr
 (``rewards.checker_record()``), so ``rlvr-zoo leaderboard DIR`` shows what the committed responses score under the
 current checker (the models were still trained with the rewards of the run's day)::
 
-    .venv/bin/python tools/checker/recheck.py results/cpu-demo-reference/rerun-1 --rescored-copy /tmp/rerun-1
+    .venv/bin/python -m tools.checker.recheck results/cpu-demo-reference/rerun-1 --rescored-copy /tmp/rerun-1
     .venv/bin/rlvr-zoo leaderboard /tmp/rerun-1
 """
 from __future__ import annotations
@@ -39,11 +39,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.io import write_json, write_text
 
-from harness.io import write_json, write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def response_files(paths) -> list[Path]:

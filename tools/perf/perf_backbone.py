@@ -6,13 +6,13 @@ Prints and writes to ``results/perf/backbone-<host>-<UTC time>.json``:
   too), same prompts (arith task in the chat template) and sampling settings;
 - training tokens/s: forward + backward of the policy on those rollouts with chunked log-probs
   (``algorithms.logprobs_from_logits``), fp32 and bf16 autocast;
-- a few GRPO steps through ``harness.trainer.train`` (each in a fresh subprocess so peak RSS is its own): step
+- a few GRPO steps through ``harness.training.train`` (each in a fresh subprocess so peak RSS is its own): step
   time and peak RSS in fp32 and bf16, per engine.
 
 Usage::
 
-    python tools/perf/perf_backbone.py                       # smollm2-135m, 64 responses x 64 tokens
-    python tools/perf/perf_backbone.py --model tiny-random --no-vllm --train-steps 0   # quick smoke run
+    python -m tools.perf.perf_backbone                       # smollm2-135m, 64 responses x 64 tokens
+    python -m tools.perf.perf_backbone --model tiny-random --no-vllm --train-steps 0   # quick smoke run
 """
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from harness.io import write_text
 
-from harness.io import write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def machine() -> dict:
@@ -118,9 +117,8 @@ def time_training(model, tokenizer, rollouts, autocast_bf16: bool, micro: int, r
 
 
 _TRAIN_CHILD = r"""
-import json, sys, time, tempfile
-sys.path.insert(0, {root!r})
-from harness.trainer import TrainConfig, train
+import json, time
+from harness.training import TrainConfig, train
 cfg = TrainConfig(algo="grpo", model={model!r}, task="arith", steps={steps}, prompts_per_step={prompts},
                   responses_per_prompt={n}, max_new_tokens={tokens}, dtype={dtype!r}, engine={engine!r},
                   task_params={{"level": 2, "n": 512}}, out_dir={out!r}, save_final=False, tensorboard=False,
@@ -133,9 +131,9 @@ print(json.dumps({{"wall_s": time.perf_counter() - t, "metrics_path": str(res.me
 
 def time_grpo(model_spec, dtype, engine, steps, prompts, n, tokens, micro) -> dict:
     out = tempfile.mkdtemp(prefix=f"perf-grpo-{dtype}-{engine}-")
-    code = _TRAIN_CHILD.format(root=str(ROOT), model=model_spec, steps=steps, prompts=prompts, n=n, tokens=tokens,
+    code = _TRAIN_CHILD.format(model=model_spec, steps=steps, prompts=prompts, n=n, tokens=tokens,
                                dtype=dtype, engine=engine, out=out, micro=micro)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}"}
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -173,7 +171,7 @@ def main(argv=None) -> dict:
     from algorithms.off_policy import mismatch_kl
     from harness.rollout import Sampling, make_engine, collate
 
-    result = {"command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv or sys.argv[1:])),
+    result = {"command": " ".join(["python -m tools.perf.perf_backbone"] + (argv or sys.argv[1:])),
               "machine": machine(), "model": args.model,
               "sampling": dict(prompts=args.prompts, n=args.n, max_new_tokens=args.max_new_tokens, temperature=1.0)}
     print(json.dumps(result["machine"], indent=1))
@@ -235,10 +233,10 @@ def main(argv=None) -> dict:
 
     if args.train_steps > 0:
         try:
-            import harness.trainer  # noqa: F401
+            import harness.training  # noqa: F401
             have_trainer = True
         except ImportError as exc:
-            print(f"(harness.trainer not importable: {exc}; skipping GRPO steps)")
+            print(f"(harness.training not importable: {exc}; skipping GRPO steps)")
             have_trainer = False
         if have_trainer:
             grpo = result["grpo_steps"] = {}

@@ -38,7 +38,7 @@ import time
 def _trainer(dtype: str, shared_prefix: bool | None, max_new_tokens: int, length_buckets: bool | None = None):
     from tools.perf.perf_vs_trl import PerfConfig, build_prompts
     from harness import models
-    from harness.trainer import TrainConfig, Trainer   # the name older trees have too
+    from harness.training import TrainConfig, Trainer
 
     cfg = PerfConfig(model="smollm2-135m", prompts_per_step=2, responses_per_prompt=8, max_new_tokens=max_new_tokens)
     rows = build_prompts(cfg, models.load_tokenizer(cfg.model))

@@ -306,11 +306,11 @@ def run_trl(cfg: PerfConfig) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ ours
 def run_ours(cfg: PerfConfig) -> dict[str, Any]:
-    """The same work through ``harness.trainer.Trainer`` (GRPO with ``kl_coef=0``, one update per batch)."""
+    """The same work through ``harness.training.Trainer`` (GRPO with ``kl_coef=0``, one update per batch)."""
     import torch
 
     from harness import models
-    from harness.trainer import TrainConfig, Trainer
+    from harness.training import TrainConfig, Trainer
 
     cfg.check()
     if cfg.threads:

@@ -2,7 +2,7 @@
 
 ``TrainConfig.report_to`` (``--report-to`` on the command line) names the trackers of a run; each one gets the run's
 config once and every numeric value of every ``metrics.jsonl`` record at that record's ``step``
-(:class:`harness.metrics_log.MetricsLogger` calls :func:`open_trackers` and ``log``). None of the packages is a
+(:class:`harness.training.logger.MetricsLogger` calls :func:`open_trackers` and ``log``). None of the packages is a
 dependency: ``tensorboard`` is skipped when it is not installed (it is the default), while naming ``wandb`` or
 ``mlflow`` without the package installed is an error before anything loads (``pip install 'rlvr-zoo[trackers]'``).
 

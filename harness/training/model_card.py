@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from harness import metric_keys as mk
 from harness import run_layout
 from harness.io import write_text
 
@@ -46,7 +47,7 @@ def _flow(value: Any) -> str:
 
 def reproduce_command(config: dict[str, Any]) -> str:
     """``rlvr-zoo train ...`` with every TrainConfig field that differs from its default."""
-    from harness.training import TrainConfig
+    from harness.training.config import TrainConfig
 
     defaults = TrainConfig().to_dict()
     args = ["rlvr-zoo", "train", "--algo", config["algo"], "--model", str(config["model"]), "--task",
@@ -72,13 +73,12 @@ def _scores(run_dir: Path) -> list[str]:
             avg, ci = s.get(f"avg@{k}"), s.get("ci95") or [None, None]
             lines.append(f"| {bench} | {s.get('problems')} | {k} | {_pct(avg)} | [{_pct(ci[0])}, {_pct(ci[1])}] |")
         return lines
-    from harness.metrics_log import read_metrics
-
-    curve = [r for r in read_metrics(run_dir / run_layout.METRICS_FILE) if r.get("eval/accuracy") is not None]
+    records = run_layout.read_metrics(run_dir / run_layout.METRICS_FILE)
+    curve = [r for r in records if r.get(mk.EVAL_ACCURACY) is not None]
     if curve:
         last = curve[-1]
-        return [f"Held-out accuracy measured during training, at step {last['step']}: "
-                f"{100 * last['eval/accuracy']:.1f}% (`eval/accuracy` in metrics.jsonl)."]
+        return [f"Held-out accuracy measured during training, at step {last[mk.STEP]}: "
+                f"{100 * last[mk.EVAL_ACCURACY]:.1f}% (`{mk.EVAL_ACCURACY}` in metrics.jsonl)."]
     return ["No held-out evaluation ran with this training (`rlvr-zoo eval --model <this folder>` scores it)."]
 
 

@@ -97,9 +97,10 @@ def split_algos(items: list[str] | str) -> list[str]:
 
 
 def parse_sets(items: list[str], train: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """--set eval.field=value / train_eval.field=value / compare.field=value (values parsed as YAML scalars) and the
-    training fields, field=value or field.key=value (or train.field=value): applied to ``train`` (the preset's
-    training fields) as ``train --set`` applies them (harness.training.config.apply_sets)."""
+    """--set eval.field=value / train_eval.field=value (each value coerced to its EvalConfig field's type, as
+    `algorithms.fields` does for every config), compare.field=value (values parsed as YAML scalars) and the training
+    fields, field=value or field.key=value (or train.field=value): applied to ``train`` (the preset's training
+    fields) as ``train --set`` applies them (harness.training.config.apply_sets)."""
     from harness.training.config import TrainConfig, apply_sets
 
     out: dict[str, dict[str, Any]] = {"train": {}, "eval": {}, "train_eval": {}, "compare": {}}
@@ -112,6 +113,8 @@ def parse_sets(items: list[str], train: dict[str, Any] | None = None) -> dict[st
         section, dot, name = key.strip().partition(".")
         if section == "train" and dot:
             train_sets.append(f"{name}={value}")
+        elif dot and section in ("eval", "train_eval"):
+            out[section][name] = value.strip()
         elif dot and section in out:
             out[section][name] = _parse_value(value.strip())
         elif not dot or section in TrainConfig.field_names():
@@ -120,6 +123,7 @@ def parse_sets(items: list[str], train: dict[str, Any] | None = None) -> dict[st
             raise ValueError(f"--set {item!r}: unknown section {section!r}; use field=value for training fields or "
                              f"one of eval., train_eval., compare.")
     out["train"] = apply_sets(dict(train or {}), train_sets)
+    out["eval"], out["train_eval"] = EvalConfig.values(out["eval"]), EvalConfig.values(out["train_eval"])
     return out
 
 
@@ -150,7 +154,7 @@ class Plan:
 
 
 def train_config_fields() -> list[str]:
-    from harness.trainer import TrainConfig
+    from harness.training.config import TrainConfig
     return [f.name for f in dataclasses.fields(TrainConfig)]
 
 
@@ -222,12 +226,9 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     per_run = sorted(set(train) & set(presets_mod.PER_RUN_TRAIN_FIELDS))
     if per_run:
         raise ValueError(f"{per_run[0]} is set per run by compare; use --algos / --seeds / --out instead")
-    eval_dict = dict(p.eval)
-    eval_dict.update(changes["eval"])
+    eval_dict = EvalConfig.values({**p.eval, **changes["eval"]})
     task = train.get("task") or _train_default("task")
     eval_dict.setdefault("benches", [task])
-    if isinstance(eval_dict["benches"], str):
-        eval_dict["benches"] = [b.strip() for b in eval_dict["benches"].split(",") if b.strip()]
     params = dict(eval_dict.get("bench_params") or {})
     if task in eval_dict["benches"] and task not in params and train.get("task_params"):
         # the held-out split of the training task with the same parameters, except its size (eval.limit decides)
@@ -254,7 +255,7 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
 
 
 def _train_default(name: str) -> Any:
-    from harness.trainer import TrainConfig
+    from harness.training.config import TrainConfig
     for f in dataclasses.fields(TrainConfig):
         if f.name == name:
             if f.default is not dataclasses.MISSING:
@@ -372,7 +373,7 @@ def _wants_shared_engine(plan: "Plan") -> bool:
 
 def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
                shared: SharedEngine | None = None) -> dict[str, Any]:
-    from harness.trainer import TrainConfig, train
+    from harness.training import TrainConfig, train
 
     run_dir = plan.run_dir(spec, seed)
     eval_dir = run_dir / run_layout.EVAL_DIR
@@ -381,7 +382,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
         shutil.rmtree(eval_dir)
     cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
                       out_dir=str(run_dir))
-    from harness.checkpoint import list_checkpoints, remove_stale_temporaries  # torch: imported when a run starts
+    # torch: imported when a run starts
+    from harness.training.checkpoint_files import list_checkpoints, remove_stale_temporaries
 
     remove_stale_temporaries(run_dir)   # a killed writer's half-written .step-N.tmp-* is not a checkpoint
     resume = bool(list_checkpoints(run_dir))
@@ -425,7 +427,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
 def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     """Execute a plan (skipping finished runs), then write the leaderboards and curves. Returns the leaderboard
     rows."""
-    from harness import curves, leaderboard
+    from harness import leaderboard
+    from harness.leaderboard import curves
 
     previous = _check_existing(plan)
     labels = previous + [a.label for a in plan.algos if a.label not in previous]

@@ -4,7 +4,7 @@ It holds the verdicts (per-seed scores with hierarchical intervals, each objecti
 two or more seeds, every pair of objectives, Holm-corrected, and the notes with the minimum detectable difference),
 the scores table, the delta table, the training-dynamics table and the training curves, built from the leaderboard's
 public functions (``collect``, ``verdict_parts``, ``table``, ``delta_table``, ``dynamics_table``, ``metrics_files``)
-and ``harness.curves.plot``. Nothing is fetched: the style and
+and ``harness.leaderboard.curves.plot``. Nothing is fetched: the style and
 the sorting script are inline and the curves are a PNG embedded as a data URI, so the file opens from disk anywhere
 and can be mailed or attached. Clicking a column header sorts a table by it (numbers by value, ``-`` last; again
 reverses the order).
@@ -100,7 +100,7 @@ def _curves_png(compare_dir: Path, rows: list) -> bytes | None:
     runs = leaderboard.metrics_files(rows)
     if not any(runs.values()):
         return None
-    from harness import curves
+    from harness.leaderboard import curves
 
     with tempfile.TemporaryDirectory() as tmp:
         return curves.plot(runs, Path(tmp) / "curves.png").read_bytes()

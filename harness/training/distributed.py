@@ -201,7 +201,7 @@ def shard_model(model: torch.nn.Module, info: DistInfo, param_dtype: torch.dtype
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     if not dist.is_initialized():
-        raise ValueError("FSDP2 needs a process group: run under torchrun (harness.distributed.init joins it)")
+        raise ValueError("FSDP2 needs a process group: run under torchrun (harness.training.distributed.init joins it)")
     kwargs = {}
     if param_dtype is not None:
         kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""Per-step metrics: JSON lines, a tqdm progress bar, and the trackers of ``report_to`` (harness.trackers).
+"""Per-step metrics: JSON lines, a tqdm progress bar, and the trackers of ``report_to`` (harness.training.trackers).
 
 ``metrics.jsonl`` holds one JSON object per training step (keys in docs/INTERFACES.md). Each line is written and
 flushed whole, so a crash leaves at most the lines of completed steps; on resume the lines after the checkpoint's
@@ -12,10 +12,11 @@ import os
 import sys
 from pathlib import Path
 
+from harness import metric_keys as mk
 from harness.io import write_text
-from harness.run_layout import METRICS_FILE
+from harness.run_layout import METRICS_FILE, metrics_records
 
-__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics"]
+__all__ = ["MetricsLogger", "truncate_metrics"]
 
 
 def _jsonable(value):
@@ -33,30 +34,12 @@ def _jsonable(value):
     return str(value)
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a metrics.jsonl file (a torn last line from a hard crash is ignored)."""
-    records = []
-    path = Path(path)
-    if not path.exists():
-        return records
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
 def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     """Keep only records with ``step <= last_step`` (atomic rewrite); used when resuming from a checkpoint."""
     path = Path(path)
     if not path.exists():
         return
-    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= last_step]
+    kept = [r for r in metrics_records(path) if int(r.get(mk.STEP, 0)) <= last_step]
     write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
@@ -64,12 +47,12 @@ class MetricsLogger:
     """Writes step records. Only the main rank should create one with ``enabled=True``."""
 
     #: keys shown on the progress bar, with their short labels
-    BAR_KEYS = (("reward/mean", "reward"), ("accuracy", "acc"), ("entropy", "ent"), ("time/step_s", "s/step"))
+    BAR_KEYS = ((mk.REWARD_MEAN, "reward"), (mk.ACCURACY, "acc"), (mk.ENTROPY, "ent"), (mk.STEP_TIME, "s/step"))
 
     def __init__(self, out_dir: str | os.PathLike, total_steps: int, initial_step: int = 0, enabled: bool = True,
                  progress: bool = True, tensorboard: bool = True, desc: str = "train",
                  report_to: list[str] | tuple[str, ...] = ("tensorboard",), config: dict | None = None):
-        """``report_to``: trackers that get every record (harness.trackers.TRACKERS) and ``config`` once;
+        """``report_to``: trackers that get every record (harness.training.trackers.TRACKERS) and ``config`` once;
         ``tensorboard=False`` leaves TensorBoard out of them. A run resumed at ``initial_step > 0`` continues the
         tracker runs it started."""
         self.enabled = enabled
@@ -86,14 +69,14 @@ class MetricsLogger:
 
             self._bar = tqdm(total=total_steps, initial=initial_step, desc=desc, unit="step", dynamic_ncols=True,
                              file=sys.stderr)
-        from harness import trackers
+        from harness.training import trackers
 
         names = [n for n in trackers.check(report_to) if tensorboard or n != "tensorboard"]
         self._trackers = trackers.open_trackers(names, out_dir, _jsonable(config or {}), resumed=initial_step > 0)
 
     @property
     def tensorboard_enabled(self) -> bool:
-        from harness.trackers import TensorBoardTracker
+        from harness.training.trackers import TensorBoardTracker
 
         return any(isinstance(t, TensorBoardTracker) for t in self._trackers)
 
@@ -103,7 +86,7 @@ class MetricsLogger:
         record = _jsonable(record)
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
-        step = int(record.get("step", 0))
+        step = int(record.get(mk.STEP, 0))
         for tracker in self._trackers:
             tracker.log(step, record)
         if self._bar is not None:

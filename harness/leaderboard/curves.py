@@ -15,30 +15,21 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness import metric_keys as mk
+from harness.run_layout import read_metrics
+
 PANELS = [
-    ("reward/mean", "reward (mean)"),
-    ("eval/accuracy", "held-out accuracy"),
-    ("entropy", "entropy (rollouts)"),
-    ("entropy/probe", "entropy (fixed probe set)"),
-    ("clipfrac/low_neg", "clip fraction: r<1-ε, A<0"),
-    ("clipfrac/high_pos", "clip fraction: r>1+ε, A>0"),
-    ("response_length/mean", "response length (tokens)"),
+    (mk.REWARD_MEAN, "reward (mean)"),
+    (mk.EVAL_ACCURACY, "held-out accuracy"),
+    (mk.ENTROPY, "entropy (rollouts)"),
+    (mk.ENTROPY_PROBE, "entropy (fixed probe set)"),
+    (mk.key(mk.CLIPFRAC, region="low_neg"), "clip fraction: r<1-ε, A<0"),
+    (mk.key(mk.CLIPFRAC, region="high_pos"), "clip fraction: r>1+ε, A>0"),
+    (mk.RESPONSE_LENGTH, "response length (tokens)"),
 ]
 PANEL_TITLES = dict(PANELS)
-OPTIONAL_PANELS = ("entropy/probe",)
+OPTIONAL_PANELS = (mk.ENTROPY_PROBE,)
 """default panels drawn only when some run logged the key (runs without the probe get no empty panel)"""
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a metrics.jsonl file, one per step in step order; a line cut by an interruption is skipped.
-    Later records of the same step (a resumed run repeats steps after its last checkpoint) replace earlier ones."""
-    from harness import metrics_log
-
-    by_step: dict[int, dict[str, Any]] = {}
-    for rec in metrics_log.read_metrics(path):
-        if "step" in rec:
-            by_step.setdefault(int(rec["step"]), {}).update(rec)
-    return [by_step[s] for s in sorted(by_step)]
 
 
 def _is_number(v: Any) -> bool:
@@ -47,13 +38,13 @@ def _is_number(v: Any) -> bool:
 
 def values(records: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     """(step, value) of ``key`` in one run's records, in step order; records without a number for it are skipped."""
-    return [(int(rec["step"]), float(rec[key])) for rec in records if _is_number(rec.get(key))]
+    return [(int(rec[mk.STEP]), float(rec[key])) for rec in records if _is_number(rec.get(key))]
 
 
 def numeric_keys(records_per_run: list[list[dict[str, Any]]]) -> list[str]:
     """The metric keys (other than `step`) that hold a number in at least one record, sorted."""
     return sorted({k for records in records_per_run for rec in records for k, v in rec.items()
-                   if k != "step" and _is_number(v)})
+                   if k != mk.STEP and _is_number(v)})
 
 
 def default_metrics(records_per_run: list[list[dict[str, Any]]]) -> list[str]:
