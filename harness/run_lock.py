@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import time
 import warnings
@@ -43,6 +44,9 @@ def check_out_dir(out_dir, flag: str = "--out", create: bool = False) -> Path:
     if not text.strip():
         raise RunLockError(f"{flag} is empty; give a directory for the results, e.g. {flag} runs/my-run")
     target = Path(text).expanduser()
+    if target.is_symlink() and not target.exists():
+        raise RunLockError(f"{flag} {text}: is a symbolic link that leads nowhere (a loop, or its target is gone); "
+                           f"give a directory (new or existing)")
     if target.exists() and not target.is_dir():
         raise RunLockError(f"{flag} {text}: is a file, not a directory; give a directory (new or existing)")
     existing = target
@@ -84,11 +88,17 @@ class RunLock:
         except ImportError:  # pragma: no cover - Windows
             return self
         path = folder / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:   # never through a link planted at the lock's name: that would truncate the link's target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as exc:
+            if os.path.islink(path):
+                raise RunLockError(f"{path} is a symbolic link; rlvr-zoo writes its lock file only as a regular "
+                                   f"file of its own, never through a link: remove it") from None
             raise RunLockError(f"{self.flag} {folder}: cannot create the lock file {path} ({exc.strerror or exc})"
                                ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunLockError(f"{path} is not a regular file; rlvr-zoo keeps its lock file there: remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from harness import metric_keys as mk
-from harness.io import write_text
+from harness.io import open_append, write_text
 from harness.run_layout import METRICS_FILE, metrics_records
 
 __all__ = ["MetricsLogger", "truncate_metrics"]
@@ -39,7 +39,7 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     path = Path(path)
     if not path.exists():
         return
-    kept = [r for r in metrics_records(path) if int(r.get(mk.STEP, 0)) <= last_step]
+    kept = [r for r in metrics_records(path) if r.get(mk.STEP, 0) <= last_step]
     write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
@@ -63,7 +63,7 @@ class MetricsLogger:
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open_append(self.path)   # never through a link planted at its name
         if progress:
             from tqdm.auto import tqdm
 
@@ -78,7 +78,7 @@ class MetricsLogger:
     def tensorboard_enabled(self) -> bool:
         from harness.training.trackers import TensorBoardTracker
 
-        return any(isinstance(t, TensorBoardTracker) for t in self._trackers)
+        return any(isinstance(getattr(t, "tracker", t), TensorBoardTracker) for t in self._trackers)
 
     def log(self, record: dict) -> None:
         if not self.enabled:
