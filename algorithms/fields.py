@@ -15,6 +15,14 @@ number where the field takes one (``"1e-5"`` -> 1e-05; YAML alone would read it 
 ``"{level: 2}"``) unless the field takes text, which stays as written. Then int -> float and whole floats -> int
 where that is the field's type, tuple -> list; a bool is never taken for a number; anything else of the wrong type
 is a ValueError naming the field, the expected type and the value.
+
+Every YAML text the project reads goes through :func:`load_yaml` (presets, `--config` files, `--set` values, a
+comparison's `config.yaml`; `harness.presets.load_yaml` wraps it for files): PyYAML's safe loader (plain data only, no
+Python objects) plus two limits checked on the parsed node graph before any Python object is built: at most
+``MAX_YAML_ALIASES`` aliases (``*name``) and at most ``MAX_YAML_NODES`` nodes once every alias is expanded. An
+"alias bomb" (nine anchors each repeating the previous one nine times: 9^9 nodes in a few hundred bytes) is refused
+at once instead of being expanded by whatever walks the data later. tests/test_safe_yaml.py fails on any other
+YAML load call in the project's packages.
 """
 from __future__ import annotations
 
@@ -23,9 +31,86 @@ import typing
 from types import NoneType, UnionType
 from typing import Any, Sequence
 
-__all__ = ["field", "names", "describe", "coerce", "from_mapping", "parse_assignments", "apply_assignments"]
+__all__ = ["field", "names", "describe", "coerce", "from_mapping", "parse_assignments", "apply_assignments",
+           "load_yaml", "YAMLDataError", "MAX_YAML_ALIASES", "MAX_YAML_NODES"]
 
 _NONE_TEXT = ("none", "null", "~")
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
+
+
+class YAMLDataError(ValueError):
+    """YAML text that is not valid, holds more than the alias or size limit, or nests too deeply (one line)."""
+
+
+def _expanded_nodes(root) -> int:
+    """Nodes of the YAML graph with every alias expanded (a shared node counts each time it is reached)."""
+    import yaml
+
+    memo: dict[int, int] = {}
+
+    def size(node) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # a recursive alias (a node containing itself) counts once instead of looping
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        memo[key] = total
+        return total
+
+    return size(root)
+
+
+def _limited_loader(text: str):
+    """PyYAML's safe loader over ``text``, counting aliases as they are composed."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    mark = self.peek_event().start_mark
+                    raise YAMLDataError(f"more than {MAX_YAML_ALIASES} YAML aliases (line {mark.line + 1}); a "
+                                        f"preset or config has no need for that many")
+            return super().compose_node(parent, index)
+
+    return Loader(text)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Plain data from YAML ``text`` (``source`` names it in errors: a file, a flag), refusing alias bombs (module
+    notes). Raises :class:`YAMLDataError` in one line naming ``source`` (and the line and column of a syntax error)."""
+    import yaml
+
+    loader = _limited_loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_nodes(node)
+        if size > MAX_YAML_NODES:
+            raise YAMLDataError(f"{source}: expands to {size:.3g} YAML nodes through its aliases (limit "
+                                f"{MAX_YAML_NODES}); refused as an alias bomb")
+        return loader.construct_document(node)
+    except YAMLDataError as exc:
+        msg = str(exc)
+        raise YAMLDataError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+    except RecursionError:
+        raise YAMLDataError(f"{source}: nested too deeply to be a preset or config") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise YAMLDataError(f"{source}: not valid YAML{where}: {what}") from None
+    finally:
+        loader.dispose()
 
 
 def field(default, help: str, **metadata) -> Any:
@@ -93,8 +178,6 @@ def _number(text: str):
 
 def _from_text(where: str, tp, allowed: tuple, text: str):
     """A text value read for a field that does not take text (see the module notes)."""
-    import yaml
-
     text = text.strip()
     if NoneType in allowed and text.lower() in _NONE_TEXT:
         return None
@@ -103,9 +186,10 @@ def _from_text(where: str, tp, allowed: tuple, text: str):
         if number is not None:
             return number
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{where}: {text!r} is not a valid {type_name(tp)} ({' '.join(str(exc).split())})") from None
+        return load_yaml(text, where)
+    except YAMLDataError as exc:
+        raise ValueError(f"{where}: {text!r} is not a valid {type_name(tp)} ({str(exc).removeprefix(where + ': ')})"
+                         ) from None
 
 
 def coerce(where: str, tp, value):
@@ -154,8 +238,6 @@ def parse_assignments(cls, assignments: Sequence[str], owner: str) -> dict[str, 
     `--set field=value` syntax. Top-level values stay text (:func:`coerce` reads them with the field's type); values
     of dotted keys (entries of a mapping field) are read as numbers or YAML scalars, so that numbers and booleans
     keep their types. The field name must be one of ``cls``'s."""
-    import yaml
-
     valid = names(cls)
     out: dict[str, Any] = {}
     for item in assignments or ():
@@ -170,7 +252,7 @@ def parse_assignments(cls, assignments: Sequence[str], owner: str) -> dict[str, 
             raise ValueError(f"--set {item!r}: unknown {owner} field {head!r}; valid fields: {', '.join(valid)}")
         if "." in key:
             number = _number(value.strip())
-            out[key] = number if number is not None else yaml.safe_load(value)
+            out[key] = number if number is not None else load_yaml(value, f"--set {key}")
         else:
             out[key] = value
     return out

@@ -35,77 +35,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from algorithms import fields
 from harness.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "presets"
-MAX_YAML_ALIASES = 100
-MAX_YAML_NODES = 100_000
+MAX_YAML_ALIASES = fields.MAX_YAML_ALIASES
+MAX_YAML_NODES = fields.MAX_YAML_NODES
 
 
 class ConfigFileError(UserError, ValueError):
     """A preset or config file that is not valid YAML, or exceeds the alias / size limits (one line)."""
 
 
-class _LimitedLoader(yaml.SafeLoader):
-    """The safe loader, counting aliases as they are composed."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self._aliases = getattr(self, "_aliases", 0) + 1
-            if self._aliases > MAX_YAML_ALIASES:
-                mark = self.peek_event().start_mark
-                raise ConfigFileError(f"more than {MAX_YAML_ALIASES} YAML aliases (line {mark.line + 1}); a "
-                                      f"preset or config has no need for that many")
-        return super().compose_node(parent, index)
-
-
-def _expanded_nodes(root) -> int:
-    """Nodes of the YAML graph with every alias expanded (a shared node counts each time it is reached)."""
-    memo: dict[int, int] = {}
-
-    def size(node) -> int:
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        memo[key] = 1  # a recursive alias (a node containing itself) counts once instead of looping
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        memo[key] = total
-        return total
-
-    return size(root)
-
-
 def load_yaml(text: str, source: str) -> Any:
-    """Plain data from YAML ``text`` (``source`` names it in errors), refusing alias bombs (see the module docstring).
-    Raises :class:`ConfigFileError` (a ValueError and a UserError) in one line."""
-    loader = _LimitedLoader(text)
+    """Plain data from YAML ``text`` (``source`` names it in errors), refusing alias bombs: the project's one YAML
+    loader (`algorithms.fields.load_yaml`, module notes). Raises :class:`ConfigFileError` (a ValueError and a
+    UserError) in one line."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        size = _expanded_nodes(node)
-        if size > MAX_YAML_NODES:
-            raise ConfigFileError(f"{source}: expands to {size:.3g} YAML nodes through its aliases (limit "
-                                  f"{MAX_YAML_NODES}); refused as an alias bomb")
-        return loader.construct_document(node)
-    except ConfigFileError as exc:
-        msg = str(exc)
-        raise ConfigFileError(msg if msg.startswith(source) else f"{source}: {msg}") from None
-    except RecursionError:
-        raise ConfigFileError(f"{source}: nested too deeply to be a preset or config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ConfigFileError(f"{source}: not valid YAML{where}: {what}") from None
-    finally:
-        loader.dispose()
+        return fields.load_yaml(text, source)
+    except fields.YAMLDataError as exc:
+        raise ConfigFileError(str(exc)) from None
+
+
 TOP_LEVEL_KEYS = ("description", "algos", "seeds", "train", "eval", "train_eval", "compare")
 COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True, "init_from": None}
 PER_RUN_TRAIN_FIELDS = ("algo", "algo_overrides", "seed", "out_dir")

@@ -59,3 +59,46 @@ def test_cli_refuses_an_alias_bomb_config_and_preset_in_one_line(tmp_path, capsy
     assert main(["compare", "--preset", str(bomb), "--out", str(tmp_path / "cmp")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "alias bomb" in err
+
+
+
+YAML_LOADS = {"load", "safe_load", "full_load", "unsafe_load", "load_all", "safe_load_all", "full_load_all",
+              "unsafe_load_all", "compose", "compose_all", "parse"}
+
+
+def _yaml_reads(text: str, loader_module: bool = False) -> list[str]:
+    """Lines of Python ``text`` that read YAML without `algorithms.fields.load_yaml`: a call of PyYAML's loading
+    functions, or (outside the module that holds the limited loader) a loader class of PyYAML's."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "yaml":
+            names = {a.name for a in node.names}
+            if names & YAML_LOADS or (not loader_module and any("Loader" in n for n in names)):
+                found.append(f"{node.lineno}: from yaml import {', '.join(sorted(names))}")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "yaml":
+            if node.attr in YAML_LOADS or (not loader_module and "Loader" in node.attr):
+                found.append(f"{node.lineno}: yaml.{node.attr}")
+    return found
+
+
+def test_no_yaml_is_read_without_the_limits_anywhere_in_the_project():
+    """Every YAML the project reads (presets, --config, --set values, a results folder's config.yaml read by
+    `leaderboard` and `compare`) goes through `algorithms.fields.load_yaml`: any other YAML read in the project's
+    packages fails this test."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    loader = repo / "algorithms" / "fields.py"
+    found = [f"{path.relative_to(repo)}:{hit}"
+             for package in ("algorithms", "rewards", "benchmarks", "harness", "tools", "examples")
+             for path in sorted((repo / package).rglob("*.py"))
+             for hit in _yaml_reads(path.read_text(encoding="utf-8"), loader_module=path == loader)]
+    assert not found, f"YAML read without the limits of algorithms.fields.load_yaml: {found}"
+
+
+@pytest.mark.parametrize("text", ["import yaml\nyaml.safe_load(x)\n", "from yaml import full_load\n",
+                                  "yaml.load(x, Loader=yaml.SafeLoader)\n", "class L(yaml.SafeLoader):\n    pass\n"])
+def test_the_lint_reports_each_kind_of_unlimited_yaml_read(text):
+    assert _yaml_reads(text)
