@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,12 @@ BASE_DIR = "base"
 RUNS_DIR = "runs"
 EVAL_DIR = "eval"
 DONE_FILE = "DONE"
+
+
+def slug(label: str) -> str:
+    """The folder name of a comparison row (`runs/<slug>/`): its label with every run of characters other than
+    letters, digits, '.', '-', '=' replaced by '_'."""
+    return re.sub(r"[^A-Za-z0-9.=\-]+", "_", label).strip("_")
 
 
 def responses_file(bench: str) -> str:
@@ -65,23 +73,61 @@ def done_files(compare_dir: str | Path) -> list[Path]:
     return sorted(Path(compare_dir).glob(f"{RUNS_DIR}/*/*/{DONE_FILE}"))
 
 
+MAX_METRICS_LINE = 2**20
+"""longest metrics.jsonl line read (bytes); a record of a few hundred keys is ~10 KB, so a longer line is damage"""
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    """The record on one metrics.jsonl line, None when the line is not one: not a JSON object, or a ``step`` that is
+    not a whole number >= 0. NaN and Infinity (which strict JSON lacks; rlvr-zoo writes null) read as null."""
+    try:
+        rec = json.loads(line.decode("utf-8", errors="replace"), parse_constant=lambda _: None)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(rec, dict):
+        return None
+    step = rec.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    return rec
+
+
+def scan_metrics(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[int]]:
+    """(records of a metrics.jsonl file in file order, numbers of the lines that are not a record). A line cut by an
+    interruption (a torn last line from a hard crash), a line longer than ``MAX_METRICS_LINE`` and a line that is not
+    a record (:func:`_record`) are left out and numbered; a missing file has no records. ValueError when ``path`` is
+    not a regular file (a FIFO or a device would block or never end)."""
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return records, bad
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file; it should be the metrics.jsonl a training run writes")
+        os.set_blocking(fd, True)
+        lineno = 0
+        while line := fh.readline(MAX_METRICS_LINE + 1):
+            lineno += 1
+            if len(line) > MAX_METRICS_LINE:
+                while line and not line.endswith(b"\n"):   # the rest of the overlong line
+                    line = fh.readline(MAX_METRICS_LINE)
+                bad.append(lineno)
+                continue
+            if not line.strip():
+                continue
+            rec = _record(line)
+            if rec is None:
+                bad.append(lineno)
+            else:
+                records.append(rec)
+    return records, bad
+
+
 def metrics_records(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every record of a metrics.jsonl file in file order; a line cut by an interruption (a torn last line from a
-    hard crash) is skipped, and a missing file has no records."""
-    records = []
-    path = Path(path)
-    if not path.exists():
-        return records
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    """Every record of a metrics.jsonl file in file order (:func:`scan_metrics` leaves out what is not a record)."""
+    return scan_metrics(path)[0]
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:

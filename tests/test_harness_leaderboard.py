@@ -38,7 +38,8 @@ def _make_compare_dir(root: Path, runs: dict[str, list[list[list[bool]]]], base,
     for label, per_seed in runs.items():
         for seed, correct in enumerate(per_seed):
             d = root / "runs" / compare.parse_algo_spec(label).slug / f"seed-{seed}"
-            write_json(d / "eval" / "summary.json", _summary(correct, label))
+            # each seed's evaluation took its own time: byte-identical summaries are a copied run (counted once)
+            write_json(d / "eval" / "summary.json", {**_summary(correct, label), "wall_time_s": 3.0 + seed})
             (d / "metrics.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in metrics(seed))
                                              + '{"step": 4, "entro')  # a line cut by an interruption is ignored
             algo = compare.parse_algo_spec(label)

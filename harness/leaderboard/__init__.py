@@ -10,14 +10,14 @@
 
 Dependencies run one way: collect <- verdicts <- views <- render; markdown_blocks takes the table of a block from its caller.
 """
-from harness.leaderboard.collect import (BOOTSTRAP_SAMPLES, DYNAMICS_KEYS, Cell, PartialRunWarning, Row, benches_of,
-                                         collect, merge, metrics_files, select)
+from harness.leaderboard.collect import (BOOTSTRAP_SAMPLES, DYNAMICS_KEYS, Cell, DuplicateRunWarning, PartialRunWarning,
+                                         Row, benches_of, collect, merge, metrics_files, select)
 from harness.leaderboard.markdown_blocks import BLOCK_CLOSE, BLOCK_OPEN, refresh
 from harness.leaderboard.render import (EXTENSIONS, FORMATS, delta_table, dynamics_table, render, table, verdict_parts,
                                         write_all)
 from harness.leaderboard.views import DEFAULT_VIEW, VIEWS, delta_rows, dynamics_rows, scores_rows, verdict_record
 
-__all__ = ["BOOTSTRAP_SAMPLES", "DYNAMICS_KEYS", "Cell", "PartialRunWarning", "Row", "benches_of", "collect", "merge", "metrics_files",
+__all__ = ["BOOTSTRAP_SAMPLES", "DYNAMICS_KEYS", "Cell", "DuplicateRunWarning", "PartialRunWarning", "Row", "benches_of", "collect", "merge", "metrics_files",
            "select", "BLOCK_CLOSE", "BLOCK_OPEN", "refresh", "EXTENSIONS", "FORMATS", "delta_table",
            "dynamics_table", "render", "table", "write_all", "DEFAULT_VIEW", "VIEWS", "delta_rows", "dynamics_rows",
            "scores_rows", "verdict_parts", "verdict_record"]

@@ -10,17 +10,27 @@ the row's average minus the average of the base model of the same directory. Eac
 tables (`Row.tables`) for the verdicts view, and the answer-checker fingerprint each summary records
 (`Row.checkers`) for the note on tables that mix checkers.
 
-Damaged or partial run files are never used silently. A `summary.json` or `DONE` that is not valid JSON (a cut
-write, a bad copy) or not the expected shape is an error naming the file. With a warning (`PartialRunWarning`)
-naming each file: a benchmark whose `per_problem` list does not hold one value per problem is left out of that
-row (shown as "-"); a finished run without `eval/summary.json` shows "-"; a `metrics.jsonl` that is missing, has
-lines that are not JSON, or ends before the step its `run.json` records is reported (its readable records are
-used).
+Damaged or partial run files are never used silently. Run files are read as data: a `summary.json` or `DONE`
+that is not valid JSON (a cut write, a bad copy), not a regular file, larger than `harness.io.MAX_READ_BYTES`, or
+holds a field of the wrong type or out of its range (a text where a score, a seed or a wall time belongs; a NaN; a
+negative count) is an error naming the file and the field. With a warning (`PartialRunWarning`) naming each file:
+a benchmark whose `per_problem` list does not hold one value per problem is left out of that row (shown as "-"); a
+finished run without `eval/summary.json` shows "-"; a `metrics.jsonl` that is missing, has lines that are not
+records (`run_layout.scan_metrics`), or ends before the step its `run.json` records is reported (its readable
+records are used); a `config.yaml` that cannot be read only loses the row order.
+
+Evidence is counted once (`DuplicateRunWarning`, one line per duplicate): a run folder that repeats the label and
+seed of another (``cp -r runs/grpo runs/grpo-backup``) and a run whose `eval/summary.json` is byte for byte another
+run's are left out, keeping the folder `compare` named for that label and seed (else the first by path). The same
+directory given twice to `merge` is read once; a byte-identical evaluation in two directories is named in a warning
+(their rows are never pooled).
 """
 from __future__ import annotations
 
 import fnmatch
-import json
+import hashlib
+import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,26 +39,68 @@ from typing import Any
 from harness import metric_keys as mk
 from harness import run_layout
 from harness.errors import UserError
-from harness.io import read_json
+from harness.io import read_json, read_text
+
+MAX_LABEL = 4096
+"""longest row label read from a DONE record or a summary"""
+
 
 class PartialRunWarning(UserWarning):
     """A run file the leaderboard uses only in part (see the module docstring)."""
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, PartialRunWarning, stacklevel=3)
+class DuplicateRunWarning(UserWarning):
+    """A run or evaluation given twice, counted once (see the module docstring)."""
+
+
+def _warn(message: str, category: type[Warning] = PartialRunWarning) -> None:
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _number_problem(value: Any, low: float | None = 0.0, high: float | None = None, whole: bool = False) -> bool:
+    """True when ``value`` is not a finite number (a whole one for ``whole``; never a bool) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+        return True
+    if not math.isfinite(value):
+        return True
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _label_problem(value: Any) -> bool:
+    return not (isinstance(value, str) and value.strip() and len(value) <= MAX_LABEL and value.isprintable())
 
 
 def _read_done(path: Path) -> dict[str, Any]:
-    """A DONE record of `rlvr-zoo compare`; not valid JSON or without a label is a UserError naming the file."""
+    """A DONE record of `rlvr-zoo compare`, each field checked as data; a file that is not valid JSON or a field of
+    the wrong type or range is a UserError naming the file and the field."""
     try:
-        info = read_json(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        info = read_json(path, 2**20)
+    except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot be read as JSON ({exc}): the run's {run_layout.DONE_FILE} record is truncated "
                         f"or damaged; delete it and run the comparison again to redo that run") from None
     if not isinstance(info, dict) or not isinstance(info.get("label"), str):
         raise UserError(f"{path}: not a {run_layout.DONE_FILE} record of `rlvr-zoo compare` (no 'label')")
+    problem = _done_problem(info)
+    if problem:
+        raise UserError(f"{path}: {problem}; a {run_layout.DONE_FILE} record of `rlvr-zoo compare` holds what it "
+                        f"wrote: delete the file and run the comparison again to redo that run")
     return info
+
+
+def _done_problem(info: dict[str, Any]) -> str | None:
+    """What is wrong with a DONE record's fields, or None."""
+    if _label_problem(info["label"]):
+        return f"label is {info['label'][:80]!r}, not one line of printable text of at most {MAX_LABEL} characters"
+    if info.get("algo") is not None and _label_problem(info["algo"]):
+        return f"algo is {info['algo']!r}, not an objective name"
+    if not isinstance(info.get("overrides") or {}, dict):
+        return f"overrides is {info['overrides']!r}, not a mapping of field: value"
+    if _number_problem(info.get("seed"), low=None, whole=True):
+        return f"seed is {info.get('seed')!r}, not a whole number"
+    for key in ("wall_time_s", "train_wall_time_s"):
+        if info.get(key) is not None and _number_problem(info[key]):
+            return f"{key} is {info[key]!r}, not a number of seconds >= 0"
+    return None
 
 
 def _complete_summary(path: Path) -> dict[str, Any]:
@@ -67,30 +119,26 @@ def _check_metrics(folder: Path) -> None:
     """Warn about a missing, damaged or truncated metrics.jsonl of a finished run."""
     path = folder / run_layout.METRICS_FILE
     if not path.is_file():
-        _warn(f"{path} is missing: this seed is left out of the training-dynamics figures")
+        what = "is not a regular file" if path.exists() else "is missing"
+        _warn(f"{path} {what}: this seed is left out of the training-dynamics figures")
         return
-    bad, last = [], None
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                bad.append(lineno)
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get(mk.STEP), int):
-                last = rec[mk.STEP] if last is None else max(last, rec[mk.STEP])
+    records, bad = run_layout.scan_metrics(path)
+    steps = [rec[mk.STEP] for rec in records if mk.STEP in rec]
+    last = max(steps) if steps else None
     if bad:
         _warn(f"{path}: line(s) {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} are not valid JSON "
-              f"(a torn or damaged file); they are left out")
+              f"records (a torn or damaged file: not a JSON object, a step that is not a whole number >= 0, or over "
+              f"{run_layout.MAX_METRICS_LINE} bytes); they are left out")
     info_path = folder / run_layout.RUN_INFO_FILE
     if info_path.is_file():
         try:
-            step = read_json(info_path).get("step")
-        except (ValueError, AttributeError):
+            info = read_json(info_path)
+            step = info.get("step") if isinstance(info, dict) else None
+        except (OSError, ValueError):
             step = None
-        if isinstance(step, int) and (last is None or last < step):
+        if step is not None and _number_problem(step, whole=True):
+            _warn(f"{info_path}: step is {step!r}, not a whole number >= 0; it is not used")
+        elif isinstance(step, int) and (last is None or last < step):
             _warn(f"{path} ends at step {last} but {info_path} records step {step}: the file is truncated")
 
 
@@ -159,6 +207,8 @@ class Row:
     checkers: list[str | None] = field(default_factory=list, repr=False)
     """the answer checker's fingerprint (`rewards.checker_fingerprint`) of each summary the row pools, None for a
     summary written before summaries recorded it"""
+    evaluations: dict[str, Path] = field(default_factory=dict, repr=False)
+    """SHA-256 of each summary.json the row pools -> its path (`merge` names a byte-identical one in two directories)"""
 
     PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
               "final_entropy", "wall_time_s")
@@ -289,7 +339,7 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     or not of that shape is a :class:`harness.errors.UserError` naming the file and the first problem."""
     try:
         data = read_json(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot be read as JSON ({exc}); it should be the summary.json that `rlvr-zoo eval` "
                         f"or `rlvr-zoo compare` writes: re-run the evaluation that wrote it") from None
     problem = _summary_problem(data)
@@ -307,24 +357,42 @@ def _summary_problem(data: Any) -> str | None:
     benches = data.get("benches")
     if not isinstance(benches, dict):
         return "no 'benches' object"
+    for key in ("label", "model"):
+        if data.get(key) is not None and _label_problem(data[key]):
+            return f"{key} is {str(data[key])[:80]!r}, not one line of printable text of at most {MAX_LABEL} characters"
+    if data.get("wall_time_s") is not None and _number_problem(data["wall_time_s"]):
+        return f"wall_time_s is {data['wall_time_s']!r}, not a number of seconds >= 0"
     for bench, scores in benches.items():
-        if not isinstance(scores, dict):
-            return f"benches.{bench} is not an object"
-        k = scores.get("k")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            return f"benches.{bench}.k is {k!r}, not an integer >= 1"
-        if not isinstance(scores.get("problems"), int):
-            return f"benches.{bench}.problems is {scores.get('problems')!r}, not an integer"
-        per_problem = scores.get("per_problem", [])
-        if not isinstance(per_problem, list) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in per_problem):
-            return f"benches.{bench}.per_problem is not a list of fractions in [0, 1]"
-        ci = scores.get("ci95")
-        if ci is not None and not (isinstance(ci, list) and len(ci) == 2):
-            return f"benches.{bench}.ci95 is {ci!r}, not a pair"
+        problem = _bench_problem(bench, scores)
+        if problem:
+            return problem
     checker = data.get("checker")
     if checker is not None and not (isinstance(checker, dict) and isinstance(checker.get("fingerprint"), str)):
         return f"checker is {checker!r}, not an object with a 'fingerprint' string"
+    return None
+
+
+def _bench_problem(bench: str, scores: Any) -> str | None:
+    """What is wrong with one benchmark's entry of a summary, or None."""
+    if not isinstance(scores, dict):
+        return f"benches.{bench} is not an object"
+    k = scores.get("k")
+    if _number_problem(k, low=1, whole=True):
+        return f"benches.{bench}.k is {k!r}, not an integer >= 1"
+    if _number_problem(scores.get("problems"), whole=True):
+        return f"benches.{bench}.problems is {scores.get('problems')!r}, not an integer >= 0"
+    per_problem = scores.get("per_problem", [])
+    if not isinstance(per_problem, list) or any(_number_problem(x, high=1) for x in per_problem):
+        return f"benches.{bench}.per_problem is not a list of fractions in [0, 1]"
+    for key in (f"pass@{k}", f"maj@{k}"):
+        if scores.get(key) is not None and _number_problem(scores[key], high=1):
+            return f"benches.{bench}.{key} is {scores[key]!r}, not a fraction in [0, 1]"
+    if scores.get("gold_unparsable") is not None and _number_problem(scores["gold_unparsable"], whole=True):
+        return f"benches.{bench}.gold_unparsable is {scores['gold_unparsable']!r}, not a count >= 0"
+    ci = scores.get("ci95")
+    if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and
+                               not any(_number_problem(x, low=None) for x in ci)):
+        return f"benches.{bench}.ci95 is {ci!r}, not a pair of numbers"
     return None
 
 
@@ -333,18 +401,57 @@ def _summary_problem(data: Any) -> str | None:
 
 def _eval_dir_rows(run_dir: Path, name: str) -> list[Row]:
     """The one row of a directory written by `rlvr-zoo eval --out`."""
-    summary = _complete_summary(run_dir / run_layout.SUMMARY_FILE)
+    path = run_dir / run_layout.SUMMARY_FILE
+    summary = _complete_summary(path)
     label = summary.get("label") or summary.get("model") or name
-    return [_row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))]
+    row = _row(label, name, [summary], list(summary["benches"]), wall_time_s=summary.get("wall_time_s"))
+    row.evaluations = _evaluations([path])
+    return [row]
 
 
-def _finished_runs(run_dir: Path) -> dict[str, list[tuple[dict[str, Any], Path]]]:
-    """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison."""
+def _evaluations(paths: list[Path]) -> dict[str, Path]:
+    return {digest: path for path in paths if (digest := _digest(path)) is not None}
+
+
+def _digest(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, None when it cannot be read (read_summary then names the problem)."""
+    try:
+        return hashlib.sha256(read_text(path).encode("utf-8")).hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def _finished_runs(run_dir: Path, seen: dict[str, Path]) -> dict[str, list[tuple[dict[str, Any], Path]]]:
+    """{label: [(DONE record, run folder) per seed, by seed]} of the finished runs of a comparison, each (label,
+    seed) and each evaluation once (module notes). ``seen``: summary digest -> path of the evaluations already
+    counted (the base model's), filled in."""
+    found = [(_read_done(done), done.parent) for done in run_layout.done_files(run_dir)]
+    # the folder compare wrote for a (label, seed) first, then path order
+    found.sort(key=lambda e: (e[1] != run_layout.run_dir(run_dir, run_layout.slug(e[0]["label"]), e[0]["seed"]),
+                              str(e[1])))
     runs: dict[str, list[tuple[dict[str, Any], Path]]] = {}
-    for done in run_layout.done_files(run_dir):
-        info = _read_done(done)
-        runs.setdefault(info["label"], []).append((info, done.parent))
-    return {label: sorted(entries, key=lambda e: e[0].get("seed", 0)) for label, entries in runs.items()}
+    kept: dict[tuple[str, int], Path] = {}
+    for info, folder in found:
+        key = (info["label"], info["seed"])
+        if key in kept:
+            _warn(f"{folder} repeats {kept[key]} (label {info['label']!r}, seed {info['seed']}): a copied run folder "
+                  f"is counted once, as {kept[key]}", DuplicateRunWarning)
+            continue
+        digest = _digest(_run_summary(folder)) if _run_summary(folder).is_file() else None
+        if digest is not None and digest in seen:
+            _warn(f"{_run_summary(folder)} is byte for byte {seen[digest]}: the same evaluation is counted once, "
+                  f"{folder} is left out", DuplicateRunWarning)
+            continue
+        if digest is not None:
+            seen[digest] = _run_summary(folder)
+        kept[key] = folder
+        runs.setdefault(info["label"], []).append((info, folder))
+    return {label: sorted(entries, key=lambda e: e[0]["seed"]) for label, entries in runs.items()}
+
+
+def _readable_or_missing(path: Path) -> bool:
+    """False for a path that exists but is no regular file (a FIFO, a device, a link to one): never read."""
+    return path.is_file() or not os.path.lexists(path)
 
 
 def _run_summary(folder: Path) -> Path:
@@ -373,23 +480,28 @@ def _trained_row(label: str, entries: list[tuple[dict[str, Any], Path]], name: s
                   f"{run_layout.EVAL_DIR}/{run_layout.SUMMARY_FILE}: its scores are left out (shown as '-')")
     walls = [info.get("wall_time_s") for info, _ in entries if info.get("wall_time_s") is not None]
     info0 = entries[0][0]
-    return _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
-                seeds=[info.get("seed") for info, _ in entries], summary_seeds=[info.get("seed") for info, _ in scored],
-                metrics=[p / run_layout.METRICS_FILE for _, p in entries],
-                wall_time_s=sum(walls) / len(walls) if walls else None)
+    row = _row(label, name, summaries, benches, algo=info0.get("algo"), overrides=info0.get("overrides"),
+               seeds=[info.get("seed") for info, _ in entries], summary_seeds=[info.get("seed") for info, _ in scored],
+               metrics=[p / run_layout.METRICS_FILE for _, p in entries if _readable_or_missing(p / run_layout.METRICS_FILE)],
+               wall_time_s=sum(walls) / len(walls) if walls else None)
+    row.evaluations = _evaluations([_run_summary(folder) for _, folder in scored])
+    return row
 
 
 def collect(run_dir: str | Path) -> list[Row]:
     """Rows (base first, then one per algorithm/variant, seeds pooled) of one comparison or evaluation directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"{run_dir}: no such directory; give a directory written by `rlvr-zoo compare --out` "
+        what = ("a symbolic link that leads nowhere (a loop, or its target is gone)" if os.path.islink(run_dir)
+                else "no such directory")
+        raise ValueError(f"{run_dir}: {what}; give a directory written by `rlvr-zoo compare --out` "
                          f"or `rlvr-zoo eval --out`")
     name = run_dir.resolve().name
     if (run_dir / run_layout.SUMMARY_FILE).is_file() and not (run_dir / run_layout.RUNS_DIR).is_dir():
         return _eval_dir_rows(run_dir, name)
     base_summary = run_layout.base_eval_dir(run_dir) / run_layout.SUMMARY_FILE
-    runs = _finished_runs(run_dir)
+    seen = _evaluations([base_summary]) if base_summary.is_file() else {}
+    runs = _finished_runs(run_dir, seen)
     if not runs and not base_summary.is_file():
         raise ValueError(f"{run_dir}: no finished run (no {run_layout.RUNS_DIR}/*/seed-*/{run_layout.DONE_FILE}) "
                          f"and no base evaluation; is it a directory written by `rlvr-zoo compare --out`?")
@@ -399,6 +511,7 @@ def collect(run_dir: str | Path) -> list[Row]:
     if base:
         rows.append(_row(f"base ({base.get('model', 'initial model')})", name, [base], benches, is_base=True,
                          wall_time_s=base.get("wall_time_s")))
+        rows[0].evaluations = _evaluations([base_summary])
     rows += [_trained_row(label, runs[label], name, benches) for label in _label_order(run_dir, list(runs))]
     if rows and rows[0].is_base:
         _relate_to_base(rows[0], rows[1:])
@@ -417,21 +530,40 @@ def _relate_to_base(base: Row, rows: list[Row]) -> None:
 
 def _label_order(run_dir: Path, labels: list[str]) -> list[str]:
     """Rows in the order of the compare's algos list (config.yaml), unknown labels after, alphabetically."""
+    from harness.presets import load_yaml
+
     cfg = run_dir / run_layout.CONFIG_FILE
     order: list[str] = []
     if cfg.is_file():
-        import yaml
         try:
-            order = [str(a) for a in (yaml.safe_load(cfg.read_text()) or {}).get("algos", [])]
-        except Exception:  # noqa: BLE001 - a damaged config.yaml only affects the row order
-            order = []
+            algos = (load_yaml(read_text(cfg, 2**20), str(cfg)) or {}).get("algos", [])
+            if not (isinstance(algos, list) and all(isinstance(a, str) for a in algos)):
+                raise ValueError("algos is not a list of labels")
+            order = algos
+        except (OSError, ValueError, AttributeError) as exc:   # a damaged config.yaml only affects the row order
+            _warn(f"{cfg} cannot be read ({' '.join(str(exc).split())[:300]}); rows are in alphabetical order")
     known = [label for label in order if label in labels]
     return known + sorted(label for label in labels if label not in known)
 
 
 def merge(run_dirs: list[str | Path]) -> list[Row]:
-    """Rows of several directories in one list; labels that collide get ` [<directory name>]` appended."""
-    rows = [r for d in run_dirs for r in collect(d)]
+    """Rows of several directories in one list; labels that collide get ` [<directory name>]` appended. A directory
+    given twice is read once, and an evaluation found byte for byte in two directories is named in a warning."""
+    unique: dict[Path, str | Path] = {}
+    for d in run_dirs:
+        key = Path(d).resolve() if Path(d).is_dir() else Path(d)
+        if key in unique:
+            _warn(f"{d} is {unique[key]} again: it is read once", DuplicateRunWarning)
+        else:
+            unique[key] = d
+    rows = [r for d in unique.values() for r in collect(d)]
+    first: dict[str, Path] = {}   # one directory holds each evaluation once (collect): a repeat is another one's
+    for r in rows:
+        for digest, path in r.evaluations.items():
+            if digest in first:
+                _warn(f"{path} is byte for byte {first[digest]}: the same evaluation appears in two directories "
+                      f"(rows of different directories are never pooled)", DuplicateRunWarning)
+            first.setdefault(digest, path)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.label] = counts.get(r.label, 0) + 1
