@@ -152,6 +152,29 @@ def test_a_checkpoint_from_before_manifests_is_used_with_a_warning(two_checkpoin
         assert ckpt.latest_checkpoint(out) == step2
 
 
+BAD_MANIFEST_VALUES = [("bytes", "Infinity"), ("bytes", "-Infinity"), ("bytes", "NaN"), ("bytes", "1e400"),
+                       ("bytes", "-5"), ("bytes", '"12"'), ("bytes", "true"), ("bytes", "1.5"), ("bytes", "null"),
+                       ("sha256", "5"), ("sha256", '"not-hex"'), ("sha256", "[]")]
+
+
+@pytest.mark.parametrize("key, raw", BAD_MANIFEST_VALUES, ids=[f"{k}={v}" for k, v in BAD_MANIFEST_VALUES])
+def test_a_manifest_value_out_of_range_falls_back_to_the_older_checkpoint(two_checkpoints, tmp_path, key, raw):
+    """A size of Infinity gave an OverflowError traceback (issue 33); every value of the wrong type or range is a
+    damaged manifest: the checkpoint is skipped with a one-line warning naming the entry."""
+    template, _ = two_checkpoints
+    out = tmp_path / "run"
+    shutil.copytree(template, out)
+    manifest = out / "checkpoints" / "step-2" / ckpt.MANIFEST
+    data = json.loads(manifest.read_text())
+    data["files"]["optimizer.pt"][key] = "@VALUE@"
+    manifest.write_text(json.dumps(data).replace('"@VALUE@"', raw))     # raw JSON text: Infinity, NaN, 1e400
+    with pytest.raises(ckpt.CheckpointError, match=rf"bad entry for optimizer\.pt: {key} is") as err:
+        ckpt.verify_checkpoint(manifest.parent)
+    assert "\n" not in str(err.value)
+    with pytest.warns(UserWarning, match=r"checkpoint skipped: .*manifest\.json is damaged .*using the older .*step-1"):
+        assert ckpt.latest_checkpoint(out) == out / "checkpoints" / "step-1"
+
+
 def test_stale_temporaries_are_removed_unless_their_writer_runs(tmp_path):
     root = tmp_path / "checkpoints"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -222,6 +245,27 @@ def test_resume_skips_a_damaged_checkpoint_and_writes_only_finite_weights(tmp_pa
     for _, path in ckpt.list_checkpoints(out):
         assert ckpt.verify_checkpoint(path)
     assert assert_all_weights_finite(out) >= 4      # three checkpoints + final/
+
+
+def test_resume_past_a_manifest_of_infinity_warns_in_one_readable_line(tmp_path, capfd):
+    """`rlvr-zoo train --resume` over a checkpoint whose manifest says a size of Infinity: it falls back to the older
+    checkpoint, and the warning is one line (not Python's form with the source line `path = ckpt.latest_...`)."""
+    from harness.cli import main
+
+    out = tmp_path / "run"
+    small = TRAIN + ["--out", str(out), "--set", "entropy_probe_prompts=0", "--set", "report_to=[]",
+                     "--set", "save_final=false"]
+    assert main(small + ["--steps", "2"]) == 0
+    manifest = out / "checkpoints" / "step-2" / ckpt.MANIFEST
+    manifest.write_text(manifest.read_text().replace('"bytes": ', '"bytes": Infinity, "was": ', 1))
+    capfd.readouterr()
+    assert main(small + ["--steps", "2", "--resume"]) == 0
+    err = capfd.readouterr().err
+    warned = [line for line in err.splitlines() if "checkpoint skipped" in line]
+    assert len(warned) == 1 and warned[0].startswith("rlvr-zoo train: warning: checkpoint skipped: "), err
+    assert "manifest.json is damaged" in warned[0] and "bytes is inf" in warned[0] and "step-1" in warned[0]
+    assert "latest_checkpoint" not in err and "UserWarning" not in err and "Traceback" not in err, err
+    assert _steps(out) == [1, 2]
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.io import write_dir, write_json
+from harness.io import check_dir, read_json, write_dir, write_json
 from harness.run_layout import CHECKPOINTS_DIR
 
 __all__ = ["CheckpointError", "safe_load", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
@@ -164,7 +164,7 @@ def verify_checkpoint(directory: str | os.PathLike) -> bool:
     if sig and _VERIFIED.get(str(directory.resolve())) == sig:
         return True
     try:
-        listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        listed = read_json(manifest, 2**24)["files"]
         if not isinstance(listed, dict):
             raise TypeError("files is not a mapping")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -174,10 +174,9 @@ def verify_checkpoint(directory: str | os.PathLike) -> bool:
         f = directory / rel
         if rel not in present:
             raise CheckpointError(f"{f} is missing (listed in {MANIFEST})")
-        try:
-            size, digest = int(entry["bytes"]), str(entry["sha256"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{manifest} is damaged (bad entry for {rel})") from None
+        size, digest = _manifest_entry(manifest, rel, entry)
+        if f.is_symlink() or not f.is_file():   # a link or a device could point anywhere, or never end
+            raise CheckpointError(f"{f} is not a regular file of the checkpoint")
         actual = f.stat().st_size
         if actual < size:
             raise CheckpointError(f"{f} is truncated: {actual} of {size} bytes")
@@ -190,6 +189,20 @@ def verify_checkpoint(directory: str | os.PathLike) -> bool:
         raise CheckpointError(f"{directory / extra[0]} was not part of the checkpoint when it was written")
     _VERIFIED[str(directory.resolve())] = _signature(directory)
     return True
+
+
+def _manifest_entry(manifest: Path, rel: str, entry) -> tuple[int, str]:
+    """(bytes, sha256) of one manifest entry, checked as data: a whole number of bytes >= 0 (not a bool, NaN or
+    Infinity) and 64 hexadecimal digits; else CheckpointError naming the entry."""
+    size = entry.get("bytes") if isinstance(entry, dict) else None
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise CheckpointError(f"{manifest} is damaged (bad entry for {rel}: bytes is {size!r}, not a whole number "
+                              f">= 0)")
+    if not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise CheckpointError(f"{manifest} is damaged (bad entry for {rel}: sha256 is {str(digest)[:80]!r}, not 64 "
+                              f"hexadecimal digits)")
+    return size, digest
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -333,7 +346,7 @@ def remove_stale_temporaries(out_dir: str | os.PathLike, keep: tuple[Path, ...] 
     ``out_dir``; a directory whose writer process still runs on this machine, and the folders in ``keep`` (a
     checkpoint's staging folder about to be moved in), are left alone. Returns the removed paths."""
     removed, keep = [], {Path(k).resolve() for k in keep}
-    for parent in (Path(out_dir) / CHECKPOINTS_DIR, Path(out_dir)):
+    for parent in (_checkpoints_dir(out_dir), Path(out_dir)):
         if not parent.is_dir():
             continue
         for child in parent.iterdir():
@@ -347,10 +360,16 @@ def remove_stale_temporaries(out_dir: str | os.PathLike, keep: tuple[Path, ...] 
     return removed
 
 
+def _checkpoints_dir(out_dir: str | os.PathLike) -> Path:
+    """``out_dir/checkpoints``, refused (harness.io.UnsafePathError) when it is a symbolic link planted there: the
+    checkpoints written, pruned and cleaned up in it would be another folder's."""
+    return check_dir(Path(out_dir) / CHECKPOINTS_DIR, out_dir)
+
+
 def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """(step, path) of the checkpoints under ``out_dir/checkpoints``, oldest first: every ``step-<N>`` directory
     with a ``trainer_state.pt`` or a ``manifest.json`` (whether intact is :func:`verify_checkpoint`'s job)."""
-    root = Path(out_dir) / CHECKPOINTS_DIR
+    root = _checkpoints_dir(out_dir)
     found = []
     if root.is_dir():
         for child in root.iterdir():
@@ -400,7 +419,7 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model, tokenizer, 
     """
     from safetensors.torch import save_model
 
-    target = Path(out_dir) / CHECKPOINTS_DIR / f"step-{step}"
+    target = _checkpoints_dir(out_dir) / f"step-{step}"
     state = dict(trainer_state)
     state["step"] = int(step)
     state["integrity"] = MANIFEST
