@@ -28,8 +28,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from harness.errors import UserError
 from harness.io import write_dir
+from harness.model_files import ModelSpecError, check_gguf, check_model_dir, loading
 
 SMOLLM2_SPEC = "smollm2-135m"
 TINY_SPEC = "tiny-random"
@@ -60,10 +60,6 @@ _DTYPES = {
     "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
 }
 _LORA_KEYS = {"r", "alpha", "target_modules", "dropout", "bias"}
-
-
-class ModelSpecError(UserError, ValueError):
-    """A model spec that cannot be resolved; the message says what was wrong and what would be right (one line)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -254,12 +250,15 @@ def resolve(spec: str | os.PathLike) -> str:
             raise ModelSpecError(
                 f"model directory {spec!r} has no config.json; expected a checkpoint in save_pretrained form "
                 f"(config.json + *.safetensors + tokenizer files), e.g. a trainer's out_dir/final")
+        check_model_dir(path)   # its files as data: one line for a damaged file or code it would need to run
         return str(path.resolve())
     if spec.endswith(".gguf"):
         if not path.is_file():
             raise ModelSpecError(f"GGUF file {spec!r} does not exist; pass the path of an existing .gguf file")
         path = path.resolve()
-        return str(_atomic_build(_gguf_entry(path), lambda tmp: convert_gguf(path, tmp)))
+        check_gguf(path)
+        with loading("the GGUF file", path):
+            return str(_atomic_build(_gguf_entry(path), lambda tmp: convert_gguf(path, tmp)))
     if _looks_like_path(spec) or path.exists():
         raise ModelSpecError(
             f"model spec {spec!r} looks like a local path but is not a checkpoint directory or .gguf file. "
@@ -304,7 +303,9 @@ def load_tokenizer(spec: str):
     """The tokenizer of a model spec, with a pad token (eos when the model defines none)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve(spec))
+    path = resolve(spec)
+    with loading("the tokenizer", path):
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -323,7 +324,8 @@ def load_policy(spec: str, dtype: str | torch.dtype = "float32", lora: dict | No
 
     path = resolve(spec)
     tokenizer = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=parse_dtype(dtype)).to(device)
+    with loading("the model", path):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=parse_dtype(dtype), trust_remote_code=False).to(device)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if lora is not None:
@@ -361,7 +363,9 @@ def load_reference(spec: str, dtype: str | torch.dtype = "float32", device="cpu"
     """A frozen reference policy loaded from ``spec`` (only call this when the algorithm uses a KL term)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(resolve(spec), dtype=parse_dtype(dtype)).to(device)
+    path = resolve(spec)
+    with loading("the reference model", path):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=parse_dtype(dtype), trust_remote_code=False).to(device)
     return freeze(model)
 
 
@@ -464,7 +468,9 @@ def load_critic(spec: str, dtype: str | torch.dtype = "float32", device="cpu") -
     """A fresh critic: the backbone of ``spec`` (without its LM head) and a new value head."""
     from transformers import AutoModel
 
-    backbone = AutoModel.from_pretrained(resolve(spec), dtype=parse_dtype(dtype)).to(device)
+    path = resolve(spec)
+    with loading("the critic's backbone", path):
+        backbone = AutoModel.from_pretrained(path, dtype=parse_dtype(dtype), trust_remote_code=False).to(device)
     return ValueModel(backbone).to(device)
 
 
