@@ -53,6 +53,7 @@ def run(args) -> int:
         runner._check_existing(plan)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    runner.check_folders(plan)   # no link planted where the comparison writes (harness.io.UnsafePathError)
     lock_run_folder(plan.out, "compare")  # one writer per run folder (after check_out_dir's checks)
     print(f"[compare] preset {plan.preset.name}: {', '.join(a.label for a in plan.algos)} x seeds "
           f"{plan.seeds} -> {plan.out}")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from harness import presets as presets_mod
 from harness import run_layout
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
-from harness.io import write_json, write_text
+from harness.io import check_dir, ensure_dir, read_text, write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
 
 
@@ -56,13 +56,13 @@ class AlgoSpec:
     @property
     def slug(self) -> str:
         """Directory name: the label with characters other than letters, digits, '.', '-', '=' replaced by '_'."""
-        return re.sub(r"[^A-Za-z0-9.=\-]+", "_", self.label).strip("_")
+        return run_layout.slug(self.label)
 
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return presets_mod.load_yaml(text, "value")
+    except presets_mod.ConfigFileError:
         return text
 
 
@@ -223,6 +223,9 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     if unknown:
         raise ValueError(f"unknown training field(s) {', '.join(unknown)}; valid TrainConfig fields: "
                          f"{', '.join(valid)}")
+    from harness.training import trackers   # as `train` does: a tracker that cannot work stops before any work
+
+    trackers.check(train.get("report_to", _train_default("report_to")), probe_stores=True)
     per_run = sorted(set(train) & set(presets_mod.PER_RUN_TRAIN_FIELDS))
     if per_run:
         raise ValueError(f"{per_run[0]} is set per run by compare; use --algos / --seeds / --out instead")
@@ -249,6 +252,9 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
         options["init_from"] = str(init_from)
     if options.get("init_from"):
         train["model"] = resolve_init_from(options["init_from"])
+    from harness.model_files import check_local_spec   # a damaged local model stops here, before any work
+
+    check_local_spec(train.get("model") or _train_default("model"))
     out = Path(out) if out else Path("results") / p.name
     return Plan(preset=p, algos=specs, seeds=seeds, train=train, eval=eval_cfg, train_eval=train_eval_cfg, out=out,
                 options=options)
@@ -271,7 +277,13 @@ def _check_existing(plan: Plan) -> list[str]:
     path = plan.out / CONFIG_FILE
     if not path.is_file():
         return []
-    old = yaml.safe_load(path.read_text()) or {}
+    try:
+        old = presets_mod.load_yaml(read_text(path, 2**20), str(path)) or {}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read ({' '.join(str(exc).split())}); it should be the config.yaml "
+                         f"`rlvr-zoo compare` writes: use another --out") from None
+    if not isinstance(old, dict):
+        raise ValueError(f"{path}: not the mapping of settings `rlvr-zoo compare` writes; use another --out")
     new = plan.config_dict()
     for section in ("train", "eval", "train_eval"):
         if section == "train":  # where the metrics are also reported does not change the runs
@@ -287,7 +299,20 @@ def _check_existing(plan: Plan) -> list[str]:
 
 
 def _normal(obj: Any) -> Any:
-    return yaml.safe_load(yaml.safe_dump(obj, sort_keys=True)) if obj is not None else {}
+    return presets_mod.load_yaml(yaml.safe_dump(obj, sort_keys=True), "settings") if obj is not None else {}
+
+
+def check_folders(plan: Plan) -> None:
+    """Every folder the comparison writes into below ``plan.out`` (base/eval/, runs/<slug>/seed-<s>/ and their
+    eval/ and checkpoints/) is a real directory or not there yet: a symbolic link planted there is refused
+    (harness.io.UnsafePathError, one line) before anything is loaded or written."""
+    folders = [run_layout.base_eval_dir(plan.out)]
+    for spec in plan.algos:
+        for seed in plan.seeds:
+            run = plan.run_dir(spec, seed)
+            folders += [run / run_layout.EVAL_DIR, run / run_layout.CHECKPOINTS_DIR]
+    for folder in folders:
+        check_dir(folder, plan.out)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -375,8 +400,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
                shared: SharedEngine | None = None) -> dict[str, Any]:
     from harness.training import TrainConfig, train
 
-    run_dir = plan.run_dir(spec, seed)
-    eval_dir = run_dir / run_layout.EVAL_DIR
+    run_dir = ensure_dir(plan.run_dir(spec, seed), plan.out)
+    eval_dir = check_dir(run_dir / run_layout.EVAL_DIR, plan.out)
     checkpoints = run_dir / run_layout.CHECKPOINTS_DIR
     if eval_dir.exists():  # from an interrupted attempt: the final evaluation is redone for the final model
         shutil.rmtree(eval_dir)
@@ -431,6 +456,7 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     from harness.leaderboard import curves
 
     previous = _check_existing(plan)
+    check_folders(plan)
     labels = previous + [a.label for a in plan.algos if a.label not in previous]
     config = plan.config_dict()
     config["algos"] = labels
@@ -443,6 +469,7 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     shared = SharedEngine(plan.train) if _wants_shared_engine(plan) else None
     try:
         bar.set_postfix_str("base model")
+        ensure_dir(base_dir, plan.out)
         if (base_dir / SUMMARY_FILE).is_file():
             echo(f"[compare] base model: already evaluated ({base_dir / SUMMARY_FILE})")
         else:

@@ -175,7 +175,7 @@ class TrainConfig:
         """Raise ValueError naming the first out-of-range field; returns self."""
         from harness.training.trackers import check as check_trackers
 
-        check_trackers(self.report_to)
+        check_trackers(self.report_to, probe_stores=True)   # an unusable MLflow store stops here
         positive = ("steps", "prompts_per_step", "responses_per_prompt", "max_new_tokens", "epochs",
                     "micro_batch_size", "dynamic_sampling_max_rounds")
         for name in positive:

@@ -19,6 +19,11 @@ dependency: ``tensorboard`` is skipped when it is not installed (it is the defau
   (``eval/arith/avg@4`` is logged as ``eval.arith.avg_4``; :func:`mlflow_key`).
 - **Resume.** The tracker run ids are kept in ``<run>/trackers.json``; a resumed run (``--resume``) logs into the same
   W&B and MLflow runs, from the checkpoint's step on.
+- **Failures.** :func:`check` with ``probe_stores=True`` (what ``TrainConfig.validate`` and ``compare`` call before
+  any model loads) also opens the MLflow store once, so an unusable one (a path under a file, an unreachable
+  server) stops the command with one line. A tracker that fails later, while it starts, logs or closes, is
+  dropped with a one-line warning (:class:`TrackerWarning`): the run and its own files (``metrics.jsonl``,
+  ``run.json``, checkpoints, ``DONE``) go on.
 """
 from __future__ import annotations
 
@@ -31,10 +36,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness import run_layout
-from harness.io import write_text
+import warnings
 
-__all__ = ["TRACKERS", "STATE_FILE", "check", "open_trackers", "mlflow_key", "run_identity"]
+from harness import run_layout
+from harness.io import UnsafePathError, ensure_dir, read_json, write_text
+
+__all__ = ["TRACKERS", "STATE_FILE", "check", "open_trackers", "mlflow_key", "run_identity", "TrackerWarning"]
 
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 #: where a run keeps its tracker run ids (for --resume)
@@ -42,8 +49,13 @@ STATE_FILE = "trackers.json"
 _EXTRA = "pip install 'rlvr-zoo[trackers]'"
 
 
-def check(names: list[str] | tuple[str, ...]) -> list[str]:
-    """``names`` as a list, or ValueError naming an unknown tracker or a missing package (wandb, mlflow)."""
+class TrackerWarning(UserWarning):
+    """A tracker that failed during a run and was dropped; the run's own files are unaffected."""
+
+
+def check(names: list[str] | tuple[str, ...], probe_stores: bool = False) -> list[str]:
+    """``names`` as a list, or ValueError naming an unknown tracker or a missing package (wandb, mlflow); with
+    ``probe_stores`` also one naming an MLflow store that cannot be opened (module notes)."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     for name in names:
@@ -52,7 +64,27 @@ def check(names: list[str] | tuple[str, ...]) -> list[str]:
         if name != "tensorboard" and importlib.util.find_spec(name) is None:
             raise ValueError(f"report_to: {name} needs the {name} package, which is not installed: {_EXTRA} "
                              f"(or pip install {name})")
+    if probe_stores and "mlflow" in names:
+        _probe_mlflow()
     return list(names)
+
+
+def _probe_mlflow() -> None:
+    """Open the MLflow store of ``MLFLOW_TRACKING_URI`` and read from it once; ValueError in one line if it fails."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient().search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - whatever the store's client raises: one line naming the store
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or "the default ./mlruns"
+        raise ValueError(f"report_to: mlflow cannot use its tracking store {uri} ({_first_line(exc)}); set "
+                         f"MLFLOW_TRACKING_URI to a writable store (file:/path/mlruns with "
+                         f"MLFLOW_ALLOW_FILE_STORE=true, or a reachable server), or leave mlflow out") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def run_identity(out_dir: str | os.PathLike) -> tuple[str | None, str]:
@@ -89,7 +121,7 @@ class TensorBoardTracker:
     def __init__(self, out_dir: Path, **_):
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+        self._writer = SummaryWriter(log_dir=str(ensure_dir(out_dir / "tensorboard", out_dir)))
 
     def log(self, step: int, record: dict[str, Any]) -> None:
         for key, value in _scalars(record).items():
@@ -114,6 +146,7 @@ class WandbTracker:
         import wandb
 
         group, name = run_identity(out_dir)
+        ensure_dir(out_dir / "wandb", out_dir)   # W&B writes there: never into a link planted at its name
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "rlvr-zoo"), group=group, name=name,
                               id=run_id, resume="allow" if resumed else None, dir=str(out_dir), config=config,
                               mode=_wandb_mode(), reinit="create_new",
@@ -155,24 +188,72 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id)
 
 
+class _Guarded:
+    """A started tracker whose failures become one warning each, after which it is dropped (module notes)."""
+
+    def __init__(self, name: str, tracker):
+        self.name, self.tracker = name, tracker
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        warnings.warn(f"tracker {self.name} failed while it {what} ({_first_line(exc)}); it gets nothing more from "
+                      f"this run, whose own files are kept as usual", TrackerWarning, stacklevel=3)
+        self.tracker = None
+
+    def log(self, step: int, record: dict[str, Any]) -> None:
+        if self.tracker is not None:
+            try:
+                self.tracker.log(step, record)
+            except Exception as exc:  # noqa: BLE001 - any failure of a tracker's client
+                self._failed(f"logged step {step}", exc)
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            try:
+                self.tracker.close()
+            except Exception as exc:  # noqa: BLE001 - any failure of a tracker's client
+                self._failed("closed its run", exc)
+            self.tracker = None
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    """trackers.json as {tracker: run id}; a damaged one is warned about and ignored (new tracker runs start)."""
+    try:
+        state = read_json(path, 2**20)
+        if isinstance(state, dict) and all(isinstance(v, str) for v in state.values()):
+            return state
+        problem = "not a mapping of tracker names to run ids"
+    except (OSError, ValueError) as exc:
+        problem = _first_line(exc)
+    warnings.warn(f"{path} is damaged ({problem}); the trackers start new runs", TrackerWarning, stacklevel=3)
+    return {}
+
+
 def open_trackers(names: list[str], out_dir: str | os.PathLike, config: dict[str, Any], resumed: bool) -> list:
-    """Started trackers for ``names`` (each with ``log(step, record)`` and ``close()``); TensorBoard is left out
-    when it is not installed. ``resumed``: continue the tracker runs recorded in ``out_dir/trackers.json``."""
+    """Started trackers for ``names`` (each with ``log(step, record)`` and ``close()``, a failure of either a
+    warning that drops the tracker); TensorBoard is left out when it is not installed, and a tracker that fails to
+    start is left out with a warning. ``resumed``: continue the tracker runs recorded in ``out_dir/trackers.json``."""
     out_dir = Path(out_dir)
     state_path = out_dir / STATE_FILE
-    state = json.loads(state_path.read_text()) if resumed and state_path.is_file() else {}
+    state = _read_state(state_path) if resumed and state_path.is_file() else {}
     trackers = []
     for name in check(names):
-        if name == "tensorboard":
-            if importlib.util.find_spec("tensorboard") is not None:
-                trackers.append(TensorBoardTracker(out_dir))
-        elif name == "wandb":
-            trackers.append(WandbTracker(out_dir, config, state.get("wandb") or uuid.uuid4().hex[:12],
-                                   resumed and "wandb" in state))
-            state["wandb"] = trackers[-1].run_id
-        elif name == "mlflow":
-            trackers.append(MlflowTracker(out_dir, config, state.get("mlflow"), resumed and "mlflow" in state))
-            state["mlflow"] = trackers[-1].run_id
+        try:
+            if name == "tensorboard":
+                if importlib.util.find_spec("tensorboard") is not None:
+                    trackers.append(_Guarded(name, TensorBoardTracker(out_dir)))
+            elif name == "wandb":
+                trackers.append(_Guarded(name, WandbTracker(out_dir, config, state.get("wandb") or
+                                                            uuid.uuid4().hex[:12], resumed and "wandb" in state)))
+                state["wandb"] = trackers[-1].tracker.run_id
+            elif name == "mlflow":
+                trackers.append(_Guarded(name, MlflowTracker(out_dir, config, state.get("mlflow"),
+                                                             resumed and "mlflow" in state)))
+                state["mlflow"] = trackers[-1].tracker.run_id
+        except UnsafePathError:   # a link planted where the tracker writes: refused like every other
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tracker that cannot start never stops the run
+            warnings.warn(f"tracker {name} could not start ({_first_line(exc)}); the run goes on without it",
+                          TrackerWarning, stacklevel=2)
     if state:
         write_text(state_path, json.dumps(state, indent=2) + "\n")
     return trackers
