@@ -10,6 +10,10 @@ printed by `main`. Anything else is a bug and keeps its traceback.
 
 `--no-progress` also turns off the progress bars transformers and huggingface_hub draw themselves (loading weights,
 writing shards, downloads) for the command's duration.
+
+Warnings (a checkpoint skipped for a damaged file, a run file used in part, a tracker dropped, a batch of answers
+cut at its deadline) print as one line each, `rlvr-zoo COMMAND: warning: ...`, instead of Python's two-line form
+with a source line (`_one_line_warnings`); a library's warning keeps its category and origin at the end of the line.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import contextlib
 import importlib
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 from harness.commands import COMMANDS
@@ -113,6 +118,30 @@ def _library_bars(enabled: bool):
             undo()
 
 
+_PROJECT = tuple(str(Path(__file__).resolve().parents[1] / pkg) for pkg in ("harness", "algorithms", "rewards",
+                                                                           "benchmarks", "tools"))
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    """Every warning shown while a command runs is one line on stderr (module notes); restored afterwards."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        origin = "" if str(Path(filename).resolve()).startswith(_PROJECT) else \
+            f" ({category.__name__} from {Path(filename).name}:{lineno})"
+        try:
+            print(f"rlvr-zoo {command}: warning: {_one_line(message)}{origin}", file=file or sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed: a warning is never worth a crash
+            pass
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -124,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for plugin in [*args.global_plugins, *args.plugin]:
             load_plugin(plugin)
-        with _library_bars(not getattr(args, "no_progress", False)):
+        with _library_bars(not getattr(args, "no_progress", False)), _one_line_warnings(args.command):
             return int(args._run(args) or 0)
     except (UserError, BenchmarkDataError) as exc:
         print(f"rlvr-zoo {args.command}: error: {_one_line(exc)}", file=sys.stderr)

@@ -55,6 +55,9 @@ ACCURACY = _metric("accuracy", "fraction of those responses the reward counted a
 RESPONSE_LENGTH = _metric("response_length/mean", "mean response length in tokens")
 TRUNCATED_FRAC = _metric("truncated_frac", "fraction of responses cut at `max_new_tokens`")
 EMPTY_RESPONSES = _metric("empty_responses", "responses with no text (scored by the empty-response rule)")
+DEADLINE_CUT = _metric("reward/deadline_cut", "responses the answer checker did not check within the reward's batch "
+                       "deadline (rewards.cost.batch_deadline): scored as incorrect, reason `timeout: batch deadline`; "
+                       "present only when non-zero")
 KEPT_GROUPS = _metric("filter/kept_groups", "groups trained on this step")
 DROPPED_GROUPS = _metric("filter/dropped_groups", "groups dynamic sampling dropped (all rewards equal)")
 EMPTY_BATCHES = _metric("filter/empty_batches", "steps so far whose every group dynamic sampling dropped (cumulative)")

@@ -40,6 +40,7 @@ class RolloutStats:
     gen_tokens: float
     gen_time: float
     train_seqs: float          # sequences of the kept groups: 0 when dynamic sampling dropped every group
+    deadline_cut: float = 0.0  # responses not checked within the reward's batch deadline
 
     @classmethod
     def gather(cls, collected: Collected) -> "RolloutStats":
@@ -53,9 +54,10 @@ class RolloutStats:
                                                                    for r in rollouts])),
             "empty": sum(1 for r in rollouts if not r.text.strip()), "kept": collected.kept,
             "dropped": collected.dropped, "gen_tokens": sum(lengths), "gen_time": collected.gen_time,
-            "seqs": float(sum(len(g.rollouts) for g in collected.groups))})
+            "seqs": float(sum(len(g.rollouts) for g in collected.groups)), "deadline": collected.deadline_cut})
         return cls(sums["n"], sums["r"], sums["r2"], sums["correct"], sums["len"], sums["trunc"], sums["empty"],
-                   sums["kept"], sums["dropped"], sums["gen_tokens"], sums["gen_time"], sums["seqs"])
+                   sums["kept"], sums["dropped"], sums["gen_tokens"], sums["gen_time"], sums["seqs"],
+                   sums["deadline"])
 
     def record(self, world_size: int) -> dict:
         n = max(self.responses, 1.0)
@@ -65,7 +67,8 @@ class RolloutStats:
                 mk.ACCURACY: self.correct / n, mk.RESPONSE_LENGTH: self.length_sum / n,
                 mk.TRUNCATED_FRAC: self.truncated / n, mk.EMPTY_RESPONSES: int(self.empty),
                 mk.KEPT_GROUPS: int(self.kept_groups), mk.DROPPED_GROUPS: int(self.dropped_groups),
-                mk.ROLLOUT_TOK_S: self.gen_tokens / max(self.gen_time / world_size, 1e-9)}
+                mk.ROLLOUT_TOK_S: self.gen_tokens / max(self.gen_time / world_size, 1e-9),
+                **({mk.DEADLINE_CUT: int(self.deadline_cut)} if self.deadline_cut else {})}
 
 
 class MetricSums:

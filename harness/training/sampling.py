@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.training import distributed
 from harness.training.config import TrainConfig, TrainingError
+from rewards.cost import BATCH_TIMEOUT_REASON
 
 __all__ = ["PromptSampler", "ScoredGroup", "Collected", "RolloutScorer", "GroupCollector", "seed_for",
            "seed_everything", "prompt_text"]
@@ -115,6 +116,7 @@ class Collected:
     dropped: int = 0
     rounds: int = 0
     gen_time: float = 0.0
+    deadline_cut: int = 0      # responses the checker did not reach within the reward's batch deadline
 
 
 class RolloutScorer:
@@ -186,6 +188,7 @@ class GroupCollector:
         out.gen_time += time.perf_counter() - t0
         golds = [str(self.rows[i]["answer"]) for i in mine for _ in range(G)]
         scored = self.scorer.score(golds, rollouts)
+        out.deadline_cut += sum(s.reason == BATCH_TIMEOUT_REASON for s in scored)
         out.rounds += 1
         baselines = self._greedy_baselines(mine, out) if self.greedy_baseline else [None] * len(mine)
         return [ScoredGroup(row=row, uid=round_ * self.cfg.prompts_per_step + g, rollouts=rollouts[g * G:(g + 1) * G],
