@@ -532,3 +532,37 @@ def test_an_out_folder_that_is_a_link_loop_is_one_line(tmp_path, capfd):
     assert code == 2 and "is a symbolic link that leads nowhere" in line
     assert main(["leaderboard", str(loop)]) == 2
     assert "a symbolic link that leads nowhere" in _one_line(capfd.readouterr().err)
+
+
+@pytest.mark.parametrize("text, card_line", [
+    ("{not json", "at step 2"), ("[1]", "at step 2"),
+    ('{"benches": {"arith": {"k": 2, "problems": "many", "avg@2": "high", "ci95": 5}}}', "| arith | many | 2 | - | [-, -] |")])
+def test_a_damaged_eval_summary_in_a_train_folder_leaves_the_model_card_to_the_curve(tmp_path, text, card_line):
+    """A plain `train --out X` whose X/eval/summary.json is damaged: the model card, written after the final model,
+    leaves what it cannot read out (a warning when the file is no summary at all) instead of turning the finished
+    run into a failed one."""
+    import warnings
+
+    from harness.training import TrainConfig, model_card
+
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "summary.json").write_text(text)
+    (tmp_path / "metrics.jsonl").write_text('{"step": 2, "eval/accuracy": 0.25}\n')
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        card = model_card.render(TrainConfig(model="tiny-random").to_dict(), tmp_path, 2, 1.0)
+    assert card_line in card
+    assert any("left out of the model card" in str(w.message) for w in record) == (card_line == "at step 2")
+
+
+def test_a_damaged_probe_file_stops_a_resume_in_one_line(tmp_path):
+    from harness.training import Trainer, TrainingError
+
+    cfg = _small_cfg(tmp_path, steps=1, entropy_probe_prompts=2, save_every=1)
+    probe_rows = [{"id": f"p{i}", "prompt": f"Held-out {i}:", "answer": "x"} for i in range(2)]
+    Trainer(cfg, progress=False, dataset=ROWS, reward_fn=_alternating, probe_rows=probe_rows).train()
+    (tmp_path / "run" / "entropy_probe.json").write_text('{"prompts": [1, 2')     # cut short
+    with pytest.raises(TrainingError, match=r"entropy_probe\.json cannot be read as the run's probe set") as err:
+        Trainer(_small_cfg(tmp_path, steps=2, entropy_probe_prompts=2, save_every=1), progress=False, dataset=ROWS,
+                reward_fn=_alternating, probe_rows=probe_rows, resume=True)
+    assert "\n" not in str(err.value)

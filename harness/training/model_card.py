@@ -8,8 +8,8 @@ upload`` of the ``final/`` folder then gives a usable Hub page (TRL writes one f
 """
 from __future__ import annotations
 
-import json
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import yaml
 
 from harness import metric_keys as mk
 from harness import run_layout
-from harness.io import write_text
+from harness.io import read_json, write_text
 
 __all__ = ["render", "write"]
 
@@ -60,17 +60,33 @@ def reproduce_command(config: dict[str, Any]) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
+    return f"{100 * x:.1f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+
+
+def _summary(path: Path) -> dict | None:
+    """The run's eval/summary.json as data, None (with a warning) when it is not an evaluation summary: the card is
+    written from the training curve then, and the finished run is not turned into a failed one."""
+    try:
+        data = read_json(path)
+        if isinstance(data, dict) and isinstance(data.get("benches"), dict) and all(
+                isinstance(s, dict) for s in data["benches"].values()):
+            return data
+        problem = "not of the shape `rlvr-zoo eval` writes"
+    except (OSError, ValueError) as exc:
+        problem = " ".join(str(exc).split())[:200]
+    warnings.warn(f"{path} is left out of the model card ({problem})", stacklevel=3)
+    return None
 
 
 def _scores(run_dir: Path) -> list[str]:
     summary = run_dir / run_layout.EVAL_DIR / run_layout.SUMMARY_FILE
-    if summary.is_file():
-        data = json.loads(summary.read_text())
+    data = _summary(summary) if summary.is_file() else None
+    if data is not None:
         lines = ["| benchmark | problems | k | avg@k (%) | 95% interval (%) |", "|---|---|---|---|---|"]
         for bench, s in data.get("benches", {}).items():
             k = s.get("k")
-            avg, ci = s.get(f"avg@{k}"), s.get("ci95") or [None, None]
+            avg, ci = s.get(f"avg@{k}"), s.get("ci95")
+            ci = ci if isinstance(ci, list) and len(ci) == 2 else [None, None]
             lines.append(f"| {bench} | {s.get('problems')} | {k} | {_pct(avg)} | [{_pct(ci[0])}, {_pct(ci[1])}] |")
         return lines
     records = run_layout.read_metrics(run_dir / run_layout.METRICS_FILE)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from harness import metric_keys as mk
+from harness.io import read_json
 from harness.training.config import TrainingError
 
 __all__ = ["PROBE_FILE", "EntropyProbe", "held_out_rows"]
@@ -92,7 +93,14 @@ class EntropyProbe:
                 warnings.warn(f"{path} is missing, and the initial model it was sampled from is gone: this resumed "
                               f"run logs no entropy/probe", stacklevel=3)
                 return None
-            probe = cls(json.loads(path.read_text(encoding="utf-8")))
+            try:
+                data = read_json(path)
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                probe = cls(data)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise TrainingError(f"{path} cannot be read as the run's probe set ({' '.join(str(exc).split())[:200]}); "
+                                    f"restore it, or set entropy_probe_prompts=0") from None
             if resume_digest is not None and resume_digest != probe.digest:
                 raise TrainingError(f"{path} is not the probe set the checkpoint {trainer.resumed_from} was trained "
                                     f"with (SHA-256 differs); restore it, or set entropy_probe_prompts=0")
