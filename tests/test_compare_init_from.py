@@ -42,7 +42,12 @@ def test_resolve_init_from(tmp_path):
 
 
 def test_plan_records_init_from_and_replaces_the_model(tmp_path):
-    model = _model_dir(tmp_path / "model")
+    import shutil
+
+    from harness.models import resolve
+
+    model = tmp_path / "model"    # a real model folder: the plan checks its files before any work
+    shutil.copytree(resolve("tiny-random"), model)
     plan = compare.make_plan("tiny-test", out=tmp_path / "o", init_from=str(model))
     assert plan.train["model"] == str(model.resolve())
     assert plan.config_dict()["compare"]["init_from"] == str(model)
