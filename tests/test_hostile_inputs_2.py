@@ -566,3 +566,17 @@ def test_a_damaged_probe_file_stops_a_resume_in_one_line(tmp_path):
         Trainer(_small_cfg(tmp_path, steps=2, entropy_probe_prompts=2, save_every=1), progress=False, dataset=ROWS,
                 reward_fn=_alternating, probe_rows=probe_rows, resume=True)
     assert "\n" not in str(err.value)
+
+
+def test_a_pipe_in_a_label_stays_inside_its_markdown_cell(tmp_path):
+    """A label is one printable line, but `|` is printable: in a Markdown table it is escaped, so a DONE record cannot
+    add columns (or fake scores) to the rows of a published table."""
+    d = _compare_dir(tmp_path, seeds=1)
+    _edit(d / "runs/grpo/seed-0/DONE", label="grpo | 99.9 ± 0.1 | 99.9")
+    rows = leaderboard.collect(d)
+    for view in ("scores", "delta", "dynamics", "verdicts"):
+        table = [line for line in leaderboard.render(rows, "md", view).splitlines() if line.startswith("|")]
+        assert any("grpo \\| 99.9" in line for line in table), view
+        if view != "verdicts":    # one table: every line has as many cells as the header
+            widths = {len(line.replace("\\|", "").split("|")) for line in table}
+            assert len(widths) == 1, (view, table)

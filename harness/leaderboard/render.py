@@ -250,6 +250,9 @@ VIEW_FUNCTIONS: dict[str, tuple[Callable[[list[Row]], Any], Callable[[list[Row]]
 def _render_table(headers: list[str], body: list[list[str]], fmt: str) -> str:
     from tabulate import tabulate
 
+    if fmt == "md":   # a '|' in a label or benchmark name would otherwise start a new column
+        headers = [str(h).replace("|", "\\|") for h in headers]
+        body = [[str(c).replace("|", "\\|") for c in row] for row in body]
     if fmt in ("md", "html"):
         return tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "html",
                         disable_numparse=True) + "\n"
