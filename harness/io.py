@@ -182,14 +182,15 @@ def read_text(path: PathLike, max_bytes: int = MAX_READ_BYTES) -> str:
     ValueError naming the file for a FIFO, device or directory, or a file over ``max_bytes``; OSError when it cannot
     be opened; UnicodeDecodeError when it is not UTF-8."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+        os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{path} is {_kind(st.st_mode)}, not a regular file")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{path} holds {st.st_size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} MiB "
-                             f"this file can have")
-        os.set_blocking(fd, True)
+        raise ValueError(f"{path} holds {st.st_size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} MiB "
+                         f"this file can have")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:   # a file that grew while it was read
         raise ValueError(f"{path} is larger than the {max_bytes / 2**20:.0f} MiB this file can have")
