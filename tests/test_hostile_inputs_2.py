@@ -580,3 +580,19 @@ def test_a_pipe_in_a_label_stays_inside_its_markdown_cell(tmp_path):
         if view != "verdicts":    # one table: every line has as many cells as the header
             widths = {len(line.replace("\\|", "").split("|")) for line in table}
             assert len(widths) == 1, (view, table)
+
+
+def test_compare_reads_the_task_before_any_work(tmp_path, capfd, monkeypatch):
+    """A typo in a task parameter loaded the model and evaluated nothing, then ended in a traceback; `train` and
+    `eval` read their data first, and so does `compare` now."""
+    import harness.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the task's data was read")
+
+    monkeypatch.setattr(harness.models, "load_policy", refuse)
+    out = tmp_path / "out"
+    code = main(["compare", "--preset", "tiny-test", "--set", "task_params={levl: 2}", "--out", str(out),
+                 "--no-progress"])
+    line = _one_line(capfd.readouterr().err)
+    assert code == 2 and "unknown parameter(s) ['levl']" in line and not out.exists()

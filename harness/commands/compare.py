@@ -46,6 +46,7 @@ def run(args) -> int:
             sets.append(f"report_to=[{args.report_to}]")
         plan = runner.make_plan(args.preset, algos=args.algos, seeds=seeds, out=args.out, sets=sets,
                                 init_from=args.init_from)
+        runner.check_data(plan)   # the task's and benchmarks' data are read before any model loads
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     check_out_dir(plan.out)

@@ -302,6 +302,21 @@ def _normal(obj: Any) -> Any:
     return presets_mod.load_yaml(yaml.safe_dump(obj, sort_keys=True), "settings") if obj is not None else {}
 
 
+def check_data(plan: Plan) -> None:
+    """Read the training task's rows and every benchmark of the evaluations once, so that a bad task parameter
+    (``--set task_params={levl: 2}``) or a missing data file stops the comparison before a model loads (ValueError or
+    the loader's BenchmarkDataError, one line), as `train` and `eval` do."""
+    import benchmarks
+
+    from harness.evaluate import check_data as check_eval_data
+
+    train = plan.train
+    benchmarks.load(train.get("task") or _train_default("task"), split=train.get("split") or _train_default("split"),
+                    data_dir=train.get("data_dir"), **(train.get("task_params") or {}))
+    for cfg in (plan.eval, plan.train_eval):
+        check_eval_data(cfg)
+
+
 def check_folders(plan: Plan) -> None:
     """Every folder the comparison writes into below ``plan.out`` (base/eval/, runs/<slug>/seed-<s>/ and their
     eval/ and checkpoints/) is a real directory or not there yet: a symbolic link planted there is refused
