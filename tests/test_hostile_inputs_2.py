@@ -110,6 +110,26 @@ def test_files_written_whole_replace_a_planted_link(tmp_path, victim):
     _untouched(victim)
 
 
+def test_eval_and_a_manifest_replace_links_planted_at_their_files(tmp_path, victim):
+    from harness.training import checkpoint_files as ckpt
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("summary.json", "arith.responses.jsonl"):
+        (out / name).symlink_to(victim / "victim.txt")
+    assert main(["eval", "--model", "tiny-random", "--bench", "arith", "--limit", "2", "--k", "1",
+                 "--max-new-tokens", "4", "--out", str(out), "--no-progress"]) == 0
+    assert not (out / "summary.json").is_symlink() and not (out / "arith.responses.jsonl").is_symlink()
+    json.loads((out / "summary.json").read_text())
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "weights.bin").write_bytes(b"w")
+    (checkpoint / ckpt.MANIFEST).symlink_to(victim / "victim.txt")
+    ckpt.write_manifest(checkpoint)
+    assert not (checkpoint / ckpt.MANIFEST).is_symlink() and ckpt.verify_checkpoint(checkpoint)
+    _untouched(victim)
+
+
 class _TinyModel:
     """The least a save_pretrained writer is: a config.json."""
 
@@ -188,6 +208,11 @@ def test_a_results_config_yaml_alias_bomb_is_refused_by_leaderboard_and_compare(
     with pytest.raises(ValueError, match=r"config\.yaml cannot be read .*alias") as err:
         runner._check_existing(plan)
     assert "\n" not in str(err.value)
+    for text, problem in [("algos: 5\n", "algos is not a list"), ("train: [1, 2]\n", "train is not a mapping"),
+                          ("- 1\n", "top level is not a mapping")]:
+        (d / "config.yaml").write_text(text)
+        with pytest.raises(ValueError, match=problem):
+            runner._check_existing(plan)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -282,8 +282,13 @@ def _check_existing(plan: Plan) -> list[str]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"{path} cannot be read ({' '.join(str(exc).split())}); it should be the config.yaml "
                          f"`rlvr-zoo compare` writes: use another --out") from None
-    if not isinstance(old, dict):
-        raise ValueError(f"{path}: not the mapping of settings `rlvr-zoo compare` writes; use another --out")
+    problem = ("the top level is not a mapping" if not isinstance(old, dict) else
+               "algos is not a list of labels" if not (isinstance(old.get("algos", []), list) and
+                                                       all(isinstance(a, str) for a in old.get("algos", []))) else
+               next((f"{k} is not a mapping" for k in ("train", "eval", "train_eval")
+                     if not isinstance(old.get(k) or {}, dict)), None))
+    if problem:
+        raise ValueError(f"{path}: {problem}; not the settings `rlvr-zoo compare` writes: use another --out")
     new = plan.config_dict()
     for section in ("train", "eval", "train_eval"):
         if section == "train":  # where the metrics are also reported does not change the runs
@@ -295,7 +300,7 @@ def _check_existing(plan: Plan) -> list[str]:
             raise ValueError(f"{plan.out} already holds a comparison with different {section} settings "
                              f"({', '.join(f'{k}: {(old.get(section) or {}).get(k)!r} -> {new[section].get(k)!r}' for k in diff)}); "
                              f"use another --out, or the same preset and --set options to resume it")
-    return [str(a) for a in old.get("algos", [])]
+    return list(old.get("algos", []))
 
 
 def _normal(obj: Any) -> Any:
