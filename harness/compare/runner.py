@@ -253,8 +253,10 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     if options.get("init_from"):
         train["model"] = resolve_init_from(options["init_from"])
     from harness.model_files import check_local_spec   # a damaged local model stops here, before any work
+    from harness.models import SMOLLM2_SPEC, TINY_SPEC
 
-    check_local_spec(train.get("model") or _train_default("model"))
+    if (train.get("model") or _train_default("model")) not in (SMOLLM2_SPEC, TINY_SPEC):   # names, not folders
+        check_local_spec(train.get("model") or _train_default("model"))
     out = Path(out) if out else Path("results") / p.name
     return Plan(preset=p, algos=specs, seeds=seeds, train=train, eval=eval_cfg, train_eval=train_eval_cfg, out=out,
                 options=options)
