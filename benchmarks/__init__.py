@@ -18,11 +18,11 @@ import os
 from benchmarks import arith
 from benchmarks.sources import (BENCHMARKS, DATA_DIR_ENV, HUB_DATASETS, Benchmark, BenchmarkDataError, LoadReport,
                                 load_records, map_records, warn_report)
-from benchmarks.templates import BOXED_INSTRUCTION, render_prompt, template_names
+from benchmarks.templates import BOXED_INSTRUCTION, render_prompt, template_names, template_stop
 
 __all__ = ["names", "load", "load_with_report", "splits", "render_prompt", "template_names", "HUB_DATASETS",
            "BENCHMARKS", "Benchmark", "BenchmarkDataError", "LoadReport", "DATA_DIR_ENV", "BOXED_INSTRUCTION",
-           "TEST_SETS", "TRAIN_SETS", "arith"]
+           "TEST_SETS", "TRAIN_SETS", "arith", "answer_options", "template_stop"]
 
 #: The held-out evaluation sets and the training sets.
 TEST_SETS = ("gsm8k", "math500", "aime24", "aime25", "hmmt25", "amc23", "minerva", "olympiadbench")
@@ -32,6 +32,18 @@ TRAIN_SETS = ("gsm8k", "math", "arith")
 def names() -> list[str]:
     """Every benchmark/task name ``load`` accepts (sorted)."""
     return sorted([*BENCHMARKS, "arith"])
+
+
+ANSWER_OPTIONS: dict[str, dict] = {"arith": {"answer_form": "number"}}
+"""Answer-checking options a benchmark needs (fields of rewards.Options): arith's questions are expressions, so an
+answer that restates one (``\\boxed{13 + 25}``) is not an answer; only a number written out is."""
+
+
+def answer_options(name: str) -> dict:
+    """The answer-checking options of ``name`` (``rewards.Options`` fields; empty for most benchmarks), used by the
+    evaluation and by the training reward of a task."""
+    _check_name(name)
+    return dict(ANSWER_OPTIONS.get(name, {}))
 
 
 def splits(name: str) -> list[str]:

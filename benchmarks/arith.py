@@ -34,18 +34,23 @@ Parameters (``benchmarks.load("arith", split, **params)``):
   weights.
 * ``order``: ``"shuffle"`` (default; levels interleaved as drawn) or ``"ascending"`` (easy to hard: the trainer,
   which consumes prompts in order, then sees a difficulty curriculum).
+* ``max_operand`` (int, optional): the largest operand, instead of the level's (at least the level's smallest one).
+  Level 1 holds about 200 distinct test problems; ``level=1, max_operand=50`` (two numbers up to 50, added or
+  subtracted) holds about 760, enough for held-out scores whose problem-to-problem noise does not swamp a
+  comparison. The problems of a given ``max_operand`` are drawn from their own random stream, so the default
+  problems do not change.
 """
 from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 __all__ = ["LEVELS", "TEST_FRACTION", "generate", "split_of", "parse_curriculum", "PARAMS"]
 
 TEST_FRACTION = 0.2
-PARAMS = ("level", "n", "seed", "curriculum", "order")
+PARAMS = ("level", "n", "seed", "curriculum", "order", "max_operand")
 DEFAULT_N = {"train": 1000, "test": 100}
 
 
@@ -188,9 +193,13 @@ def parse_curriculum(curriculum: Any) -> dict[int, float]:
 class _LevelStream:
     """Distinct problems of one level and split, in a deterministic order."""
 
-    def __init__(self, split: str, level: int, seed: int, taken: set[str]):
+    def __init__(self, split: str, level: int, seed: int, taken: set[str], max_operand: int | None = None):
         self.split, self.level, self.spec = split, level, LEVELS[level]
-        self.rng = random.Random(f"arith|{split}|level={level}|seed={seed}")
+        key = f"arith|{split}|level={level}|seed={seed}"
+        if max_operand is not None:
+            self.spec = replace(self.spec, high=max_operand)
+            key += f"|max_operand={max_operand}"
+        self.rng = random.Random(key)
         self.taken = taken  # shared across levels of one call: distinct problems in the whole result
         self.found = 0
 
@@ -212,7 +221,7 @@ class _LevelStream:
 
 
 def generate(split: str = "train", level: int = 1, n: int | None = None, seed: int = 0, curriculum: Any = None,
-             order: str = "shuffle") -> list[dict]:
+             order: str = "shuffle", max_operand: int | None = None) -> list[dict]:
     """``n`` distinct arithmetic problems of ``split`` as rows (id, problem, answer, level, expression)."""
     if split not in DEFAULT_N:
         raise ValueError(f"arith: unknown split {split!r}; choose one of {sorted(DEFAULT_N)}")
@@ -232,9 +241,13 @@ def generate(split: str = "train", level: int = 1, n: int | None = None, seed: i
     else:
         weights = parse_curriculum(curriculum)
     levels = list(weights)
+    if max_operand is not None and (isinstance(max_operand, bool) or not isinstance(max_operand, int)
+                                    or any(max_operand < LEVELS[lv].low for lv in levels)):
+        raise ValueError(f"arith: max_operand={max_operand!r} is not valid; give an integer at least the levels' "
+                         f"smallest operand ({max(LEVELS[lv].low for lv in levels)})")
     mix = random.Random(f"arith|{split}|mix={sorted(weights.items())}|seed={seed}")
     taken: set[str] = set()
-    streams = {lv: _LevelStream(split, lv, seed, taken) for lv in levels}
+    streams = {lv: _LevelStream(split, lv, seed, taken, max_operand) for lv in levels}
     rows = []
     for _ in range(n):
         lv = levels[0] if len(levels) == 1 else mix.choices(levels, weights=[weights[x] for x in levels])[0]

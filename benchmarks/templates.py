@@ -7,12 +7,19 @@
   ``<think> ... </think>`` and then state the final answer in ``\\boxed{}``; the prompt ends with ``<think>`` so the
   model starts thinking at once.
 * ``plain``: a plain-text question/answer prompt with the same ``\\boxed{}`` instruction.
+* ``qa``: ``Question: <problem>`` and ``Answer:`` on the next line, as plain text with no instruction: for
+  short-answer tasks (``arith``), where a small model's own one-line answer (``13 + 25 = 38``) is the whole response.
+  Generation stops at the end of that line (:func:`template_stop` gives ``["\\n"]``), so a model that would go on
+  to invent further questions answers in a few tokens.
+
+:func:`template_stop` gives the text at which a template's responses end (besides end-of-sequence); the rollout
+engines stop after the first token that contains it.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["render_prompt", "template_names", "BOXED_INSTRUCTION", "TEMPLATES"]
+__all__ = ["render_prompt", "template_names", "template_stop", "BOXED_INSTRUCTION", "TEMPLATES"]
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -23,12 +30,20 @@ _R1 = ("A conversation between a User and an Assistant. The User asks a question
        "Assistant: <think>")
 
 
-TEMPLATES = ("boxed", "r1", "plain")
+TEMPLATES = ("boxed", "r1", "plain", "qa")
+_STOPS = {"qa": ("\n",)}
 
 
 def template_names() -> list[str]:
     """The prompt templates ``render_prompt`` accepts."""
     return list(TEMPLATES)
+
+
+def template_stop(template: str) -> list[str]:
+    """The texts that end a response under ``template`` besides end-of-sequence (``qa``: a newline; else none)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown prompt template {template!r}; choose one of {template_names()}")
+    return list(_STOPS.get(template, ()))
 
 
 def _has_chat_template(tokenizer: Any) -> bool:
@@ -49,6 +64,8 @@ def render_prompt(tokenizer: Any, problem: str, template: str = "boxed") -> str:
     problem = problem.strip()
     if template == "r1":
         return _R1.format(problem=problem)
+    if template == "qa":
+        return f"Question: {problem}\nAnswer:"
     if template == "boxed" and _has_chat_template(tokenizer):
         messages = [{"role": "user", "content": f"{problem}\n{BOXED_INSTRUCTION}"}]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -183,13 +183,17 @@ def score_problems(correct: list[list[bool]], answers: list[list[str | None]], k
 
 
 
-def check_responses(golds: list[str], texts: list[str]) -> list:
+def check_responses(golds: list[str], texts: list[str], bench: str | None = None) -> list:
     """The checker's verdicts (``rewards.verify_batch_detailed``) on (gold, response) pairs, the way an evaluation
-    checks them: one batch under the per-batch deadline of ``rewards.cost.batch_deadline``."""
-    from rewards import verify_batch_detailed
+    checks them: one batch under the per-batch deadline of ``rewards.cost.batch_deadline``, with the answer options
+    of ``bench`` (``benchmarks.answer_options``: arith takes only numbers written out)."""
+    import benchmarks
+    from rewards import Options, verify_batch_detailed
     from rewards.cost import batch_deadline
 
-    return verify_batch_detailed(golds, texts, total_timeout=batch_deadline(len(texts))) if texts else []
+    opts = benchmarks.answer_options(bench) if bench in benchmarks.names() else {}
+    return verify_batch_detailed(golds, texts, total_timeout=batch_deadline(len(texts)),
+                                 options=Options(**opts) if opts else None) if texts else []
 
 def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = None, *, progress: bool = True,
              label: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -201,7 +205,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
     "wall_time_s": float, ...}; "checker" is `rewards.checker_record()`, the answer checker that gave the verdicts.
     """
     import benchmarks
-    from harness.rollout import Sampling
+    from harness.rollout import Sampling, stop_token_ids_for
     from rewards import checker_record
 
     cfg.check()
@@ -224,7 +228,8 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
                        f"out of the scores: {', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
         prompts = [benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template) for r in usable]
         sampling = Sampling(n=cfg.k, max_new_tokens=max_new_tokens, temperature=cfg.temperature,
-                            top_p=cfg.top_p, seed=cfg.seed)
+                            top_p=cfg.top_p, seed=cfg.seed,
+                            stop_token_ids=stop_token_ids_for(tokenizer, benchmarks.template_stop(cfg.template)))
         rollouts = []
         chunks = range(0, len(prompts), cfg.batch_size)
         bar = tqdm(total=len(prompts) * cfg.k, desc=f"eval {label + ' ' if label else ''}{bench}", unit="resp",
@@ -240,7 +245,7 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
         bar.close()
         golds = [str(r["answer"]) for r in usable for _ in range(cfg.k)]
         texts = [ro.text for ro in rollouts]
-        verdicts = check_responses(golds, texts)
+        verdicts = check_responses(golds, texts, bench)
         correct = [[bool(v.correct) for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         answers = [[v.extracted for v in verdicts[i * cfg.k:(i + 1) * cfg.k]] for i in range(len(usable))]
         scores = score_problems(correct, answers, cfg.k, bootstrap_samples=cfg.bootstrap_samples, seed=cfg.seed)

@@ -17,7 +17,10 @@ A preset fixes everything a head-to-head comparison holds constant. Its top-leve
                   evaluation of the comparison when the engine is not "hf"; false starts one per run),
                   init_from (a model, a model directory, a run directory with `final/` or a comparison directory
                   with one trained model: every arm and the base evaluation start from it instead of
-                  `train.model`; `compare --init-from` sets it)
+                  `train.model`; `compare --init-from` sets it), warm_start (a mapping of TrainConfig fields, `algo`
+                  included, laid over `train`: a shared warm start trained once from its seed, cached, its weights'
+                  digest recorded in OUT/warm_start.json and checked when it is rebuilt; harness/compare/warm_start.py),
+                  warm_start_mismatch (refuse | warn: what a rebuilt warm start with another digest does)
 
 Unknown keys are errors. The files shipped with the package live in `harness/presets/`; `--preset` also accepts a
 path to any YAML file with the same layout.
@@ -58,7 +61,8 @@ def load_yaml(text: str, source: str) -> Any:
 
 
 TOP_LEVEL_KEYS = ("description", "algos", "seeds", "train", "eval", "train_eval", "compare")
-COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True, "init_from": None}
+COMPARE_OPTIONS = {"keep_checkpoints": False, "keep_final": True, "share_engine": True, "init_from": None,
+                   "warm_start": None, "warm_start_mismatch": "refuse"}
 PER_RUN_TRAIN_FIELDS = ("algo", "algo_overrides", "seed", "out_dir")
 
 

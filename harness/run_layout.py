@@ -42,6 +42,8 @@ RESPONSES_SUFFIX = ".responses.jsonl"
 
 CONFIG_FILE = "config.yaml"
 BASE_DIR = "base"
+UNTOUCHED_DIR = "base-model"
+WARM_START_FILE = "warm_start.json"
 RUNS_DIR = "runs"
 EVAL_DIR = "eval"
 DONE_FILE = "DONE"
@@ -61,6 +63,12 @@ def responses_file(bench: str) -> str:
 def base_eval_dir(compare_dir: str | Path) -> Path:
     """Evaluation folder of the initial model of a comparison."""
     return Path(compare_dir) / BASE_DIR / EVAL_DIR
+
+
+def untouched_eval_dir(compare_dir: str | Path) -> Path:
+    """Evaluation folder of the untouched model of a comparison whose arms start from a warm start (the base row is
+    then the warm start; harness/compare/warm_start.py)."""
+    return Path(compare_dir) / UNTOUCHED_DIR / EVAL_DIR
 
 
 def run_dir(compare_dir: str | Path, slug: str, seed: int) -> Path:

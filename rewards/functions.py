@@ -82,7 +82,8 @@ class Correctness(RewardFn):
         10 s + 0.25 s per response. Answers not checked by then are incorrect with the reason
         "timeout: batch deadline", and a warning gives their number, so no batch can stall training for long.
     percent_fraction: 10% also equals 0.1; rounded_gold_decimals: decimal golds are rounded values (a prediction
-        that rounds to the gold is right), see rewards.options.Options.
+        that rounds to the gold is right); answer_form: "number" takes only a number written out as an answer
+        (benchmarks.answer_options gives arith this); see rewards.options.Options.
     """
     correct: float = 1.0
     incorrect: float = -1.0
@@ -90,10 +91,12 @@ class Correctness(RewardFn):
     batch_timeout: float | None = None
     percent_fraction: bool = False
     rounded_gold_decimals: bool = False
+    answer_form: str = "any"
     extraction: tuple | list | str = DEFAULT_PRIORITY  # answer extraction order (rewards.extract, e.g. reward_params)
 
     def __post_init__(self):
         self.extraction = check_priority(self.extraction)
+        Options(answer_form=self.answer_form)   # ValueError for an unknown form
         self.timeout = check_timeout(self.timeout, "correctness timeout")
         if self.batch_timeout is not None:
             self.batch_timeout = check_timeout(self.batch_timeout, "correctness batch_timeout", cap=86400.0)
@@ -102,8 +105,9 @@ class Correctness(RewardFn):
         golds, responses = list(golds), list(responses)
         _check_lengths(golds, responses, num_tokens)
         opts = None
-        if self.percent_fraction or self.rounded_gold_decimals:
-            opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals)
+        if self.percent_fraction or self.rounded_gold_decimals or self.answer_form != "any":
+            opts = Options(percent_fraction=self.percent_fraction, rounded_gold_decimals=self.rounded_gold_decimals,
+                           answer_form=self.answer_form)
         deadline = self.batch_timeout if self.batch_timeout is not None else batch_deadline(len(responses))
         verdicts = verify_batch_detailed(golds, responses, self.timeout, options=opts, priority=self.extraction,
                                          total_timeout=deadline)

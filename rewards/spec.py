@@ -80,10 +80,11 @@ class TrainingReward:
 
 
 def training_reward(spec: str | None, params: dict | None = None, *, correct: float = 1.0, incorrect: float = 0.0,
-                    overlong: dict | None = None) -> TrainingReward:
+                    overlong: dict | None = None, answer_options: dict | None = None) -> TrainingReward:
     """Build the training reward of ``spec`` (module notes). ``spec`` None: no reward functions, for values computed
     by the caller (``TrainingReward.shape`` still applies the rules). ``overlong``: ``{max_len, cache_len, penalty}``
-    of DAPO's soft overlong punishment, or None."""
+    of DAPO's soft overlong punishment, or None. ``answer_options``: the task's answer-checking options (fields of
+    the correctness reward such as ``answer_form``), used where the params do not set them."""
     names = [n.strip() for n in spec.split("+")] if spec is not None else []
     params = dict(params or {})
     per_part = len(names) > 1
@@ -96,6 +97,8 @@ def training_reward(spec: str | None, params: dict | None = None, *, correct: fl
         if name == "correctness":
             p.setdefault("correct", float(correct))
             p.setdefault("incorrect", float(incorrect))
+            for key, value in (answer_options or {}).items():
+                p.setdefault(key, value)
         parts.append(get_reward(name, **p))
     shaping = None
     if overlong is not None and "overlong" not in names:

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from rewards.normalize import ParseError, normalize
 from rewards.numeric import literal_of, rounding_match
-from rewards.options import DEFAULT_OPTIONS, Options
+from rewards.options import DEFAULT_OPTIONS, Options, states_a_number
 from rewards.extract import (DEFAULT_PRIORITY, answer_region, check_priority, distinct_boxed, extract_with_method,
                              gold_answer)
 from rewards.pool import get_pool
@@ -244,6 +244,9 @@ def verify_batch_detailed(golds, responses, timeout: float = 5.0, *, options: Op
             continue
         gold, alternatives, extracted, boxes = prep
         shown = extracted[:_EXTRACTED_SHOWN]
+        if opts.answer_form == "number" and not all(states_a_number(c) for c in alternatives[0]):
+            verdicts[i] = Verdict(False, shown, "not_a_number")
+            continue
         fasts = [_fast(gold, cands, opts) for cands in alternatives]
         hit = next((f for f in fasts if f is not None and f[0]), None)
         if hit is not None or all(f is not None for f in fasts):

@@ -110,3 +110,18 @@ def test_defaults_and_limit():
     assert len(benchmarks.load("arith", "train", limit=12)) == 12
     first = benchmarks.load("arith", "test", level=1, n=3)[0]
     assert first["problem"].startswith("What is ") and first["problem"].endswith("?")
+
+
+def test_max_operand_widens_a_level_without_changing_its_default_problems():
+    import benchmarks
+
+    default = benchmarks.load("arith", "test", level=1, n=50)
+    assert default == benchmarks.load("arith", "test", level=1, n=50)   # unchanged by the option's existence
+    wide = benchmarks.load("arith", "test", level=1, n=700, max_operand=50)
+    train = benchmarks.load("arith", "train", level=1, n=800, max_operand=50)
+    assert len({r["expression"] for r in wide}) == 700                  # distinct, and far more than level 1's ~200
+    assert not {r["expression"] for r in wide} & {r["expression"] for r in train}
+    operands = [int(x) for r in wide for x in r["expression"].replace("-", "+").split("+")]
+    assert max(operands) == 50 and min(operands) >= 0 and all(int(r["answer"]) >= 0 for r in wide)
+    with pytest.raises(ValueError, match="max_operand"):
+        benchmarks.load("arith", "test", level=4, max_operand=-30)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from harness import presets as presets_mod
 from harness import run_layout
+from harness.compare import warm_start
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
 from harness.io import check_dir, ensure_dir, read_text, write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
@@ -142,6 +143,11 @@ class Plan:
     train_eval: EvalConfig
     out: Path
     options: dict[str, Any]
+    start_model: str | None = None   # the warm start's model directory once built (run); None: train.model
+
+    def model_for_runs(self) -> str:
+        """The model every arm and the base evaluation start from: the warm start, else `train.model`."""
+        return self.start_model or self.train.get("model") or _train_default("model")
 
     def config_dict(self) -> dict[str, Any]:
         return {"preset": self.preset.name, "preset_file": str(self.preset.path),
@@ -251,7 +257,11 @@ def make_plan(preset: str | Path, algos: list[str] | str | None = None, seeds: l
     if init_from is not None:
         options["init_from"] = str(init_from)
     if options.get("init_from"):
+        if options.get("warm_start"):
+            raise ValueError("give either compare.init_from (--init-from) or compare.warm_start, not both")
         train["model"] = resolve_init_from(options["init_from"])
+    if options.get("warm_start"):
+        warm_start.spec_of({**{"model": _train_default("model")}, **train}, options["warm_start"])  # checked now
     from harness.model_files import check_local_spec   # a damaged local model stops here, before any work
     from harness.models import SMOLLM2_SPEC, TINY_SPEC
 
@@ -328,7 +338,7 @@ def check_folders(plan: Plan) -> None:
     """Every folder the comparison writes into below ``plan.out`` (base/eval/, runs/<slug>/seed-<s>/ and their
     eval/ and checkpoints/) is a real directory or not there yet: a symbolic link planted there is refused
     (harness.io.UnsafePathError, one line) before anything is loaded or written."""
-    folders = [run_layout.base_eval_dir(plan.out)]
+    folders = [run_layout.base_eval_dir(plan.out), run_layout.untouched_eval_dir(plan.out)]
     for spec in plan.algos:
         for seed in plan.seeds:
             run = plan.run_dir(spec, seed)
@@ -361,9 +371,10 @@ def _make_engine(train: dict[str, Any], model, tokenizer):
 
 
 def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_dir: Path, label: str,
-                   progress: bool = True, shared: "SharedEngine | None" = None) -> dict[str, Any]:
+                   progress: bool = True, shared: "SharedEngine | None" = None,
+                   display: str | None = None) -> dict[str, Any]:
     """Load a model (spec or path), build the comparison's engine for it (or load its weights into the shared
-    engine) and evaluate; files go to out_dir."""
+    engine) and evaluate; files go to out_dir. ``display`` names the model in the summary (default: the spec)."""
     if shared is not None:
         from harness.models import load_policy
 
@@ -371,14 +382,14 @@ def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_
         engine = shared.get(model, tokenizer)
         try:
             return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
-                            extra={"model": str(model_spec)})
+                            extra={"model": display or str(model_spec)})
         finally:
             del model
             gc.collect()
     model, tokenizer, engine = _load_engine(model_spec, train)
     try:
         return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
-                        extra={"model": str(model_spec)})
+                        extra={"model": display or str(model_spec)})
     finally:
         close = getattr(engine, "close", None)
         if callable(close):
@@ -427,8 +438,8 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
     checkpoints = run_dir / run_layout.CHECKPOINTS_DIR
     if eval_dir.exists():  # from an interrupted attempt: the final evaluation is redone for the final model
         shutil.rmtree(eval_dir)
-    cfg = TrainConfig(**plan.train, algo=spec.algo, algo_overrides=dict(spec.overrides), seed=seed,
-                      out_dir=str(run_dir))
+    cfg = TrainConfig(**{**plan.train, "model": plan.model_for_runs()}, algo=spec.algo,
+                      algo_overrides=dict(spec.overrides), seed=seed, out_dir=str(run_dir))
     # torch: imported when a run starts
     from harness.training.checkpoint_files import list_checkpoints, remove_stale_temporaries
 
@@ -443,7 +454,7 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
         if shared.engine is None:  # resumed comparison: the base model was evaluated by an earlier process
             from harness.models import load_policy
 
-            base_model, base_tok = load_policy(plan.train.get("model") or _train_default("model"), dtype="float32")
+            base_model, base_tok = load_policy(plan.model_for_runs(), dtype="float32")
             shared.get(base_model, base_tok)
             del base_model
         kw["engine"] = shared.engine
@@ -492,11 +503,19 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     try:
         bar.set_postfix_str("base model")
         ensure_dir(base_dir, plan.out)
+        display = None
+        if plan.options.get("warm_start"):
+            plan.start_model, record = warm_start.ensure(plan.out, plan.train, plan.options, progress, echo)
+            display = warm_start.label(record)
+            untouched = ensure_dir(run_layout.untouched_eval_dir(plan.out), plan.out)
+            if not (untouched / SUMMARY_FILE).is_file():   # reported beside the warm start
+                evaluate_model(plan.train.get("model") or _train_default("model"), plan.train, plan.eval, untouched,
+                               label="untouched base", progress=progress, shared=shared)
         if (base_dir / SUMMARY_FILE).is_file():
             echo(f"[compare] base model: already evaluated ({base_dir / SUMMARY_FILE})")
         else:
-            evaluate_model(plan.train.get("model") or _train_default("model"), plan.train, plan.eval, base_dir,
-                           label="base", progress=progress, shared=shared)
+            evaluate_model(plan.model_for_runs(), plan.train, plan.eval, base_dir, label="base", progress=progress,
+                           shared=shared, display=display)
         bar.update(1)
         for spec, seed in jobs:
             run_dir = plan.run_dir(spec, seed)

@@ -185,6 +185,8 @@ class Row:
     overrides: dict[str, Any] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=list)
     is_base: bool = False
+    is_reference: bool = False                  # a base-type row shown beside the base, never compared (the
+    #                                             untouched model of a comparison that starts from a warm start)
     average: float | None = None                # mean over benchmarks, when every benchmark has a score
     delta_vs_base: float | None = None
     final_entropy: float | None = None          # last logged entropy, mean over seeds
@@ -210,7 +212,7 @@ class Row:
     evaluations: dict[str, Path] = field(default_factory=dict, repr=False)
     """SHA-256 of each summary.json the row pools -> its path (`merge` names a byte-identical one in two directories)"""
 
-    PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "benches", "average", "delta_vs_base",
+    PUBLIC = ("label", "run", "algo", "overrides", "seeds", "is_base", "is_reference", "benches", "average", "delta_vs_base",
               "final_entropy", "wall_time_s")
 
     def identity(self) -> dict[str, Any]:
@@ -512,10 +514,17 @@ def collect(run_dir: str | Path) -> list[Row]:
         rows.append(_row(f"base ({base.get('model', 'initial model')})", name, [base], benches, is_base=True,
                          wall_time_s=base.get("wall_time_s")))
         rows[0].evaluations = _evaluations([base_summary])
-    rows += [_trained_row(label, runs[label], name, benches) for label in _label_order(run_dir, list(runs))]
+    untouched = run_layout.untouched_eval_dir(run_dir) / run_layout.SUMMARY_FILE
+    if base and untouched.is_file():   # a warm start's comparison: the model it was trained from, beside the base
+        model = _complete_summary(untouched)
+        rows.append(_row(f"untouched base ({model.get('model', 'initial model')})", name, [model], benches,
+                         is_base=True, wall_time_s=model.get("wall_time_s")))
+        rows[-1].is_reference = True
+        rows[-1].evaluations = _evaluations([untouched])
+    trained = [_trained_row(label, runs[label], name, benches) for label in _label_order(run_dir, list(runs))]
     if rows and rows[0].is_base:
-        _relate_to_base(rows[0], rows[1:])
-    return rows
+        _relate_to_base(rows[0], trained)
+    return rows + trained
 
 
 def _relate_to_base(base: Row, rows: list[Row]) -> None:

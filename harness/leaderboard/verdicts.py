@@ -162,7 +162,7 @@ def analyse(rows: list[Row], n_boot: int = BOOT, alpha: float = ALPHA) -> dict[s
     (`checker_note`), family_sizes."""
     benches = benches_of(rows)
     trained = [r for r in rows if not r.is_base]
-    base_of = {r.run: r for r in rows if r.is_base}
+    base_of = {r.run: r for r in rows if r.is_base and not r.is_reference}
     vs_base = [e for r in trained for b in benches
                if (e := _against_base(r, base_of.get(r.run), b, n_boot, alpha)) is not None]
     pairwise = [e for i, ra in enumerate(trained) for rb in trained[i + 1:] for b in benches

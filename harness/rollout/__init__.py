@@ -9,10 +9,11 @@ engine.sync_weights(model)                               # after every optimiser
 """
 from __future__ import annotations
 
-from harness.rollout.base import Engine, Rollout, Sampling, collate, encode_prompts, eos_token_ids
+from harness.rollout.base import (Engine, Rollout, Sampling, collate, encode_prompts, eos_token_ids,
+                                  stop_token_ids_for)
 
 __all__ = ["Sampling", "Rollout", "Engine", "make_engine", "engine_names", "encode_prompts", "eos_token_ids",
-           "collate"]
+           "stop_token_ids_for", "collate"]
 
 
 def engine_names() -> list[str]:

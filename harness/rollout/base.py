@@ -31,12 +31,15 @@ class Sampling:
     top_p: nucleus sampling threshold; 1.0 disables it (see the module notes on log-probs).
     seed: seed of the sampling RNG; the same seed, prompts and settings give the same responses (HF engine on CPU:
         bit-identical; vLLM: per-request seeded). None draws from the global RNG.
+    stop_token_ids: more ids that end a response for this call, besides the engine's end-of-sequence ids (kept in
+        ``response_ids``, finish_reason "stop"); ``stop_token_ids_for`` turns stop texts into them.
     """
     n: int = 1
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
+    stop_token_ids: tuple[int, ...] = ()
 
     def __post_init__(self):
         if int(self.n) < 1:
@@ -106,6 +109,25 @@ def encode_prompts(tokenizer, prompts: Sequence[str] | Sequence[Sequence[int]]) 
             raise ValueError(f"prompt {i} is empty after tokenisation; every prompt needs at least one token")
         out.append(list(ids))
     return out
+
+
+_STOP_IDS: dict[tuple[int, tuple[str, ...]], tuple[int, ...]] = {}
+
+
+def stop_token_ids_for(tokenizer, texts) -> tuple[int, ...]:
+    """The ids of every vocabulary token whose text contains one of ``texts`` (``["\\n"]``: each token with a
+    newline): a response ends after the first such token. Token-level, so that both engines stop at the same token
+    and the trainer scores exactly the tokens sampled. Cached per tokenizer and texts."""
+    texts = tuple(sorted({str(t) for t in texts if t}))
+    if not texts:
+        return ()
+    key = (id(tokenizer), texts)
+    if key not in _STOP_IDS:
+        vocab = range(len(tokenizer))
+        pieces = tokenizer.batch_decode([[i] for i in vocab], skip_special_tokens=False,
+                                        clean_up_tokenization_spaces=False)
+        _STOP_IDS[key] = tuple(i for i, piece in zip(vocab, pieces) if any(t in piece for t in texts))
+    return _STOP_IDS[key]
 
 
 def eos_token_ids(tokenizer, model=None) -> list[int]:

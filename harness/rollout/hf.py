@@ -368,7 +368,7 @@ class HFEngine:
             attn[r, L - len(ids):] = 1
         pos = (attn.cumsum(-1) - 1).clamp_min(0)
         input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
-        stop = torch.tensor(self.stop_token_ids, dtype=torch.long, device=device)
+        stop = torch.tensor(sorted({*self.stop_token_ids, *sampling.stop_token_ids}), dtype=torch.long, device=device)
 
         out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values

@@ -150,7 +150,7 @@ class VLLMEngine:
                              f"exceeds the vLLM engine's max_model_len ({self.max_model_len}); build the engine with "
                              f"a larger max_model_len (engine_params) or use shorter prompts / responses")
         common = dict(max_tokens=sampling.max_new_tokens, logprobs=0, detokenize=False,
-                      stop_token_ids=self.stop_token_ids, skip_special_tokens=True)
+                      stop_token_ids=sorted({*self.stop_token_ids, *sampling.stop_token_ids}), skip_special_tokens=True)
         if sampling.greedy:
             owners = [i for i in range(len(prompt_ids)) for _ in range(sampling.n)]
             params = [SamplingParams(n=1, temperature=0.0, **common) for _ in owners]

@@ -122,11 +122,12 @@ class EntropyProbe:
     def sample(cls, trainer, rows: list[dict]) -> "EntropyProbe":
         """One response per row from ``trainer.engine`` (the run's sampling settings, a seed from the run's seed)."""
         from harness.rollout import Sampling
-        from harness.training.sampling import prompt_text, seed_for
+        from harness.training.sampling import prompt_text, seed_for, template_stop_ids
 
         cfg = trainer.cfg
         sampling = Sampling(n=1, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                            seed=seed_for(cfg.seed, _SEED_TAG))
+                            seed=seed_for(cfg.seed, _SEED_TAG),
+                            stop_token_ids=template_stop_ids(trainer.tokenizer, cfg.template))
         rollouts = trainer.engine.generate([prompt_text(r, trainer.tokenizer, cfg.template) for r in rows], sampling)
         return cls({"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "temperature": cfg.temperature,
                     "ids": [str(r.get("id", i)) for i, r in enumerate(rows)],

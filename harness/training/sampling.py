@@ -69,6 +69,14 @@ def prompt_text(row: dict, tokenizer, template: str) -> str:
     return render_prompt(tokenizer, row["problem"], template)
 
 
+def template_stop_ids(tokenizer, template: str) -> tuple[int, ...]:
+    """The token ids that end a response under ``template`` besides end-of-sequence (``benchmarks.template_stop``)."""
+    from benchmarks import template_stop
+    from harness.rollout import stop_token_ids_for
+
+    return stop_token_ids_for(tokenizer, template_stop(template))
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and random (initialisation of new heads, anything else drawing from the global RNGs)."""
     import random
@@ -154,6 +162,7 @@ class GroupCollector:
         self.cfg, self.engine, self.rows, self.tokenizer = cfg, engine, rows, tokenizer
         self.scorer, self.sampler, self.dist, self.dynamic = scorer, sampler, dist, dynamic
         self.greedy_baseline = greedy_baseline
+        self.stop_ids = template_stop_ids(tokenizer, cfg.template)
         self._prompts: dict[int, str] = {}
 
     def prompt(self, index: int) -> str:
@@ -176,7 +185,7 @@ class GroupCollector:
             global_pos = offset + start * (self.dist.world_size if cfg.rollout_batch_prompts else 1)
             sampling = Sampling(n=cfg.responses_per_prompt, max_new_tokens=cfg.max_new_tokens,
                                 temperature=cfg.temperature, top_p=cfg.top_p,
-                                seed=seed_for(cfg.seed, step, round_, global_pos))
+                                seed=seed_for(cfg.seed, step, round_, global_pos), stop_token_ids=self.stop_ids)
             out.extend(self.engine.generate([self.prompt(i) for i in chunk], sampling))
         return out
 
@@ -202,7 +211,8 @@ class GroupCollector:
 
         t0 = time.perf_counter()
         greedy = self.engine.generate([self.prompt(i) for i in mine],
-                                      Sampling(n=1, max_new_tokens=self.cfg.max_new_tokens, temperature=0.0))
+                                      Sampling(n=1, max_new_tokens=self.cfg.max_new_tokens, temperature=0.0,
+                                               stop_token_ids=self.stop_ids))
         out.gen_time += time.perf_counter() - t0
         return [s.value for s in self.scorer.score([str(self.rows[i]["answer"]) for i in mine], greedy)]
 

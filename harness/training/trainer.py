@@ -158,10 +158,12 @@ class Trainer:
         import rewards
 
         cfg, recipe = self.cfg, self.recipe
+        answer_options = {}
         if dataset is None:
             import benchmarks
 
             dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
+            answer_options = benchmarks.answer_options(cfg.task)   # arith: only numbers written out are answers
         self.rows = list(dataset)
         for i, row in enumerate(self.rows[:1]):
             if "answer" not in row or not ("problem" in row or isinstance(row.get("prompt"), str)):
@@ -171,7 +173,7 @@ class Trainer:
         reward = rewards.training_reward(None if reward_fn is not None else cfg.reward,
                                          cfg.reward_params if reward_fn is None else None,
                                          correct=recipe.reward_correct, incorrect=recipe.reward_incorrect,
-                                         overlong=recipe.overlong)
+                                         overlong=recipe.overlong, answer_options=answer_options)
         reward.warmup()
         self.collector = GroupCollector(cfg, self.engine, self.rows, self.tokenizer, RolloutScorer(reward, reward_fn),
                                         self.sampler, self.dist, dynamic=recipe.dynamic_sampling,

@@ -83,7 +83,8 @@ def check_again(files: list[Path], base: Path) -> dict[str, list[dict]]:
     out = {}
     bar = tqdm(total=sum(map(len, records.values())), desc="recheck", unit="resp", dynamic_ncols=True)
     for f, rows in records.items():
-        verdicts = check_responses([r["gold"] for r in rows], [r["response"] for r in rows])
+        verdicts = check_responses([r["gold"] for r in rows], [r["response"] for r in rows],
+                                   bench=f.name.split(".responses.jsonl")[0])
         key = _key(f, base)
         out[key] = [{"line": r["line"], "gold": r["gold"], "response": r["response"],
                      "recorded_extracted": r.get("extracted"), "recorded_correct": bool(r.get("correct")),
