@@ -124,22 +124,21 @@ _PROJECT = tuple(str(Path(__file__).resolve().parents[1] / pkg) for pkg in ("har
 
 @contextlib.contextmanager
 def _one_line_warnings(command: str):
-    """Every warning shown while a command runs is one line on stderr (module notes); restored afterwards."""
-    previous = warnings.showwarning
+    """Every warning printed while a command runs is one line (module notes); restored afterwards. It replaces the
+    format, not the display: a caller that records warnings (warnings.catch_warnings(record=True), pytest.warns)
+    still gets them."""
+    previous = warnings.formatwarning
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def one_line(message, category, filename, lineno, line=None):
         origin = "" if str(Path(filename).resolve()).startswith(_PROJECT) else \
             f" ({category.__name__} from {Path(filename).name}:{lineno})"
-        try:
-            print(f"rlvr-zoo {command}: warning: {_one_line(message)}{origin}", file=file or sys.stderr, flush=True)
-        except (OSError, ValueError):  # stderr closed: a warning is never worth a crash
-            pass
+        return f"rlvr-zoo {command}: warning: {_one_line(message)}{origin}\n"
 
-    warnings.showwarning = show
+    warnings.formatwarning = one_line
     try:
         yield
     finally:
-        warnings.showwarning = previous
+        warnings.formatwarning = previous
 
 
 def main(argv: list[str] | None = None) -> int:

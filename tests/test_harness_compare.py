@@ -92,15 +92,13 @@ def test_leaderboard_renders_compare_in_all_formats(compared, tmp_path, capsys):
     # stdout by default; two directories merge (same labels -> labelled by run directory)
     copy = tmp_path / "copy"
     shutil.copytree(compared, copy, ignore=shutil.ignore_patterns("final"))
-    assert main(["leaderboard", str(compared), str(copy), "--view", "scores", "--format", "json"]) == 0
-    out = capsys.readouterr()
-    merged = json.loads(out.out)
+    with pytest.warns(UserWarning, match="the same evaluation appears in two directories"):   # named, not pooled
+        assert main(["leaderboard", str(compared), str(copy), "--view", "scores", "--format", "json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
     assert len(merged) == 6 and {"grpo [tiny]", "grpo [copy]"} <= {r["label"] for r in merged}
-    assert "the same evaluation appears in two directories" in out.err        # rows of a copy: named, not pooled
-    # the same directory twice is read once
-    assert main(["leaderboard", str(compared), str(compared), "--view", "scores", "--format", "json"]) == 0
-    out = capsys.readouterr()
-    assert len(json.loads(out.out)) == 3 and "is read once" in out.err
+    with pytest.warns(UserWarning, match="is read once"):      # the same directory twice
+        assert main(["leaderboard", str(compared), str(compared), "--view", "scores", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
     # the default view: verdicts, with one seed no ranking between objectives
     assert main(["leaderboard", str(compared)]) == 0
     assert "no ranking between objectives is supported" in capsys.readouterr().out
