@@ -77,6 +77,11 @@ def test_a_rebuilt_warm_start_with_other_weights_is_refused_or_warned(tmp_path, 
     with pytest.warns(UserWarning, match="warm_start_mismatch is warn"):
         assert _compare(out, "0,1", "--set", "compare.warm_start_mismatch=warn") == 0
     assert (out / "runs" / "grpo" / "seed-1" / "DONE").is_file()
+    path.write_text('{"key": "x", "weights_sha256": [1]}')                # a damaged record is data, not a crash
+    capsys.readouterr()
+    assert _compare(out, "0,1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a warm-start record" in err
 
 
 def test_warm_start_mistakes_are_one_line(tmp_path, monkeypatch, capsys):

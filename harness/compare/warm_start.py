@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.io import write_dir, write_json
+from harness.io import read_json, write_dir, write_json
 from harness.run_layout import WARM_START_FILE
 
 MISMATCH_CHOICES = ("refuse", "warn")
@@ -99,12 +99,30 @@ def _machine() -> dict[str, Any]:
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
+_HEX64 = set("0123456789abcdef")
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A warm-start record (``OUT/warm_start.json`` or the cache's) read as data: a mapping with a text ``key`` and
+    a 64-hex-digit ``weights_sha256``; a damaged one is a one-line error naming the file."""
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise WarmStartError(f"{path}: {' '.join(str(exc).split())}; delete it to build the warm start again") from None
+    digest = record.get("weights_sha256") if isinstance(record, dict) else None
+    if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX64
+            and isinstance(record.get("key"), str)):
+        raise WarmStartError(f"{path}: not a warm-start record (needs a text `key` and a 64-hex-digit "
+                             f"`weights_sha256`); delete it to build the warm start again")
+    return record
+
+
 def build(spec: dict[str, Any], progress: bool = True, echo=print) -> tuple[Path, str]:
     """The cached warm start of ``spec`` (trained now when the cache has none): (its final model dir, digest)."""
     entry = cache_root() / key_of(spec)
-    record = entry / "warm_start.json"
+    record = entry / WARM_START_FILE
     if record.is_file() and (entry / "run" / "final").is_dir():
-        return entry / "run" / "final", json.loads(record.read_text(encoding="utf-8"))["weights_sha256"]
+        return entry / "run" / "final", read_record(record)["weights_sha256"]
     from harness.training import TrainConfig, train
 
     echo(f"[compare] warm start {key_of(spec)}: training {spec['algo']} for {spec['steps']} steps from "
@@ -117,11 +135,11 @@ def build(spec: dict[str, Any], progress: bool = True, echo=print) -> tuple[Path
             raise WarmStartError(f"the warm start stopped after step {result.steps_done} ({result.status}); run the "
                                  f"same command again to train it anew")
         digest = weights_digest(result.final_model_dir)
-        write_json(Path(tmp) / "warm_start.json", {"spec": spec, "key": key_of(spec), "weights_sha256": digest,
+        write_json(Path(tmp) / WARM_START_FILE, {"spec": spec, "key": key_of(spec), "weights_sha256": digest,
                                                    "train_wall_time_s": time.time() - start, **_machine()})
 
     write_dir(entry, fill, keep_existing=True, mode=0o755)
-    return entry / "run" / "final", json.loads(record.read_text(encoding="utf-8"))["weights_sha256"]
+    return entry / "run" / "final", read_record(record)["weights_sha256"]
 
 
 def ensure(out: Path, train: dict[str, Any], options: dict[str, Any], progress: bool = True,
@@ -134,7 +152,7 @@ def ensure(out: Path, train: dict[str, Any], options: dict[str, Any], progress: 
         raise WarmStartError(f"compare.warm_start_mismatch must be one of {', '.join(MISMATCH_CHOICES)}, got "
                              f"{mismatch!r}")
     recorded_path = out / WARM_START_FILE
-    recorded = json.loads(recorded_path.read_text(encoding="utf-8")) if recorded_path.is_file() else None
+    recorded = read_record(recorded_path) if recorded_path.exists() else None
     if recorded is not None and recorded.get("key") != key_of(spec):
         raise WarmStartError(f"{recorded_path} records another warm start (key {recorded.get('key')}, this one "
                              f"{key_of(spec)}); use another --out, or the same warm_start settings to resume")
@@ -152,7 +170,7 @@ def ensure(out: Path, train: dict[str, Any], options: dict[str, Any], progress: 
 
         warnings.warn(f"{what}; continuing because compare.warm_start_mismatch is warn", stacklevel=2)
     if recorded is None:
-        cache_record = json.loads((model_dir.parent.parent / "warm_start.json").read_text(encoding="utf-8"))
+        cache_record = read_record(model_dir.parent.parent / WARM_START_FILE)
         recorded = {**cache_record, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         write_json(recorded_path, recorded)
     return str(model_dir), recorded
