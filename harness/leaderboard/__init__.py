@@ -8,10 +8,11 @@
 * `render`: a view as md, csv, latex, html or json text, and `write_all` (every view in every format);
 * `markdown_blocks`: tables kept inside Markdown files, regenerated in place.
 
-Dependencies run one way: collect <- verdicts <- views <- render; markdown_blocks takes the table of a block from its caller.
+Dependencies run one way: result_files <- collect <- verdicts <- views <- render; markdown_blocks takes the table of a block from its caller.
 """
-from harness.leaderboard.collect import (BOOTSTRAP_SAMPLES, DYNAMICS_KEYS, Cell, DuplicateRunWarning, PartialRunWarning,
-                                         Row, benches_of, collect, merge, metrics_files, select)
+from harness.leaderboard.collect import (BOOTSTRAP_SAMPLES, DYNAMICS_KEYS, Cell, Row, benches_of, collect, merge,
+                                         metrics_files, select)
+from harness.leaderboard.result_files import DuplicateRunWarning, PartialRunWarning
 from harness.leaderboard.markdown_blocks import BLOCK_CLOSE, BLOCK_OPEN, refresh
 from harness.leaderboard.render import (EXTENSIONS, FORMATS, delta_table, dynamics_table, render, table, verdict_parts,
                                         write_all)
