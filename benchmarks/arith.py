@@ -1,6 +1,8 @@
 """``arith``: a procedural, seeded, offline arithmetic task with difficulty levels (the embedded default task).
 
-Problems read ``What is <expression>?`` and the gold answer is the exact integer value of the expression.
+Problems read ``What is <expression>?`` and the gold answer is the exact integer value of the expression. Each row
+also carries ``answer_prefix``, ``"<expression> ="``: the start of the answer that the ``complete`` prompt template
+ends with.
 
 Levels (operands, operand range, operators, shape):
 
@@ -259,7 +261,7 @@ def generate(split: str = "train", level: int = 1, n: int | None = None, seed: i
             raise
         digest = hashlib.sha256(("arith|" + text).encode()).hexdigest()[:12]
         rows.append({"id": f"arith/{split}/L{lv}/{digest}", "problem": f"What is {text}?", "answer": str(value),
-                     "level": lv, "expression": text})
+                     "level": lv, "expression": text, "answer_prefix": f"{text} ="})
     if order == "ascending":
         rows.sort(key=lambda r: r["level"])  # stable: the drawn order within a level is kept
     return rows

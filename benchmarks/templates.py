@@ -11,6 +11,11 @@
   short-answer tasks (``arith``), where a small model's own one-line answer (``13 + 25 = 38``) is the whole response.
   Generation stops at the end of that line (:func:`template_stop` gives ``["\\n"]``), so a model that would go on
   to invent further questions answers in a few tokens.
+* ``complete``: the ``qa`` prompt followed by the start of the answer, which the model completes:
+  ``Question: What is 13 + 25?\nAnswer: 13 + 25 =``. The start comes from the row's ``answer_prefix`` (``arith``
+  rows carry ``"<expression> ="``); a row without one cannot use this template. It fixes the form of the answer
+  (the value, on the same line), so that a policy cannot drift into another answering style, and a response is the
+  value and its newline: a few tokens.
 
 :func:`template_stop` gives the text at which a template's responses end (besides end-of-sequence); the rollout
 engines stop after the first token that contains it.
@@ -30,8 +35,8 @@ _R1 = ("A conversation between a User and an Assistant. The User asks a question
        "Assistant: <think>")
 
 
-TEMPLATES = ("boxed", "r1", "plain", "qa")
-_STOPS = {"qa": ("\n",)}
+TEMPLATES = ("boxed", "r1", "plain", "qa", "complete")
+_STOPS = {"qa": ("\n",), "complete": ("\n",)}
 
 
 def template_names() -> list[str]:
@@ -51,8 +56,9 @@ def _has_chat_template(tokenizer: Any) -> bool:
         tokenizer, "apply_chat_template")
 
 
-def render_prompt(tokenizer: Any, problem: str, template: str = "boxed") -> str:
-    """The prompt text for ``problem`` under ``template`` (see the module docstring).
+def render_prompt(tokenizer: Any, problem: str, template: str = "boxed", answer_prefix: str | None = None) -> str:
+    """The prompt text for ``problem`` under ``template`` (see the module docstring); ``answer_prefix``: the start of
+    the answer that the ``complete`` template ends with (a row's ``answer_prefix``).
 
     ``tokenizer`` may be None (then ``boxed`` falls back to ``plain``). The returned text already contains any
     special tokens of the chat template; encode it with ``add_special_tokens=False``.
@@ -66,6 +72,11 @@ def render_prompt(tokenizer: Any, problem: str, template: str = "boxed") -> str:
         return _R1.format(problem=problem)
     if template == "qa":
         return f"Question: {problem}\nAnswer:"
+    if template == "complete":
+        if not isinstance(answer_prefix, str) or not answer_prefix.strip():
+            raise ValueError("the 'complete' template needs rows with an answer_prefix (the start of the answer the "
+                             "model completes; arith rows have one); use the 'qa' template for other tasks")
+        return f"Question: {problem}\nAnswer: {answer_prefix.strip()}"
     if template == "boxed" and _has_chat_template(tokenizer):
         messages = [{"role": "user", "content": f"{problem}\n{BOXED_INSTRUCTION}"}]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from algorithms import fields
 from harness import metric_keys as mk
+from harness.errors import UserError
 from harness.io import write_json, write_text
 from harness.run_layout import SUMMARY_FILE, responses_file
 
@@ -226,7 +227,11 @@ def evaluate(engine, tokenizer, cfg: EvalConfig, out_dir: str | Path | None = No
         if skipped and progress:
             tqdm.write(f"[eval] {bench}: {len(skipped)} row(s) without a parsable gold answer or problem are left "
                        f"out of the scores: {', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
-        prompts = [benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template) for r in usable]
+        if cfg.template == "complete" and usable and not isinstance(usable[0].get("answer_prefix"), str):
+            raise UserError(f"template 'complete' needs rows with an answer_prefix (arith rows have one); {bench} "
+                            f"has none: evaluate it with another template")
+        prompts = [benchmarks.render_prompt(tokenizer, r["problem"], template=cfg.template,
+                                            answer_prefix=r.get("answer_prefix")) for r in usable]
         sampling = Sampling(n=cfg.k, max_new_tokens=max_new_tokens, temperature=cfg.temperature,
                             top_p=cfg.top_p, seed=cfg.seed,
                             stop_token_ids=stop_token_ids_for(tokenizer, benchmarks.template_stop(cfg.template)))

@@ -73,6 +73,16 @@ def test_the_evaluation_and_the_training_reward_use_the_task_options():
     assert [s.correct for s in reward.score(["38", "38"], responses, [5, 5])] == [True, True]
 
 
+def test_the_complete_template_ends_with_the_rows_answer_prefix():
+    row = benchmarks.load("arith", "test", level=1, n=1)[0]
+    assert row["answer_prefix"] == row["expression"] + " ="
+    prompt = benchmarks.render_prompt(None, row["problem"], "complete", answer_prefix=row["answer_prefix"])
+    assert prompt == f"Question: {row['problem']}\nAnswer: {row['expression']} ="
+    assert benchmarks.template_stop("complete") == ["\n"]
+    with pytest.raises(ValueError, match="needs rows with an answer_prefix"):
+        benchmarks.render_prompt(None, "What is 2 + 2?", "complete")
+
+
 def test_the_qa_template_and_its_stop():
     assert benchmarks.render_prompt(None, "What is 1 + 2?", "qa") == "Question: What is 1 + 2?\nAnswer:"
     assert benchmarks.template_stop("qa") == ["\n"] and benchmarks.template_stop("boxed") == []

@@ -14,7 +14,7 @@ def smol_tokenizer():
 
 
 def test_template_names():
-    assert benchmarks.template_names() == ["boxed", "r1", "plain", "qa"]
+    assert benchmarks.template_names() == ["boxed", "r1", "plain", "qa", "complete"]
 
 
 def test_boxed_uses_the_chat_template(smol_tokenizer):
@@ -46,7 +46,7 @@ def test_boxed_falls_back_to_plain_without_chat_template(smol_tokenizer):
 
 
 def test_unknown_template_and_empty_problem():
-    with pytest.raises(ValueError, match=r"unknown prompt template 'cot'.*\['boxed', 'r1', 'plain', 'qa'\]"):
+    with pytest.raises(ValueError, match=r"unknown prompt template 'cot'.*\['boxed', 'r1', 'plain', 'qa', 'complete'\]"):
         benchmarks.render_prompt(None, "x", template="cot")
     with pytest.raises(ValueError, match="non-empty"):
         benchmarks.render_prompt(None, "  ")

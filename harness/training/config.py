@@ -38,7 +38,7 @@ class TrainConfig:
     task_params: dict = _f({}, "keyword arguments of benchmarks.load for the task (e.g. {level: 2, n: 1000})")
     split: str = _f("train", "split of the task to train on")
     data_dir: str | None = _f(None, "local benchmark data directory (else $RLVR_ZOO_DATA_DIR, else the Hub)")
-    template: str = _f("boxed", "prompt template (benchmarks.template_names()): boxed | r1 | plain | qa")
+    template: str = _f("boxed", "prompt template (benchmarks.template_names()): boxed | r1 | plain | qa | complete")
     reward: str = _f("correctness", "reward spec: a reward function name or a '+'-joined sum of them "
                                     "(rewards.reward_names()), built by rewards.training_reward")
     reward_params: dict = _f({}, "keyword arguments of the reward function (of a sum: one mapping per part name); "

@@ -66,7 +66,7 @@ def prompt_text(row: dict, tokenizer, template: str) -> str:
         return row["prompt"]
     from benchmarks import render_prompt
 
-    return render_prompt(tokenizer, row["problem"], template)
+    return render_prompt(tokenizer, row["problem"], template, answer_prefix=row.get("answer_prefix"))
 
 
 def template_stop_ids(tokenizer, template: str) -> tuple[int, ...]:

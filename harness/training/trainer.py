@@ -165,6 +165,9 @@ class Trainer:
             dataset = benchmarks.load(cfg.task, split=cfg.split, data_dir=cfg.data_dir, **cfg.task_params)
             answer_options = benchmarks.answer_options(cfg.task)   # arith: only numbers written out are answers
         self.rows = list(dataset)
+        if cfg.template == "complete" and not all(isinstance(r.get("answer_prefix"), str) for r in self.rows[:1]):
+            raise TrainingError("template 'complete' needs rows with an answer_prefix (the start of the answer the "
+                                "model completes; arith rows have one); use template 'qa' for this task")
         for i, row in enumerate(self.rows[:1]):
             if "answer" not in row or not ("problem" in row or isinstance(row.get("prompt"), str)):
                 raise TrainingError(f"dataset row {i} has keys {sorted(row)}; rows need 'answer' and 'problem' "
