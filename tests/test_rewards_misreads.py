@@ -155,7 +155,9 @@ EULER = [
     ("2e", r"$\text{e} + \mathrm{e}$", True),
     ("e^x", r"$\mathrm{e}^{x}$", True),
     ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$", True),   # MV tests/test_yujianll.py
-    ("e", "$2.718$", True),                            # e correctly rounded (the decimal rule)
+    ("e", "$2.71828$", True),                          # e rounded to 6 significant digits (the decimal rule)
+    ("e", "$2.718281$", True),                         # e truncated to 7
+    ("e", "$2.718$", False),                           # 4 digits do not stand for e
     ("e^3", r"The value is \mathrm{e}^{2}", False),
     ("e", r"$\mathrm{e}^2$", False),
     ("e", "$2.71$", False),                            # not e rounded (2.72)
