@@ -51,7 +51,7 @@ import sympy
 
 from rewards.numeric import rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.normalize import decimal_comma_reading
+from rewards.normalize import decimal_comma_reading, drop_trig_degrees, has_trig_degrees
 from rewards.parse import (APPROX, LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize,
                            parse_answer)
 
@@ -580,9 +580,25 @@ def _decimal_comma_alternative(one: Parsed, other: Parsed, limits: Limits) -> Pa
 
 
 def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limits = LIMITS) -> tuple[bool, str]:
-    """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError."""
+    """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError.
+
+    A trigonometric function of an angle in degrees (``\\sin 60^\\circ``) is read in degrees (it equals
+    ``\\frac{\\sqrt{3}}{2}``); when that reading differs, the two are also compared with those degree signs
+    dropped, so ``\\tan 15`` written for ``\\tan 15^\\circ`` keeps the question's unit as before."""
+    same, reason = _compare(gold, pred, opts, limits)
+    if not same and (has_trig_degrees(gold) or has_trig_degrees(pred)):
+        again, why = _compare(drop_trig_degrees(gold), drop_trig_degrees(pred), opts, limits)
+        if again:
+            return True, why
+    return same, reason
+
+
+def _compare(gold: str, pred: str, opts: Options, limits: Limits) -> tuple[bool, str]:
     if _safe_norm(gold) == _safe_norm(pred):
         return True, "string_match"
+    choice = _choice_letters(gold, pred)
+    if choice is not None:
+        return choice[0] == choice[1], "choice" if choice[0] == choice[1] else "not_equivalent"
     pg, gold_err = _parse_gold(gold, limits)
     try:
         pp = _parse(pred, limits)
@@ -603,6 +619,21 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
         same = pg.is_text and pp.is_text and pg.value == pp.value
         return same, "text_match" if same else "text_mismatch"
     return _compare_parsed(pg, pp, opts, limits)
+
+
+_CHOICE_GOLD = re.compile(r"\(?([A-E])\)?")
+_CHOICE_LABEL = re.compile(r"\(([A-E])\)\s*\S")
+
+
+def _choice_letters(gold: str, pred: str) -> tuple[str, str] | None:
+    """(gold letter, predicted letter) when the gold is a multiple-choice letter (``B``, ``(B)``,
+    ``\\text{(B)}``) and the prediction starts with a choice label followed by the choice's content
+    (``(B) 3``, ``\\textbf{(B)}\\ 3``): the label is the answer. None otherwise."""
+    g = _CHOICE_GOLD.fullmatch(_safe_norm(gold))
+    if g is None:
+        return None
+    p = _CHOICE_LABEL.match(_safe_norm(pred))
+    return (g.group(1), p.group(1)) if p else None
 
 
 def _parse_gold(gold: str, limits: Limits) -> tuple[Parsed | None, str]:

@@ -64,6 +64,11 @@ def test_parser_builds_sympy_objects_without_evaluating_text():
     ("+".join(["1"] * 1200), "tokens"),
     ("1" + "0" * 390 + "^{100}", "power"),
     ("2.5e999999", "exponent"),
+    (r"\sum_{k=1}^{100000} k", "sum terms"),
+    (r"\sum_{k=1}^{600} k + \sum_{j=1}^{600} j", "sum terms in one answer"),
+    (r"\prod_{k=1}^{900} k^{k}", "product digits"),
+    (r"\sum_{k=1}^{9} 10^{10^{6} k}", "power in a term"),
+    (r"\prod_{k=1}^{10} 6000!", "factorial in a term"),
 ])
 def test_size_limits_refuse_before_evaluating(answer, what):
     with pytest.raises(TooLarge):
