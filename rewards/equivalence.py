@@ -594,9 +594,10 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
 
 
 def _compare(gold: str, pred: str, opts: Options, limits: Limits) -> tuple[bool, str]:
-    if _safe_norm(gold) == _safe_norm(pred):
+    norm_gold, norm_pred = _safe_norm(gold), _safe_norm(pred)
+    if norm_gold == norm_pred:
         return True, "string_match"
-    choice = _choice_letters(gold, pred)
+    choice = _choice_letters(norm_gold, norm_pred)
     if choice is not None:
         return choice[0] == choice[1], "choice" if choice[0] == choice[1] else "not_equivalent"
     pg, gold_err = _parse_gold(gold, limits)
@@ -626,14 +627,29 @@ _CHOICE_LABEL = re.compile(r"\(([A-E])\)\s*\S")
 
 
 def _choice_letters(gold: str, pred: str) -> tuple[str, str] | None:
-    """(gold letter, predicted letter) when the gold is a multiple-choice letter (``B``, ``(B)``,
-    ``\\text{(B)}``) and the prediction starts with a choice label followed by the choice's content
-    (``(B) 3``, ``\\textbf{(B)}\\ 3``): the label is the answer. None otherwise."""
-    g = _CHOICE_GOLD.fullmatch(_safe_norm(gold))
+    """(gold letter, predicted letter) when the normalised gold is a multiple-choice letter (``B``, ``(B)``,
+    ``\\text{(B)}``) and the normalised prediction starts with a choice label followed by the choice's content
+    (``(B) 3``, ``\\textbf{(B)}\\ 3``): the label is the answer. None otherwise, and for a list (``(C), 288\\pi``
+    is two answers, a hedge)."""
+    g = _CHOICE_GOLD.fullmatch(gold)
     if g is None:
         return None
-    p = _CHOICE_LABEL.match(_safe_norm(pred))
-    return (g.group(1), p.group(1)) if p else None
+    p = _CHOICE_LABEL.match(pred)
+    if p is None or _has_top_level_comma(pred):
+        return None
+    return g.group(1), p.group(1)
+
+
+def _has_top_level_comma(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in ",;" and depth <= 0:
+            return True
+    return False
 
 
 def _parse_gold(gold: str, limits: Limits) -> tuple[Parsed | None, str]:

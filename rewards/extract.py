@@ -558,8 +558,8 @@ def _last_number(text: str) -> str | None:
     """The last number of the text (the last 2000 characters: the fallback is about the end of a response).
 
     A mixed number in prose is one number ("1 1/2 cups" is 1 1/2, not 1/2), and numbers that end the text
-    joined by "and"/"or" after prose are a list ("The roots are 2 and 3." is ``2, 3``, never 3 alone: a single
-    gold 3 is not the answer "2 and 3")."""
+    joined by "and"/"or" right after "is"/"are"/"equals"/":" are a list ("The roots are 2 and 3." is ``2, 3``,
+    never 3 alone: a single gold 3 is not the answer "2 and 3"; "we add 10 and 17" stays 17)."""
     tail = text[-MAX_TAIL:]
     items = []  # (start, end, text) of each number, a mixed number as one
     for m in _NUM_RE.finditer(tail):
@@ -583,7 +583,7 @@ def _last_number(text: str) -> str | None:
                 break
             joined = joined or bool(sep.group(1) or sep.group(2))
             chain.insert(0, item)
-        if len(chain) > 1 and joined and _AFTER_WORD.search(tail, 0, chain[0][0]):
+        if len(chain) > 1 and joined and _STATES_VALUES.search(tail, max(0, chain[0][0] - 20), chain[0][0]):
             return ", ".join(x[2] for x in chain)
     return chain[-1][2]
 
@@ -591,7 +591,8 @@ def _last_number(text: str) -> str | None:
 _MIXED_GAP = re.compile(r"[ \t]+")
 _END_OF_TEXT = re.compile(r"[ \t]*[.!]?\s*")
 _LIST_SEP = re.compile(r"[ \t]*(?:,[ \t]*(?:(and|or)[ \t]+)?|(and|or)[ \t]+)")
-_AFTER_WORD = re.compile(r"(?:^|\n|[A-Za-z:][ \t]+)$")
+# what states the listed values: "The roots are 2 and 3", "x is 2 or 3", "solutions: 2 and 3" (not "add 10 and 17")
+_STATES_VALUES = re.compile(r"(?:\b(?:are|is|were|was|be|equals?)|:)[ \t]+$", re.IGNORECASE)
 MAX_LISTED = 8  # numbers joined into one list answer at most (as for several boxes)
 
 

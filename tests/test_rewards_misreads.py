@@ -1,8 +1,10 @@
 """The answer forms the checker misread (issue 32), each with cases in both directions: forms that must verify and
 near-misses that must not.
 
-Six classes come from the issue (measured on an independent suite of expected verdicts); the last group holds the
-forms found while probing the checker against the categories of Math-Verify's test suite. Each case is ours unless
+Six classes come from the issue (measured on an independent suite of expected verdicts); the "probed" group holds the
+forms found while probing the checker against the categories of Math-Verify's test suite, and the last five groups
+the forms still misread after them (choices in prose or with their content, numbers listed in prose and mixed
+numbers, trigonometric functions of degrees, sums and products, markdown bold). Each case is ours unless
 it names its source. Evidence beyond the issue's own examples:
 
 * Math-Verify's test suite (huggingface/Math-Verify at 5d148cf, ``tests/test_all.py``, ``tests/test_numina_cases.py``,
@@ -248,6 +250,8 @@ CHOICES = [
     ("(B)", "$\\boxed{(C) 3}$", False),
     ("B", "So the answer is option A.", False),
     ("3", "$\\boxed{(B) 3}$", False),               # the gold is no choice: (B) 3 stays a product
+    ("(C)", "It is either $\\boxed{\\text{(C)}}$ or $\\boxed{288 \\pi}$.", False),   # a hedge, not a choice's content
+    ("(C)", "$\\boxed{(C) 3, (D) 4}$", False),
     ("12", "The best option is to multiply 3 by 4, which gives 12.", True),   # no choice named: not a marker
     ("7", "The best option is to multiply 3 by 4, which gives 12.", False),
 ]
@@ -262,6 +266,11 @@ PROSE_NUMBERS = [
     ("3", "She has 5 apples and 3 oranges.", True),   # numbers joined through words are no list
     ("17", "We add 10 and 7 to get 17.", True),
     ("3", "So 12 + 5 = 17 and 3.", True),
+    # SmolLM2 responses committed under results/ (cpu-demo-reference/rerun-3/runs/ce-gppo/seed-8/eval/arith
+    # .responses.jsonl:78, cpu-smollm2/runs/ce-gppo_beta1=0.75_beta2=1/seed-0/eval/arith.responses.jsonl:49):
+    # numbers after an operation are no list of values
+    ("17", "10 + 7 = 17\nTo find 7 + 10, we need to add 10 and 17.\n", True),
+    ("4", "To calculate 0 + 4, you simply add the numbers 0 and 4.", True),
     (r"\frac{3}{2}", "He walked 1 1/2 miles.", True),
     (r"\frac{7}{2}", "The answer is 3 1/2.", True),
     (r"1\frac{1}{2}", "The answer is 1 1/2 cups.", True),

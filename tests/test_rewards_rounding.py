@@ -1,7 +1,7 @@
 """The rounding rule for decimals (``rewards.numeric``) against three independent graders, and its properties.
 
 Every case carries the verdict of three graders outside the project, measured on the same (gold, answer) pair
-(2026-12-08; the gold and the answer each in ``\\boxed{}``, as those graders' pipelines read them):
+(2026-12-07; the gold and the answer each in ``\\boxed{}``, as those graders' pipelines read them):
 
 * Math-Verify 0.9.0 (``parse``/``verify`` with their defaults: floats compared after rounding both sides to 6
   decimal places);
