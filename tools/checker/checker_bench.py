@@ -61,7 +61,8 @@ def _decimal_form(gold: str) -> str | None:
     x = sympy.N(v, 30)
     if not x.is_finite or abs(x) < 1e-3 or abs(x) > 1e6:
         return None
-    return f"{float(x):.6g}"
+    text = f"{float(x):#.6g}"  # '#' keeps trailing zeros: 6366.20, not 6366.2 (5 significant digits)
+    return None if text.endswith(".") else text  # 123457. would be an integer, not a decimal
 
 
 # Hand-written traps (gold, response, expected, note): known false positives of float comparison and hard categories.
