@@ -26,7 +26,8 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
 8. ``bare_math``    LaTeX written without delimiters at the end of the last line that holds math: a response that
                     is just ``\\frac{10}{9}``, "The midpoint is \\left( 2, 3 \\right)." (see ``_bare_math``)
 9. ``last_number``  the last number of the text (fallback); a mixed number is one ("1 1/2 cups"), and numbers
-                    that end the text joined by "and"/"or" after prose are a list ("The roots are 2 and 3.")
+                    that end the text joined by "and"/"or" right after "is"/"are"/"equals"/":" are a list ("The
+                    roots are 2 and 3.")
 
 After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
 first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the

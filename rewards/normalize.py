@@ -91,7 +91,7 @@ _DEG = r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\degree)"
 _TRIG_DEGREES = re.compile(r"\\(sin|cos|tan|sec|csc|cot)(\s*\^\s*(?:\{\s*\d\s*\}|\d))?\s*(?:\(\s*(\d{1,4})" + _DEG + r"\s*\)|\{\s*(\d{1,4})" + _DEG
                            + r"\s*\}|(\d{1,4})" + _DEG + ")")
 # a mixed number written with a slash: 1 1/2 (a whole number, a space, a proper fraction)
-_MIXED_SLASH = re.compile(r"(?<![\d.,/])(\d{1,6})[ \t]+(\d{1,6})[ \t]*/[ \t]*(\d{1,6})(?![\d./]|,\d)")
+_MIXED_SLASH = re.compile(r"(?<![\d.,/^_])(\d{1,6})[ \t]+(\d{1,6})[ \t]*/[ \t]*(\d{1,6})(?![\d./]|,\d)")
 _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percentage|percent|pct)\b", re.IGNORECASE)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\./]*)$")
@@ -142,15 +142,20 @@ def decimal_comma_reading(s: str) -> str | None:
     return None
 
 
+def _without_sizing(s: str) -> str:
+    return s.replace("\\left", "").replace("\\right", "")  # \sin\left(60^\circ\right) is \sin(60^\circ)
+
+
 def has_trig_degrees(s: str) -> bool:
     """Whether ``s`` takes a trigonometric function of an angle in degrees (``\\sin 60^\\circ``)."""
-    return _TRIG_DEGREES.search(s) is not None
+    return _TRIG_DEGREES.search(_without_sizing(s)) is not None
 
 
 def drop_trig_degrees(s: str) -> str:
     """``s`` with the degree signs of trigonometric arguments dropped (``\\tan 15^\\circ`` -> ``\\tan 15``): the
     reading of an answer that writes the degrees of the question without their sign."""
-    return _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}{m.group(2) or ''}({m.group(3) or m.group(4) or m.group(5)})", s)
+    return _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}{m.group(2) or ''}({m.group(3) or m.group(4) or m.group(5)})",
+                             _without_sizing(s))
 
 
 def _radians(m: re.Match) -> str:
@@ -179,7 +184,7 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     s = _undouble_commands(s)
     s = _DIGIT_GROUP.sub(r"\1", s)  # 29,\!322,\!216 -> 29322216
     s = _SPACING.sub(" ", s)
-    s = _TRIG_DEGREES.sub(_radians, s)  # before degree signs are dropped: sin 60° is sin(pi/3)
+    s = _TRIG_DEGREES.sub(_radians, _without_sizing(s))  # before degree signs are dropped: sin 60° is sin(pi/3)
     s = _MIXED_SLASH.sub(_mixed, s)
     for a, b in _SIMPLE_REPLACEMENTS:
         if a in s:

@@ -277,12 +277,14 @@ PROSE_NUMBERS = [
     (r"\frac{1}{2}", "He walked 1 1/2 miles.", False),
     (r"\frac{7}{2}", "The answer is 3 1/3.", False),
     (r"\frac{3}{2}", "The answer is 3 4/2.", False),  # no mixed number: 4/2 is not a proper fraction
+    ("x^{5/2}", "$\\boxed{x^2 1/2}$", False),           # an exponent is no whole part of a mixed number
 ]
 TRIG_DEGREES = [
     (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin 60^\\circ}$", True),
     (r"\frac{1}{2}", "So $\\cos 60^{\\circ}$.", True),
     ("1", "$\\tan 45°$", True),
     (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin(60^\\circ)}$", True),
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin\\left(60^\\circ\\right)}$", True),
     (r"\frac{3}{4}", "$\\boxed{\\sin^2 60^\\circ}$", True),
     (r"\tan 15^\circ", "$\\boxed{2 - \\sqrt{3}}$", True),
     (r"\tan 15^\circ", "$\\boxed{\\tan 15}$", True),     # the question's degrees without their sign
