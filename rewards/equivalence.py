@@ -9,8 +9,9 @@ Rules, in order (``Options`` holds the switches):
 * Text answers (words such as ``\\text{Evelyn}`` or ``even``) compare as lower-case strings.
 * Numbers: exact rationals compare exactly (``1/2004!`` and ``1/2006!`` differ, although both are 0.0 as floats).
   Irrational values compare at 60 significant digits (mpmath, unbounded exponent) with a relative tolerance of
-  1e-40. Decimals follow the rounding rule of ``rewards.numeric`` (a predicted ``0.333`` equals an exact ``1/3``;
-  a plain decimal gold is exact; a gold in scientific notation is a rounded value).
+  1e-40. Decimals follow the rounding rule of ``rewards.numeric``: a decimal of at least 6 significant digits
+  equals the exact value it rounds or truncates (``0.333333`` is ``1/3``, ``0.333`` is not), on either side; two
+  decimals are equal only in value (a gold ``4.5e33`` is not ``4.54e33`` unless ``rounded_gold_decimals``).
 * Expressions with symbols: ``expand(g - p) == 0``, otherwise agreement at ``numeric_points`` random points
   (relative tolerance 1e-30 at 60 digits; exact rational points), falling back to ``simplify(g - p) == 0`` when no point evaluates to a finite real.
 * Equations ``lhs = rhs``: the same equation up to side order and a non-zero constant factor (``y = 2x + 1`` equals
@@ -32,7 +33,8 @@ Deliberate asymmetries (the gold is trusted, the prediction is not):
   accepts a bare ``5`` only when its own left side is a single symbol. A predicted chain ``x = 2 + 3 = 5`` needs
   every part after the label to equal the gold.
 * A prediction with several values (``1, 2``; ``\\pm 2021``; ``1 or 2``) never equals a single gold value.
-* A predicted decimal may approximate an exact gold; an exact prediction never approximates a decimal gold.
+* A predicted decimal may approximate an exact gold, and an exact prediction a decimal gold, by the same rule of
+  ``rewards.numeric`` (at least 6 significant digits, rounded or truncated).
 * Percent: by default the % sign is dropped on both sides (``10\\%`` = ``10``). With ``percent_fraction=True`` a
   gold percent also accepts the fraction (``10\\%`` = ``0.1``) and a gold fraction accepts a percent.
 * Predicted answers that fail to parse are wrong; a gold answer that fails to parse falls back to string
@@ -49,7 +51,7 @@ import sympy
 
 from rewards.numeric import rounding_match
 from rewards.options import DEFAULT_OPTIONS, Options
-from rewards.normalize import decimal_comma_reading
+from rewards.normalize import decimal_comma_reading, drop_trig_degrees, has_trig_degrees
 from rewards.parse import (APPROX, LIMITS, Limits, MatrixNode, Parsed, ParseError, Rel, Seq, TooLarge, normalize,
                            parse_answer)
 
@@ -132,8 +134,7 @@ def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
         if gold_lit is None and pred_lit is None:
             return False  # both exact and different
         gf, pf = Fraction(int(g.p), int(g.q)), Fraction(int(p.p), int(p.q))
-        return rounding_match(abs(gf - pf), gold_lit, pred_lit, abs(gf), abs(pf), ctx.opts.min_sig_digits,
-                              ctx.opts.rounded_gold_decimals)
+        return rounding_match(gf, pf, gold_lit, pred_lit, ctx.opts.min_sig_digits, ctx.opts.rounded_gold_decimals)
     gv = _as_number(g)
     pv = _as_number(p)
     if gv is None or pv is None:
@@ -142,8 +143,8 @@ def _numbers_equal(g, p, ctx: _Ctx, pred_decimal: bool) -> bool:
         return True  # irrational values that agree to 40 significant digits
     if gv.imag == 0 and pv.imag == 0:
         with mpmath.workdps(_PREC):
-            return rounding_match(abs(gv.real - pv.real), gold_lit, pred_lit, abs(gv.real), abs(pv.real),
-                                  ctx.opts.min_sig_digits, ctx.opts.rounded_gold_decimals)
+            return rounding_match(gv.real, pv.real, gold_lit, pred_lit, ctx.opts.min_sig_digits,
+                                  ctx.opts.rounded_gold_decimals)
     return False
 
 
@@ -175,7 +176,7 @@ def _expr_equal(g, p, ctx: _Ctx, pred_decimal: bool = False) -> bool:
     rel = ctx.opts.rel_tol_expr
     pred_lit = ctx.pred.decimals[0] if len(ctx.pred.decimals) == 1 else None
     if pred_lit is not None and pred_lit.sig >= ctx.opts.min_sig_digits:
-        rel = max(rel, float(pred_lit.rel_half_ulp))  # 0.333 x for x/3: the decimal's own precision
+        rel = max(rel, 2 * float(pred_lit.rel_half_ulp))  # 0.333333 x for x/3: rounded or truncated, as numbers
     syms = sorted(syms, key=lambda s: s.name)
     valid = 0
     for attempt in range(ctx.opts.numeric_points * 4):
@@ -579,9 +580,26 @@ def _decimal_comma_alternative(one: Parsed, other: Parsed, limits: Limits) -> Pa
 
 
 def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limits = LIMITS) -> tuple[bool, str]:
-    """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError."""
-    if _safe_norm(gold) == _safe_norm(pred):
+    """(equal, reason) for a gold answer and one extracted predicted answer. Never raises ParseError.
+
+    A trigonometric function of an angle in degrees (``\\sin 60^\\circ``) is read in degrees (it equals
+    ``\\frac{\\sqrt{3}}{2}``); when that reading differs, the two are also compared with those degree signs
+    dropped, so ``\\tan 15`` written for ``\\tan 15^\\circ`` keeps the question's unit as before."""
+    same, reason = _compare(gold, pred, opts, limits)
+    if not same and (has_trig_degrees(gold) or has_trig_degrees(pred)):
+        again, why = _compare(drop_trig_degrees(gold), drop_trig_degrees(pred), opts, limits)
+        if again:
+            return True, why
+    return same, reason
+
+
+def _compare(gold: str, pred: str, opts: Options, limits: Limits) -> tuple[bool, str]:
+    norm_gold, norm_pred = _safe_norm(gold), _safe_norm(pred)
+    if norm_gold == norm_pred:
         return True, "string_match"
+    choice = _choice_letters(norm_gold, norm_pred)
+    if choice is not None:
+        return choice[0] == choice[1], "choice" if choice[0] == choice[1] else "not_equivalent"
     pg, gold_err = _parse_gold(gold, limits)
     try:
         pp = _parse(pred, limits)
@@ -602,6 +620,36 @@ def compare(gold: str, pred: str, opts: Options = DEFAULT_OPTIONS, limits: Limit
         same = pg.is_text and pp.is_text and pg.value == pp.value
         return same, "text_match" if same else "text_mismatch"
     return _compare_parsed(pg, pp, opts, limits)
+
+
+_CHOICE_GOLD = re.compile(r"\(?([A-E])\)?")
+_CHOICE_LABEL = re.compile(r"\(([A-E])\)\s*\S")
+
+
+def _choice_letters(gold: str, pred: str) -> tuple[str, str] | None:
+    """(gold letter, predicted letter) when the normalised gold is a multiple-choice letter (``B``, ``(B)``,
+    ``\\text{(B)}``) and the normalised prediction starts with a choice label followed by the choice's content
+    (``(B) 3``, ``\\textbf{(B)}\\ 3``): the label is the answer. None otherwise, and for a list (``(C), 288\\pi``
+    is two answers, a hedge)."""
+    g = _CHOICE_GOLD.fullmatch(gold)
+    if g is None:
+        return None
+    p = _CHOICE_LABEL.match(pred)
+    if p is None or _has_top_level_comma(pred):
+        return None
+    return g.group(1), p.group(1)
+
+
+def _has_top_level_comma(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in ",;" and depth <= 0:
+            return True
+    return False
 
 
 def _parse_gold(gold: str, limits: Limits) -> tuple[Parsed | None, str]:

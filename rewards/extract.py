@@ -14,7 +14,9 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
 3. ``final_answer`` the last "final answer": Minerva's "Final Answer: The final answer is $X$. I hope it is
                     correct.", "Final Answer: The smallest $m$ is 17." (the answer follows the first "is"),
                     "final answer: X"
-4. ``answer_is``    the last "answer is ..." ("The answer is $\\frac{1}{2}$", "the answer is 12 apples")
+4. ``answer_is``    the last "answer is ..." ("The answer is $\\frac{1}{2}$", "the answer is 12 apples"); a choice
+                    in prose: "The correct option is (C).", "the best choice is B", "the answer is option C", and
+                    "(D) is the correct answer" / "option (D) is correct" after the last "answer is"
 5. ``answer_colon`` the last line starting with "Answer:" (or "Answer" directly followed by math or a number:
                     "Answer \\( (6+2) \\)")
 6. ``hashes``       "#### n" (GSM8K style)
@@ -23,11 +25,14 @@ reward's ``extraction`` parameter), much as Math-Verify's extraction configs cho
                     prose after it states a bare number or bare LaTeX (the later statement, which the next two take)
 8. ``bare_math``    LaTeX written without delimiters at the end of the last line that holds math: a response that
                     is just ``\\frac{10}{9}``, "The midpoint is \\left( 2, 3 \\right)." (see ``_bare_math``)
-9. ``last_number``  the last number of the text (fallback)
+9. ``last_number``  the last number of the text (fallback); a mixed number is one ("1 1/2 cups"), and numbers
+                    that end the text joined by "and"/"or" right after "is"/"are"/"equals"/":" are a list ("The
+                    roots are 2 and 3.")
 
 After a marker (3-5) the answer is, in this order: a box, a math span starting right there, the text after the
 first "is" when the line starts with words, a math span starting within 50 characters, else the rest of the
-sentence (a leading number followed by prose is the number: "42 because ..."); an "is" that ends its line takes
+sentence (a leading number followed by prose is the number: "42 because ..."; markdown bold around it is dropped:
+"The answer is **10**."); an "is" that ends its line takes
 the next line ("The final answer is\n40"; cut off there, the marker has no answer). A weak marker (4, 5) whose
 answer is words gives way to a math span on a later line ("so our answer is correct.\n\\[ 44 \\]" gives 44);
 otherwise a marker wins over later math, as Math-Verify's "answer" anchors do.
@@ -48,6 +53,7 @@ solution (it contains a box, a math span or a final-answer line; see ``gold_answ
 """
 from __future__ import annotations
 
+import collections
 import functools
 import re
 
@@ -457,7 +463,7 @@ def _answer_after(tail: str, depth: int = 0) -> str | None:
     m = re.search(r"\.(\s|$)", line)
     if m:
         line = line[:m.start()]
-    line = line.strip().rstrip(".")
+    line = _BOLD.sub("", line).strip().rstrip(".").strip()
     # "42 because ..." / "12 apples, since ...": a leading number followed by prose is the answer
     m = _LEADING_NUMBER.match(line)
     if m:
@@ -465,9 +471,13 @@ def _answer_after(tail: str, depth: int = 0) -> str | None:
     return line or None
 
 
+# markdown bold around an answer ("The answer is **10**.", "**Answer: C**"), not a power written 2**3
+_BOLD = re.compile(r"(?<![\w)])\*\*|\*\*(?![\w(])")
+
 _MARKERS = {
     "final_answer": re.compile(r"final answer", re.IGNORECASE),
-    "answer_is": re.compile(r"answer\s+is\b", re.IGNORECASE),
+    # "the answer is", and a choice in prose: "The correct option is (C).", "the best choice is B"
+    "answer_is": re.compile(r"(?:answer|(?:correct|right|best)\s+(?:option|choice))\s+is\b", re.IGNORECASE),
     "answer_colon": re.compile(r"(?:^|\n)[ \t]*[*#]*[ \t]*answer\b[*]*[ \t]*([:：])?", re.IGNORECASE),
 }
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z\s'\-]*$")
@@ -475,18 +485,54 @@ _STARTS_LIKE_ANSWER = re.compile(r"\s*(?:\$|\\\(|\\\[|\\boxed|\\fbox|-?\d)")
 
 
 def _from_marker(text: str, name: str) -> str | None:
-    last = None
-    for m in _MARKERS[name].finditer(text):
-        last = m
-    if last is None:
-        return None
-    tail = text[last.end():last.end() + MAX_TAIL]
-    if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
-        return None  # "Answer" without a colon counts only when math or a number follows it directly
-    ans = _answer_after(tail)
-    if name != "final_answer" and ans is not None and _WORDS.match(ans) and _math_after_answer_line(text, last.end()):
-        return None  # "... so our answer is correct.\n\\[ 44 \\]": words, and the later math is the statement
-    return ans
+    recent = collections.deque(_MARKERS[name].finditer(text), maxlen=MAX_CHOICE_MARKERS)
+    while recent:
+        last = recent.pop()
+        choice_marker = name == "answer_is" and not last.group(0).lower().startswith("answer")
+        tail = text[last.end():last.end() + MAX_TAIL]
+        if name == "answer_colon" and not last.group(1) and not _STARTS_LIKE_ANSWER.match(tail):
+            return None  # "Answer" without a colon counts only when math or a number follows it directly
+        ans = _answer_after(tail)
+        if choice_marker:
+            m = _LEADING_CHOICE.match(ans or "")
+            if m:
+                return m.group(1)  # "The correct option is (D) since 3 > 2."
+            continue  # "the best option is to multiply ...": no choice named, an earlier marker may answer
+        if name != "final_answer" and ans is not None and _WORDS.match(ans) and \
+                _math_after_answer_line(text, last.end()):
+            return None  # "... so our answer is correct.\n\\[ 44 \\]": words, and the later math is the statement
+        if ans is not None:
+            m = _CHOICE_WORD.fullmatch(ans)
+            if m:
+                return m.group(1)  # "the answer is option C": the choice C
+        return ans
+    return None
+
+
+# a multiple-choice letter: "C", "(C)", "\textbf{(C)}"; "option C", "choice (B)" name one with its word
+_CHOICE = re.compile(r"\(?[A-E]\)?|\\text(?:bf)?\{\(?[A-E]\)?\}")
+_CHOICE_WORD = re.compile(r"(?:option|choice)\s+(" + _CHOICE.pattern + ")", re.IGNORECASE)
+_LEADING_CHOICE = re.compile(r"(" + _CHOICE.pattern + r")(?:$|[\s,;:.])")
+MAX_CHOICE_MARKERS = 8  # "the best option is ..." markers without a choice passed over, at most
+
+
+# a choice declared right after it is named: "Thus (D) is the correct answer.", "option (B) is correct"
+_CHOICE_IS_RIGHT = re.compile(r"(?:\b(?:[Oo]ption|[Cc]hoice|[Aa]nswer)\s+\(?([A-E])\)?|\(([A-E])\))\s+is\s+(?:the\s+)?"
+                              r"(?:correct|right)\b")
+
+
+def _answer_is(text: str) -> str | None:
+    """The last "answer is" marker's answer, or the choice of a later "(D) is the correct answer"."""
+    stated = None
+    for stated in _CHOICE_IS_RIGHT.finditer(text):
+        pass
+    if stated is not None:
+        marker = None
+        for marker in _MARKERS["answer_is"].finditer(text, stated.end()):
+            break
+        if marker is None:
+            return f"({stated.group(1) or stated.group(2)})"
+    return _from_marker(text, "answer_is")
 
 
 def _math_after_answer_line(text: str, pos: int) -> bool:
@@ -510,17 +556,51 @@ def _hashes(text: str) -> str | None:
 
 
 def _last_number(text: str) -> str | None:
-    # look only at the last 2000 characters: the fallback is about the end of a response
+    """The last number of the text (the last 2000 characters: the fallback is about the end of a response).
+
+    A mixed number in prose is one number ("1 1/2 cups" is 1 1/2, not 1/2), and numbers that end the text
+    joined by "and"/"or" right after "is"/"are"/"equals"/":" are a list ("The roots are 2 and 3." is ``2, 3``,
+    never 3 alone: a single gold 3 is not the answer "2 and 3"; "we add 10 and 17" stays 17)."""
     tail = text[-MAX_TAIL:]
-    last = None
+    items = []  # (start, end, text) of each number, a mixed number as one
     for m in _NUM_RE.finditer(tail):
-        last = m
-    if last is None:
+        num = m.group(1).rstrip(",")
+        if m.group(2):
+            num = f"{num}/{m.group(2)}"
+            prev = items[-1] if items else None
+            if prev is not None and prev[2].isdigit() and _MIXED_GAP.fullmatch(tail, prev[1], m.start()) \
+                    and _proper(num):
+                items[-1] = (prev[0], m.end(), f"{prev[2]} {num}")
+                continue
+        items.append((m.start(), m.end(), num))
+    if not items:
         return None
-    num = last.group(1).rstrip(",")
-    if last.group(2):
-        num = f"{num}/{last.group(2)}"
-    return num
+    chain = [items[-1]]
+    if _END_OF_TEXT.fullmatch(tail, items[-1][1]):
+        joined = False
+        for item in reversed(items[:-1]):
+            sep = _LIST_SEP.fullmatch(tail, item[1], chain[0][0])
+            if sep is None or len(chain) >= MAX_LISTED:
+                break
+            joined = joined or bool(sep.group(1) or sep.group(2))
+            chain.insert(0, item)
+        if len(chain) > 1 and joined and _STATES_VALUES.search(tail, max(0, chain[0][0] - 20), chain[0][0]):
+            return ", ".join(x[2] for x in chain)
+    return chain[-1][2]
+
+
+_MIXED_GAP = re.compile(r"[ \t]+")
+_END_OF_TEXT = re.compile(r"[ \t]*[.!]?\s*")
+_LIST_SEP = re.compile(r"[ \t]*(?:,[ \t]*(?:(and|or)[ \t]+)?|(and|or)[ \t]+)")
+# what states the listed values: "The roots are 2 and 3", "x is 2 or 3", "solutions: 2 and 3" (not "add 10 and 17")
+_STATES_VALUES = re.compile(r"(?:\b(?:are|is|were|was|be|equals?)|:)[ \t]+$", re.IGNORECASE)
+MAX_LISTED = 8  # numbers joined into one list answer at most (as for several boxes)
+
+
+def _proper(frac: str) -> bool:
+    """Whether ``a/b`` is a proper fraction 0 < a < b (the fraction part of a mixed number)."""
+    a, _, b = frac.partition("/")
+    return a.isdigit() and b.isdigit() and 0 < int(a) < int(b)
 
 
 def _answer_tag(text: str) -> str | None:
@@ -547,7 +627,7 @@ METHODS = {
     "boxed": _boxed_answer,
     "answer_tag": _answer_tag,
     "final_answer": lambda t: _from_marker(t, "final_answer"),
-    "answer_is": lambda t: _from_marker(t, "answer_is"),
+    "answer_is": lambda t: _answer_is(t),
     "answer_colon": lambda t: _from_marker(t, "answer_colon"),
     "hashes": _hashes,
     "math_span": _last_math_span,

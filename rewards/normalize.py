@@ -29,6 +29,7 @@ class Limits:
     max_result_digits: int = 20000   # decimal digits of any exact number built while parsing
     max_factorial: int = 5000    # n! with n above this is refused (5000! has 16326 digits)
     max_items: int = 200         # items in one list / set / matrix
+    max_sum_terms: int = 1000    # terms of all \sum and \prod with numeric bounds in one answer, each term size-checked
 
 
 LIMITS = Limits()
@@ -59,7 +60,7 @@ def is_unit_word(word: str) -> bool:
 
 _SIMPLE_REPLACEMENTS = [
     ("\\left", ""), ("\\right", ""), ("\\bigl", ""), ("\\bigr", ""), ("\\Bigl", ""), ("\\Bigr", ""),
-    ("\\big", ""), ("\\Big", ""), ("\\displaystyle", ""), ("\\textstyle", ""),
+    ("\\big", ""), ("\\Big", ""), ("\\displaystyle", ""), ("\\textstyle", ""), ("\\nolimits", ""), ("\\limits", ""),
     ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"), ("\\dbinom", "\\binom"),
     ("\\tbinom", "\\binom"),
     ("\\!", ""), ("\\,", " "), ("\\;", " "), ("\\:", " "), ("\\qquad", " "), ("\\quad", " "),
@@ -85,6 +86,12 @@ _DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)$")
 _TEXT_UNIT_END = re.compile(r"(?<=[\d}])\s*(?:\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s*/\s*[A-Za-z]+)+"
                             r"(?:\^\d)?\s*\}|\\(?:text|mbox|textnormal|textrm)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*"
                             r"(?:\^\d)?\s*\})(?:\^\{?\d\}?)?\s*$")
+# an angle in degrees as the argument of a trigonometric function: \sin 60^\circ, \cos(45^{\circ}), \tan{30°}
+_DEG = r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\degree)"
+_TRIG_DEGREES = re.compile(r"\\(sin|cos|tan|sec|csc|cot)(\s*\^\s*(?:\{\s*\d\s*\}|\d))?\s*(?:\(\s*(\d{1,4})" + _DEG + r"\s*\)|\{\s*(\d{1,4})" + _DEG
+                           + r"\s*\}|(\d{1,4})" + _DEG + ")")
+# a mixed number written with a slash: 1 1/2 (a whole number, a space, a proper fraction)
+_MIXED_SLASH = re.compile(r"(?<![\d.,/^_])(\d{1,6})[ \t]+(\d{1,6})[ \t]*/[ \t]*(\d{1,6})(?![\d./]|,\d)")
 _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percentage|percent|pct)\b", re.IGNORECASE)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:[, ]\d{3})+(?:\.\d+)?$")
 _TRAILING_WORDS = re.compile(r"^(.*?[\d}\)\]a-zA-Z])\s+([A-Za-z][A-Za-z\s\^\d\./]*)$")
@@ -135,6 +142,32 @@ def decimal_comma_reading(s: str) -> str | None:
     return None
 
 
+def _without_sizing(s: str) -> str:
+    return s.replace("\\left", "").replace("\\right", "")  # \sin\left(60^\circ\right) is \sin(60^\circ)
+
+
+def has_trig_degrees(s: str) -> bool:
+    """Whether ``s`` takes a trigonometric function of an angle in degrees (``\\sin 60^\\circ``)."""
+    return _TRIG_DEGREES.search(_without_sizing(s)) is not None
+
+
+def drop_trig_degrees(s: str) -> str:
+    """``s`` with the degree signs of trigonometric arguments dropped (``\\tan 15^\\circ`` -> ``\\tan 15``): the
+    reading of an answer that writes the degrees of the question without their sign."""
+    return _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}{m.group(2) or ''}({m.group(3) or m.group(4) or m.group(5)})",
+                             _without_sizing(s))
+
+
+def _radians(m: re.Match) -> str:
+    deg = m.group(3) or m.group(4) or m.group(5)
+    return f"\\{m.group(1)}{m.group(2) or ''}(\\frac{{{deg}\\pi}}{{180}})"
+
+
+def _mixed(m: re.Match) -> str:
+    whole, a, b = m.groups()
+    return f"{whole}\\frac{{{a}}}{{{b}}}" if 0 < int(a) < int(b) else m.group(0)
+
+
 def normalize(answer: str, limits: Limits = LIMITS) -> str:
     """String-level normalisation of an answer (both gold and prediction).
 
@@ -151,6 +184,8 @@ def normalize(answer: str, limits: Limits = LIMITS) -> str:
     s = _undouble_commands(s)
     s = _DIGIT_GROUP.sub(r"\1", s)  # 29,\!322,\!216 -> 29322216
     s = _SPACING.sub(" ", s)
+    s = _TRIG_DEGREES.sub(_radians, _without_sizing(s))  # before degree signs are dropped: sin 60° is sin(pi/3)
+    s = _MIXED_SLASH.sub(_mixed, s)
     for a, b in _SIMPLE_REPLACEMENTS:
         if a in s:
             s = s.replace(a, b)

@@ -1,32 +1,30 @@
 """The rounding rule for decimal numbers, shared by the in-process fast path and the sympy comparison (no sympy).
 
-A decimal literal carries its precision: ``0.333`` shows 3 decimal places and 3 significant digits; ``4.5e33`` and
-``4.5 \\times 10^{33}`` show 2 significant digits. Half a unit in the last place, relative to the literal's value,
-is the literal's relative precision ``rel_half_ulp``.
+A decimal literal carries its precision: ``0.333333`` shows 6 decimal places and 6 significant digits; ``4.5e33``
+and ``4.5 \\times 10^{33}`` show 2 significant digits. One unit in the last place shown is the literal's ``ulp``.
 
 * Both sides exact (no decimal literal): equal only if exactly equal (1/2004! and 1/2006! differ).
-* Prediction is one decimal literal, gold exact: equal when the prediction shows at least ``min_sig_digits`` (3)
-  significant digits and is the gold correctly rounded: |gold - pred| <= rel_half_ulp(pred) * |pred|.
-  (0.333 and 0.3333 equal 1/3; 0.33 and 0.334 do not; 2021.1 is not 2021.)
-* Gold in scientific notation (a rounded, measured value such as Minerva's ``4.5e33``; any decimal gold with
-  ``rounded_gold_decimals=True``) with at least 2 significant digits, prediction one decimal literal with at least
-  as many significant digits: equal when the prediction rounds to the gold: |gold - pred| <= rel_half_ulp(gold) *
-  |gold| (4.54e33 equals 4.5e33). A plain decimal gold such as MATH's ``4.5`` is an exact value by default
-  (4.51 is not 4.5); an exact prediction must equal a decimal gold of fewer than 6 significant digits exactly
-  (``\\pi`` is not ``3.14``).
-* Gold a decimal with at least ``FLOAT_GOLD_SIG_DIGITS`` (6) significant digits, prediction exact: the gold is a
-  computed value (``2.6457513110645907``, a float printout of sqrt 7); the prediction is right when it rounds to
-  the gold at the gold's precision: |gold - pred| <= max(rel_half_ulp(gold), 1e-15) * |gold|. (``\\sqrt{7}``
-  equals ``2.6457513110645907`` and ``2.64575``; ``\\pi`` still differs from ``3.14``.)
+* One side a decimal literal, the other exact (a fraction, ``\\pi``, ``\\sqrt{2}``): equal when the decimal shows at
+  least ``min_sig_digits`` (6) significant digits and is the exact value rounded or truncated to the places it
+  shows: |exact - decimal| <= ulp/2, or the decimal has the exact value's sign and |decimal| <= |exact| <
+  |decimal| + ulp. (0.333333, 0.3333333 and 0.33333333 equal 1/3, and so do 3.14159, 3.141593 and the truncated
+  3.1415926 pi; 0.333, 0.3333, 0.333334, 3.14 and 3.1416 do not; 1.23 \\times 10^6 is not 1234567.) Either side may
+  be the gold: a gold printed from a computation (``2.6457513110645907``, a float printout of sqrt 7) equals the
+  exact ``\\sqrt{7}``, a short gold such as ``3.14`` does not equal ``\\pi``. A decimal with 16 or more digits may
+  be off by one in its last digit (a double printed in full), so the tolerance is at least 1e-15 relative.
+* Both sides decimal literals: equal only if equal in value (``4.50`` is ``4.5``, ``4.51`` is not, ``4.54e33`` is
+  not ``4.5e33``), unless ``rounded_gold_decimals=True``: then a decimal gold with at least 2 significant digits is
+  a rounded value, and a prediction with at least as many significant digits that rounds to it is right:
+  |gold - pred| <= ulp(gold)/2 (``4.54e33`` for ``4.5e33``, ``4.51`` for ``4.5``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Literal", "literal_of", "rounding_match", "FLOAT_GOLD_SIG_DIGITS"]
+__all__ = ["Literal", "literal_of", "rounding_match", "MIN_SIG_DIGITS"]
 
-FLOAT_GOLD_SIG_DIGITS = 6          # a decimal gold with this many significant digits is a computed value
+MIN_SIG_DIGITS = 6  # a decimal with this many significant digits may stand for the exact value it rounds/truncates
 _DOUBLE_SLACK = Fraction(1, 10 ** 15)  # relative: a double printed with 17 digits may be off in the last one
 
 
@@ -39,10 +37,15 @@ class Literal:
     sci: bool = False  # written in scientific notation (4.5e33)
 
     @property
+    def ulp(self) -> Fraction:
+        """One unit in the last place shown (0.001 for 0.333, 10^32 for 4.5e33)."""
+        return Fraction(10) ** (-self.places)
+
+    @property
     def rel_half_ulp(self) -> Fraction:
         if self.value == 0:
             return Fraction(0)
-        return Fraction(1, 2) * Fraction(10) ** (-self.places) / abs(self.value)
+        return self.ulp / 2 / abs(self.value)
 
 
 def literal_of(text: str, max_exp: int = 400) -> Literal:
@@ -57,30 +60,28 @@ def literal_of(text: str, max_exp: int = 400) -> Literal:
     return Literal(value=value, places=len(frac) - e, sig=len(digits) or 1, sci=bool(exp))
 
 
-def rounding_match(diff_abs, gold_lit: Literal | None, pred_lit: Literal | None, gold_abs, pred_abs,
-                   min_sig_digits: int = 3, rounded_gold_decimals: bool = False) -> bool:
-    """Whether |gold - pred| = ``diff_abs`` is within the rounding rule (see the module docstring).
-
-    ``gold_abs``/``pred_abs`` are |gold| and |pred|: Fractions (exact values) or mpmath numbers (irrationals).
-    """
-    if pred_lit is not None and gold_lit is None:
-        if pred_lit.sig < min_sig_digits:
-            return False
-        return bool(diff_abs <= _num(pred_lit.rel_half_ulp, pred_abs) * pred_abs)
-    if gold_lit is not None and pred_lit is None:
-        # a gold printed from a computation (2.6457513110645907 for sqrt 7): compared at the gold's precision, with
-        # the last digit of a double allowed to be off by one
-        if gold_lit.sig < FLOAT_GOLD_SIG_DIGITS:
-            return False
-        tol = max(gold_lit.rel_half_ulp, _DOUBLE_SLACK)
-        return bool(diff_abs <= _num(tol, gold_abs) * gold_abs)
-    if gold_lit is not None and pred_lit is not None:
-        if not (gold_lit.sci or rounded_gold_decimals):
-            return False
+def rounding_match(gold, pred, gold_lit: Literal | None, pred_lit: Literal | None,
+                   min_sig_digits: int = MIN_SIG_DIGITS, rounded_gold_decimals: bool = False) -> bool:
+    """Whether ``gold`` and ``pred`` (signed Fractions, or mpmath numbers for irrationals) are equal under the
+    rounding rule (see the module docstring); ``gold_lit``/``pred_lit`` are the decimal literals that wrote them
+    (None: exact)."""
+    if (gold_lit is None) != (pred_lit is None):
+        lit, dec, exact = (pred_lit, pred, gold) if gold_lit is None else (gold_lit, gold, pred)
+        return lit.sig >= min_sig_digits and _stands_for(dec, lit, exact)
+    if gold_lit is not None and pred_lit is not None and rounded_gold_decimals:
         if gold_lit.sig < 2 or pred_lit.sig < gold_lit.sig:
             return False
-        return bool(diff_abs <= _num(gold_lit.rel_half_ulp, gold_abs) * gold_abs)
+        return bool(abs(gold - pred) <= _num(gold_lit.ulp / 2, gold))
     return False
+
+
+def _stands_for(dec, lit: Literal, exact) -> bool:
+    """Whether the decimal ``dec`` (written as ``lit``) is ``exact`` rounded or truncated to the places shown."""
+    diff = abs(exact - dec)
+    if diff <= max(_num(lit.ulp / 2, dec), _num(_DOUBLE_SLACK, dec) * abs(dec)):
+        return True  # rounded (or a full double printout)
+    same_sign = (dec > 0 and exact > 0) or (dec < 0 and exact < 0)
+    return bool(same_sign and abs(dec) <= abs(exact) < abs(dec) + _num(lit.ulp, dec))  # truncated
 
 
 def _num(fr: Fraction, like):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rewards.numeric import MIN_SIG_DIGITS
+
 __all__ = ["Options", "DEFAULT_OPTIONS", "ANSWER_FORMS", "is_number_literal", "states_a_number"]
 
 ANSWER_FORMS = ("any", "number")
@@ -37,10 +39,13 @@ class Options:
     """Switches of the answer comparison (see ``rewards.equivalence`` for the rules).
 
     percent_fraction: 10% also equals 0.1 (and a gold 0.1 accepts 10%). Default False: the % sign is dropped.
-    min_sig_digits: a predicted decimal needs this many significant digits to count as the
-        exact gold rounded (0.333 for 1/3 yes, 0.33 no).
-    rounded_gold_decimals: treat every decimal gold as rounded (a prediction that rounds to it is right), as is
-        always done for golds in scientific notation (4.5e33). Default False: MATH's 4.5 is exactly 9/2.
+    min_sig_digits: a decimal needs this many significant digits to stand for the exact value it rounds or
+        truncates, on either side (0.333333 for 1/3 yes, 0.333 no; a gold 2.64575 for sqrt 7 yes, 3.14 for pi no;
+        ``rewards.numeric``). 6, as the graders of Math-Verify and Qwen2.5-Math accept such decimals and reject
+        3- and 4-digit ones.
+    rounded_gold_decimals: treat every decimal gold as rounded (a prediction with at least as many significant
+        digits that rounds to it is right: 4.54e33 for 4.5e33, 4.51 for 4.5). Default False: MATH's 4.5 is exactly
+        9/2, and Minerva's 4.5e33 answers a question that asks for one decimal place.
     numeric_points: random points at which expressions with variables must agree.
     rel_tol_expr: relative tolerance at those points.
     seed: seed of the random points (checks are deterministic).
@@ -51,7 +56,7 @@ class Options:
         wrong with the reason ``not_a_number``.
     """
     percent_fraction: bool = False
-    min_sig_digits: int = 3
+    min_sig_digits: int = MIN_SIG_DIGITS
     rounded_gold_decimals: bool = False
     numeric_points: int = 5
     rel_tol_expr: float = 1e-30

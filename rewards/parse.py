@@ -100,7 +100,7 @@ _COMMANDS = {
     "frac", "sqrt", "pi", "infty", "infinity", "cdot", "times", "div", "pm", "mp", "le", "leq", "leqslant", "ge",
     "geq", "geqslant", "ne", "neq", "lt", "gt", "binom", "cup", "cap", "emptyset", "begin", "end", "in",
     "rightarrow", "Rightarrow", "implies", "approx", "ldots", "cdots", "dots", "prime", "land", "lor", "wedge",
-    "vee", "e", "mathbb", "R", "not", "lfloor", "rfloor", "lceil", "rceil", "neg", "over",
+    "vee", "e", "mathbb", "R", "not", "lfloor", "rfloor", "lceil", "rceil", "neg", "over", "sum", "prod",
 } | _ACCENTS | _EXTRA_SYMBOLS | set(_FUNCS) | _GREEK
 _WORD_SEPARATORS = {"and", "or"}
 
@@ -281,6 +281,8 @@ class _Parser:
         self.depth = 0
         self.out = parsed
         self.abs_depth = 0
+        self.index_letters: set[str] = set()  # the index of an enclosing \\sum/\\prod: a variable even if i or e
+        self.sum_terms = 0  # terms built for every \\sum and \\prod of the answer together
 
     # -- token helpers
     def peek(self, k: int = 0) -> Tok | None:
@@ -480,7 +482,8 @@ class _Parser:
         if t.kind in ("num", "letter"):
             return True
         if t.kind == "cmd":
-            return t.text in ("frac", "sqrt", "pi", "infty", "infinity", "binom", "e", "begin", "lfloor", "lceil") \
+            return t.text in ("frac", "sqrt", "pi", "infty", "infinity", "binom", "e", "begin", "lfloor", "lceil",
+                              "sum", "prod") \
                 or t.text in _FUNCS or t.text in _GREEK or t.text in _ACCENTS or t.text in _EXTRA_SYMBOLS
         if t.kind == "op":
             if t.text == "|":
@@ -689,6 +692,8 @@ class _Parser:
         if self.at_op("_"):
             self.next()
             return Symbol(f"{name}_{self._subscript_text()}")
+        if name in self.index_letters:
+            return Symbol(name)
         if name == "e":
             return sympy.E
         if name == "i":
@@ -882,6 +887,74 @@ class _Parser:
         self.next()
         return text
 
+    def _big_operator(self, name: str):
+        """``\\sum_{k=a}^{b} f(k)`` and ``\\prod_{k=a}^{b} f(k)``: the summand is the product that follows, up to
+        the next ``+`` or ``-`` (``k^2``, ``(k+1)^{10}``, ``k \\cdot 2^k``, ``\\frac{1}{k}``; ``\\sum_{k=1}^{3} k + 1``
+        is 7). Integer bounds: the terms are built one by
+        one under the size limits (at most ``Limits.max_sum_terms`` in one answer); a symbolic upper bound: a sum of a
+        polynomial in k (degree at most 10) in closed form. Anything else is a ParseError."""
+        self.expect_op("_")
+        self.expect_op("{")
+        var = self.next()
+        if var.kind != "letter":
+            raise ParseError(f"\\{name} needs an index letter")
+        k = Symbol(var.text)
+        self.expect_op("=")
+        lo = self.additive()
+        self.expect_op("}")
+        self.expect_op("^")
+        hi = self.arg()
+        outer = self.index_letters
+        self.index_letters = outer | {var.text}
+        try:
+            body = self.term()
+        finally:
+            self.index_letters = outer
+        for v in (lo, hi, body):
+            if isinstance(v, (Seq, Rel, MatrixNode)):
+                raise ParseError(f"\\{name} of a list")
+        if not lo.is_Integer:
+            raise ParseError(f"\\{name} with a lower bound that is not an integer")
+        if hi.is_Integer:
+            count = int(hi) - int(lo) + 1
+            self.sum_terms += max(count, 0)
+            if self.sum_terms > self.limits.max_sum_terms:
+                raise TooLarge(f"\\{name} of {count} terms (limit {self.limits.max_sum_terms} in one answer)")
+            total = Integer(0) if name == "sum" else Integer(1)
+            for i in range(int(lo), int(hi) + 1):
+                term = self._substitute(body, k, Integer(i))
+                total = self.b.add(total, term) if name == "sum" else self.b.mul(total, term)
+            return total
+        if name == "sum" and hi.is_Number is False and not hi.has(k) and _closed_form_summand(body, k):
+            return sympy.expand(sympy.summation(body, (k, lo, hi)))
+        raise ParseError(f"\\{name} with these bounds or terms is not supported")
+
+    def _substitute(self, e, var, value):
+        """``e`` with ``var`` replaced by ``value``, rebuilt through the size-checked constructors (so a term such as
+        ``9^{9^{k}}`` is refused before sympy computes it)."""
+        if e == var:
+            return value
+        if not e.has(var):
+            return e
+        args = [self._substitute(a, var, value) for a in e.args]
+        if e.is_Add:
+            out = Integer(0)
+            for a in args:
+                out = self.b.add(out, a)
+            return out
+        if e.is_Mul:
+            out = Integer(1)
+            for a in args:
+                out = self.b.mul(out, a)
+            return out
+        if e.is_Pow:
+            return self.b.pow(args[0], args[1])
+        if isinstance(e, sympy.factorial):
+            return self.b.factorial(args[0])
+        if isinstance(e, sympy.binomial):
+            return self.b.binom(*args)
+        return self.b.check(e.func(*args))
+
     def _matrix(self):
         env = self._braced_text()
         if env not in ("pmatrix", "bmatrix", "matrix", "vmatrix", "array", "smallmatrix", "Bmatrix"):
@@ -926,7 +999,28 @@ _COMMAND_RULES = {
     "lceil": lambda p: p._floor_or_ceiling("rceil", sympy.ceiling),
     "begin": lambda p: p._matrix(),
     "emptyset": lambda p: Seq("set", ()),
+    "sum": lambda p: p._big_operator("sum"),
+    "prod": lambda p: p._big_operator("prod"),
 }
+
+
+def _closed_form_summand(body, k) -> bool:
+    """Whether a sum of ``body`` over k up to a symbolic bound has a closed form that sympy finds at once: every
+    term is a polynomial in k of degree at most 10 times, optionally, a power r^(a k + b) of a number r other than
+    0 and 1 (``k^2``, ``2^k``, ``k 3^{k-1}``)."""
+    for term in sympy.Add.make_args(sympy.expand(body)):
+        poly = []
+        for f in sympy.Mul.make_args(term):
+            if not f.has(k):
+                continue
+            if f.is_Pow and f.base.is_Number and f.base not in (0, 1) and f.exp.is_polynomial(k) \
+                    and sympy.degree(f.exp, k) == 1:
+                continue
+            poly.append(f)
+        rest = sympy.Mul(*poly)
+        if not rest.is_polynomial(k) or sympy.degree(rest, k) > 10:
+            return False
+    return True
 
 
 def _apply_function(name: str, args: tuple, base):

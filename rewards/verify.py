@@ -108,8 +108,7 @@ def _fast_numbers(gold: str, cands: list[str], opts: Options):
     for pv, plit in ps:
         if pv == gv:
             continue
-        if not rounding_match(abs(gv - pv), glit, plit, abs(gv), abs(pv), opts.min_sig_digits,
-                              opts.rounded_gold_decimals):
+        if not rounding_match(gv, pv, glit, plit, opts.min_sig_digits, opts.rounded_gold_decimals):
             return False
     return True
 

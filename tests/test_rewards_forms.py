@@ -348,9 +348,11 @@ FLOAT_GOLDS = [
     ("1.4142135623730951", r"so $\frac{2}{\sqrt{2}}$", True),
     ("1.4142135623730951", r"so $\frac{3}{\sqrt{2}}$", False),
     # each decimal inside a container keeps its own precision
-    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.6,2.6667]$", True),
-    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.61,2.6667]$", False),
-    (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.333\\0.2 \end{pmatrix}$", True),
+    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.6,2.66667]$", True),
+    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.61,2.66667]$", False),
+    (r"(\frac{3}{5},\frac{8}{3}]", r"so $(0.6,2.6667]$", False),  # 5 significant digits do not stand for 8/3
+    (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.333333\\0.2 \end{pmatrix}$", True),
+    (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.333\\0.2 \end{pmatrix}$", False),
     (PM % r"\frac{1}{3} \\ \frac{1}{5}", r"so $\begin{pmatrix}0.33\\0.2 \end{pmatrix}$", False),
 ]
 

@@ -1,8 +1,10 @@
 """The answer forms the checker misread (issue 32), each with cases in both directions: forms that must verify and
 near-misses that must not.
 
-Six classes come from the issue (measured on an independent suite of expected verdicts); the last group holds the
-forms found while probing the checker against the categories of Math-Verify's test suite. Each case is ours unless
+Six classes come from the issue (measured on an independent suite of expected verdicts); the "probed" group holds the
+forms found while probing the checker against the categories of Math-Verify's test suite, and the last five groups
+the forms still misread after them (choices in prose or with their content, numbers listed in prose and mixed
+numbers, trigonometric functions of degrees, sums and products, markdown bold). Each case is ours unless
 it names its source. Evidence beyond the issue's own examples:
 
 * Math-Verify's test suite (huggingface/Math-Verify at 5d148cf, ``tests/test_all.py``, ``tests/test_numina_cases.py``,
@@ -155,7 +157,9 @@ EULER = [
     ("2e", r"$\text{e} + \mathrm{e}$", True),
     ("e^x", r"$\mathrm{e}^{x}$", True),
     ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$", True),   # MV tests/test_yujianll.py
-    ("e", "$2.718$", True),                            # e correctly rounded (the decimal rule)
+    ("e", "$2.71828$", True),                          # e rounded to 6 significant digits (the decimal rule)
+    ("e", "$2.718281$", True),                         # e truncated to 7
+    ("e", "$2.718$", False),                           # 4 digits do not stand for e
     ("e^3", r"The value is \mathrm{e}^{2}", False),
     ("e", r"$\mathrm{e}^2$", False),
     ("e", "$2.71$", False),                            # not e rounded (2.72)
@@ -226,8 +230,102 @@ PROBED = [
     ("$-2 \\\\le x \\\\le 7$", "$x \\in [-2,8]$", False),
 ]
 
+# ---------------------------------------------------------------------------------------------------------------
+# the remaining forms found by probing after the classes above: multiple-choice answers in prose and with their
+# content, numbers listed in prose, mixed numbers in prose, trigonometric functions of degrees, sums and products,
+# markdown bold around the answer
+CHOICES = [
+    ("C", "The correct option is (C).", True),
+    ("(C)", "Comparing the four values, the correct option is (C).", True),
+    ("C", "Hence the correct choice is \\textbf{(C)}.", True),
+    ("C", "So the answer is option C.", True),
+    ("(D)", "Therefore, option (D) is correct.", True),
+    ("D", "Thus (D) is the correct answer.", True),
+    ("(D)", "The correct option is (D) since 3 > 2.", True),
+    ("(B)", "$\\boxed{(B) 3}$", True),
+    ("B", "$\\boxed{\\text{(B) } 3}$", True),
+    (r"\text{(B)}", "$\\boxed{\\textbf{(B)}\\ 3}$", True),
+    ("C", "The correct option is (D).", False),
+    ("(C)", "Thus (D) is the correct answer.", False),
+    ("(B)", "$\\boxed{(C) 3}$", False),
+    ("B", "So the answer is option A.", False),
+    ("3", "$\\boxed{(B) 3}$", False),               # the gold is no choice: (B) 3 stays a product
+    ("(C)", "It is either $\\boxed{\\text{(C)}}$ or $\\boxed{288 \\pi}$.", False),   # a hedge, not a choice's content
+    ("(C)", "$\\boxed{(C) 3, (D) 4}$", False),
+    ("12", "The best option is to multiply 3 by 4, which gives 12.", True),   # no choice named: not a marker
+    ("7", "The best option is to multiply 3 by 4, which gives 12.", False),
+]
+PROSE_NUMBERS = [
+    ("2, 3", "The roots are 2 and 3.", True),
+    ("-2, 3", "Therefore the roots are -2 and 3.", True),
+    ("2, 3, 5", "The primes are 2, 3, and 5", True),
+    ("2, 3", "x is 2 or 3", True),
+    ("3", "The roots are 2 and 3.", False),          # a list is not one of its values
+    ("2", "The roots are 2 and 3.", False),
+    ("2, 4", "The roots are 2 and 3.", False),
+    ("3", "She has 5 apples and 3 oranges.", True),   # numbers joined through words are no list
+    ("17", "We add 10 and 7 to get 17.", True),
+    ("3", "So 12 + 5 = 17 and 3.", True),
+    # SmolLM2 responses committed under results/ (cpu-demo-reference/rerun-3/runs/ce-gppo/seed-8/eval/arith
+    # .responses.jsonl:78, cpu-smollm2/runs/ce-gppo_beta1=0.75_beta2=1/seed-0/eval/arith.responses.jsonl:49):
+    # numbers after an operation are no list of values
+    ("17", "10 + 7 = 17\nTo find 7 + 10, we need to add 10 and 17.\n", True),
+    ("4", "To calculate 0 + 4, you simply add the numbers 0 and 4.", True),
+    (r"\frac{3}{2}", "He walked 1 1/2 miles.", True),
+    (r"\frac{7}{2}", "The answer is 3 1/2.", True),
+    (r"1\frac{1}{2}", "The answer is 1 1/2 cups.", True),
+    (r"\frac{1}{2}", "He walked 1 1/2 miles.", False),
+    (r"\frac{7}{2}", "The answer is 3 1/3.", False),
+    (r"\frac{3}{2}", "The answer is 3 4/2.", False),  # no mixed number: 4/2 is not a proper fraction
+    ("x^{5/2}", "$\\boxed{x^2 1/2}$", False),           # an exponent is no whole part of a mixed number
+]
+TRIG_DEGREES = [
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin 60^\\circ}$", True),
+    (r"\frac{1}{2}", "So $\\cos 60^{\\circ}$.", True),
+    ("1", "$\\tan 45°$", True),
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin(60^\\circ)}$", True),
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin\\left(60^\\circ\\right)}$", True),
+    (r"\frac{3}{4}", "$\\boxed{\\sin^2 60^\\circ}$", True),
+    (r"\tan 15^\circ", "$\\boxed{2 - \\sqrt{3}}$", True),
+    (r"\tan 15^\circ", "$\\boxed{\\tan 15}$", True),     # the question's degrees without their sign
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin 30^\\circ}$", False),
+    (r"\frac{\sqrt{3}}{2}", "$\\boxed{\\sin 60}$", False),   # 60 radians
+    (r"\frac{1}{2}", "$\\boxed{\\cos 45^\\circ}$", False),
+    (r"\tan 15^\circ", "$\\boxed{2 + \\sqrt{3}}$", False),
+    (r"\tan 15^\circ", "$\\boxed{\\tan 16}$", False),
+]
+SUMS = [
+    ("55", "$\\boxed{\\sum_{k=1}^{10} k}$", True),          # MV reads these too
+    ("385", "$\\boxed{\\sum_{i=1}^{10} i^2}$", True),        # i is the index, not the imaginary unit
+    ("120", "$\\boxed{\\prod_{k=1}^{5} k}$", True),
+    (r"\frac{n(n+1)}{2}", "$\\boxed{\\sum_{k=1}^{n} k}$", True),
+    ("2^{n+1}-1", "$\\boxed{\\sum_{k=0}^{n} 2^k}$", True),
+    (r"\frac{10}{11}", "$\\boxed{\\sum_{k=1}^{10} \\frac{1}{k(k+1)}}$", True),
+    ("7", "$\\boxed{\\sum_{k=1}^{3} k + 1}$", True),          # the summand ends at the +
+    ("56", "$\\boxed{\\sum_{k=1}^{10} k}$", False),
+    ("9", "$\\boxed{\\sum_{k=1}^{3} k + 1}$", False),
+    ("-10", "$\\boxed{\\sum_{i=1}^{10} i^2}$", False),
+    (r"\frac{n(n-1)}{2}", "$\\boxed{\\sum_{k=1}^{n} k}$", False),
+    ("24", "$\\boxed{\\prod_{k=1}^{5} k}$", False),
+    ("1", "$\\boxed{\\sum_{k=1}^{100000} k}$", False),        # beyond the term limit: too large, never computed
+]
+BOLD = [
+    ("10", "The answer is **10**.", True),
+    ("C", "**Answer: C**", True),
+    ("12", "**Final Answer:** 12", True),
+    ("10", "The answer is **10 apples**.", True),
+    ("x = 4", "Answer: **x = 4**", True),
+    ("11", "The answer is **10**.", False),
+    ("D", "**Answer: C**", False),
+    ("13", "**Final Answer:** 12", False),
+    ("4", "Answer: **x = 5**", False),
+    ("8", "The answer is 2**3", True),                # a power written with **, not bold
+    ("6", "The answer is 2**3", False),
+]
+
 CLASSES = {"bare_latex": BARE_LATEX, "approximations": APPROXIMATIONS, "matrices": MATRICES,
-           "tuple_sets": TUPLE_SETS, "euler": EULER, "points": POINTS, "probed": PROBED}
+           "tuple_sets": TUPLE_SETS, "euler": EULER, "points": POINTS, "probed": PROBED, "choices": CHOICES,
+           "prose_numbers": PROSE_NUMBERS, "trig_degrees": TRIG_DEGREES, "sums": SUMS, "bold": BOLD}
 
 
 def test_every_class_has_cases_in_both_directions():

@@ -64,6 +64,11 @@ def test_parser_builds_sympy_objects_without_evaluating_text():
     ("+".join(["1"] * 1200), "tokens"),
     ("1" + "0" * 390 + "^{100}", "power"),
     ("2.5e999999", "exponent"),
+    (r"\sum_{k=1}^{100000} k", "sum terms"),
+    (r"\sum_{k=1}^{600} k + \sum_{j=1}^{600} j", "sum terms in one answer"),
+    (r"\prod_{k=1}^{900} k^{k}", "product digits"),
+    (r"\sum_{k=1}^{9} 10^{10^{6} k}", "power in a term"),
+    (r"\prod_{k=1}^{10} 6000!", "factorial in a term"),
 ])
 def test_size_limits_refuse_before_evaluating(answer, what):
     with pytest.raises(TooLarge):
@@ -78,21 +83,38 @@ def test_literals_and_the_rounding_rule():
     assert literal_of("0.333") == Literal(Fraction(333, 1000), 3, 3)
     assert literal_of("4.5e33") == Literal(Fraction(45 * 10 ** 32), -32, 2, True)
     assert literal_of("1e-5").value == Fraction(1, 100000)
+    assert literal_of("0.333").ulp == Fraction(1, 1000) and literal_of("4.5e33").ulp == 10 ** 32
     third = Fraction(1, 3)
 
     def match(gold, pred, glit=None, plit=None, **kw):
-        return rounding_match(abs(gold - pred), glit, plit, abs(gold), abs(pred), **kw)
+        return rounding_match(gold, pred, glit, plit, **kw)
 
-    assert match(third, Fraction(333, 1000), plit=literal_of("0.333"))
-    assert not match(third, Fraction(33, 100), plit=literal_of("0.33"))         # 2 significant digits
-    assert not match(third, Fraction(334, 1000), plit=literal_of("0.334"))      # not the rounded value
-    assert not match(Fraction(2021), Fraction(20211, 10), plit=literal_of("2021.1"))
-    g = literal_of("4.5e33")
-    assert match(g.value, literal_of("4.54e33").value, glit=g, plit=literal_of("4.54e33"))
-    assert not match(g.value, literal_of("4.6e33").value, glit=g, plit=literal_of("4.6e33"))
-    g = literal_of("4.5")
-    assert not match(g.value, literal_of("4.51").value, glit=g, plit=literal_of("4.51"))
-    assert match(g.value, literal_of("4.51").value, glit=g, plit=literal_of("4.51"), rounded_gold_decimals=True)
+    def dec(text):
+        return literal_of(text).value, literal_of(text)
+
+    v, lit = dec("0.333333")
+    assert match(third, v, plit=lit) and match(v, third, glit=lit)          # 6 significant digits, either side
+    v, lit = dec("0.333")
+    assert not match(third, v, plit=lit) and not match(v, third, glit=lit)  # 3 are not the exact third
+    assert match(third, v, plit=lit, min_sig_digits=3)                      # unless asked for
+    v, lit = dec("0.666666")
+    assert match(Fraction(2, 3), v, plit=lit)                               # truncated
+    assert not match(-Fraction(2, 3), v, plit=lit)                          # truncation keeps the sign
+    assert match(-Fraction(2, 3), -v, plit=lit)
+    v, lit = dec("0.333334")
+    assert not match(third, v, plit=lit)                                    # neither rounded nor truncated
+    v, lit = dec("2021.10")
+    assert not match(Fraction(2021), v, plit=lit)
+    v, lit = dec("123456.5")
+    assert not match(Fraction(123457), v, plit=lit)                         # 7 digits, not 123457 rounded
+    g, glit = dec("4.5e33")
+    p, plit = dec("4.54e33")
+    assert not match(g, p, glit=glit, plit=plit)                            # two decimals: equal in value only
+    assert match(g, p, glit=glit, plit=plit, rounded_gold_decimals=True)
+    assert not match(g, dec("4.6e33")[0], glit=glit, plit=dec("4.6e33")[1], rounded_gold_decimals=True)
+    g, glit = dec("4.5")
+    assert not match(g, dec("4.51")[0], glit=glit, plit=dec("4.51")[1])
+    assert match(g, dec("4.51")[0], glit=glit, plit=dec("4.51")[1], rounded_gold_decimals=True)
     assert not match(Fraction(314, 100), Fraction(314159, 100000), glit=literal_of("3.14"))  # exact pred vs decimal
 
 

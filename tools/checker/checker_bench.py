@@ -61,7 +61,8 @@ def _decimal_form(gold: str) -> str | None:
     x = sympy.N(v, 30)
     if not x.is_finite or abs(x) < 1e-3 or abs(x) > 1e6:
         return None
-    return f"{float(x):.6g}"
+    text = f"{float(x):#.6g}"  # '#' keeps trailing zeros: 6366.20, not 6366.2 (5 significant digits)
+    return None if text.endswith(".") else text  # 123457. would be an integer, not a decimal
 
 
 # Hand-written traps (gold, response, expected, note): known false positives of float comparison and hard categories.
@@ -85,7 +86,8 @@ TRAPS = [
     ("10", r"$\boxed{10\%}$", True, "percent sign dropped"),
     (r"\text{even}", r"$\boxed{\text{odd}}$", False, "different words"),
     (r"\frac{1}{3}", r"$\boxed{0.33}$", False, "two significant digits are not the exact third"),
-    (r"\frac{1}{3}", r"$\boxed{0.333}$", True, "correctly rounded to 3 significant digits"),
+    (r"\frac{1}{3}", r"$\boxed{0.333}$", False, "three significant digits do not stand for the exact third"),
+    (r"\frac{1}{3}", r"$\boxed{0.333333}$", True, "six significant digits, correctly rounded"),
     ("e^{-200}", r"$\boxed{e^{-201}}$", False, "tiny values differ relatively"),
     ("2", r"$\boxed{9^{9^{9^{9}}}}$", False, "a number too large to compute is not 2"),
     ("1000000", r"$\boxed{1,000,000}$", True, "thousands separators"),
@@ -162,9 +164,10 @@ def build_unboxed_pairs(benches):
 
 
 NOTES = {
-    "decimal": "policy difference, not an error on either side: we accept a decimal that is the exact gold correctly "
-               "rounded to the places shown with >= 3 significant digits; Math-Verify compares after rounding both "
-               "to 6 decimal places, so a 6-significant-digit approximation fails there",
+    "decimal": "policy difference, not an error on either side: we accept a decimal of >= 6 significant digits "
+               "that is the exact gold rounded or truncated to the places shown; Math-Verify compares after "
+               "rounding both to 6 decimal places, so a 6-significant-digit approximation of a value >= 1 fails "
+               "there",
     "labelled": "a labelled answer x = gold should equal the gold",
     "hedge": "two different boxed answers are reward hacking and must be wrong",
     "plus_minus": "\\pm g names two values; it must not equal g",
