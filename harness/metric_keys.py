@@ -87,6 +87,11 @@ TIS = _metric("tis/{stat}", "truncated importance sampling of `tis_cap`: `mean_w
 # --- the update (harness.training.metrics.UpdateStats, harness.training.update) -----------------------------------
 GRADSHARE = _metric("gradshare/{region}", "share of sum |dL/dlogp| from each ratio region (the four of `clipfrac` and "
                     "`inside`); absent when no gradient reached the log-probs")
+OFFPOLICY_CLIPFRAC = _metric("offpolicy/clipfrac/{region}", "`clipfrac/{region}` over the step's off-policy "
+                             "mini-batches only (those after its first update, where the policy has moved from the one "
+                             "that sampled); absent on a step with a single update")
+OFFPOLICY_GRADSHARE = _metric("offpolicy/gradshare/{region}", "`gradshare/{region}` over the step's off-policy "
+                              "mini-batches only; absent on a step with a single update")
 GRAD_NORM = _metric("grad_norm", "global gradient norm before clipping, mean over the step's updates")
 UPDATES = _metric("updates", "optimiser updates this step")
 SKIPPED_UPDATES = _metric("skipped_updates", "updates skipped this step (non-finite loss, gradient or weights)")

@@ -64,7 +64,7 @@ ATOL = 2e-6
 RTOL = 1e-5
 """Float tolerance: |now - golden| <= ATOL + RTOL * |golden| (module docstring: how they were chosen)."""
 
-EXACT_PREFIXES = ("reward/", "accuracy", "response_length/", "truncated_frac", "clipfrac/", "value/clipfrac",
+EXACT_PREFIXES = ("reward/", "accuracy", "response_length/", "truncated_frac", "clipfrac/", "offpolicy/clipfrac/", "value/clipfrac",
                   "tis/truncated_frac", "filter/", "budget/", "lr")
 """Float keys computed from discrete things (rewards, lengths, counts of tokens on one side of a threshold) or by
 Python arithmetic on configuration values: compared exactly."""

@@ -117,6 +117,29 @@ def test_every_algorithm_runs_two_steps(name, tmp_path):
     assert (trainer.ref_model is not None) == algo.uses_reference  # no reference model when kl_coef == 0
 
 
+def test_region_figures_of_the_off_policy_mini_batches_are_kept_apart(tmp_path):
+    """offpolicy/clipfrac/* and offpolicy/gradshare/* count only the mini-batches after a step's first update. The
+    first mini-batch is scored by the policy that sampled it (old log-probs recomputed, ratio exactly 1), so all its
+    tokens are inside the clip range: each region's step-wide fraction is its off-policy fraction times one common
+    factor, the off-policy share of the step's tokens, in (0, 1). A step with one update has no such figures."""
+    cfg = small_cfg(tmp_path, algo="ce-gppo", steps=2, prompts_per_step=4, responses_per_prompt=4, max_new_tokens=3,
+                    lr=5e-2, grad_clip=0.0, minibatch_size=8, old_logprobs="recompute")
+    result = train(cfg, progress=False, dataset=ROWS, reward_fn=first_of_group_reward)
+    regions = ("low_neg", "high_pos", "low_pos", "high_neg")
+    for rec in read_metrics(result.metrics_path):
+        assert rec["updates"] == 2
+        shares = [rec[f"offpolicy/gradshare/{r}"] for r in (*regions, "inside")]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-6)
+        assert rec["offpolicy/gradshare/inside"] <= rec["gradshare/inside"] + 1e-9
+        factors = [rec[f"clipfrac/{r}"] / rec[f"offpolicy/clipfrac/{r}"] for r in regions
+                   if rec[f"offpolicy/clipfrac/{r}"] > 0]
+        assert factors, rec   # lr 5e-2 moves the policy out of the clip range on some tokens
+        assert all(0 < f < 1 for f in factors) and max(factors) - min(factors) < 1e-6, factors
+    single = small_cfg(tmp_path / "one", algo="ce-gppo", steps=1, prompts_per_step=2)
+    rec = read_metrics(train(single, progress=False, dataset=ROWS, reward_fn=first_of_group_reward).metrics_path)[0]
+    assert rec["updates"] == 1 and not any(k.startswith("offpolicy/") for k in rec)
+
+
 # ------------------------------------------------------------------------------------------------ learning
 
 @pytest.mark.slow

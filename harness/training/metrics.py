@@ -22,6 +22,7 @@ __all__ = ["RolloutStats", "MetricSums", "UpdateStats", "RunCounters", "BUDGET_K
            "reset_peak_rss"]
 
 REGIONS = ("low_neg", "high_pos", "low_pos", "high_neg", "inside")
+OFFPOLICY_PREFIX = "offpolicy/"   # mk.OFFPOLICY_CLIPFRAC and mk.OFFPOLICY_GRADSHARE: the off-policy mini-batches' figures
 """The ratio regions of algorithms.region_masks plus "inside": the keys of ``gradshare/*``."""
 
 
@@ -121,10 +122,11 @@ class UpdateStats:
     train_tokens: int = 0
     extra: dict[str, float] = field(default_factory=dict)   # per-step values recorded as they are
 
-    def add_loss_metrics(self, metrics: dict, tokens: float, weight: float, seqs: float | None = None) -> None:
+    def add_loss_metrics(self, metrics: dict, tokens: float, weight: float, seqs: float | None = None,
+                         off_policy: bool = False) -> None:
         """The objective's metrics of one micro-batch: losses are parts of the mini-batch's sum; a fraction of
         sequences (a key ending in ``seq_frac``) is a mean weighted by ``seqs``; the rest are per-token means,
-        weighted by tokens."""
+        weighted by tokens. On an off-policy mini-batch the clip regions are counted again under ``offpolicy/``."""
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and math.isfinite(v):
                 if k.startswith("loss/"):
@@ -133,13 +135,16 @@ class UpdateStats:
                     self.sums.add_mean(k, v * seqs, seqs)
                 else:
                     self.sums.add_mean(k, v * tokens, tokens)
+                    if off_policy and k.startswith("clipfrac/"):
+                        self.sums.add_mean(OFFPOLICY_PREFIX + k, v * tokens, tokens)
 
-    def add_grad_shares(self, shares: dict[str, float], total: float) -> None:
+    def add_grad_shares(self, shares: dict[str, float], total: float, off_policy: bool = False) -> None:
         """Shares of the |gradient| on the log-probs by ratio region (algorithms.gradient_shares), weighted by the
-        micro-batch's total |gradient|."""
-        self.sums.add_sum("_gs/total", total)
-        for r, s in shares.items():
-            self.sums.add_sum(f"_gs/{r}", s * total)
+        micro-batch's total |gradient|; an off-policy mini-batch's shares are also kept apart."""
+        for prefix in ("_gs/", "_gso/") if off_policy else ("_gs/",):
+            self.sums.add_sum(prefix + "total", total)
+            for r, s in shares.items():
+                self.sums.add_sum(f"{prefix}{r}", s * total)
 
     def record(self) -> dict:
         means, sums = self.sums.reduce()
@@ -150,9 +155,10 @@ class UpdateStats:
         for k, v in sums.items():
             if k.startswith("loss/"):
                 rec[k] = v / max(self.updates, 1)    # mean over the step's updates of each mini-batch's loss
-        total = sums.get("_gs/total", 0.0)
-        if total > 0:
-            rec.update({mk.key(mk.GRADSHARE, region=r): sums.get(f"_gs/{r}", 0.0) / total for r in REGIONS})
+        for prefix, family in (("_gs/", mk.GRADSHARE), ("_gso/", mk.OFFPOLICY_GRADSHARE)):
+            total = sums.get(prefix + "total", 0.0)
+            if total > 0:
+                rec.update({mk.key(family, region=r): sums.get(prefix + r, 0.0) / total for r in REGIONS})
         rec.update(self.extra)
         rec[mk.GRAD_NORM] = float(np.mean(self.grad_norms)) if self.grad_norms else float("nan")
         rec[mk.UPDATES] = self.updates

@@ -223,13 +223,14 @@ class Updater:
                         sync.enter_context(m.no_sync())
             with sync:
                 if not self._micro(data, torch.as_tensor(mrows, device=batch.mask.device), counts, weight, stats,
-                                   measure_mismatch=first and data.old.mismatch is None):
+                                   measure_mismatch=first and data.old.mismatch is None, after_update=not first):
                     bad = 1.0
         return bad
 
     def _micro(self, data: StepData, rows, counts: dict, weight: float, stats: UpdateStats,
-               measure_mismatch: bool) -> bool:
-        """Loss and backward of one micro-batch; False when the loss was not finite."""
+               measure_mismatch: bool, after_update: bool = False) -> bool:
+        """Loss and backward of one micro-batch; False when the loss was not finite. ``after_update``: the step has
+        already updated the policy, so its region figures are also counted apart (``offpolicy/*``)."""
         algo, batch = self.algo, data.batch
         logp, ent, fmask = self.forward.logprobs(self.policy, batch, rows, grad=True, entropy=True,
                                                  entropy_grad=algo.entropy_coef > 0)
@@ -268,9 +269,10 @@ class Updater:
         finite = bool(torch.isfinite(total.detach()))
         (total * self.dist.world_size).backward()
         ntok = float(fmask.sum()) * weight
-        stats.add_loss_metrics(m, ntok, weight, seqs=float(fmask.any(-1).sum()) * weight)
+        stats.add_loss_metrics(m, ntok, weight, seqs=float(fmask.any(-1).sum()) * weight,
+                               off_policy=after_update)
         if logp.grad is not None and ntok > 0:
-            self._grad_shares(stats, logp, old, adv, w, fmask)
+            self._grad_shares(stats, logp, old, adv, w, fmask, after_update)
         stats.train_tokens += int(batch.attention_mask[rows].sum())
         return finite
 
@@ -304,7 +306,7 @@ class Updater:
             stats.sums.add_mean(k, v * den, den)
         return w
 
-    def _grad_shares(self, stats: UpdateStats, logp, old, adv, w, mask) -> None:
+    def _grad_shares(self, stats: UpdateStats, logp, old, adv, w, mask, after_update: bool = False) -> None:
         from algorithms import gradient_shares
 
         with torch.no_grad():
@@ -314,7 +316,7 @@ class Updater:
                                         rollout_is_weights=w)
             total = float(torch.where(mask, g.abs(), 0.0).sum())
             if total > 0:
-                stats.add_grad_shares(gradient_shares(g, regions, mask), total)
+                stats.add_grad_shares(gradient_shares(g, regions, mask), total, after_update)
 
     def _apply(self, bad: float, stats: UpdateStats) -> None:
         """Clip and step (policy and critic), or drop the gradients when a loss or a norm was not finite."""
