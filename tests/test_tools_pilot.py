@@ -39,3 +39,22 @@ def test_grid_mistakes_are_one_line(tmp_path, capsys):
     grid.write_text("preset: tiny-test\nsettings: {a: {}}\n")
     assert pilot.main([str(grid), "--out", str(tmp_path), "--only", "b"]) == 2
     assert "unknown setting(s) ['b']" in capsys.readouterr().err
+
+
+def test_one_objective_gets_a_projected_mdd_from_its_seed_variance(tmp_path):
+    """Seeds that differ by a constant shift per seed (no residual): the projection is 2.80 x sqrt(2 var(shift) / S),
+    with var the sample variance of the shifts, computed here by hand."""
+    base = [0.2, 0.4, 0.6, 0.3, 0.9]
+    shifts = [0.0, 0.1, 0.2]
+    for s, shift in enumerate(shifts):
+        summary = tmp_path / "runs" / "grpo" / f"seed-{s}" / "eval" / "summary.json"
+        summary.parent.mkdir(parents=True)
+        summary.write_text(json.dumps({"benches": {"arith": {"per_problem": [b + shift for b in base]}}}))
+    mdd, sd, seeds, problems = pilot.projected_mdd(tmp_path, "arith")
+    var = sum((x - 0.1) ** 2 for x in shifts) / 2
+    assert (seeds, problems) == (3, 5)
+    assert sd == pytest.approx(100 * var ** 0.5)
+    assert mdd == pytest.approx(100 * (1.959964 + 0.841621) * (2 * var / 3) ** 0.5, rel=1e-5)
+    (tmp_path / "runs" / "grpo" / "seed-1" / "eval" / "summary.json").unlink()
+    (tmp_path / "runs" / "grpo" / "seed-2" / "eval" / "summary.json").unlink()
+    assert pilot.projected_mdd(tmp_path, "arith") is None       # one finished seed: no variance to project from
