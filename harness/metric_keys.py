@@ -104,7 +104,26 @@ OLD_LOGPROBS = _metric("old_logprobs", "where pi_old came from: forward | recomp
 # --- the run (harness.training.trainer, harness.training.probe, harness.evaluate) ---------------------------------
 BUDGET = _metric("budget/{counter}", "what the run has spent so far (cumulative, checkpointed): `prompts`, "
                  "`responses`, `tokens` (response tokens), `zero_adv_groups` (all rewards equal), `updates` (applied)")
-TIME = _metric("time/{phase}_s", "wall seconds of a phase of the step; `time/step_s` is the whole step")
+TIME_PHASES = (
+    "rollout",        # the engine's generate calls: the step's responses (and ReMax's greedy baselines)
+    "reward",         # scoring the responses (the answer checker or the user's reward)
+    "batch",          # rollout statistics, collating the groups into one padded tensor batch
+    "old_logprobs",   # a no-grad forward for pi_old, when it is recomputed before the update
+    "ref_logprobs",   # the reference model's forward (KL), when the objective has one
+    "values",         # the critic's forward (PPO), before the update
+    "advantages",     # the objective's advantage estimator
+    "update",         # epochs x mini-batches x micro-batches: forward, loss, backward, clipping, optimiser steps
+    "sync",           # pushing the new weights into the rollout engine, the learning-rate schedule
+    "metrics",        # reducing and assembling the step's metrics record
+    "eval",           # the callbacks: held-out evaluation (the curve, and the final evaluation at the last step)
+    "probe",          # entropy/probe: the teacher-forced probe set
+    "checkpoint",     # writing the checkpoint (files, fsync, manifest)
+)
+"""the phases of a training step, in the order of the step (harness.timing times them)"""
+TIME = _metric("time/{phase}_s", "wall seconds of a phase of the step (harness.timing): `rollout`, `reward`, "
+               "`batch`, `old_logprobs`, `ref_logprobs`, `values`, `advantages`, `update`, `sync`, `metrics`, `eval`, "
+               "`probe`, `checkpoint`, each in every step record (0.0 without work); `time/step_s` is the whole step "
+               "(rollout to checkpoint), which they add up to; the step-0 record has `time/probe_s`")
 STEP_TIME = key(TIME, phase="step")
 PEAK_RSS = _metric("memory/peak_rss_mb", "peak resident memory of the process since the run started (MiB)")
 PEAK_GPU = _metric("memory/peak_gpu_mb", "peak allocated GPU memory (MiB; on CUDA)")

@@ -22,6 +22,8 @@ A comparison folder (`rlvr-zoo compare --out OUT`), written by harness.compare.r
     base/eval/             evaluation of the initial model
     runs/<slug>/seed-<s>/  one training run, plus eval/ (its final evaluation) and DONE (JSON: label, algo, overrides,
                            seed, wall times; written last, when the run is trained and evaluated)
+    timing.json            where the invocation's time went: model loads, engine start-up, evaluations, each run's
+                           phases (harness.timing)
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ WARM_START_FILE = "warm_start.json"
 RUNS_DIR = "runs"
 EVAL_DIR = "eval"
 DONE_FILE = "DONE"
+TIMING_FILE = "timing.json"
 
 
 def slug(label: str) -> str:

@@ -67,6 +67,26 @@ def test_round_trip_restores_weights_optimizer_and_state(tiny, tmp_path):
         assert torch.equal(s1[k]["exp_avg"], s2[k]["exp_avg"])
 
 
+def test_final_model_shares_the_last_checkpoints_files_and_outlives_it(tiny, tmp_path):
+    """save_final(same_as=checkpoint/model) links the checkpoint's files (same bytes, no second write); the files
+    in the checkpoint are written without zip CRC-32 and still load; deleting the checkpoint keeps final/ whole."""
+    import shutil
+
+    model, tokenizer = tiny
+    opt = _trained_optimizer(model)
+    path = _save(tmp_path, model, tokenizer, opt, step=3)
+    assert ckpt.verify_checkpoint(path)
+    final = ckpt.save_final(model, tokenizer, tmp_path / "final", same_as=path / ckpt.MODEL_DIR)
+    weights = final / "model.safetensors"
+    assert os.path.samefile(weights, path / ckpt.MODEL_DIR / "model.safetensors")
+    assert sorted(p.name for p in final.iterdir()) == sorted(p.name for p in (path / ckpt.MODEL_DIR).iterdir())
+    written = ckpt.save_final(model, tokenizer, tmp_path / "written")
+    assert (written / "model.safetensors").read_bytes() == weights.read_bytes()
+    shutil.rmtree(path)
+    loaded, _ = load_policy(str(final))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
 def test_rng_states_round_trip():
     state = ckpt.capture_rng()
     first = (random.random(), np.random.rand(), torch.rand(3))

@@ -36,6 +36,12 @@ def test_compare_writes_every_file(compared):
     base = json.loads((out / "base/eval/summary.json").read_text())
     assert base["benches"]["arith"]["problems"] == 4 and base["model"] == "tiny-random"
     assert len((out / "base/eval/arith.responses.jsonl").read_text().splitlines()) == 4 * 2
+    # where the invocation's time went (harness.compare.timing): its own phases, each run's, and the totals
+    timing = json.loads((out / "timing.json").read_text())
+    assert set(timing["runs"]) == {"grpo/seed-0", "ce-gppo_beta1=0.75_beta2=1/seed-0"}
+    assert timing["phases"]["base_eval_s"] > 0 and timing["phases"]["train_s"] > 0
+    assert all(r["steps"]["update_s"] > 0 and r["trainer"]["load_s"] > 0 for r in timing["runs"].values())
+    assert sum(timing["totals"].values()) == pytest.approx(timing["wall_s"], rel=0.01)
     probes = set()
     for slug in ("grpo", "ce-gppo_beta1=0.75_beta2=1"):
         run = out / "runs" / slug / "seed-0"
@@ -44,7 +50,8 @@ def test_compare_writes_every_file(compared):
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
         # step 0: the initial model's entropy on the fixed probe set (harness.training.probe), the same tokens in
         # every arm (one seed, one model)
-        assert [r["step"] for r in records] == [0, 1, 2] and set(records[0]) == {"step", "entropy/probe"}
+        assert [r["step"] for r in records] == [0, 1, 2] and \
+            set(records[0]) == {"step", "entropy/probe", "time/probe_s"}
         assert all("entropy/probe" in r for r in records)       # eval_every: 1
         probes.add((run / "entropy_probe.json").read_text())
         records = records[1:]

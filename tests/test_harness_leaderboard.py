@@ -225,6 +225,10 @@ def _dynamics_metrics(seed: int) -> list[dict]:
             rec["clipfrac/high_pos"] = 0.01
         if t in (4, 8):
             rec["eval/accuracy"] = 0.25 * (t // 4) + 0.25 * seed
+        # step timers (harness.timing): 10 s a step (11 for seed 1), 5 in the update, 3 (4) in rollouts, an
+        # evaluation of 1 s at the last step
+        rec.update({"time/step_s": 10.0 + seed, "time/update_s": 5.0, "time/rollout_s": 3.0 + seed,
+                    "time/eval_s": 1.0 if t == 8 else 0.0})
         recs.append(rec)
     return recs
 
@@ -243,11 +247,15 @@ def test_dynamics_view_by_hand(tmp_path):
     assert dyn["clipfrac/low_neg"] == pytest.approx(0.05)
     assert dyn["clipfrac/high_pos"] == pytest.approx(0.01)  # only seed 0 logged it
     assert dyn["eval_accuracy_final"] == pytest.approx(0.625) and dyn["steps"] == 8
+    # mean step 10.5 s: update 5 (48%), rollout 3.5 (33%), evaluation 0.125 (1%); phases never logged: None
+    assert dyn["time/step_s"] == pytest.approx(10.5) and dyn["time/rollout_s"] == pytest.approx(3.5)
+    assert dyn["time/eval_s"] == pytest.approx(0.125) and dyn["time/checkpoint_s"] is None
     md = leaderboard.render(rows, "md", "dynamics")
     line = next(x for x in md.splitlines() if x.startswith("| ce-gppo"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells == ["ce-gppo", "2", "8", "1.780", "1.230", "-0.550 (-0.500 / -0.600)", "35.0", "65.0", "3.00",
-                     "-", "5.00", "1.00", "62.5"] + ["-"] * 5      # no budget/* logged
+                     "-", "5.00", "1.00", "62.5"] + ["-"] * 5 + \
+        ["10.5", "update 48% rollout 33% eval 1%"]      # no budget/* logged
     table = list(csv.DictReader(io.StringIO(leaderboard.render(rows, "csv", "dynamics"))))
     assert float(table[0]["entropy_change"]) == pytest.approx(-0.55) and table[0]["gradshare_high_pos"] == ""
     assert table[0]["entropy_change_per_seed"] == "-0.5 -0.6"

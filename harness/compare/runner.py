@@ -34,9 +34,11 @@ from tqdm.auto import tqdm
 from harness import presets as presets_mod
 from harness import run_layout
 from harness.compare import warm_start
+from harness.compare.timing import COMPARE_PHASES, timed, write_timing
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
 from harness.io import check_dir, ensure_dir, read_text, write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
+from harness.timing import PhaseTimer
 
 
 class CompareInterrupted(Exception):
@@ -351,16 +353,6 @@ def check_folders(plan: Plan) -> None:
 # running
 
 
-def _load_engine(model_spec: str, train: dict[str, Any]):
-    """The model and rollout engine exactly as the trainer builds them: float32 weights, the engine running under
-    the configured compute dtype (`dtype`, e.g. bf16 autocast) with the configured `engine_params`."""
-    from harness.models import load_policy
-
-    model, tokenizer = load_policy(model_spec, dtype="float32")
-    model.eval()
-    return model, tokenizer, _make_engine(train, model, tokenizer)
-
-
 def _make_engine(train: dict[str, Any], model, tokenizer):
     """The comparison's rollout engine for `model`: `engine` with the compute dtype and `engine_params`."""
     from harness.rollout import make_engine
@@ -372,24 +364,32 @@ def _make_engine(train: dict[str, Any], model, tokenizer):
 
 def evaluate_model(model_spec: str, train: dict[str, Any], cfg: EvalConfig, out_dir: Path, label: str,
                    progress: bool = True, shared: "SharedEngine | None" = None,
-                   display: str | None = None) -> dict[str, Any]:
-    """Load a model (spec or path), build the comparison's engine for it (or load its weights into the shared
-    engine) and evaluate; files go to out_dir. ``display`` names the model in the summary (default: the spec)."""
-    if shared is not None:
-        from harness.models import load_policy
+                   display: str | None = None, timer=None, phase: str = "base_eval") -> dict[str, Any]:
+    """Load a model (spec or path) in float32, build the comparison's engine for it (the configured compute dtype
+    and `engine_params`, as the trainer builds it) or load its weights into the shared engine, and evaluate; files
+    go to out_dir. ``display`` names the model in the summary (default: the spec). ``timer``: the comparison's
+    PhaseTimer, which gets the load as ``load``, the engine as ``engine_start`` and the evaluation as ``phase``."""
+    from harness.models import load_policy
 
+    with timed(timer, "load"):
         model, tokenizer = load_policy(model_spec, dtype="float32")
-        engine = shared.get(model, tokenizer)
+        model.eval()
+    if shared is not None:
+        with timed(timer, "engine_start"):
+            engine = shared.get(model, tokenizer)
         try:
-            return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
-                            extra={"model": display or str(model_spec)})
+            with timed(timer, phase):
+                return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
+                                extra={"model": display or str(model_spec)})
         finally:
             del model
             gc.collect()
-    model, tokenizer, engine = _load_engine(model_spec, train)
+    with timed(timer, "engine_start"):
+        engine = _make_engine(train, model, tokenizer)
     try:
-        return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
-                        extra={"model": display or str(model_spec)})
+        with timed(timer, phase):
+            return evaluate(engine, tokenizer, cfg, out_dir, progress=progress, label=label,
+                            extra={"model": display or str(model_spec)})
     finally:
         close = getattr(engine, "close", None)
         if callable(close):
@@ -429,8 +429,8 @@ def _wants_shared_engine(plan: "Plan") -> bool:
     return bool(plan.options.get("share_engine", True)) and kind != "hf"
 
 
-def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
-               shared: SharedEngine | None = None) -> dict[str, Any]:
+def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool, shared: SharedEngine | None = None,
+               timer=None) -> dict[str, Any]:
     from harness.training import TrainConfig, train
 
     run_dir = ensure_dir(plan.run_dir(spec, seed), plan.out)
@@ -454,31 +454,34 @@ def _train_one(plan: Plan, spec: AlgoSpec, seed: int, progress: bool,
         if shared.engine is None:  # resumed comparison: the base model was evaluated by an earlier process
             from harness.models import load_policy
 
-            base_model, base_tok = load_policy(plan.model_for_runs(), dtype="float32")
-            shared.get(base_model, base_tok)
-            del base_model
+            with timed(timer, "engine_start"):
+                base_model, base_tok = load_policy(plan.model_for_runs(), dtype="float32")
+                shared.get(base_model, base_tok)
+                del base_model
         kw["engine"] = shared.engine
-    result = train(cfg, resume=resume, callbacks=[callback], progress=progress, **kw)
+    with timed(timer, "train"):
+        result = train(cfg, resume=resume, callbacks=[callback], progress=progress, **kw)
     if result.status != "completed" or not result.final_model_dir:
         raise CompareInterrupted(f"{spec.label} seed {seed} stopped after step {result.steps_done} "
                                  f"({result.status}); its checkpoint is in "
                                  f"{checkpoints}: run the same command again to resume")
     if not (eval_dir / SUMMARY_FILE).is_file():  # the trainer did not call back at the last step
         evaluate_model(str(result.final_model_dir), plan.train, plan.eval, eval_dir, label=spec.label,
-                       progress=progress, shared=shared)
+                       progress=progress, shared=shared, timer=timer, phase="final_eval")
     info = {"label": spec.label, "algo": spec.algo, "overrides": spec.overrides, "seed": seed,
             "train_wall_time_s": result.wall_time_s,
             "wall_time_s": time.time() - start, "resumed": resume,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if resume:
         info["wall_time_s"] = max(info["wall_time_s"], float(info["train_wall_time_s"]))
-    write_json(run_dir / DONE_FILE, info)
-    if not plan.options.get("keep_checkpoints", False) and checkpoints.is_dir():
-        shutil.rmtree(checkpoints)
-    if not plan.options.get("keep_final", True) and Path(result.final_model_dir).is_dir():
-        shutil.rmtree(result.final_model_dir)
-    del result
-    gc.collect()
+    with timed(timer, "cleanup"):
+        write_json(run_dir / DONE_FILE, info)
+        if not plan.options.get("keep_checkpoints", False) and checkpoints.is_dir():
+            shutil.rmtree(checkpoints)
+        if not plan.options.get("keep_final", True) and Path(result.final_model_dir).is_dir():
+            shutil.rmtree(result.final_model_dir)
+        del result
+        gc.collect()
     return info
 
 
@@ -488,6 +491,7 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     from harness import leaderboard
     from harness.leaderboard import curves
 
+    timer = PhaseTimer(COMPARE_PHASES)
     previous = _check_existing(plan)
     check_folders(plan)
     labels = previous + [a.label for a in plan.algos if a.label not in previous]
@@ -500,22 +504,24 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
     bar = tqdm(total=len(jobs) + 1, desc="compare", unit="run", disable=not progress, position=0,
                dynamic_ncols=True)
     shared = SharedEngine(plan.train) if _wants_shared_engine(plan) else None
+    timed_runs: dict[str, Path] = {}
     try:
         bar.set_postfix_str("base model")
         ensure_dir(base_dir, plan.out)
         display = None
         if plan.options.get("warm_start"):
-            plan.start_model, record = warm_start.ensure(plan.out, plan.train, plan.options, progress, echo)
+            with timed(timer, "warm_start"):
+                plan.start_model, record = warm_start.ensure(plan.out, plan.train, plan.options, progress, echo)
             display = warm_start.label(record)
             untouched = ensure_dir(run_layout.untouched_eval_dir(plan.out), plan.out)
             if not (untouched / SUMMARY_FILE).is_file():   # reported beside the warm start
                 evaluate_model(plan.train.get("model") or _train_default("model"), plan.train, plan.eval, untouched,
-                               label="untouched base", progress=progress, shared=shared)
+                               label="untouched base", progress=progress, shared=shared, timer=timer)
         if (base_dir / SUMMARY_FILE).is_file():
             echo(f"[compare] base model: already evaluated ({base_dir / SUMMARY_FILE})")
         else:
             evaluate_model(plan.model_for_runs(), plan.train, plan.eval, base_dir, label="base", progress=progress,
-                           shared=shared, display=display)
+                           shared=shared, display=display, timer=timer)
         bar.update(1)
         for spec, seed in jobs:
             run_dir = plan.run_dir(spec, seed)
@@ -523,7 +529,8 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
             if (run_dir / DONE_FILE).is_file():
                 echo(f"[compare] {spec.label} seed {seed}: finished earlier, skipped ({run_dir / DONE_FILE})")
             else:
-                _train_one(plan, spec, seed, progress, shared)
+                _train_one(plan, spec, seed, progress, shared, timer)
+                timed_runs[f"{spec.slug}/seed-{seed}"] = run_dir
             bar.update(1)
     finally:
         bar.close()
@@ -532,8 +539,10 @@ def run(plan: Plan, progress: bool = True, echo=print) -> list[dict[str, Any]]:
                 echo(f"[compare] one {plan.train.get('engine')} engine served every run (start-up "
                      f"{shared.startup_s:.0f} s, paid once)")
             shared.close()
-    rows = leaderboard.collect(plan.out)
-    leaderboard.write_all(rows, plan.out)
-    curves.plot(leaderboard.metrics_files(rows), plan.out / "curves.png", title=f"{plan.preset.name}: {plan.train.get('model', '')} on "
-                f"{plan.train.get('task', '')}")
+    with timed(timer, "leaderboard"):
+        rows = leaderboard.collect(plan.out)
+        leaderboard.write_all(rows, plan.out)
+        curves.plot(leaderboard.metrics_files(rows), plan.out / "curves.png", title=f"{plan.preset.name}: "
+                    f"{plan.train.get('model', '')} on {plan.train.get('task', '')}")
+    write_timing(plan.out, timer, timed_runs)
     return rows

@@ -38,6 +38,7 @@ from harness import run_layout
 from harness.io import read_text
 from harness.leaderboard.result_files import (DuplicateRunWarning, check_metrics, checker_of,
                                               complete_summary, digest_of, read_done, readable_or_missing, warn)
+from harness.timing import STEP_KEY, phase_keys
 
 
 BOOTSTRAP_SAMPLES = 10_000   # every interval and verdict: the hierarchical bootstrap, numpy seed 0
@@ -50,8 +51,10 @@ RUN_MEANS = tuple(mk.key(family, region=r) for family in (mk.GRADSHARE, mk.CLIPF
                   for r in ("low_neg", "high_pos"))
 BUDGET = tuple(mk.key(mk.BUDGET, counter=c) for c in ("prompts", "responses", "tokens", "zero_adv_groups", "updates"))
 """the trainer's cumulative budget counters: the dynamics view shows each run's last value (mean over seeds)"""
+TIME_KEYS = (STEP_KEY, *phase_keys())
+"""the step's wall time and its phases (harness.timing): the dynamics view shows each run's mean per step"""
 DYNAMICS_KEYS = ("steps", "entropy_source", "entropy_start", "entropy_end", "entropy_change", "accuracy_first", "accuracy_last",
-                 *RUN_MEANS, "eval_accuracy_final", *BUDGET)
+                 *RUN_MEANS, "eval_accuracy_final", *BUDGET, *TIME_KEYS)
 
 
 @dataclass
@@ -176,6 +179,8 @@ def _run_dynamics(records: list[dict[str, Any]]) -> dict[str, Any]:
            "eval_accuracy_final": evals[-1] if evals else None, "final_entropy": ent[-1] if ent else None}
     for key in RUN_MEANS:
         out[key] = _mean(vals(key))
+    for key in TIME_KEYS:
+        out[key] = _mean([v for s, v in values(records, key) if s > 0])
     for key in BUDGET:
         spent = vals(key)
         out[key] = spent[-1] if spent else None

@@ -16,6 +16,7 @@ from harness.leaderboard.collect import (ACCURACY_STEPS, BUDGET, DYNAMICS_KEYS, 
                                          benches_of)
 from harness.leaderboard.views import (DEFAULT_VIEW, VIEWS, analysis, delta_rows, dynamics_rows, scores_rows,
                                        verdict_record)
+from harness.timing import STEP_KEY, phase_keys
 
 FORMATS = ("md", "csv", "latex", "html", "json")
 EXTENSIONS = {"md": "md", "csv": "csv", "latex": "tex", "html": "html", "json": "json"}
@@ -115,7 +116,8 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     headers = ["algorithm", "seeds", "steps", start, end, "Δ entropy (per seed)",
                f"train acc first {ACCURACY_STEPS} (%)", f"train acc last {ACCURACY_STEPS} (%)",
                "gradshare low_neg (%)", "gradshare high_pos (%)", "clipfrac low_neg (%)", "clipfrac high_pos (%)",
-               "final held-out acc (%)", "prompts", "responses", "tokens", "zero-adv groups", "updates"]
+               "final held-out acc (%)", "prompts", "responses", "tokens", "zero-adv groups", "updates", "s/step",
+               "where a step goes"]
     body = []
     for d in records:
         change = _signed(d["entropy_change"])
@@ -126,8 +128,19 @@ def dynamics_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
                      "-" if d["steps"] is None else str(d["steps"]), mark + _fixed(d["entropy_start"]),
                      mark + _fixed(d["entropy_end"]), mark + change, _pct(d["accuracy_first"]), _pct(d["accuracy_last"])] +
                     [_pct(d[k], 2) for k in RUN_MEANS] + [_pct(d["eval_accuracy_final"])] +
-                    ["-" if d[k] is None else f"{d[k]:.0f}" for k in BUDGET])
+                    ["-" if d[k] is None else f"{d[k]:.0f}" for k in BUDGET] +
+                    [_fixed(d.get(STEP_KEY), 1), _step_shares(d)])
     return headers, body
+
+
+def _step_shares(d: dict) -> str:
+    """The three phases that took the most of a mean step, as shares of its wall time ("update 52% rollout 31%
+    eval 9%"); "-" without timers."""
+    step = d.get(STEP_KEY)
+    if not step:
+        return "-"
+    shares = sorted(((d.get(k) or 0.0) / step, k) for k in phase_keys())[::-1][:3]
+    return " ".join(f"{k[len('time/'):-len('_s')]} {100 * v:.0f}%" for v, k in shares if v > 0) or "-"
 
 
 def _latex_escape(text: str) -> str:

@@ -16,7 +16,7 @@ from harness import metric_keys as mk
 from harness.io import open_append, write_text
 from harness.run_layout import METRICS_FILE, metrics_records
 
-__all__ = ["MetricsLogger", "truncate_metrics"]
+__all__ = ["MetricsLogger", "record_line", "restore_record", "truncate_metrics"]
 
 
 def _jsonable(value):
@@ -34,6 +34,11 @@ def _jsonable(value):
     return str(value)
 
 
+def record_line(record: dict) -> str:
+    """The JSON line (without its newline) that ``MetricsLogger.log`` writes for ``record``."""
+    return json.dumps(_jsonable(record))
+
+
 def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
     """Keep only records with ``step <= last_step`` (atomic rewrite); used when resuming from a checkpoint."""
     path = Path(path)
@@ -41,6 +46,18 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
         return
     kept = [r for r in metrics_records(path) if r.get(mk.STEP, 0) <= last_step]
     write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def restore_record(path: str | os.PathLike, step: int, line: str | None) -> bool:
+    """Append ``line`` (a `record_line` kept in checkpoint ``step``) when the file's last record is older than
+    ``step``: the process died after writing the checkpoint and before logging its step. Returns whether it did."""
+    if not line:
+        return False
+    records = metrics_records(path)
+    if records and int(records[-1].get(mk.STEP, 0)) >= step:
+        return False
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records) + line + "\n")
+    return True
 
 
 class MetricsLogger:

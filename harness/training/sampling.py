@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,6 +165,7 @@ class GroupCollector:
         self.greedy_baseline = greedy_baseline
         self.stop_ids = template_stop_ids(tokenizer, cfg.template)
         self._prompts: dict[int, str] = {}
+        self.timer = None
 
     def prompt(self, index: int) -> str:
         """The prompt text of a row: its ready ``prompt`` string, else its problem in the config's template."""
@@ -189,14 +191,20 @@ class GroupCollector:
             out.extend(self.engine.generate([self.prompt(i) for i in chunk], sampling))
         return out
 
+    def _phase(self, name: str):
+        """The step timer's phase ``name`` (harness.timing), or nothing when no timer was given."""
+        return self.timer.phase(name) if self.timer is not None else nullcontext()
+
     def _round(self, step: int, round_: int, mine: list[int], out: Collected) -> list[ScoredGroup]:
         """Sample and score one round of this rank's prompts."""
         G = self.cfg.responses_per_prompt
         t0 = time.perf_counter()
-        rollouts = self.generate(mine, step, round_, self.dist.rank)
+        with self._phase("rollout"):
+            rollouts = self.generate(mine, step, round_, self.dist.rank)
         out.gen_time += time.perf_counter() - t0
         golds = [str(self.rows[i]["answer"]) for i in mine for _ in range(G)]
-        scored = self.scorer.score(golds, rollouts)
+        with self._phase("reward"):
+            scored = self.scorer.score(golds, rollouts)
         out.deadline_cut += sum(s.reason == BATCH_TIMEOUT_REASON for s in scored)
         out.rounds += 1
         baselines = self._greedy_baselines(mine, out) if self.greedy_baseline else [None] * len(mine)
@@ -210,16 +218,21 @@ class GroupCollector:
         from harness.rollout import Sampling
 
         t0 = time.perf_counter()
-        greedy = self.engine.generate([self.prompt(i) for i in mine],
-                                      Sampling(n=1, max_new_tokens=self.cfg.max_new_tokens, temperature=0.0,
-                                               stop_token_ids=self.stop_ids))
+        with self._phase("rollout"):
+            greedy = self.engine.generate([self.prompt(i) for i in mine],
+                                          Sampling(n=1, max_new_tokens=self.cfg.max_new_tokens, temperature=0.0,
+                                                   stop_token_ids=self.stop_ids))
         out.gen_time += time.perf_counter() - t0
-        return [s.value for s in self.scorer.score([str(self.rows[i]["answer"]) for i in mine], greedy)]
+        with self._phase("reward"):
+            return [s.value for s in self.scorer.score([str(self.rows[i]["answer"]) for i in mine], greedy)]
 
-    def collect(self, step: int, max_rounds: int | None = None) -> Collected:
+    def collect(self, step: int, max_rounds: int | None = None, timer=None) -> Collected:
         """This rank's groups for the step, after dynamic sampling (module notes); ``max_rounds`` (>= 1) caps the
-        rounds of this step below ``dynamic_sampling_max_rounds`` (the trainer's equal-rollouts budget)."""
+        rounds of this step below ``dynamic_sampling_max_rounds`` (the trainer's equal-rollouts budget). ``timer``:
+        the step's `harness.timing.PhaseTimer`, which gets the generation as ``rollout`` and the scoring
+        as ``reward``."""
         cfg, W = self.cfg, self.dist.world_size
+        self.timer = timer
         target = cfg.prompts_per_step // W
         out = Collected()
         rounds = cfg.dynamic_sampling_max_rounds if self.dynamic else 1

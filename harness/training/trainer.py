@@ -12,6 +12,7 @@ import json
 import math
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,7 +23,7 @@ from harness.training import checkpoint_files as ckpt
 from harness.training import distributed, model_card
 from harness import metric_keys as mk
 from harness.io import write_text
-from harness.training.logger import MetricsLogger, truncate_metrics
+from harness.training.logger import MetricsLogger, record_line, restore_record, truncate_metrics
 from harness.run_layout import CHECKPOINTS_DIR, FINAL_DIR, METRICS_FILE, RUN_INFO_FILE
 from harness.training.batch import collate
 from harness.training.checkpointing import Checkpoints
@@ -32,6 +33,7 @@ from harness.training.metrics import RolloutStats, RunCounters, memory_record, r
 from harness.training.probe import EntropyProbe
 from harness.training.sampling import GroupCollector, PromptSampler, RolloutScorer, seed_everything
 from harness.training.signals import Interrupted, StopSignals
+from harness.timing import RUN_PHASES, PhaseTimer, time_key
 from harness.training.update import OldLogprobs, StepData, Updater, adamw, old_logprob_source
 
 __all__ = ["Trainer", "TrainResult", "train"]
@@ -87,24 +89,30 @@ class Trainer:
                                 f"({self.dist.world_size}) so that every rank gets whole groups")
         seed_everything(cfg.seed)
         reset_peak_rss()
+        self.run_timer = run_timer = PhaseTimer(RUN_PHASES)   # what the run spends outside its steps (run.json)
         self.algo = build_algorithm(cfg, algorithm)
         self.recipe = Recipe.of(self.algo)
         if self.fsdp:
             check_fsdp(cfg, self.algo)
-        self._build_models()
-        self._build_engine(engine)
-        self._build_data(dataset, reward_fn)
-        self._build_optimisation()
+        with run_timer.phase("load"):
+            self._build_models()
+        with run_timer.phase("engine"):
+            self._build_engine(engine)
+        with run_timer.phase("data"):
+            self._build_data(dataset, reward_fn)
+            self._build_optimisation()
         self.step, self.counters = 0, RunCounters()
         self.signals = StopSignals(self._log_msg)
         self._logger: MetricsLogger | None = None
         self.resumed_from: str | None = None
         if resume:
-            self._resume()
+            with run_timer.phase("resume"):
+                self._resume()
         elif self.dist.is_main:
             self.checkpoints.check_new_run()
-        self.probe = EntropyProbe.for_run(self, dataset_given=dataset is not None, probe_rows=probe_rows,
-                                          resume_digest=getattr(self, "_probe_digest", None))
+        with run_timer.phase("probe_set"):
+            self.probe = EntropyProbe.for_run(self, dataset_given=dataset is not None, probe_rows=probe_rows,
+                                              resume_digest=getattr(self, "_probe_digest", None))
 
     def _build_models(self) -> None:
         from harness import models
@@ -207,49 +215,63 @@ class Trainer:
                                        critic_optimizer=self.critic_optimizer, keep=cfg.keep_checkpoints)
 
     def train_step(self) -> dict:
-        """Run one training step (module notes); return its metrics record."""
+        """Run one training step (module notes); return its metrics record. Its phases are timed by
+        ``self.timer`` (harness.timing), which `_after_step` continues and closes."""
         cfg, algo, forward = self.cfg, self.algo, self.forward
-        step, t_step = self.step + 1, time.perf_counter()
+        step, timer = self.step + 1, PhaseTimer()
+        self.timer = timer
         # rollout and reward (with dynamic sampling)
-        collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg))
-        rollout = RolloutStats.gather(collected)
-        rec = {mk.STEP: step, **rollout.record(self.dist.world_size)}
-        self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
+        collected = self.collector.collect(step, max_rounds=self.counters.rounds_allowed(step, cfg), timer=timer)
+        with timer.phase("batch"):
+            rollout = RolloutStats.gather(collected)
+            rec = {mk.STEP: step, **rollout.record(self.dist.world_size)}
+            self.counters.add_rollouts(collected, rollout, cfg.responses_per_prompt)
         if rollout.train_seqs == 0:
-            return self._empty_step(step, rec, t_step, collected.rounds)
-        batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
-        n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
+            return self._empty_step(step, rec, collected.rounds)
+        with timer.phase("batch"):
+            batch = collate(collected.groups, collected.spare, self.pad_id, self.device)
+            n_mb = max(1, math.ceil(rollout.train_seqs / cfg.minibatch_size)) if cfg.minibatch_size else 1
         t_train = time.perf_counter()
         # old and reference log-probs, critic values
         source = old_logprob_source(cfg.old_logprobs, self.recipe, single_update=cfg.epochs == 1 and n_mb == 1)
-        old = OldLogprobs.prepare(source, forward, self.model, batch)
-        ref_logp = forward.all_logprobs(self.ref_model, batch) if self.ref_model is not None else None
-        old_values = forward.all_values(self.critic, batch) if self.critic is not None else None
+        with timer.phase("old_logprobs") if source == "recompute" else nullcontext():
+            old = OldLogprobs.prepare(source, forward, self.model, batch)
+        ref_logp = old_values = None
+        if self.ref_model is not None:
+            with timer.phase("ref_logprobs"):
+                ref_logp = forward.all_logprobs(self.ref_model, batch)
+        if self.critic is not None:
+            with timer.phase("values"):
+                old_values = forward.all_values(self.critic, batch)
         # advantages
-        adv, returns = algo.compute_advantages(mask=batch.mask, scores=batch.scores, group_ids=batch.group_ids,
-                                               values=old_values, old_logp=old.full, ref_logp=ref_logp,
-                                               baseline_scores=batch.baseline_scores)
+        with timer.phase("advantages"):
+            adv, returns = algo.compute_advantages(mask=batch.mask, scores=batch.scores, group_ids=batch.group_ids,
+                                                   values=old_values, old_logp=old.full, ref_logp=ref_logp,
+                                                   baseline_scores=batch.baseline_scores)
         # loss, backward and optimiser steps
-        stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp, old_values),
-                                 n_mb)
+        with timer.phase("update"):
+            stats = self.updater.run(step, StepData(batch, adv.detach().float(), returns, old, ref_logp,
+                                                    old_values), n_mb)
         stats.train_tokens += int(batch.attention_mask.sum()) * ((source == "recompute") + (ref_logp is not None))
         self.counters.add_updates(stats)
         if stats.skipped_updates and self.dist.is_main:
             self._log_msg(stats.skip_message(step, batch.scores, self.counters.skipped_steps))
-        self._scheduler_step()
-        self._sync_engine()
-        tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
-                                          "train_time": time.perf_counter() - t_train})
-        rec.update(stats.record())
-        rec.update(self.counters.budget_record())
-        rec.update({mk.LR: self.scheduler.get_last_lr()[0], mk.SKIPPED_STEPS: self.counters.skipped_steps,
-                    mk.EMPTY_BATCHES: self.counters.empty_batches, mk.OLD_LOGPROBS: source,
-                    mk.TRAIN_TOK_S: tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size, 1e-9),
-                    mk.STEP_TIME: time.perf_counter() - t_step, **memory_record(self.device)})
+        with timer.phase("sync"):
+            self._scheduler_step()
+            self._sync_engine()
+        with timer.phase("metrics"):
+            tok = distributed.all_reduce_sum({"train_tokens": float(stats.train_tokens),
+                                              "train_time": time.perf_counter() - t_train})
+            rec.update(stats.record())
+            rec.update(self.counters.budget_record())
+            rec.update({mk.LR: self.scheduler.get_last_lr()[0], mk.SKIPPED_STEPS: self.counters.skipped_steps,
+                        mk.EMPTY_BATCHES: self.counters.empty_batches, mk.OLD_LOGPROBS: source,
+                        mk.TRAIN_TOK_S: tok["train_tokens"] / max(tok["train_time"] / self.dist.world_size, 1e-9),
+                        **memory_record(self.device)})
         self.step = step
         return rec
 
-    def _empty_step(self, step: int, rec: dict, t_step: float, rounds: int) -> dict:
+    def _empty_step(self, step: int, rec: dict, rounds: int) -> dict:
         """A step whose groups dynamic sampling dropped, every one (after ``rounds`` rounds): no update, said so,
         the run goes on."""
         self.counters.empty_batches += 1
@@ -258,12 +280,13 @@ class Trainer:
                           f"{rounds} sampling rounds; no update this step")
         warnings.warn(f"step {step}: all groups filtered by dynamic sampling after {rounds} rounds; continuing "
                       f"without an update", stacklevel=3)
-        self._scheduler_step()
+        with self.timer.phase("sync"):
+            self._scheduler_step()
         self.step = step
-        rec.update(self.counters.budget_record())
-        rec.update({mk.SKIPPED_STEPS: self.counters.skipped_steps, mk.EMPTY_BATCHES: self.counters.empty_batches,
-                    mk.LR: self.scheduler.get_last_lr()[0], mk.STEP_TIME: time.perf_counter() - t_step,
-                    **memory_record(self.device)})
+        with self.timer.phase("metrics"):
+            rec.update(self.counters.budget_record())
+            rec.update({mk.SKIPPED_STEPS: self.counters.skipped_steps, mk.EMPTY_BATCHES: self.counters.empty_batches,
+                        mk.LR: self.scheduler.get_last_lr()[0], **memory_record(self.device)})
         return rec
 
     def _scheduler_step(self) -> None:
@@ -292,12 +315,16 @@ class Trainer:
             warnings.warn(f"resuming {path} with a different config for: {', '.join(diff)}", stacklevel=2)
         if self.dist.is_main:
             truncate_metrics(self.out_dir / METRICS_FILE, self.step)
+            restore_record(self.out_dir / METRICS_FILE, self.step, state.get("metrics_record"))
 
-    def save(self) -> Path | None:
-        """Write a checkpoint of the current step (all ranks must call it; rank 0 writes)."""
+    def save(self, record: dict | None = None) -> Path | None:
+        """Write a checkpoint of the current step (all ranks must call it; rank 0 writes); ``record``: the step's
+        metrics record, kept in the checkpoint (see `_after_step`)."""
         state = {"sampler": self.sampler.state_dict(), **self.counters.state_dict(),
                  "entropy_probe": self.probe and self.probe.digest,
                  "config_json": json.dumps(self.cfg.to_dict()), **self.updater.state_dict()}
+        if record is not None:
+            state["metrics_record"] = record_line(record)
         return self.checkpoints.save(self.step, state)
 
     def _write_run_json(self, status: str, wall: float) -> None:
@@ -305,23 +332,32 @@ class Trainer:
             return
         info = {"status": status, "step": self.step, "steps": self.cfg.steps, "wall_time_s": wall,
                 "skipped_steps": self.counters.skipped_steps, "world_size": self.dist.world_size,
-                "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict()}
+                "resumed_from": self.resumed_from, "config": self.cfg.to_dict(), "algorithm": self.algo.to_dict(),
+                "timing": self.run_timer.seconds()}
         write_text(self.out_dir / RUN_INFO_FILE, json.dumps(info, indent=1, default=str) + "\n")
 
     def _after_step(self, rec: dict) -> int:
-        """Callbacks, the metrics record and checkpoints after a step; the signal that asks to stop, else 0."""
-        cfg, last = self.cfg, self.step == self.cfg.steps
+        """Callbacks, the checkpoint and the metrics record after a step; the signal that asks to stop, else 0.
+
+        The checkpoint is written before the record is logged, so that the record holds its time; the checkpoint
+        keeps the record (less that time), and a run resumed from it logs the record when a crash lost it."""
+        cfg, last, timer = self.cfg, self.step == self.cfg.steps, self.timer
         if self.callbacks and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
-            if self.dist.is_main:
-                for cb in self.callbacks:
-                    rec.update(cb(self.step, self) or {})
-            distributed.barrier()
+            with timer.phase("eval"):
+                if self.dist.is_main:
+                    for cb in self.callbacks:
+                        rec.update(cb(self.step, self) or {})
+                distributed.barrier()
         if self.probe is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
-            rec.update(self.probe.record(self))
-        self._logger.log(rec)
+            with timer.phase("probe"):
+                rec.update(self.probe.record(self))
         stop = distributed.all_reduce_max({"stop": float(self.signals.received or 0)})["stop"]
         if (cfg.save_every and self.step % cfg.save_every == 0) or last or stop:
-            self.save()
+            with timer.phase("checkpoint"):
+                saved = {k: v for k, v in {**rec, **timer.record()}.items() if k != time_key("checkpoint")}
+                self._checkpoint_at = (self.step, self.save(record=saved))
+        rec.update(timer.record())
+        self._logger.log(rec)
         return int(stop)
 
     def train(self) -> TrainResult:
@@ -334,10 +370,14 @@ class Trainer:
                                      desc=f"train {self.algo.name}")
         status, metrics_path = "running", str(self.out_dir / METRICS_FILE)
         self._write_run_json(status, 0.0)
+        run_timer = self.run_timer
         if self.probe is not None and self.step == 0:   # the initial model
-            self._logger.log({mk.STEP: 0, **self.probe.record(self)})
+            t0 = time.perf_counter()
+            with run_timer.phase("probe"):
+                rec = {mk.STEP: 0, **self.probe.record(self)}
+            self._logger.log({**rec, time_key("probe"): time.perf_counter() - t0})
         try:
-            with self.signals:
+            with self.signals, run_timer.phase("steps"):
                 while self.step < cfg.steps:
                     stop = self._after_step(self.train_step())
                     if stop:
@@ -350,8 +390,12 @@ class Trainer:
                     f"lr, a damaged checkpoint) and start again")
             status, final = "completed", None
             if cfg.save_final and self.dist.is_main:
-                final = str(ckpt.save_final(self.rollout_model, self.tokenizer, self.out_dir / FINAL_DIR))
-                model_card.write(final, cfg.to_dict(), self.step, time.perf_counter() - start)
+                with run_timer.phase("final"):
+                    step, path = getattr(self, "_checkpoint_at", (None, None))
+                    same = path / ckpt.MODEL_DIR if path is not None and step == self.step else None
+                    final = str(ckpt.save_final(self.rollout_model, self.tokenizer, self.out_dir / FINAL_DIR,
+                                                same_as=same))
+                    model_card.write(final, cfg.to_dict(), self.step, time.perf_counter() - start)
             distributed.barrier()
             return TrainResult(str(self.out_dir), final, metrics_path, time.perf_counter() - start, status,
                                self.step, self.counters.skipped_steps)
