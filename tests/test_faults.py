@@ -353,6 +353,83 @@ def test_step_guard_undoes_a_step_that_writes_nan_into_the_weights():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_step_guard_clears_an_ordinary_step_without_a_copy(monkeypatch):
+    """An ordinary AdamW step is proven finite before it runs: no copy of the weights or the optimiser state is made
+    (the copy path is not entered), and the weights are exactly those of an unguarded step."""
+    from harness.training import guard as guard_mod
+
+    model, _ = load_policy("tiny-random")
+    twin, _ = load_policy("tiny-random")
+    ids = torch.tensor([[1, 2, 3, 4]])
+    opts = [torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.1, fused=True) for m in (model, twin)]
+    g = guard_mod.StepGuard(model)
+    monkeypatch.setattr(guard_mod.StepGuard, "_copy_step", lambda *a: pytest.fail("copied an ordinary step"))
+    for _ in range(3):
+        for m, opt in zip((model, twin), opts):
+            opt.zero_grad()
+            m(input_ids=ids, labels=ids).loss.backward()
+        assert g.step([opts[0]]) == 0
+        opts[1].step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+def test_step_guard_undoes_an_overflowing_step_from_finite_inputs():
+    """Every input finite, but a learning rate so large that the step overflows: the check cannot clear it, the
+    copy path runs it and undoes it; the next step with a sane learning rate goes through unguarded."""
+    from harness.training.guard import StepGuard, proven_finite
+
+    model, _ = load_policy("tiny-random")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e38, fused=True)   # lr / (1 - beta1) overflows float32
+    ids = torch.tensor([[1, 2, 3, 4]])
+    opt.zero_grad()
+    model(input_ids=ids, labels=ids).loss.backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    assert not proven_finite(opt)
+    assert StepGuard(model).step([opt]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert not opt.state                                 # the first step's state was dropped again
+    opt.param_groups[0]["lr"] = 1e-3
+    assert proven_finite(opt) and StepGuard(model).step([opt]) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("fused", [True, False])
+def test_step_guard_check_never_clears_a_step_that_overflows(dtype, fused):
+    """The bound against the real kernels: over random parameters, gradients, moments, learning rates, eps, weight
+    decay and step counts spread over the whole float range, every step the check clears stays finite (and the
+    check clears the ordinary ones)."""
+    from harness.training.guard import proven_finite
+
+    rng = torch.Generator().manual_seed(0)
+    cleared = overflowed = 0
+    for trial in range(400):
+        def scale():
+            return 10.0 ** float(torch.empty(()).uniform_(-30, 40, generator=rng))
+        n = int(torch.randint(1, 300, (), generator=rng))
+        p = torch.nn.Parameter((torch.randn(n, generator=rng) * scale()).clamp(-3e38, 3e38).to(dtype))
+        p.grad = (torch.randn(n, generator=rng) * scale()).clamp(-3e38, 3e38).to(dtype)
+        lr, eps = (scale(), 10.0 ** float(torch.empty(()).uniform_(-40, 0, generator=rng))) if trial % 4 else \
+            (1e-3, 1e-8)
+        opt = torch.optim.AdamW([p], lr=lr, eps=eps, weight_decay=float(torch.rand((), generator=rng)), fused=fused)
+        if trial % 3:   # an existing state (from earlier steps) with moments of any size
+            opt.state[p] = {"step": torch.tensor(float(torch.randint(0, 50, (), generator=rng))),
+                            "exp_avg": (torch.randn(n, generator=rng) * scale()).clamp(-3e38, 3e38).to(dtype),
+                            "exp_avg_sq": (torch.rand(n, generator=rng) * scale()).clamp(0, 3e38).to(dtype)}
+        if not all(torch.isfinite(t).all() for t in [p, p.grad, *[v for v in opt.state.get(p, {}).values()]]):
+            continue
+        ok = proven_finite(opt)
+        try:
+            opt.step()
+        except RuntimeError as exc:   # the unfused kernels refuse a learning rate beyond float32's range
+            assert not ok and "overflow" in str(exc)
+            continue
+        finite = bool(torch.isfinite(p).all())
+        cleared += ok
+        overflowed += not finite
+        assert finite or not ok, f"trial {trial}: cleared, yet the step wrote non-finite values"
+    assert cleared > 50 and overflowed > 20   # both kinds of step were drawn
+
+
 def test_a_poisoned_optimizer_state_never_reaches_the_weights_and_is_counted(tmp_path, capsys):
     from harness.training import Trainer
 
