@@ -333,3 +333,40 @@ def test_decode_attention_equals_sdpa_with_grouped_heads(bool_mask):
     got = _decode_attention(q, k, v, mask, 0.3)
     assert got.shape == (B, 1, H, D)
     torch.testing.assert_close(got, want.transpose(1, 2), rtol=1e-5, atol=1e-6)
+
+
+# prompts in a chat template: a long common prefix (the system prompt), then each its own question
+CHAT = [f"<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
+        for q in ("What is 7 + 5?", "Compute 12 times 7 and put the result in a box.", "Hi")]
+
+
+def test_a_shared_prompt_prefix_runs_once_and_changes_nothing(policy, monkeypatch):
+    """With shared_prefix (default) the common prefix of the chat prompts goes through the model once, then each
+    prompt's remainder: greedy tokens are those of one prefill of the whole prompts, and every log-prob equals an
+    independent full forward (recompute_logprobs) as closely as the plain prefill's do."""
+    from harness.rollout import hf
+
+    model, tok = policy
+    ids = encode_prompts(tok, CHAT)
+    assert hf._common_prefix(ids) >= hf.MIN_SHARED_PREFIX
+    calls = []
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **kw: calls.append(kw["input_ids"].shape) or
+                        real_forward(*a, **kw))
+    greedy = Sampling(n=2, max_new_tokens=8, temperature=0)
+    shared = make_engine("hf", model, tok).generate(CHAT, greedy)
+    assert calls[0] == (1, hf._common_prefix(ids))               # the prefix, once
+    assert calls[1][0] == 3 and calls[1][1] < max(map(len, ids))  # then the three remainders
+    calls.clear()
+    plain = make_engine("hf", model, tok, shared_prefix=False).generate(CHAT, greedy)
+    assert calls[0] == (3, max(map(len, ids)))
+    assert [r.response_ids for r in shared] == [r.response_ids for r in plain]
+    for rs in (shared, plain):
+        logp, mask, eng = recompute_logprobs(model, rs, tok.pad_token_id)
+        assert torch.allclose(logp * mask, eng, atol=1e-4), (logp * mask - eng).abs().max()
+    sampled = make_engine("hf", model, tok).generate(CHAT, Sampling(n=3, max_new_tokens=8, seed=5))
+    logp, mask, eng = recompute_logprobs(model, sampled, tok.pad_token_id)
+    assert torch.allclose(logp * mask, eng, atol=1e-4)
+    # prompts without a long common prefix take the plain prefill
+    assert hf._common_prefix(encode_prompts(tok, PROMPTS)) < hf.MIN_SHARED_PREFIX

@@ -7,7 +7,10 @@ short and exact:
 1. the prompts (each repeated n times, grouped by prompt) are split into chunks of ``batch_size`` rows;
 2. each chunk is left-padded, with position ids counting only real tokens, so padding changes nothing;
 3. one prefill forward per distinct prompt (logits of the last position only; the n samples of a prompt then
-   share copies of its KV cache), then one forward per new token through the KV cache;
+   share copies of its KV cache), then one forward per new token through the KV cache; when the prompts share a
+   prefix of at least ``MIN_SHARED_PREFIX`` tokens (a chat template's system prompt: 27 of the 57 tokens of an
+   arith prompt in SmolLM2's template), that prefix is run once and its KV cache copied to every prompt
+   (``shared_prefix``, ``HFEngine._prefill``);
 4. at each step: ``log_softmax(logits / T)`` of the drawn token is the returned log-prob; the token is drawn from
    softmax(logits / T) (after top-p truncation when top_p < 1) by inverting its cumulative sum at one seeded uniform
    number per row (``torch.Generator``); greedy takes the argmax. The KV cache reserves room for the whole response
@@ -111,6 +114,20 @@ def _reserve(cache, extra: int) -> None:
     for i, layer in enumerate(layers):
         if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.numel():
             layers[i] = _GrowingLayer(layer.keys, layer.values, layer.keys.shape[-2] + extra)
+
+
+MIN_SHARED_PREFIX = 16
+"""The shortest common prefix of a call's prompts that the prefill runs once for all of them (HFEngine._prefill)."""
+
+
+def _common_prefix(prompts: list[list[int]]) -> int:
+    """Length of the longest token prefix every prompt shares."""
+    first, n = prompts[0], min(len(p) for p in prompts)
+    for i in range(n):
+        t = first[i]
+        if any(p[i] != t for p in prompts):
+            return i
+    return n
 
 
 _GQA_SDPA = "rlvr_zoo_sdpa_gqa"
@@ -249,11 +266,13 @@ class HFEngine:
     progress: show a tqdm bar over chunks.
     packed_weights: float32 rollouts on weights packed into oneDNN's layout for the batch (see ``_PackedLinears``);
         None (default) turns it on where it applies: float32 on a CPU with a torch build that has oneDNN.
+    shared_prefix: run the common prefix of a chunk's prompts (a chat template's system prompt) through the model
+        once (``_prefill``); the same logits up to float rounding.
     """
 
     def __init__(self, model, tokenizer, *, dtype: str = "float32", batch_size: int = 64,
                  stop_token_ids: Sequence[int] | None = None, progress: bool = False,
-                 packed_weights: bool | None = None):
+                 packed_weights: bool | None = None, shared_prefix: bool = True):
         from ..models import parse_dtype
 
         self.model = model
@@ -272,6 +291,7 @@ class HFEngine:
             raise ValueError("packed_weights=True needs a torch build with oneDNN's packed linear (a CPU build with "
                              "mkldnn); this torch has none: leave packed_weights unset (None) or False")
         self.packed_weights = packed_weights
+        self.shared_prefix = bool(shared_prefix)
 
     def sync_weights(self, model) -> None:
         """Use ``model`` (the trainer's current policy) for the next rollouts. No copy: the engine shares it."""
@@ -347,6 +367,44 @@ class HFEngine:
             tok = _inverse_cdf_draw(weights, generator)
         return tok, x.gather(-1, tok[:, None]).squeeze(-1) - lse
 
+    def _prefill(self, prompts: list[list[int]], device):
+        """The prefill of distinct prompts: (model output with the KV cache and the last position's logits, the
+        attention mask [U, n] and position ids [U, n] of the cache's n positions).
+
+        Prompts are left-padded, with positions counting only their own tokens. With ``shared_prefix`` and a common
+        prefix of at least ``MIN_SHARED_PREFIX`` tokens (a chat template's system prompt), that prefix goes through
+        the model once: its keys and values are copied to every prompt, whose remaining tokens (left-padded after
+        the prefix) then attend to it. Same positions and attention as one prefill of the whole prompts, so the same
+        logits up to float rounding, for a fraction of the prefill's work."""
+        model, U = self.model, len(prompts)
+        shared = _common_prefix(prompts) if self.shared_prefix and U > 1 else 0
+        shared = min(shared, min(len(p) for p in prompts) - 1)   # every prompt keeps a token for its logits
+        if shared < MIN_SHARED_PREFIX:
+            shared = 0
+        past, head = None, None
+        if shared:
+            ids = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
+            past = model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                         position_ids=torch.arange(shared, device=device)[None], use_cache=True,
+                         logits_to_keep=1).past_key_values
+            past.batch_select_indices(torch.zeros(U, dtype=torch.long, device=device))
+            head = torch.ones((U, shared), dtype=torch.long)
+        rest = [p[shared:] for p in prompts]
+        L = max(len(ids) for ids in rest)
+        input_ids = torch.full((U, L), self.pad_token_id, dtype=torch.long)
+        attn = torch.zeros((U, L), dtype=torch.long)
+        for r, ids in enumerate(rest):
+            input_ids[r, L - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attn[r, L - len(ids):] = 1
+        pos = (shared + attn.cumsum(-1) - 1).clamp_min(0)
+        if head is not None:
+            attn = torch.cat([head, attn], dim=1)
+            pos = torch.cat([torch.arange(shared).expand(U, shared), pos], dim=1)
+        input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
+        out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos[:, shared:], past_key_values=past,
+                    use_cache=True, logits_to_keep=1)
+        return out, attn, pos
+
     @torch.no_grad()
     def _generate_chunk(self, chunk, sampling: Sampling, generator, device) -> list[Rollout]:
         model = self.model
@@ -360,17 +418,8 @@ class HFEngine:
             uniq_ids[uniq[pi]] = ids
         row_to_u = torch.tensor([uniq[pi] for pi, _ in chunk], dtype=torch.long, device=device)
         U = len(uniq_ids)
-        L = max(len(ids) for ids in uniq_ids)
-        input_ids = torch.full((U, L), self.pad_token_id, dtype=torch.long)
-        attn = torch.zeros((U, L), dtype=torch.long)
-        for r, ids in enumerate(uniq_ids):
-            input_ids[r, L - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attn[r, L - len(ids):] = 1
-        pos = (attn.cumsum(-1) - 1).clamp_min(0)
-        input_ids, attn, pos = input_ids.to(device), attn.to(device), pos.to(device)
         stop = torch.tensor(sorted({*self.stop_token_ids, *sampling.stop_token_ids}), dtype=torch.long, device=device)
-
-        out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+        out, attn, pos = self._prefill(uniq_ids, device)
         cache = out.past_key_values
         logits = out.logits[:, -1, :].float()
         if U != B:
