@@ -21,12 +21,26 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 import warnings
 from pathlib import Path
 
-from harness.commands import COMMANDS
-from harness.errors import EXIT_USER_ERROR, UserError
+
+def passive_openmp_waits() -> None:
+    """Let torch's OpenMP threads sleep, not spin, while they wait for work (``OMP_WAIT_POLICY=PASSIVE``, unless the
+    environment sets a policy): the same threads and the same arithmetic, but on a machine whose other cores are
+    busy, a spinning thread competes with the thread it waits for, and small parallel regions (a decode step's
+    matmuls) ran 5-17x slower (docs/benchmarks.md, "Where the time goes"). Read by the OpenMP runtime when torch is
+    first imported, so it is set before any command imports torch."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+passive_openmp_waits()
+
+from harness.commands import COMMANDS  # noqa: E402
+from harness.errors import EXIT_USER_ERROR, UserError  # noqa: E402
 
 DESCRIPTION = ("rlvr-zoo: RL-with-verifiable-rewards objectives (PPO, GRPO, DAPO, CE-GPPO, ...) on one shared "
                "trainer, with a head-to-head comparison harness and leaderboards.")

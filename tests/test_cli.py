@@ -269,3 +269,17 @@ def test_missing_plugin_file_names_the_path(tmp_path):
 def test_unimportable_module_says_what_would_be_right():
     with pytest.raises(UserError, match="importable module name"):
         load_plugin("no_such_module_for_rlvr_zoo")
+
+
+def test_the_cli_lets_openmp_threads_sleep_unless_the_environment_says_otherwise():
+    """`rlvr-zoo` sets OMP_WAIT_POLICY=PASSIVE before torch is imported (harness.cli.passive_openmp_waits); a policy
+    the user set is kept. Checked in the command's own process, as torch's OpenMP runtime sees it."""
+    code = "import harness.cli, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(repo)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["PASSIVE"]
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ACTIVE"]
