@@ -214,3 +214,31 @@ def test_plugin_objective_through_list_and_compare(tmp_path, capsys):
         algorithms.unregister(extra)
     assert [r["label"] for r in rows][1:] == [name]
     assert rows[1]["benches"]["arith"]["score"] is not None
+
+
+def test_the_bench_compare_yardstick_holds_the_work_of_cpu_demo_at_d59bddb():
+    """harness/presets/bench-compare.yaml freezes the demo's work as of commit d59bddb (tools/perf/bench_compare.py
+    times it against that commit): only the means (batch sizes here) may differ from that preset, copied below."""
+    from harness.compare.runner import make_plan
+
+    plan = make_plan("bench-compare")
+    work = plan.config_dict()
+    means = {"train": {"engine_params"}, "eval": {"batch_size"}, "train_eval": {"batch_size"}}
+    frozen = {
+        "algos": ["grpo", "ce-gppo"], "seeds": [0, 1, 2],
+        "train": {"model": "smollm2-135m", "dtype": "float32", "task": "arith",
+                  "task_params": {"level": 1, "n": 400}, "template": "boxed", "engine": "hf", "steps": 3,
+                  "prompts_per_step": 4, "responses_per_prompt": 8, "max_new_tokens": 32, "temperature": 1.0,
+                  "lr": 5.0e-5, "minibatch_size": 16, "eval_every": 0, "save_every": 0, "tensorboard": False,
+                  "budget": "equal-rollouts", "deterministic": True},
+        "eval": {"benches": ["arith"], "k": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 32, "limit": 128,
+                 "bench_params": {"arith": {"level": 1}}},
+        "train_eval": {"limit": 8},
+    }
+    assert work["algos"] == frozen["algos"] and work["seeds"] == frozen["seeds"]
+    assert {k: v for k, v in work["train"].items() if k not in means["train"]} == frozen["train"]
+    ev = {k: v for k, v in work["eval"].items() if k not in means["eval"]}
+    defaults = {k: v for k, v in ev.items() if k not in frozen["eval"]}
+    assert {k: ev[k] for k in frozen["eval"]} == frozen["eval"]
+    assert {k: v for k, v in work["train_eval"].items() if k not in means["train_eval"]} == \
+        {**frozen["eval"], **defaults, **frozen["train_eval"]}

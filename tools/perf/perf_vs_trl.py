@@ -348,7 +348,8 @@ def run_ours(cfg: PerfConfig) -> dict[str, Any]:
         wall = time.perf_counter() - t0
         peak = _peak_rss_mb()   # before the overhead measurement, which allocates on its own
         metrics = [json.loads(line) for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines() if line]
-        step_s = [m["time/step_s"] for m in metrics if "time/step_s" in m]
+        # a step's time less its checkpoint (the run's last step writes one), which TRL's step timing does not cover
+        step_s = [m["time/step_s"] - m.get("time/checkpoint_s", 0.0) for m in metrics if "time/step_s" in m]
         steps = _per_step(step_s, timer, cfg)
         overhead = None
         if cfg.overhead:
@@ -528,8 +529,10 @@ def _run_subprocess(system: str, cfg: PerfConfig, timeout: float) -> dict:
                json.dumps(dataclasses.asdict(cfg)), "--result", result]
         # the run's output goes to a file (a pipe could fill up); on timeout the child is killed by subprocess.run
         log_path = os.path.join(d, "run.log")
+        # both systems' OpenMP threads sleep while they wait, as under `rlvr-zoo` (harness.cli.passive_openmp_waits)
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         with open(log_path, "w") as log:
-            proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], timeout=timeout,
+            proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], timeout=timeout, env=env,
                                   stdout=log, stderr=subprocess.STDOUT, text=True)
         proc.stdout = Path(log_path).read_text(errors="replace")
         if proc.returncode != 0 or not os.path.exists(result):
@@ -619,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     rat = ratios(summary)
     write({"command": command, "config": dataclasses.asdict(base), "status": "complete",
            "machine": machine_description(), "summary": summary, "ratios": rat, "runs": runs, "failed": failed,
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), "load_average": os.getloadavg(),
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     print(_table(summary, rat, failed))
     print(f"\nwritten: {out}")
