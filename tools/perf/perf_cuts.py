@@ -11,6 +11,8 @@ SmolLM2-135M in float32:
 * ``guard``: one AdamW step of all of SmolLM2's parameters under the step guard: copying parameters and optimiser
   state first (d59bddb, forced with the copy path) against the check before the step (now); seconds and the
   memory the guard holds.
+* ``deterministic``: one forward + backward of a rollout's 16 sequences with torch's deterministic algorithms on
+  (compare's default) and off, and whether the gradients are bit for bit the same.
 * ``checkpoint``: a checkpoint (weights, AdamW state, manifest) and final/: zip CRC-32 on and final/ written again
   (d59bddb) against CRC-32 off and final/ linked from the checkpoint (now); the manifest's hashing serial (d59bddb)
   against two files at a time (now).
@@ -180,7 +182,41 @@ def part_checkpoint(repeats: int) -> dict:
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = "d59bddb"
 
-PARTS = {"omp": part_omp, "eval": part_eval, "guard": part_guard, "checkpoint": part_checkpoint}
+def part_deterministic(repeats: int) -> dict:
+    """One forward + backward (shared-prefix forward, log-probs and entropies) of a rollout's 16 sequences (2 arith
+    prompts x 8 x <= 32 tokens), with torch.use_deterministic_algorithms on (compare's default) and off."""
+    import torch
+
+    from harness.training.batch import collate
+    from tools.perf.perf_parts import _trainer
+
+    tr = _trainer("float32", True, 32)
+    collected = tr.collector.collect(1)
+    batch = collate(collected.groups, collected.spare, tr.pad_id, tr.device)
+    rows = torch.arange(batch.num_seqs)
+
+    def forward_backward():
+        logp, _, mask = tr.forward.logprobs(tr.model, batch, rows, grad=True, entropy=True)
+        (logp * mask).sum().backward()
+        grads = torch.cat([p.grad.reshape(-1) for p in tr.model.parameters()]).clone()
+        tr.model.zero_grad(set_to_none=True)
+        return grads
+
+    forward_backward()
+    out: dict[str, list] = {"deterministic": [], "not deterministic": []}
+    grads = {}
+    for _ in range(repeats):
+        for name in out:
+            torch.use_deterministic_algorithms(name == "deterministic", warn_only=True)
+            t = time.perf_counter()
+            grads[name] = forward_backward()
+            out[name].append({"s": round(time.perf_counter() - t, 2), "load": load()})
+    out["same_gradients"] = bool(torch.equal(grads["deterministic"], grads["not deterministic"]))
+    return out
+
+
+PARTS = {"omp": part_omp, "eval": part_eval, "guard": part_guard, "checkpoint": part_checkpoint,
+         "deterministic": part_deterministic}
 
 
 def main(argv: list[str] | None = None) -> int:
