@@ -8,7 +8,7 @@ so the phases of a step add up to its wall time, less the few statements between
 
 The step's phases and their keys are named in `harness.metric_keys` (``TIME_PHASES``, the ``time/{phase}_s``
 family); the trainer's non-step phases (``RUN_PHASES``, kept in run.json) are named here. The timer is shared by the
-trainer and `compare` (whose own phases are in `harness.compare.timing`). No torch import.
+trainer and `compare` (whose own phases are in `harness.compare.time_report`). No torch import.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def test_compare_writes_every_file(compared):
     base = json.loads((out / "base/eval/summary.json").read_text())
     assert base["benches"]["arith"]["problems"] == 4 and base["model"] == "tiny-random"
     assert len((out / "base/eval/arith.responses.jsonl").read_text().splitlines()) == 4 * 2
-    # where the invocation's time went (harness.compare.timing): its own phases, each run's, and the totals
+    # where the invocation's time went (harness.compare.time_report): its own phases, each run's, and the totals
     timing = json.loads((out / "timing.json").read_text())
     assert set(timing["runs"]) == {"grpo/seed-0", "ce-gppo_beta1=0.75_beta2=1/seed-0"}
     assert timing["phases"]["base_eval_s"] > 0 and timing["phases"]["train_s"] > 0

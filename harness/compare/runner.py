@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from harness import presets as presets_mod
 from harness import run_layout
 from harness.compare import warm_start
-from harness.compare.timing import COMPARE_PHASES, timed, write_timing
+from harness.compare.time_report import COMPARE_PHASES, timed, write_timing
 from harness.evaluate import EvalConfig, check_benches, evaluate, make_train_callback
 from harness.io import check_dir, ensure_dir, read_text, write_json, write_text
 from harness.run_layout import CONFIG_FILE, DONE_FILE, SUMMARY_FILE
