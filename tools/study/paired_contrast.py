@@ -34,7 +34,10 @@ from harness.io import read_text, write_file, write_json, write_text
 ARMS = {"b1=0,b2=1": (0.0, 1.0), "b1=1,b2=1": (1.0, 1.0), "b1=1,b2=0": (1.0, 0.0)}
 CONTRASTS = {"beta1": ("b1=1,b2=1", "b1=0,b2=1"), "beta2": ("b1=1,b2=1", "b1=1,b2=0")}
 """contrast name -> (arm with the larger β, arm with β = 0); the paper predicts beta1 < 0 and beta2 > 0"""
-REGION_KEYS = ("clipfrac/low_neg", "clipfrac/high_pos", "gradshare/low_neg", "gradshare/high_pos", "kl/old")
+REGION_KEYS = ("clipfrac/low_neg", "clipfrac/high_pos", "gradshare/low_neg", "gradshare/high_pos",
+               "offpolicy/clipfrac/low_neg", "offpolicy/clipfrac/high_pos", "offpolicy/gradshare/low_neg",
+               "offpolicy/gradshare/high_pos", "kl/old")
+"""the step's figures per arm: the β-weighted regions over all its mini-batches and over its off-policy ones"""
 
 
 def _trainer(train: dict[str, Any], model: str, out: Path):
@@ -113,9 +116,8 @@ def summary_markdown(s: dict[str, Any]) -> str:
     for name, c in s["contrasts"].items():
         rows.append(f"| {name}: {c['larger']} minus {c['zero']} | {c['mean']:+.4f} [{c['low']:+.4f}, "
                     f"{c['high']:+.4f}] | {c['positive']} / {c['negative']} | {c['p_t']:.3g} | {c['p_sign']:.3g} |")
-    rows += ["", "| arm | probe entropy after (before: %.4f) | clipfrac low_neg | clipfrac high_pos | "
-             "gradshare low_neg | gradshare high_pos | kl/old |" % (s["entropy_before"] or float("nan")),
-             "|---|---|---|---|---|---|---|"]
+    rows += ["", "| arm | probe entropy after (before: %.4f) | " % (s["entropy_before"] or float("nan")) +
+             " | ".join(k.replace("/", " ") for k in REGION_KEYS) + " |", "|---|---|" + "---|" * len(REGION_KEYS)]
     for arm, a in s["arms"].items():
         rows.append(f"| {arm} | {a['entropy/probe']:.4f} | " + " | ".join(
             f"{a.get(k, float('nan')):.4f}" for k in REGION_KEYS) + " |")
